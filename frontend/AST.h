@@ -1,0 +1,103 @@
+// The abstract syntax tree of a model file. Every node carries the location of
+// its first token so later stages (lowering, shape inference) can point at it.
+//
+// Expressions are one node type with a kind tag: the language is small and the
+// lowering is a single switch, so a class hierarchy would only add ceremony.
+#pragma once
+
+#include "frontend/SourceLoc.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlpc {
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+enum class ExprKind {
+  Number, // 3, 0.1, 1e-5            (number, isInteger)
+  Ident,  // W1, T                   (name)
+  Unary,  // -x                      (op = '-', args[0])
+  Binary, // a @ b, a + b, a ^ -0.5  (op in "+-*/@^", args[0], args[1])
+  Call,   // tanh(x), sum(x, 1)      (name = callee, args)
+  Index,  // C[X]                    (args[0] = table, args[1] = indices)
+  List,   // [N, T*E]                (args = elements; only as a call argument)
+};
+
+struct Expr {
+  ExprKind kind;
+  SourceLoc loc;
+  double number = 0;      // Number
+  bool isInteger = false; // Number: written without '.', 'e' and fits in int64
+  int64_t integer = 0;    // Number, when isInteger
+  std::string name;       // Ident, Call
+  char op = 0;            // Unary, Binary
+  std::vector<ExprPtr> args;
+};
+
+// `dim E = 10` or `dim V = vocab` / `dim N = batch` (bound later).
+struct DimDecl {
+  std::string name;
+  SourceLoc loc;
+  ExprPtr value;       // null when bound
+  std::string binding; // "vocab" or "batch" when bound, else empty
+};
+
+// `input X : i32[N, T]` / `target Y : i32[N]`.
+struct TensorDecl {
+  enum class Role { Input, Target } role;
+  std::string name;
+  SourceLoc loc;
+  std::string dtype; // "i32" (the only legal one today; checked by lowering)
+  SourceLoc dtypeLoc;
+  std::vector<ExprPtr> shape;
+};
+
+// `param W1 : [T*E, H] = randn * (5/3) / sqrt(T*E)`.
+struct ParamDecl {
+  std::string name;
+  SourceLoc loc;
+  std::vector<ExprPtr> shape;
+  ExprPtr init;
+};
+
+// `hpreact = batchnorm(hprebn, bngain, bnbias)` inside `forward { }`.
+struct Assign {
+  std::string name;
+  SourceLoc loc;
+  ExprPtr value;
+};
+
+// One phase of the step schedule: `0.01 after 100000` (the first phase starts at 0).
+struct LrPhase {
+  double lr;
+  int64_t fromStep;
+  SourceLoc loc;
+};
+
+struct TrainBlock {
+  SourceLoc loc;
+  std::optional<int64_t> steps;
+  SourceLoc stepsLoc;
+  std::optional<int64_t> batch;
+  SourceLoc batchLoc;
+  std::vector<LrPhase> schedule; // empty if no `sgd` line
+};
+
+struct ModelAST {
+  std::string name;
+  SourceLoc loc;
+  std::vector<DimDecl> dims;
+  std::vector<TensorDecl> tensors;
+  std::vector<ParamDecl> params;
+  std::vector<Assign> forward;
+  SourceLoc forwardLoc;
+  bool hasForward = false;
+  std::optional<TrainBlock> train;
+};
+
+} // namespace mlpc

@@ -1,0 +1,525 @@
+// AST -> forward graph: resolves dims, types every expression with the op
+// table's shape rules and reports located errors. A statement that fails is
+// "poisoned": later uses of its name fail silently, so one mistake produces
+// one error instead of a cascade.
+#include "frontend/AST.h"
+#include "ir/Module.h"
+#include "ir/ShapeRules.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <set>
+
+namespace mlpc {
+namespace {
+
+class Lowerer {
+public:
+  Lowerer(const ModelAST &ast, const LoweringOptions &options, DiagnosticEngine &diags)
+      : ast_(ast), options_(options), diags_(diags) {}
+
+  std::optional<Module> run();
+
+private:
+  // Integer dim expressions (dims, shapes, axes).
+  std::optional<int64_t> evalInt(const Expr &e);
+  std::optional<Shape> evalShape(const std::vector<ExprPtr> &dims, SourceLoc where);
+  // Constant real expressions (exponents).
+  std::optional<double> evalConst(const Expr &e);
+  std::optional<InitExpr> lowerInit(const Expr &e);
+  std::optional<ValueId> lower(const Expr &e);
+  std::optional<ValueId> lowerCall(const Expr &e);
+  std::optional<ValueId> build(Node node, SourceLoc loc);
+  bool declare(const std::string &name, SourceLoc loc);
+  void lowerTrain(Module &m);
+
+  const ModelAST &ast_;
+  const LoweringOptions &options_;
+  DiagnosticEngine &diags_;
+  Graph g_;
+  std::map<std::string, int64_t> dims_;
+  std::map<std::string, ValueId> values_; // inputs, params, forward assignments
+  std::set<std::string> poisoned_;
+  std::set<std::string> declared_;
+};
+
+bool Lowerer::declare(const std::string &name, SourceLoc loc) {
+  if (declared_.insert(name).second)
+    return true;
+  diags_.error(loc, fmt::format("'{}' is already defined", name));
+  return false;
+}
+
+std::optional<int64_t> Lowerer::evalInt(const Expr &e) {
+  switch (e.kind) {
+  case ExprKind::Number:
+    if (!e.isInteger) {
+      diags_.error(e.loc, fmt::format("expected an integer, found '{}'", e.number));
+      return std::nullopt;
+    }
+    return e.integer;
+  case ExprKind::Ident: {
+    auto it = dims_.find(e.name);
+    if (it != dims_.end())
+      return it->second;
+    if (!poisoned_.count(e.name))
+      diags_.error(e.loc, fmt::format("unknown dimension '{}'", e.name));
+    return std::nullopt;
+  }
+  case ExprKind::Unary: {
+    auto v = evalInt(*e.args[0]);
+    if (v && *v == INT64_MIN) {
+      diags_.error(e.loc, "integer overflow in dimension expression");
+      return std::nullopt;
+    }
+    return v ? std::optional<int64_t>(-*v) : std::nullopt;
+  }
+  case ExprKind::Binary: {
+    auto a = evalInt(*e.args[0]);
+    auto b = evalInt(*e.args[1]);
+    if (!a || !b)
+      return std::nullopt;
+    int64_t r = 0;
+    bool overflow = false;
+    switch (e.op) {
+    case '+': overflow = __builtin_add_overflow(*a, *b, &r); break;
+    case '-': overflow = __builtin_sub_overflow(*a, *b, &r); break;
+    case '*': overflow = __builtin_mul_overflow(*a, *b, &r); break;
+    case '/':
+      if (*b == 0 || *a % *b != 0) {
+        diags_.error(e.loc, fmt::format("dimension division {} / {} is not exact", *a, *b));
+        return std::nullopt;
+      }
+      r = *a / *b;
+      break;
+    default:
+      diags_.error(e.loc, fmt::format("operator '{}' is not allowed in a dimension", e.op));
+      return std::nullopt;
+    }
+    if (overflow) {
+      diags_.error(e.loc, "integer overflow in dimension expression");
+      return std::nullopt;
+    }
+    return r;
+  }
+  default:
+    diags_.error(e.loc, "expected an integer dimension expression");
+    return std::nullopt;
+  }
+}
+
+std::optional<Shape> Lowerer::evalShape(const std::vector<ExprPtr> &dims, SourceLoc where) {
+  Shape shape;
+  bool ok = true;
+  int64_t numel = 1;
+  for (const ExprPtr &d : dims) {
+    auto v = evalInt(*d);
+    if (!v) {
+      ok = false;
+      continue;
+    }
+    if (*v <= 0) {
+      diags_.error(d->loc, fmt::format("dimension must be positive, got {}", *v));
+      ok = false;
+      continue;
+    }
+    if (__builtin_mul_overflow(numel, *v, &numel) || numel > kMaxTensorElements) {
+      diags_.error(d->loc, fmt::format("tensor is too large: more than {} elements",
+                                       kMaxTensorElements));
+      return std::nullopt;
+    }
+    shape.push_back(*v);
+  }
+  if (ok && shape.empty()) {
+    diags_.error(where, "a shape needs at least one dimension");
+    return std::nullopt;
+  }
+  return ok ? std::optional<Shape>(shape) : std::nullopt;
+}
+
+std::optional<double> Lowerer::evalConst(const Expr &e) {
+  switch (e.kind) {
+  case ExprKind::Number: return e.number;
+  case ExprKind::Ident:
+    if (auto it = dims_.find(e.name); it != dims_.end())
+      return static_cast<double>(it->second);
+    break;
+  case ExprKind::Unary:
+    if (auto v = evalConst(*e.args[0]))
+      return -*v;
+    return std::nullopt;
+  case ExprKind::Binary: {
+    auto a = evalConst(*e.args[0]);
+    auto b = a ? evalConst(*e.args[1]) : std::nullopt;
+    if (!a || !b)
+      return std::nullopt;
+    switch (e.op) {
+    case '+': return *a + *b;
+    case '-': return *a - *b;
+    case '*': return *a * *b;
+    case '/': return *a / *b;
+    case '^': return std::pow(*a, *b);
+    default: break;
+    }
+    break;
+  }
+  default: break;
+  }
+  diags_.error(e.loc, "expected a constant expression");
+  return std::nullopt;
+}
+
+std::optional<InitExpr> Lowerer::lowerInit(const Expr &e) {
+  using K = InitExpr::Kind;
+  switch (e.kind) {
+  case ExprKind::Number: return InitExpr{K::Number, e.number, {}};
+  case ExprKind::Ident:
+    if (e.name == "randn") return InitExpr{K::Randn, 0, {}};
+    if (e.name == "zeros") return InitExpr{K::Zeros, 0, {}};
+    if (e.name == "ones") return InitExpr{K::Ones, 0, {}};
+    if (auto it = dims_.find(e.name); it != dims_.end())
+      return InitExpr{K::Number, static_cast<double>(it->second), {}};
+    diags_.error(e.loc, fmt::format("unknown name '{}' in initializer (expected randn, zeros, "
+                                    "ones, a number or a dimension)", e.name));
+    return std::nullopt;
+  case ExprKind::Unary: {
+    auto a = lowerInit(*e.args[0]);
+    if (!a) return std::nullopt;
+    return InitExpr{K::Neg, 0, {*a}};
+  }
+  case ExprKind::Binary: {
+    static const std::map<char, K> kinds = {{'+', K::Add}, {'-', K::Sub}, {'*', K::Mul}, {'/', K::Div}};
+    auto it = kinds.find(e.op);
+    if (it == kinds.end()) {
+      diags_.error(e.loc, fmt::format("operator '{}' is not allowed in an initializer", e.op));
+      return std::nullopt;
+    }
+    auto a = lowerInit(*e.args[0]);
+    auto b = lowerInit(*e.args[1]);
+    if (!a || !b) return std::nullopt;
+    return InitExpr{it->second, 0, {*a, *b}};
+  }
+  case ExprKind::Call:
+    if (e.name == "sqrt" && e.args.size() == 1) {
+      auto a = lowerInit(*e.args[0]);
+      if (!a) return std::nullopt;
+      return InitExpr{K::Sqrt, 0, {*a}};
+    }
+    diags_.error(e.loc, fmt::format("unknown initializer function '{}' (expected sqrt(x))", e.name));
+    return std::nullopt;
+  default:
+    diags_.error(e.loc, "unsupported expression in initializer");
+    return std::nullopt;
+  }
+}
+
+std::optional<ValueId> Lowerer::build(Node node, SourceLoc loc) {
+  node.loc = loc;
+  std::string error;
+  std::optional<TensorType> t = inferType(g_, node, error);
+  if (!t) {
+    diags_.error(loc, error);
+    return std::nullopt;
+  }
+  node.type = *t;
+  return g_.add(std::move(node));
+}
+
+std::optional<ValueId> Lowerer::lower(const Expr &e) {
+  switch (e.kind) {
+  case ExprKind::Number: {
+    ValueId c = g_.makeConst(e.number);
+    g_[c].loc = e.loc;
+    return c;
+  }
+  case ExprKind::Ident: {
+    if (auto it = values_.find(e.name); it != values_.end())
+      return it->second;
+    if (auto it = dims_.find(e.name); it != dims_.end())
+      return g_.makeConst(static_cast<double>(it->second));
+    if (poisoned_.count(e.name))
+      return std::nullopt;
+    for (const Assign &a : ast_.forward)
+      if (a.name == e.name) {
+        diags_.error(e.loc, fmt::format("'{}' is used before it is defined", e.name));
+        return std::nullopt;
+      }
+    diags_.error(e.loc, fmt::format("unknown name '{}'", e.name));
+    return std::nullopt;
+  }
+  case ExprKind::Unary: {
+    auto a = lower(*e.args[0]);
+    if (!a) return std::nullopt;
+    Node n{Op::Neg, {*a}};
+    return build(std::move(n), e.loc);
+  }
+  case ExprKind::Binary: {
+    if (e.op == '^') {
+      auto base = lower(*e.args[0]);
+      auto exponent = evalConst(*e.args[1]);
+      if (!base || !exponent) return std::nullopt;
+      Node n{Op::Pow, {*base}};
+      n.scalar = *exponent;
+      return build(std::move(n), e.loc);
+    }
+    auto a = lower(*e.args[0]);
+    auto b = lower(*e.args[1]);
+    if (!a || !b) return std::nullopt;
+    static const std::map<char, Op> ops = {
+        {'+', Op::Add}, {'-', Op::Sub}, {'*', Op::Mul}, {'/', Op::Div}, {'@', Op::MatMul}};
+    auto it = ops.find(e.op);
+    if (it == ops.end()) {
+      diags_.error(e.loc, fmt::format("unknown operator '{}'", e.op));
+      return std::nullopt;
+    }
+    return build(Node{it->second, {*a, *b}}, e.loc);
+  }
+  case ExprKind::Index: {
+    auto table = lower(*e.args[0]);
+    auto index = lower(*e.args[1]);
+    if (!table || !index) return std::nullopt;
+    return build(Node{Op::Gather, {*table, *index}}, e.loc);
+  }
+  case ExprKind::Call: return lowerCall(e);
+  case ExprKind::List:
+    diags_.error(e.loc, "a list is only allowed as the shape argument of reshape");
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
+  static const std::map<std::string, Op> unary = {{"tanh", Op::Tanh}, {"sigmoid", Op::Sigmoid},
+                                                  {"relu", Op::Relu}, {"exp", Op::Exp},
+                                                  {"log", Op::Log}};
+  static const std::map<std::string, Op> reductions = {
+      {"sum", Op::Sum}, {"mean", Op::Mean}, {"max", Op::Max}};
+  static const std::map<std::string, std::pair<Op, size_t>> fixed = {
+      {"pick", {Op::Pick, 2}},
+      {"batchnorm", {Op::BatchNorm, 3}},
+      {"cross_entropy", {Op::CrossEntropy, 2}}};
+
+  auto arity = [&](size_t lo, size_t hi, const char *usage) {
+    if (e.args.size() >= lo && e.args.size() <= hi)
+      return true;
+    diags_.error(e.loc, fmt::format("'{}' expects {}, got {} argument(s)", e.name, usage,
+                                    e.args.size()));
+    return false;
+  };
+  auto lowerArgs = [&](size_t count) -> std::optional<std::vector<ValueId>> {
+    std::vector<ValueId> ids;
+    bool ok = true;
+    for (size_t i = 0; i < count; ++i) {
+      auto v = lower(*e.args[i]);
+      ok = ok && v.has_value();
+      if (v) ids.push_back(*v);
+    }
+    return ok ? std::optional(ids) : std::nullopt;
+  };
+
+  if (auto it = unary.find(e.name); it != unary.end()) {
+    if (!arity(1, 1, "1 argument (x)")) return std::nullopt;
+    auto args = lowerArgs(1);
+    return args ? build(Node{it->second, *args}, e.loc) : std::nullopt;
+  }
+  if (e.name == "sqrt") {
+    if (!arity(1, 1, "1 argument (x)")) return std::nullopt;
+    auto args = lowerArgs(1);
+    if (!args) return std::nullopt;
+    Node n{Op::Pow, *args};
+    n.scalar = 0.5;
+    return build(std::move(n), e.loc);
+  }
+  if (auto it = reductions.find(e.name); it != reductions.end()) {
+    if (!arity(1, 2, "(x) or (x, axis)")) return std::nullopt;
+    auto args = lowerArgs(1);
+    std::optional<int64_t> axis = -1;
+    if (e.args.size() == 2)
+      axis = evalInt(*e.args[1]);
+    if (!args || !axis) return std::nullopt;
+    if (*axis < 0 && e.args.size() == 2) {
+      diags_.error(e.args[1]->loc, fmt::format("axis must be non-negative, got {}", *axis));
+      return std::nullopt;
+    }
+    Node n{it->second, *args};
+    n.axis = static_cast<int>(std::min<int64_t>(*axis, 1 << 20));
+    return build(std::move(n), e.loc);
+  }
+  if (e.name == "reshape") {
+    if (!arity(2, 2, "2 arguments (x, [dims])")) return std::nullopt;
+    if (e.args[1]->kind != ExprKind::List) {
+      diags_.error(e.args[1]->loc, "reshape expects a shape list such as [N, T*E]");
+      return std::nullopt;
+    }
+    auto args = lowerArgs(1);
+    auto shape = evalShape(e.args[1]->args, e.args[1]->loc);
+    if (!args || !shape) return std::nullopt;
+    Node n{Op::Reshape, *args};
+    n.shapeAttr = *shape;
+    return build(std::move(n), e.loc);
+  }
+  if (auto it = fixed.find(e.name); it != fixed.end()) {
+    auto [op, count] = it->second;
+    std::string usage = op == Op::BatchNorm ? "3 arguments (x, gain, bias)"
+                        : op == Op::Pick    ? "2 arguments (x, labels)"
+                                            : "2 arguments (logits, labels)";
+    if (!arity(count, count, usage.c_str())) return std::nullopt;
+    auto args = lowerArgs(count);
+    if (!args) return std::nullopt;
+    Node n{op, *args};
+    if (op == Op::BatchNorm)
+      n.scalar = 1e-5;
+    return build(std::move(n), e.loc);
+  }
+  diags_.error(e.loc, fmt::format("unknown function '{}'", e.name));
+  return std::nullopt;
+}
+
+void Lowerer::lowerTrain(Module &m) {
+  const std::optional<TrainBlock> &train = ast_.train;
+  if (!train)
+    return;
+  if (train->steps) {
+    if (*train->steps <= 0)
+      diags_.error(train->stepsLoc, fmt::format("steps must be positive, got {}", *train->steps));
+    else
+      m.train.steps = *train->steps;
+  }
+  if (train->batch && m.train.batch != 0 && *train->batch != m.train.batch)
+    diags_.error(train->batchLoc, fmt::format("batch {} does not match the inputs' leading "
+                                              "dimension {} = {}",
+                                              *train->batch, m.batchDim, m.train.batch));
+  int64_t previous = -1;
+  for (const LrPhase &p : train->schedule) {
+    if (!(p.lr > 0) || !std::isfinite(p.lr))
+      diags_.error(p.loc, fmt::format("learning rate must be positive, got {}", p.lr));
+    if (p.fromStep <= previous)
+      diags_.error(p.loc, "learning-rate phases must start at increasing steps");
+    previous = p.fromStep;
+  }
+  m.train.schedule = train->schedule;
+}
+
+std::optional<Module> Lowerer::run() {
+  Module m;
+  m.name = ast_.name;
+  g_.name = ast_.name;
+
+  for (const DimDecl &d : ast_.dims) {
+    if (!declare(d.name, d.loc)) continue;
+    std::optional<int64_t> value;
+    if (auto it = options_.dimOverrides.find(d.name); it != options_.dimOverrides.end())
+      value = it->second;
+    else if (d.binding == "vocab")
+      value = options_.vocab;
+    else if (d.binding == "batch") {
+      if (ast_.train && ast_.train->batch)
+        value = *ast_.train->batch;
+      else
+        diags_.error(d.loc, fmt::format("'dim {} = batch' needs 'batch' in the train block", d.name));
+    } else if (d.value) {
+      value = evalInt(*d.value);
+      if (value && *value <= 0) {
+        diags_.error(d.value->loc, fmt::format("dimension '{}' must be positive, got {}", d.name, *value));
+        value.reset();
+      }
+    }
+    if (!value) {
+      poisoned_.insert(d.name);
+      continue;
+    }
+    dims_[d.name] = *value;
+    m.dims.push_back({d.name, *value});
+  }
+
+  for (const TensorDecl &t : ast_.tensors) {
+    bool fresh = declare(t.name, t.loc);
+    if (t.dtype != "i32")
+      diags_.error(t.dtypeLoc, fmt::format("{} '{}' must have dtype i32, got '{}'",
+                                           t.role == TensorDecl::Role::Input ? "input" : "target",
+                                           t.name, t.dtype));
+    auto shape = evalShape(t.shape, t.loc);
+    if (!fresh || !shape || t.dtype != "i32") {
+      poisoned_.insert(t.name);
+      continue;
+    }
+    Node n{Op::Input};
+    n.type = {DType::I32, *shape};
+    n.name = t.name;
+    n.loc = t.loc;
+    n.isTarget = t.role == TensorDecl::Role::Target;
+    values_[t.name] = g_.add(std::move(n));
+    if (m.batchDim.empty()) {
+      m.train.batch = (*shape)[0];
+      if (!t.shape.empty() && t.shape[0]->kind == ExprKind::Ident)
+        m.batchDim = t.shape[0]->name;
+      m.contextLength = shape->size() > 1 ? (*shape)[1] : 0;
+    }
+  }
+
+  for (const ParamDecl &p : ast_.params) {
+    bool fresh = declare(p.name, p.loc);
+    auto shape = evalShape(p.shape, p.loc);
+    auto init = p.init ? lowerInit(*p.init) : std::nullopt;
+    if (!fresh || !shape || !init) {
+      poisoned_.insert(p.name);
+      continue;
+    }
+    Node n{Op::Param};
+    n.type = {DType::F32, *shape};
+    n.name = p.name;
+    n.loc = p.loc;
+    n.init = std::make_shared<InitExpr>(std::move(*init));
+    values_[p.name] = g_.add(std::move(n));
+  }
+
+  for (const Assign &a : ast_.forward) {
+    bool fresh = declare(a.name, a.loc);
+    auto v = a.value ? lower(*a.value) : std::nullopt;
+    if (!fresh || !v) {
+      poisoned_.insert(a.name);
+      continue;
+    }
+    // A named assignment of an existing value (e.g. `x = W1`) still needs its own name
+    // for printing; keep the first name a value got.
+    if (g_[*v].name.empty())
+      g_[*v].name = a.name;
+    values_[a.name] = *v;
+  }
+
+  auto loss = values_.find("loss");
+  if (loss == values_.end()) {
+    if (!poisoned_.count("loss"))
+      diags_.error(ast_.hasForward ? ast_.forwardLoc : ast_.loc,
+                   "the forward block must assign a scalar 'loss'");
+  } else if (g_[loss->second].type.rank() != 0) {
+    const Assign *def = nullptr;
+    for (const Assign &a : ast_.forward)
+      if (a.name == "loss") def = &a;
+    diags_.error(def ? def->loc : ast_.loc,
+                 fmt::format("'loss' must be a scalar, got {}", toString(g_[loss->second].type)));
+  } else {
+    g_.setOutput("loss", loss->second);
+  }
+
+  lowerTrain(m);
+  if (diags_.hasErrors())
+    return std::nullopt;
+
+  g_.compact();
+  for (const std::string &problem : verifyGraph(g_))
+    diags_.error({}, "internal error: " + problem);
+  if (diags_.hasErrors())
+    return std::nullopt;
+  m.graph = std::move(g_);
+  return m;
+}
+
+} // namespace
+
+std::optional<Module> lowerModel(const ModelAST &ast, const LoweringOptions &options,
+                                 DiagnosticEngine &diags) {
+  return Lowerer(ast, options, diags).run();
+}
+
+} // namespace mlpc

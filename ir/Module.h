@@ -1,0 +1,59 @@
+// A lowered model: the forward graph plus everything the trainer needs.
+#pragma once
+
+#include "frontend/AST.h"
+#include "frontend/Diagnostics.h"
+#include "ir/Graph.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mlpc {
+
+struct TrainConfig {
+  int64_t steps = 10000;
+  int64_t batch = 0;             // leading dimension of the inputs
+  std::vector<LrPhase> schedule; // sorted by fromStep, first starts at 0
+
+  double learningRate(int64_t step) const {
+    double lr = schedule.empty() ? 0.1 : schedule.front().lr;
+    for (const LrPhase &p : schedule)
+      if (step >= p.fromStep)
+        lr = p.lr;
+    return lr;
+  }
+};
+
+struct Module {
+  std::string name;
+  // Forward graph: leaves (inputs, targets, params) and the output "loss".
+  Graph graph;
+  TrainConfig train;
+  std::vector<std::pair<std::string, int64_t>> dims; // in declaration order
+  std::string batchDim;                              // name of the inputs' leading dim
+  int64_t contextLength = 0;                         // second dim of the first input (0 if none)
+
+  std::optional<int64_t> dim(const std::string &dimName) const {
+    for (auto &[n, v] : dims)
+      if (n == dimName)
+        return v;
+    return std::nullopt;
+  }
+};
+
+struct LoweringOptions {
+  int64_t vocab = 27; // value bound to `dim V = vocab` (the dataset's, or 27 by default)
+  // Overrides a dim's value (e.g. the batch dim, to compile the forward pass
+  // for one row or for a large evaluation block).
+  std::map<std::string, int64_t> dimOverrides;
+};
+
+// Lowers a parsed model to a verified forward graph. Reports every error it
+// finds to `diags` (continuing past bad statements) and returns nullopt if any.
+std::optional<Module> lowerModel(const ModelAST &ast, const LoweringOptions &options,
+                                 DiagnosticEngine &diags);
+
+} // namespace mlpc

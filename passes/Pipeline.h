@@ -1,0 +1,27 @@
+// The compilation pipeline: which passes run, in which order, for each stage.
+#pragma once
+
+#include "passes/Pass.h"
+
+#include <optional>
+
+namespace mlpc {
+
+enum class Stage {
+  Forward, // lowered forward graph, simplified
+  Fused,   // + softmax-CE / BatchNorm fusion
+  Grad,    // + autodiff and running-statistics updates: the training graph
+  Infer,   // fused forward graph in inference mode, output "logits"
+};
+
+struct PipelineOptions {
+  bool fuse = true; // --no-fuse
+  bool verbose = false;
+};
+
+// Runs the passes of `stage` on a copy of the lowered forward graph. Errors
+// (e.g. an op without a gradient rule) go to diags; returns nullopt on error.
+std::optional<Graph> runPipeline(const Graph &forward, Stage stage, const PipelineOptions &options,
+                                 DiagnosticEngine &diags);
+
+} // namespace mlpc

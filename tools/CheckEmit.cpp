@@ -1,0 +1,112 @@
+// mlpc check / mlpc emit: the compiler's front half and its stage printers.
+#if __has_include("codegen/Compiler.h")
+#include "codegen/Compiler.h"
+#define MLPC_HAVE_CODEGEN 1
+#endif
+#include "frontend/ASTPrinter.h"
+#include "ir/Printer.h"
+#include "tools/Driver.h"
+
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+namespace mlpc {
+
+int runCheck(const ParsedArgs &args) {
+  auto file = ModelFile::open(args.positional[0]);
+  if (!file)
+    return reportError(file.takeError());
+  auto options = loweringOptions(args, 27);
+  if (!options)
+    return kExitUserError;
+  std::optional<Module> module = (*file)->lower(*options);
+  if (module) {
+    // Also run the training pipeline: an op without a gradient rule is a
+    // model error the user should hear about before training.
+    PipelineOptions pipeline;
+    pipeline.verbose = args.has("--verbose");
+    runPipeline(module->graph, Stage::Grad, pipeline, (*file)->diags());
+  }
+  (*file)->flushDiagnostics();
+  return (*file)->diags().hasErrors() ? kExitUserError : kExitOk;
+}
+
+static int writeOutput(const ParsedArgs &args, const std::string &text) {
+  if (auto path = args.get("-o")) {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(*path, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      return reportError(fmt::format("cannot write '{}': {}", *path, ec.message()));
+    out << text;
+    return kExitOk;
+  }
+  llvm::outs() << text;
+  return kExitOk;
+}
+
+int runEmit(const ParsedArgs &args) {
+  std::string stage = args.getOr("--emit", "ir");
+  static const std::vector<std::string> stages = {"ast",   "ir",  "fused", "grad",
+                                                  "infer", "dot", "llvm",  "asm"};
+  if (std::find(stages.begin(), stages.end(), stage) == stages.end())
+    return reportError(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
+                                   fmt::join(stages, ", ")));
+  auto file = ModelFile::open(args.positional[0]);
+  if (!file)
+    return reportError(file.takeError());
+  ModelFile &model = **file;
+  if (stage == "ast") {
+    model.flushDiagnostics();
+    if (!model.parsedCleanly())
+      return kExitUserError;
+    return writeOutput(args, printAST(model.ast()));
+  }
+  auto options = loweringOptions(args, 27);
+  if (!options)
+    return kExitUserError;
+  if (args.has("--batch")) {
+    std::string error;
+    auto batch = args.getInt("--batch", 0, error);
+    if (!batch || *batch < 1)
+      return reportError(error.empty() ? "--batch must be at least 1" : error);
+    options->dimOverrides[model.batchDimName()] = *batch;
+  }
+  std::optional<Module> module = model.lower(*options);
+  if (!module) {
+    model.flushDiagnostics();
+    return kExitUserError;
+  }
+  PipelineOptions pipeline;
+  pipeline.fuse = !args.has("--no-fuse");
+  pipeline.verbose = args.has("--verbose");
+  Stage graphStage = stage == "ir" || stage == "dot" ? Stage::Forward
+                     : stage == "fused"              ? Stage::Fused
+                     : stage == "grad"               ? Stage::Grad
+                                                     : Stage::Infer;
+  std::optional<Graph> graph;
+  if (stage == "ir" || stage == "dot")
+    graph = module->graph; // exactly what lowering produced
+  else
+    graph = runPipeline(module->graph, graphStage, pipeline, model.diags());
+  model.flushDiagnostics();
+  if (!graph)
+    return kExitUserError;
+  if (stage == "ir" || stage == "fused" || stage == "grad" || stage == "infer")
+    return writeOutput(args, printGraph(*graph));
+  if (stage == "dot")
+    return writeOutput(args, printDot(*graph));
+#ifdef MLPC_HAVE_CODEGEN
+  CompileOptions compile;
+  auto text = stage == "llvm" ? emitLLVMText(*graph, module->name + "_forward", compile)
+                              : emitAssembly(*graph, module->name + "_forward", compile);
+  if (!text)
+    return reportError(text.takeError());
+  return writeOutput(args, *text);
+#else
+  return reportError("codegen not built");
+#endif
+}
+
+} // namespace mlpc

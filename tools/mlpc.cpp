@@ -1,0 +1,116 @@
+// mlpc: the driver. One subcommand per user task; see `mlpc --help`.
+#include "tools/Driver.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+namespace mlpc {
+
+namespace {
+const FlagSpec kVocab{"--vocab", "N", "value of 'dim V = vocab' without a dataset (default 27)"};
+const FlagSpec kNoFuse{"--no-fuse", "", "disable the cross-entropy and batchnorm fusion passes"};
+const FlagSpec kVerbose{"--verbose", "", "explain pass decisions (e.g. why a chain was not fused)"};
+const FlagSpec kOutput{"-o", "FILE", "write the output to FILE instead of stdout"};
+const FlagSpec kData{"--data", "FILE", "names file (default: data/names.txt, $MLPC_DATA, ../shared/data/names.txt)"};
+const FlagSpec kWeights{"--weights", "CKPT", "checkpoint (.safetensors) with the trained parameters"};
+const FlagSpec kSeed{"--seed", "S", "random seed (default 42)"};
+} // namespace
+
+const std::vector<Command> &allCommands() {
+  static const std::vector<Command> commands = {
+      {{"check", "FILE [options]", "Parse, lower and verify a model file; exit 1 on any error.",
+        {kVocab, kVerbose}, 1, 1},
+       runCheck},
+      {{"emit", "FILE --emit=STAGE [options]",
+        "Print a compilation stage: ast, ir, fused, grad, infer, dot, llvm, asm.",
+        {{"--emit", "STAGE", "ast | ir | fused | grad | infer | dot | llvm | asm"},
+         {"--batch", "N", "compile for N rows instead of the model's batch size"},
+         kVocab, kNoFuse, kVerbose, kOutput},
+        1, 1},
+       runEmit},
+      {{"gradcheck", "FILE [options]",
+        "Check the fused gradients against central finite differences and the unfused ones.",
+        {kSeed, kVocab, kVerbose}, 1, 1},
+       runGradcheck},
+      {{"grad", "FILE --weights W.safetensors --batch B.safetensors -o G.safetensors",
+        "Compute the loss and every parameter's gradient for one batch (f64 interpreter).",
+        {{"--weights", "FILE", "parameters (tensor names = param names, f32)"},
+         {"--batch", "FILE", "inputs and targets (tensor names = input names, i32)"},
+         kOutput, kVocab, kNoFuse},
+        1, 1},
+       runGrad},
+      {{"train", "MODEL --data FILE [options]",
+        "JIT-compile the training step and train on a names file; prints losses and samples.",
+        {kData,
+         {"--steps", "N", "number of SGD steps (default: the model's train block)"},
+         {"--lr", "LR", "constant learning rate (overrides the model's schedule)"},
+         kSeed,
+         {"--out", "CKPT", "write the trained checkpoint (.safetensors)"},
+         {"--metrics", "FILE", "write final metrics as JSON"},
+         {"--log", "FILE", "write a CSV loss log (step, loss, lr)"},
+         {"--log-every", "K", "log and report progress every K steps (default 1000)"},
+         {"--samples", "N", "names to sample at the end (default 20)"},
+         kNoFuse, kVerbose},
+        1, 1},
+       runTrain},
+      {{"eval", "MODEL --weights CKPT --data FILE", "Print train/val/test losses of a checkpoint.",
+        {kWeights, kData}, 1, 1},
+       runEval},
+      {{"sample", "MODEL --weights CKPT [-n 20] [--seed S]", "Sample names from a checkpoint.",
+        {kWeights, {"-n", "N", "number of names (default 20)"}, kSeed, kData}, 1, 1},
+       runSample},
+      {{"compile", "MODEL --weights CKPT -o OUT.o [options]",
+        "Emit an inference object file and C header with BatchNorm folded away.",
+        {kWeights, kOutput, kData,
+         {"--target", "TRIPLE", "target triple (default: host)"},
+         {"--cpu", "NAME", "target CPU (default: host)"},
+         {"--weights-external", "", "write weights to OUT.bin instead of embedding them"}},
+        1, 1},
+       runCompile},
+      {{"fold-check", "MODEL --weights CKPT --data FILE",
+        "Compare the folded and unfolded inference graphs over the val split.",
+        {kWeights, kData}, 1, 1},
+       runFoldCheck},
+  };
+  return commands;
+}
+
+} // namespace mlpc
+
+using namespace mlpc;
+
+static std::string mainHelp() {
+  std::string out = "mlpc: a static computation-graph compiler for small neural networks\n\n"
+                    "usage: mlpc <command> [options]\n\ncommands:\n";
+  for (const Command &c : allCommands())
+    out += fmt::format("  {:<12} {}\n", c.spec.name, c.spec.summary);
+  out += "\n  mlpc <command> --help   options of one command\n  mlpc --version\n";
+  return out;
+}
+
+int main(int argc, char **argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    llvm::outs() << mainHelp();
+    return args.empty() ? kExitUserError : kExitOk;
+  }
+  if (args[0] == "--version") {
+    llvm::outs() << "mlpc " << MLPC_VERSION << " (LLVM " << LLVM_VERSION_STRING << ")\n";
+    return kExitOk;
+  }
+  for (const Command &c : allCommands()) {
+    if (c.spec.name != args[0])
+      continue;
+    std::string error;
+    auto parsed = parseArgs(c.spec, {args.begin() + 1, args.end()}, error);
+    if (!parsed)
+      return reportError(error);
+    if (parsed->has("--help")) {
+      llvm::outs() << helpText(c.spec);
+      return kExitOk;
+    }
+    return c.run(*parsed);
+  }
+  return reportError(fmt::format("unknown command '{}' (see 'mlpc --help')", args[0]));
+}
