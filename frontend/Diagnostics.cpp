@@ -42,7 +42,7 @@ std::string DiagnosticEngine::render(const Diagnostic &d) const {
   // and the terminal is not corrupted.
   std::string shown;
   for (char c : text)
-    shown += (c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)) ? c : '?';
+    shown += (c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f)) ? c : '?';
   if (shown.size() > 200)
     shown = shown.substr(0, 200) + "...";
   out += shown + "\n";

@@ -2,7 +2,7 @@
 // interpreter (finite differences, and fused vs atomic gradients).
 #include "ir/GradCheck.h"
 #include "runtime/ParamInit.h"
-#include "runtime/Safetensors.h"
+#include "runtime/Checkpoint.h"
 #include "tools/Driver.h"
 
 #include <llvm/Support/raw_ostream.h>
@@ -131,6 +131,75 @@ int runGradcheck(const ParsedArgs &args) {
                               kFdAtol, kFdRtol, kAtomicAtol, kAtomicRtol);
   llvm::outs() << (allOk ? "gradcheck passed\n" : "gradcheck FAILED\n");
   return allOk ? kExitOk : kExitUserError;
+}
+
+} // namespace mlpc
+
+namespace mlpc {
+
+int runGrad(const ParsedArgs &args) {
+  auto weightsPath = args.get("--weights"), batchPath = args.get("--batch"), outPath = args.get("-o");
+  if (!weightsPath || !batchPath || !outPath)
+    return reportError("mlpc grad needs --weights FILE, --batch FILE and -o FILE");
+  auto file = ModelFile::open(args.positional[0]);
+  if (!file)
+    return reportError(file.takeError());
+  ModelFile &model = **file;
+  auto options = loweringOptions(args, 27);
+  if (!options)
+    return kExitUserError;
+  std::optional<Module> module = model.lower(*options);
+  PipelineOptions pipeline;
+  pipeline.fuse = !args.has("--no-fuse");
+  std::optional<Graph> training;
+  if (module)
+    training = runPipeline(module->graph, Stage::Grad, pipeline, model.diags());
+  model.flushDiagnostics();
+  if (!training)
+    return kExitUserError;
+
+  auto weightsFile = readSafetensors(*weightsPath);
+  if (!weightsFile)
+    return reportError(weightsFile.takeError());
+  auto params = extractLeaves(*weightsFile, *weightsPath, *training, Op::Param);
+  if (!params)
+    return reportError(params.takeError());
+  auto batchFile = readSafetensors(*batchPath);
+  if (!batchFile)
+    return reportError(batchFile.takeError());
+  auto batch = extractInputs(*batchFile, *batchPath, *training);
+  if (!batch)
+    return reportError(batch.takeError());
+
+  LeafValues leaves;
+  for (auto &[name, values] : *params)
+    leaves[name].assign(values.begin(), values.end());
+  for (auto &[name, values] : *batch)
+    leaves[name].assign(values.begin(), values.end());
+  // Running statistics do not affect the loss or the gradients in training
+  // mode; bind PyTorch's initial values.
+  for (ValueId s : training->leaves(Op::State))
+    leaves[(*training)[s].name].assign((*training)[s].type.numel(), 0.0);
+
+  auto values = interpret(*training, leaves);
+  if (!values)
+    return reportError(values.takeError());
+  TensorFile out;
+  double loss = (*values)[*training->output("loss")][0];
+  out.tensors["loss"] = makeF32Tensor({}, {static_cast<float>(loss)});
+  for (const GraphOutput &o : training->outputs) {
+    if (o.name.rfind("grad.", 0) != 0)
+      continue;
+    const std::vector<double> &g = (*values)[o.value];
+    out.tensors[o.name.substr(5)] =
+        makeF32Tensor((*training)[o.value].type.shape, std::vector<float>(g.begin(), g.end()));
+  }
+  out.metadata["loss_f64"] = fmt::format("{:.17g}", loss);
+  if (llvm::Error e = writeSafetensors(*outPath, out))
+    return reportError(std::move(e));
+  llvm::outs() << fmt::format("loss {:.8f}; wrote {} gradients to {}\n", loss, out.tensors.size() - 1,
+                              *outPath);
+  return kExitOk;
 }
 
 } // namespace mlpc

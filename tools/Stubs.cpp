@@ -1,7 +1,6 @@
 #include "tools/Driver.h"
 namespace mlpc {
 static int notYet() { return reportError("not implemented yet"); }
-int runGrad(const ParsedArgs &) { return notYet(); }
 int runTrain(const ParsedArgs &) { return notYet(); }
 int runEval(const ParsedArgs &) { return notYet(); }
 int runSample(const ParsedArgs &) { return notYet(); }

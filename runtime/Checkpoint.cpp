@@ -1,0 +1,126 @@
+#include "runtime/Checkpoint.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <set>
+
+namespace mlpc {
+namespace {
+
+llvm::Error fail(std::string message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::string shapeText(const std::vector<int64_t> &s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+llvm::Error checkTensor(const TensorData &t, const std::string &path, const Node &leaf,
+                        TensorDType dtype) {
+  if (t.dtype != dtype)
+    return fail(fmt::format("{}: tensor '{}' has dtype {}, expected {}", path, leaf.name,
+                            dtypeName(t.dtype), dtypeName(dtype)));
+  if (t.shape != leaf.type.shape)
+    return fail(fmt::format("{}: tensor '{}' has shape {}, the model expects {}", path, leaf.name,
+                            shapeText(t.shape), shapeText(leaf.type.shape)));
+  return llvm::Error::success();
+}
+
+} // namespace
+
+TensorData makeF32Tensor(const Shape &shape, const std::vector<float> &values) {
+  TensorData t;
+  t.dtype = TensorDType::F32;
+  t.shape = shape;
+  t.bytes.resize(values.size() * sizeof(float));
+  if (!values.empty())
+    std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::string &path,
+                                        const Graph &g, Op kind, bool allowExtra) {
+  TensorMap result;
+  std::set<std::string> known;
+  std::vector<std::string> missing;
+  for (const Node &n : g.nodes) {
+    if (n.op == Op::Param || n.op == Op::State)
+      known.insert(n.name);
+    if (n.op != kind)
+      continue;
+    auto it = file.tensors.find(n.name);
+    if (it == file.tensors.end()) {
+      missing.push_back(n.name);
+      continue;
+    }
+    if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
+      return std::move(e);
+    const float *data = it->second.f32();
+    result[n.name].assign(data, data + it->second.numel());
+  }
+  if (!missing.empty())
+    return fail(fmt::format("{}: missing tensor{} {}", path, missing.size() > 1 ? "s" : "",
+                            fmt::join(missing, ", ")));
+  if (!allowExtra)
+    for (const auto &[name, tensor] : file.tensors)
+      if (!known.count(name))
+        return fail(fmt::format("{}: unexpected tensor '{}' {} (the model has no such {})", path,
+                                name, shapeText(tensor.shape),
+                                kind == Op::Param ? "parameter" : "state"));
+  return result;
+}
+
+llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string &path, const Graph &g) {
+  IndexMap result;
+  std::set<std::string> known;
+  for (const Node &n : g.nodes) {
+    if (n.op != Op::Input)
+      continue;
+    known.insert(n.name);
+    auto it = file.tensors.find(n.name);
+    if (it == file.tensors.end())
+      return fail(fmt::format("{}: missing tensor '{}' (expected i32{})", path, n.name,
+                              shapeText(n.type.shape)));
+    if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::I32))
+      return std::move(e);
+    const int32_t *data = it->second.i32();
+    result[n.name].assign(data, data + it->second.numel());
+  }
+  for (const auto &[name, tensor] : file.tensors)
+    if (!known.count(name))
+      return fail(fmt::format("{}: unexpected tensor '{}' {} (the model has no such input)", path,
+                              name, shapeText(tensor.shape)));
+  return result;
+}
+
+llvm::Error saveCheckpoint(const std::string &path, const Graph &g, const TensorMap &tensors,
+                           const std::map<std::string, std::string> &metadata) {
+  TensorFile file;
+  file.metadata = metadata;
+  for (const Node &n : g.nodes) {
+    if (n.op != Op::Param && n.op != Op::State)
+      continue;
+    auto it = tensors.find(n.name);
+    if (it == tensors.end())
+      return fail(fmt::format("internal error: no values for '{}' to save", n.name));
+    file.tensors[n.name] = makeF32Tensor(n.type.shape, it->second);
+  }
+  return writeSafetensors(path, file);
+}
+
+llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g,
+                                         std::map<std::string, std::string> *metadata) {
+  auto file = readSafetensors(path);
+  if (!file)
+    return file.takeError();
+  auto params = extractLeaves(*file, path, g, Op::Param);
+  if (!params)
+    return params.takeError();
+  auto state = extractLeaves(*file, path, g, Op::State);
+  if (!state)
+    return state.takeError();
+  params->insert(state->begin(), state->end());
+  if (metadata)
+    *metadata = file->metadata;
+  return std::move(*params);
+}
+
+} // namespace mlpc
