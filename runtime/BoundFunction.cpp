@@ -1,0 +1,58 @@
+#include "runtime/BoundFunction.h"
+
+#include <cstdlib>
+#include <fmt/format.h>
+
+namespace mlpc {
+
+void BoundFunction::AlignedFree::operator()(void *p) const { std::free(p); }
+
+BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
+  const auto &bindings = fn_.bindings();
+  args_.assign(bindings.size(), nullptr);
+  owned_.resize(bindings.size());
+  for (size_t i = 0; i < bindings.size(); ++i)
+    if (bindings[i].kind == BindingInfo::Kind::Output && !bindings[i].optional) {
+      owned_[i].assign(bindings[i].type.numel(), 0.0f);
+      args_[i] = owned_[i].data();
+    }
+  size_t bytes = (fn_.workspaceBytes() + 63) / 64 * 64;
+  workspace_.reset(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+}
+
+llvm::Error BoundFunction::bind(const std::string &name, void *data) {
+  const auto &bindings = fn_.bindings();
+  for (size_t i = 0; i < bindings.size(); ++i)
+    if (bindings[i].name == name) {
+      args_[i] = data;
+      return llvm::Error::success();
+    }
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 fmt::format("internal error: no binding named '{}'", name));
+}
+
+float *BoundFunction::output(const std::string &name) {
+  const auto &bindings = fn_.bindings();
+  for (size_t i = 0; i < bindings.size(); ++i)
+    if (bindings[i].kind == BindingInfo::Kind::Output && bindings[i].name == name)
+      return owned_[i].empty() ? nullptr : owned_[i].data();
+  return nullptr;
+}
+
+const TensorType *BoundFunction::typeOf(const std::string &name) const {
+  for (const BindingInfo &b : fn_.bindings())
+    if (b.name == name)
+      return &b.type;
+  return nullptr;
+}
+
+llvm::Error BoundFunction::ready() const {
+  const auto &bindings = fn_.bindings();
+  for (size_t i = 0; i < bindings.size(); ++i)
+    if (!args_[i] && !bindings[i].optional)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     fmt::format("internal error: '{}' is not bound", bindings[i].name));
+  return llvm::Error::success();
+}
+
+} // namespace mlpc

@@ -1,0 +1,43 @@
+// A compiled function together with its argument array: leaves are bound by
+// name to caller-owned buffers once, outputs get buffers owned here, and the
+// workspace is allocated once. Calling it afterwards does no allocation.
+#pragma once
+
+#include "codegen/Compiler.h"
+
+#include <llvm/Support/Error.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlpc {
+
+class BoundFunction {
+public:
+  explicit BoundFunction(CompiledFunction fn);
+
+  // Binds a leaf (input, parameter, state) or an output to caller memory of
+  // the right size (the caller keeps it alive).
+  llvm::Error bind(const std::string &name, void *data);
+  // The buffer of an output this object owns (nullptr if the name is unknown
+  // or the output is a write-back / SGD output that has no buffer).
+  float *output(const std::string &name);
+  const TensorType *typeOf(const std::string &name) const;
+  // Errors if any required binding is missing.
+  llvm::Error ready() const;
+
+  void run(float lr = 0.0f) { fn_.run(args_.data(), lr, workspace_.get()); }
+  const CompiledFunction &function() const { return fn_; }
+
+private:
+  struct AlignedFree {
+    void operator()(void *p) const;
+  };
+  CompiledFunction fn_;
+  std::vector<void *> args_;
+  std::vector<std::vector<float>> owned_; // one per non-optional output
+  std::unique_ptr<void, AlignedFree> workspace_;
+};
+
+} // namespace mlpc

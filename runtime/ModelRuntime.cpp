@@ -1,0 +1,297 @@
+#include "runtime/ModelRuntime.h"
+
+#include "ir/ShapeRules.h"
+#include "passes/BatchNormState.h"
+#include "runtime/Checkpoint.h"
+
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace mlpc {
+namespace {
+
+llvm::Error fail(std::string message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+constexpr const char *kBatchNormInputPrefix = "bn_input.";
+
+} // namespace
+
+double crossEntropy(const float *logits, const int32_t *Y, int64_t rows, int64_t classes) {
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = logits + r * classes;
+    double mx = row[0];
+    for (int64_t k = 1; k < classes; ++k) mx = std::max(mx, double(row[k]));
+    double sum = 0;
+    for (int64_t k = 0; k < classes; ++k) sum += std::exp(double(row[k]) - mx);
+    total += std::log(sum) + mx - row[Y[r]];
+  }
+  return rows ? total / rows : 0.0;
+}
+
+llvm::Expected<std::unique_ptr<ModelRuntime>>
+ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEngine &diags,
+                     const PipelineOptions &pipeline) {
+  auto rt = std::unique_ptr<ModelRuntime>(new ModelRuntime());
+  rt->ast_ = &ast;
+  rt->vocab_ = vocab;
+  rt->diags_ = &diags;
+  rt->pipeline_ = pipeline;
+  LoweringOptions options;
+  options.vocab = static_cast<int64_t>(vocab.size());
+  std::optional<Module> module = lowerModel(ast, options, diags);
+  if (!module)
+    return fail("the model has errors");
+  rt->module_ = std::move(*module);
+  const Graph &g = rt->module_.graph;
+  std::vector<ValueId> inputs = g.leaves(Op::Input);
+  const Node *x = nullptr, *y = nullptr;
+  for (ValueId v : inputs)
+    (g[v].isTarget ? y : x) = &g[v];
+  if (inputs.size() != 2 || !x || !y || x->type.rank() != 2 || y->type.rank() != 1 ||
+      x->type.shape[0] != y->type.shape[0])
+    return fail("training on names needs exactly one input [N, T] of contexts and one target [N]");
+  if (rt->module_.batchDim.empty())
+    return fail("the inputs' leading dimension must be a named dim (e.g. 'dim N = batch')");
+
+  auto training = runPipeline(rt->module_.graph, Stage::Grad, pipeline, diags);
+  if (!training)
+    return fail("the model has errors");
+  rt->training_ = std::move(*training);
+  auto jit = JitEngine::create(CompileOptions{});
+  if (!jit)
+    return jit.takeError();
+  rt->jit_ = std::move(*jit);
+  // Parameters and state start at their declared initial values (seed 0)
+  // until initParams / loadParams.
+  Rng rng(0);
+  rt->params_ = initParameters(rt->training_, rng);
+  return rt;
+}
+
+void ModelRuntime::initParams(uint64_t seed) {
+  Rng rng(seed);
+  params_ = initParameters(training_, rng);
+  train_.reset(); eval_.reset(); forward_.reset(); // bindings point at the old buffers
+}
+
+llvm::Error ModelRuntime::loadParams(const std::string &path) {
+  auto loaded = loadCheckpoint(path, training_);
+  if (!loaded)
+    return loaded.takeError();
+  params_ = std::move(*loaded);
+  train_.reset(); eval_.reset(); forward_.reset();
+  return llvm::Error::success();
+}
+
+llvm::Error ModelRuntime::saveParams(const std::string &path,
+                                     const std::map<std::string, std::string> &metadata) {
+  std::map<std::string, std::string> meta = metadata;
+  meta["model"] = module_.name;
+  meta["vocab"] = vocab_.itos;
+  meta["context"] = std::to_string(context());
+  return saveCheckpoint(path, training_, params_, meta);
+}
+
+llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {
+  for (const BindingInfo &b : fn.function().bindings()) {
+    if (b.kind != BindingInfo::Kind::Param && b.kind != BindingInfo::Kind::State)
+      continue;
+    auto it = params_.find(b.name);
+    if (it == params_.end() || static_cast<int64_t>(it->second.size()) != b.type.numel())
+      return fail(fmt::format("internal error: no buffer for '{}'", b.name));
+    if (llvm::Error e = fn.bind(b.name, it->second.data()))
+      return e;
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
+                                                       int64_t rows, bool sgd, const char *name) {
+  if (slot)
+    return slot.get();
+  Graph graph;
+  if (stage == Stage::Grad && rows == batch()) {
+    graph = training_;
+  } else {
+    LoweringOptions options;
+    options.vocab = static_cast<int64_t>(vocab_.size());
+    options.dimOverrides[module_.batchDim] = rows;
+    std::optional<Module> module = lowerModel(*ast_, options, *diags_);
+    std::optional<Graph> g = module ? runPipeline(module->graph, stage, pipeline_, *diags_) : std::nullopt;
+    if (!g)
+      return fail(fmt::format("cannot build the {} graph for {} rows", name, rows));
+    graph = std::move(*g);
+  }
+  if (stage == Stage::Infer) {
+    // Expose each batchnorm's input for calibration (a few extra stores).
+    for (ValueId v = 0; v < graph.size(); ++v)
+      if (graph[v].op == Op::BatchNormInfer)
+        graph.setOutput(kBatchNormInputPrefix + batchNormStateName(graph, v), graph[v].operands[0]);
+  }
+  CompileOptions options;
+  options.sgdUpdate = sgd;
+  auto fn = jit_->compile(graph, name, options);
+  if (!fn)
+    return fn.takeError();
+  auto bound = std::make_unique<BoundFunction>(std::move(*fn));
+  if (llvm::Error e = bindLeaves(*bound))
+    return std::move(e);
+  slot = std::move(bound);
+  return slot.get();
+}
+
+llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y, float lr) {
+  if (!train_) {
+    auto fn = compiled(train_, Stage::Grad, batch(), /*sgd=*/true, "train_step");
+    if (!fn)
+      return fn.takeError();
+    trainCompileMs_ = (*fn)->function().compileMillis();
+    trainX_.assign(batch() * context(), 0);
+    trainY_.assign(batch(), 0);
+    const Graph &g = training_;
+    for (ValueId v : g.leaves(Op::Input))
+      if (llvm::Error e = (*fn)->bind(g[v].name, g[v].isTarget ? trainY_.data() : trainX_.data()))
+        return std::move(e);
+    if (llvm::Error e = (*fn)->ready())
+      return std::move(e);
+  }
+  std::memcpy(trainX_.data(), X, trainX_.size() * sizeof(int32_t));
+  std::memcpy(trainY_.data(), Y, trainY_.size() * sizeof(int32_t));
+  train_->run(lr);
+  return train_->output("loss")[0];
+}
+
+llvm::Expected<const float *> ModelRuntime::logits(const int32_t *X, int64_t rows) {
+  if (!eval_) {
+    auto fn = compiled(eval_, Stage::Infer, kEvalRows, false, "eval");
+    if (!fn)
+      return fn.takeError();
+    evalX_.assign(kEvalRows * context(), 0);
+    for (const BindingInfo &b : (*fn)->function().bindings())
+      if (b.kind == BindingInfo::Kind::Input)
+        if (llvm::Error e = (*fn)->bind(b.name, evalX_.data()))
+          return std::move(e);
+    if (llvm::Error e = (*fn)->ready())
+      return std::move(e);
+  }
+  std::memcpy(evalX_.data(), X, rows * context() * sizeof(int32_t));
+  std::fill(evalX_.begin() + rows * context(), evalX_.end(), 0);
+  eval_->run();
+  return eval_->output("logits");
+}
+
+llvm::Expected<double> ModelRuntime::loss(const Split &split) {
+  double total = 0;
+  int64_t classes = static_cast<int64_t>(vocab_.size());
+  for (int64_t row = 0; row < split.rows(); row += kEvalRows) {
+    int64_t n = std::min(kEvalRows, split.rows() - row);
+    auto out = logits(split.X.data() + row * context(), n);
+    if (!out)
+      return out.takeError();
+    total += crossEntropy(*out, split.Y.data() + row, n, classes) * n;
+  }
+  return split.rows() ? total / split.rows() : 0.0;
+}
+
+llvm::Expected<SplitLosses> ModelRuntime::losses(const Dataset &data) {
+  SplitLosses result;
+  for (auto [split, out] : {std::pair{&data.train, &result.train}, std::pair{&data.val, &result.val},
+                            std::pair{&data.test, &result.test}}) {
+    auto l = loss(*split);
+    if (!l)
+      return l.takeError();
+    *out = *l;
+  }
+  return result;
+}
+
+llvm::Error ModelRuntime::calibrate(const Split &split) {
+  if (split.rows() < 2)
+    return llvm::Error::success();
+  if (auto first = logits(split.X.data(), 1); !first)
+    return first.takeError();
+  // Layers in graph order: layer k's input depends on the statistics of layers
+  // before it, so each pass over the split calibrates one more layer.
+  std::vector<std::string> layers;
+  for (const BindingInfo &b : eval_->function().bindings())
+    if (b.kind == BindingInfo::Kind::Output && b.name.rfind(kBatchNormInputPrefix, 0) == 0)
+      layers.push_back(b.name.substr(std::strlen(kBatchNormInputPrefix)));
+  for (const std::string &layer : layers) {
+    const TensorType *type = eval_->typeOf(kBatchNormInputPrefix + layer);
+    int64_t h = type->shape[1];
+    std::vector<double> sum(h, 0), sumSq(h, 0), shift(h, 0);
+    int64_t count = 0;
+    for (int64_t row = 0; row < split.rows(); row += kEvalRows) {
+      int64_t n = std::min(kEvalRows, split.rows() - row);
+      if (auto out = logits(split.X.data() + row * context(), n); !out)
+        return out.takeError();
+      const float *x = eval_->output(kBatchNormInputPrefix + layer);
+      // Shifted sums (by the first row) keep the variance accurate in double.
+      if (row == 0)
+        for (int64_t j = 0; j < h; ++j) shift[j] = x[j];
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < h; ++j) {
+          double d = x[i * h + j] - shift[j];
+          sum[j] += d;
+          sumSq[j] += d * d;
+        }
+      count += n;
+    }
+    std::vector<float> &mean = params_[layer + ".running_mean"];
+    std::vector<float> &var = params_[layer + ".running_var"];
+    for (int64_t j = 0; j < h; ++j) {
+      double m = sum[j] / count;
+      mean[j] = static_cast<float>(shift[j] + m);
+      var[j] = static_cast<float>((sumSq[j] - count * m * m) / (count - 1));
+    }
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed, int maxLength) {
+  if (!forward_) {
+    auto fn = compiled(forward_, Stage::Infer, 1, false, "forward");
+    if (!fn)
+      return fn.takeError();
+    forwardX_.assign(context(), 0);
+    for (const BindingInfo &b : (*fn)->function().bindings())
+      if (b.kind == BindingInfo::Kind::Input)
+        if (llvm::Error e = (*fn)->bind(b.name, forwardX_.data()))
+          return std::move(e);
+    if (llvm::Error e = (*fn)->ready())
+      return std::move(e);
+  }
+  Rng rng(seed);
+  int64_t classes = static_cast<int64_t>(vocab_.size());
+  std::vector<double> probs(classes);
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) {
+    std::fill(forwardX_.begin(), forwardX_.end(), 0);
+    std::string name;
+    while (static_cast<int>(name.size()) < maxLength) {
+      forward_->run();
+      const float *logits = forward_->output("logits");
+      double mx = *std::max_element(logits, logits + classes), total = 0;
+      for (int64_t k = 0; k < classes; ++k) total += probs[k] = std::exp(logits[k] - mx);
+      double u = rng.uniform() * total;
+      int64_t next = classes - 1;
+      for (int64_t k = 0; k < classes; ++k) {
+        if (u < probs[k]) { next = k; break; }
+        u -= probs[k];
+      }
+      if (next == 0)
+        break;
+      name += vocab_.itos[next];
+      std::rotate(forwardX_.begin(), forwardX_.begin() + 1, forwardX_.end());
+      forwardX_.back() = static_cast<int32_t>(next);
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
+} // namespace mlpc

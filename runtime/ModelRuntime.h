@@ -1,0 +1,89 @@
+// A model ready to run natively: its parameters, and the JIT-compiled
+// functions the user-facing commands need:
+//   train_step  forward + backward + SGD update + running-stat update, at the
+//               model's batch size (training graph, compiled with sgdUpdate);
+//   eval        inference-mode forward at kEvalRows rows, outputs the logits
+//               and every batchnorm's input (for losses and calibration);
+//   forward     inference-mode forward for one row (sampling).
+// Each is compiled on first use.
+#pragma once
+
+#include "codegen/Compiler.h"
+#include "ir/Module.h"
+#include "passes/Pipeline.h"
+#include "runtime/BoundFunction.h"
+#include "runtime/Dataset.h"
+#include "runtime/ParamInit.h"
+#include "runtime/Rng.h"
+
+#include <llvm/Support/Error.h>
+
+#include <memory>
+#include <optional>
+
+namespace mlpc {
+
+struct SplitLosses {
+  double train = 0, val = 0, test = 0;
+};
+
+class ModelRuntime {
+public:
+  // Rows per call of the eval function (the split's tail is padded).
+  static constexpr int64_t kEvalRows = 512;
+
+  // Lowers `ast` with V bound to the vocabulary size, checks that the model
+  // reads [N, T] contexts and [N] targets, and sets up the JIT. Model errors
+  // go to `diags`.
+  static llvm::Expected<std::unique_ptr<ModelRuntime>>
+  create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEngine &diags,
+         const PipelineOptions &pipeline = {});
+
+  const Module &module() const { return module_; }
+  const Vocabulary &vocab() const { return vocab_; }
+  int64_t context() const { return module_.contextLength; }
+  int64_t batch() const { return module_.train.batch; }
+  TensorMap &params() { return params_; }
+  const Graph &trainingGraph() const { return training_; }
+
+  void initParams(uint64_t seed);
+  llvm::Error loadParams(const std::string &checkpointPath);
+  llvm::Error saveParams(const std::string &path, const std::map<std::string, std::string> &metadata);
+
+  // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
+  llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
+  double trainCompileMillis() const { return trainCompileMs_; }
+
+  // Mean cross-entropy of the split in inference mode (running statistics).
+  llvm::Expected<double> loss(const Split &split);
+  llvm::Expected<SplitLosses> losses(const Dataset &data);
+  // Replaces every batchnorm's running statistics with the exact mean and
+  // (Bessel-corrected) variance of its input over `split`, layer by layer.
+  llvm::Error calibrate(const Split &split);
+  // Logits of kEvalRows rows (rows beyond `rows` are padding with context 0).
+  llvm::Expected<const float *> logits(const int32_t *X, int64_t rows);
+
+  llvm::Expected<std::vector<std::string>> sample(int count, uint64_t seed, int maxLength = 64);
+
+private:
+  llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
+                                           int64_t rows, bool sgd, const char *name);
+  llvm::Error bindLeaves(BoundFunction &fn);
+
+  Module module_;
+  const ModelAST *ast_ = nullptr;
+  Vocabulary vocab_;
+  DiagnosticEngine *diags_ = nullptr;
+  PipelineOptions pipeline_;
+  Graph training_;
+  std::unique_ptr<JitEngine> jit_;
+  TensorMap params_;
+  std::unique_ptr<BoundFunction> train_, eval_, forward_;
+  std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_;
+  double trainCompileMs_ = 0;
+};
+
+// Mean of -log softmax(logits)[y] over `rows` rows of `classes` logits, in double.
+double crossEntropy(const float *logits, const int32_t *Y, int64_t rows, int64_t classes);
+
+} // namespace mlpc
