@@ -367,8 +367,15 @@ std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
     auto args = lowerArgs(count);
     if (!args) return std::nullopt;
     Node n{op, *args};
-    if (op == Op::BatchNorm)
+    if (op == Op::BatchNorm) {
       n.scalar = 1e-5;
+      int64_t rows = g_[(*args)[0]].type.rank() == 2 ? g_[(*args)[0]].type.shape[0] : 2;
+      if (rows < 2 && !options_.inferenceOnly) {
+        diags_.error(e.loc, fmt::format("batchnorm needs at least 2 rows for the Bessel-corrected "
+                                        "variance, got {}", toString(g_[(*args)[0]].type.shape)));
+        return std::nullopt;
+      }
+    }
     return build(std::move(n), e.loc);
   }
   diags_.error(e.loc, fmt::format("unknown function '{}'", e.name));
@@ -385,7 +392,8 @@ void Lowerer::lowerTrain(Module &m) {
     else
       m.train.steps = *train->steps;
   }
-  if (train->batch && m.train.batch != 0 && *train->batch != m.train.batch)
+  bool batchOverridden = options_.dimOverrides.count(m.batchDim) > 0;
+  if (train->batch && m.train.batch != 0 && *train->batch != m.train.batch && !batchOverridden)
     diags_.error(train->batchLoc, fmt::format("batch {} does not match the inputs' leading "
                                               "dimension {} = {}",
                                               *train->batch, m.batchDim, m.train.batch));

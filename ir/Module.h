@@ -49,6 +49,9 @@ struct LoweringOptions {
   // Overrides a dim's value (e.g. the batch dim, to compile the forward pass
   // for one row or for a large evaluation block).
   std::map<std::string, int64_t> dimOverrides;
+  // The graph will only run in inference mode (batchnorm with running
+  // statistics), so a batch of one row is fine.
+  bool inferenceOnly = false;
 };
 
 // Lowers a parsed model to a verified forward graph. Reports every error it

@@ -193,13 +193,10 @@ std::optional<TensorType> inferType(const Graph &g, const Node &node, std::strin
     return f32({c.operand(0).shape[0]});
 
   case Op::BatchNorm:
+    // (At least 2 rows are needed to train: lowering checks that, since the
+    // same forward graph is also lowered for one-row inference.)
     if (!c.features(0, {1, 2}))
       return std::nullopt;
-    if (c.operand(0).shape[0] < 2) {
-      error = fmt::format("batchnorm needs at least 2 rows for the Bessel-corrected variance, "
-                          "got {}", toString(c.operand(0).shape));
-      return std::nullopt;
-    }
     return c.operand(0);
   case Op::BatchNormInfer:
     if (!c.features(0, {1, 2, 3, 4}))

@@ -3,6 +3,7 @@
 #include "ir/ShapeRules.h"
 #include "passes/Autodiff.h"
 #include "passes/BatchNormState.h"
+#include "passes/FoldBatchNorm.h"
 
 namespace mlpc {
 namespace {
@@ -29,7 +30,7 @@ const PassEntry kPipeline[] = {
 };
 
 bool wants(Stage entry, Stage target) {
-  if (target == Stage::Infer)
+  if (target == Stage::Infer || target == Stage::Folded)
     return entry != Stage::Grad;
   return static_cast<int>(entry) <= static_cast<int>(target);
 }
@@ -54,9 +55,13 @@ std::optional<Graph> runPipeline(const Graph &forward, Stage stage, const Pipeli
     g = std::move(*training);
     addRunningStats(g, ctx);
     simplify(g, ctx);
-  } else if (stage == Stage::Infer) {
+  } else if (stage == Stage::Infer || stage == Stage::Folded) {
+    // Inference mode: batchnorm uses its running statistics; then (Folded)
+    // fold each batchnorm into the Linear before it, so only x @ W' + b' remains.
     if (!makeInferenceGraph(g, ctx))
       return std::nullopt;
+    if (stage == Stage::Folded)
+      foldBatchNorm(g, ctx);
     simplify(g, ctx);
   }
 

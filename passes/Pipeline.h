@@ -12,6 +12,7 @@ enum class Stage {
   Fused,   // + softmax-CE / BatchNorm fusion
   Grad,    // + autodiff and running-statistics updates: the training graph
   Infer,   // fused forward graph in inference mode, output "logits"
+  Folded,  // + fold-batchnorm: BatchNorm folded into the preceding Linear
 };
 
 struct PipelineOptions {

@@ -52,7 +52,7 @@ llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::strin
       continue;
     }
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
-      return std::move(e);
+      return e;
     const float *data = it->second.f32();
     result[n.name].assign(data, data + it->second.numel());
   }
@@ -80,7 +80,7 @@ llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string
       return fail(fmt::format("{}: missing tensor '{}' (expected i32{})", path, n.name,
                               shapeText(n.type.shape)));
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::I32))
-      return std::move(e);
+      return e;
     const int32_t *data = it->second.i32();
     result[n.name].assign(data, data + it->second.numel());
   }

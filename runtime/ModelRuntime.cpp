@@ -120,6 +120,7 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
     LoweringOptions options;
     options.vocab = static_cast<int64_t>(vocab_.size());
     options.dimOverrides[module_.batchDim] = rows;
+    options.inferenceOnly = stage == Stage::Infer;
     std::optional<Module> module = lowerModel(*ast_, options, *diags_);
     std::optional<Graph> g = module ? runPipeline(module->graph, stage, pipeline_, *diags_) : std::nullopt;
     if (!g)
@@ -139,7 +140,7 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
     return fn.takeError();
   auto bound = std::make_unique<BoundFunction>(std::move(*fn));
   if (llvm::Error e = bindLeaves(*bound))
-    return std::move(e);
+    return e;
   slot = std::move(bound);
   return slot.get();
 }
@@ -155,9 +156,9 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
     const Graph &g = training_;
     for (ValueId v : g.leaves(Op::Input))
       if (llvm::Error e = (*fn)->bind(g[v].name, g[v].isTarget ? trainY_.data() : trainX_.data()))
-        return std::move(e);
+        return e;
     if (llvm::Error e = (*fn)->ready())
-      return std::move(e);
+      return e;
   }
   std::memcpy(trainX_.data(), X, trainX_.size() * sizeof(int32_t));
   std::memcpy(trainY_.data(), Y, trainY_.size() * sizeof(int32_t));
@@ -174,9 +175,9 @@ llvm::Expected<const float *> ModelRuntime::logits(const int32_t *X, int64_t row
     for (const BindingInfo &b : (*fn)->function().bindings())
       if (b.kind == BindingInfo::Kind::Input)
         if (llvm::Error e = (*fn)->bind(b.name, evalX_.data()))
-          return std::move(e);
+          return e;
     if (llvm::Error e = (*fn)->ready())
-      return std::move(e);
+      return e;
   }
   std::memcpy(evalX_.data(), X, rows * context() * sizeof(int32_t));
   std::fill(evalX_.begin() + rows * context(), evalX_.end(), 0);
@@ -261,9 +262,9 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
     for (const BindingInfo &b : (*fn)->function().bindings())
       if (b.kind == BindingInfo::Kind::Input)
         if (llvm::Error e = (*fn)->bind(b.name, forwardX_.data()))
-          return std::move(e);
+          return e;
     if (llvm::Error e = (*fn)->ready())
-      return std::move(e);
+      return e;
   }
   Rng rng(seed);
   int64_t classes = static_cast<int64_t>(vocab_.size());

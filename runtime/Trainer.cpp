@@ -54,7 +54,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");
   CsvLog log;
   if (llvm::Error e = log.open(options.logCsvPath))
-    return std::move(e);
+    return e;
 
   std::vector<int32_t> X(batch * context), Y(batch);
   Rng rng(options.seed);

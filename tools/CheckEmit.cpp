@@ -72,6 +72,7 @@ int runEmit(const ParsedArgs &args) {
     if (!batch || *batch < 1)
       return reportError(error.empty() ? "--batch must be at least 1" : error);
     options->dimOverrides[model.batchDimName()] = *batch;
+    options->inferenceOnly = stage == "infer" || stage == "llvm" || stage == "asm";
   }
   std::optional<Module> module = model.lower(*options);
   if (!module) {
@@ -84,7 +85,8 @@ int runEmit(const ParsedArgs &args) {
   Stage graphStage = stage == "ir" || stage == "dot" ? Stage::Forward
                      : stage == "fused"              ? Stage::Fused
                      : stage == "grad"               ? Stage::Grad
-                                                     : Stage::Infer;
+                     : stage == "infer"              ? Stage::Infer
+                                                     : Stage::Folded;
   std::optional<Graph> graph;
   if (stage == "ir" || stage == "dot")
     graph = module->graph; // exactly what lowering produced
@@ -93,7 +95,17 @@ int runEmit(const ParsedArgs &args) {
   model.flushDiagnostics();
   if (!graph)
     return kExitUserError;
-  if (stage == "ir" || stage == "fused" || stage == "grad" || stage == "infer")
+  if (stage == "infer") {
+    // Before and after fold-batchnorm (the folded weights are shown as the
+    // parameter expressions that `mlpc compile` evaluates once).
+    auto folded = runPipeline(module->graph, Stage::Folded, pipeline, model.diags());
+    model.flushDiagnostics();
+    if (!folded)
+      return kExitUserError;
+    return writeOutput(args, "; inference graph\n" + printGraph(*graph) +
+                                 "\n; after fold-batchnorm\n" + printGraph(*folded));
+  }
+  if (stage == "ir" || stage == "fused" || stage == "grad")
     return writeOutput(args, printGraph(*graph));
   if (stage == "dot")
     return writeOutput(args, printDot(*graph));

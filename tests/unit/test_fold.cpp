@@ -1,0 +1,63 @@
+// fold-batchnorm + materialize-constants against the interpreter: the folded
+// inference graph computes the same logits as the unfolded one.
+#include "TestUtil.h"
+#include "ir/GradCheck.h"
+#include "passes/FoldBatchNorm.h"
+#include "runtime/ParamInit.h"
+
+#include <catch2/catch.hpp>
+
+using namespace mlpc;
+
+namespace {
+
+void checkFoldEquivalence(const std::string &example) {
+  auto model = test::lowerSource(test::readFile(test::examplePath(example)));
+  REQUIRE(model);
+  Graph infer = test::stage(model->graph, Stage::Infer);
+  Graph folded = test::stage(model->graph, Stage::Folded);
+  for (const Node &n : folded.nodes)
+    CHECK(n.op != Op::BatchNormInfer);
+
+  Rng rng(5);
+  TensorMap weights = initParameters(infer, rng);
+  for (auto &[name, values] : weights) // non-trivial running statistics
+    if (name.find(".running_") != std::string::npos)
+      for (float &v : values) v = name.find("_var") != std::string::npos ? 0.5f + float(rng.uniform()) : float(rng.normal());
+  std::map<std::string, std::vector<double>> leaves;
+  for (auto &[name, values] : weights) leaves[name].assign(values.begin(), values.end());
+  auto X = *infer.findLeaf(Op::Input, "X");
+  for (int64_t i = 0; i < infer[X].type.numel(); ++i) leaves["X"].push_back(double(rng.below(27)));
+
+  auto before = interpret(infer, leaves);
+  REQUIRE(bool(before));
+  const std::vector<double> &expected = (*before)[*infer.output("logits")];
+
+  // Symbolic fold, evaluated in f64 directly from the original weights.
+  auto symbolic = interpret(folded, leaves);
+  REQUIRE(bool(symbolic));
+  CHECK(compareValues((*symbolic)[*folded.output("logits")], expected).maxAbs < 1e-12);
+
+  // Materialized into f32 parameters, as `mlpc compile` does.
+  TensorMap materializedWeights = weights;
+  PassContext ctx;
+  REQUIRE(materializeConstantSubgraphs(folded, materializedWeights, ctx));
+  for (const Node &n : folded.nodes)
+    CHECK(n.op != Op::State); // statistics are gone, folded into W' and b'
+  std::map<std::string, std::vector<double>> foldedLeaves;
+  for (const Node &n : folded.nodes)
+    if (n.op == Op::Param)
+      foldedLeaves[n.name].assign(materializedWeights[n.name].begin(), materializedWeights[n.name].end());
+  foldedLeaves["X"] = leaves["X"];
+  auto after = interpret(folded, foldedLeaves);
+  REQUIRE(bool(after));
+  // Only the f32 rounding of W' and b' separates the two.
+  CHECK(compareValues((*after)[*folded.output("logits")], expected).maxAbs < 1e-4);
+}
+
+} // namespace
+
+TEST_CASE("folding batchnorm preserves the inference forward pass", "[fold]") {
+  SECTION("makemore") { checkFoldEquivalence("makemore.mlp"); }
+  SECTION("mlp3_bn") { checkFoldEquivalence("mlp3_bn.mlp"); }
+}
