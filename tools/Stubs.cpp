@@ -2,5 +2,4 @@
 namespace mlpc {
 static int notYet() { return reportError("not implemented yet"); }
 int runCompile(const ParsedArgs &) { return notYet(); }
-int runFoldCheck(const ParsedArgs &) { return notYet(); }
 } // namespace mlpc

@@ -1,0 +1,141 @@
+// mlpc fold-check / mlpc compile: the inference path with BatchNorm folded
+// into the preceding Linear layers.
+#include "passes/FoldBatchNorm.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/ModelRuntime.h"
+#include "tools/Driver.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace mlpc {
+namespace {
+
+// Tolerance of fold-check: W' and b' are rounded to f32 once, so the folded
+// logits differ from the unfolded ones by a few f32 ulps of their magnitude.
+constexpr double kFoldTolerance = 1e-4;
+
+struct InferenceFunction {
+  std::unique_ptr<BoundFunction> fn;
+  std::vector<int32_t> X;
+};
+
+llvm::Expected<InferenceFunction> compileInference(JitEngine &jit, const Graph &g, TensorMap &weights,
+                                                   const std::string &name, int64_t rows, int64_t context) {
+  auto compiled = jit.compile(g, name, CompileOptions{});
+  if (!compiled)
+    return compiled.takeError();
+  InferenceFunction f{std::make_unique<BoundFunction>(std::move(*compiled)),
+                      std::vector<int32_t>(rows * context, 0)};
+  for (const BindingInfo &b : f.fn->function().bindings()) {
+    void *data = b.kind == BindingInfo::Kind::Input ? static_cast<void *>(f.X.data()) : nullptr;
+    if (b.kind == BindingInfo::Kind::Param || b.kind == BindingInfo::Kind::State)
+      data = weights.at(b.name).data();
+    if (data)
+      if (llvm::Error e = f.fn->bind(b.name, data))
+        return std::move(e);
+  }
+  if (llvm::Error e = f.fn->ready())
+    return std::move(e);
+  return f;
+}
+
+} // namespace
+
+int runFoldCheck(const ParsedArgs &args) {
+  auto weightsPath = args.get("--weights");
+  if (!weightsPath)
+    return reportError("mlpc fold-check needs --weights CKPT");
+  auto file = ModelFile::open(args.positional[0]);
+  if (!file)
+    return reportError(file.takeError());
+  ModelFile &model = **file;
+  std::string dataFile;
+  if (auto d = args.get("--data"))
+    dataFile = *d;
+  else if (auto found = findNamesFile())
+    dataFile = *found;
+  else
+    return reportError("no names file found; pass --data FILE");
+  auto words = readWords(dataFile);
+  if (!words)
+    return reportError(words.takeError());
+  Vocabulary vocab = buildVocabulary(*words);
+  auto runtime = ModelRuntime::create(model.ast(), vocab, model.diags());
+  model.flushDiagnostics();
+  if (!runtime)
+    return reportError(runtime.takeError());
+  if (llvm::Error e = (*runtime)->loadParams(*weightsPath))
+    return reportError(std::move(e));
+  auto data = buildDataset(std::move(*words), static_cast<int>((*runtime)->context()));
+  if (!data)
+    return reportError(data.takeError());
+
+  const int64_t rows = ModelRuntime::kEvalRows, context = (*runtime)->context();
+  LoweringOptions options;
+  options.vocab = static_cast<int64_t>(vocab.size());
+  options.dimOverrides[(*runtime)->module().batchDim] = rows;
+  options.inferenceOnly = true;
+  std::optional<Module> lowered = model.lower(options);
+  PipelineOptions pipeline;
+  pipeline.verbose = args.has("--verbose");
+  std::optional<Graph> unfolded, folded;
+  if (lowered) {
+    unfolded = runPipeline(lowered->graph, Stage::Infer, pipeline, model.diags());
+    folded = runPipeline(lowered->graph, Stage::Folded, pipeline, model.diags());
+  }
+  TensorMap weights = (*runtime)->params();
+  TensorMap foldedWeights = weights;
+  if (folded) {
+    PassContext ctx{&model.diags(), pipeline.verbose};
+    materializeConstantSubgraphs(*folded, foldedWeights, ctx);
+  }
+  model.flushDiagnostics();
+  if (!unfolded || !folded || model.diags().hasErrors())
+    return kExitUserError;
+  int remaining = 0;
+  for (const Node &n : folded->nodes)
+    remaining += n.op == Op::BatchNormInfer;
+
+  auto jit = JitEngine::create(CompileOptions{});
+  if (!jit)
+    return reportError(jit.takeError());
+  auto before = compileInference(**jit, *unfolded, weights, "unfolded", rows, context);
+  if (!before)
+    return reportError(before.takeError());
+  auto after = compileInference(**jit, *folded, foldedWeights, "folded", rows, context);
+  if (!after)
+    return reportError(after.takeError());
+
+  const Split &val = data->val;
+  const int64_t classes = static_cast<int64_t>(vocab.size());
+  double maxDiff = 0, lossBefore = 0, lossAfter = 0;
+  for (int64_t row = 0; row < val.rows(); row += rows) {
+    int64_t n = std::min(rows, val.rows() - row);
+    for (InferenceFunction *f : {&*before, &*after}) {
+      std::fill(f->X.begin(), f->X.end(), 0);
+      std::copy_n(val.X.data() + row * context, n * context, f->X.data());
+      f->fn->run();
+    }
+    const float *a = before->fn->output("logits"), *b = after->fn->output("logits");
+    for (int64_t i = 0; i < n * classes; ++i)
+      maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - double(b[i])));
+    lossBefore += crossEntropy(a, val.Y.data() + row, n, classes) * n;
+    lossAfter += crossEntropy(b, val.Y.data() + row, n, classes) * n;
+  }
+  lossBefore /= std::max<int64_t>(val.rows(), 1);
+  lossAfter /= std::max<int64_t>(val.rows(), 1);
+  bool ok = maxDiff <= kFoldTolerance && remaining == 0;
+  llvm::outs() << fmt::format("fold-check {} on the val split ({} rows)\n", (*runtime)->module().name,
+                              val.rows());
+  llvm::outs() << fmt::format("  batchnorm layers left after folding: {}\n", remaining);
+  llvm::outs() << fmt::format("  max |logit difference|: {:.3e} (tolerance {:g})\n", maxDiff, kFoldTolerance);
+  llvm::outs() << fmt::format("  val loss unfolded: {:.6f}\n  val loss folded:   {:.6f}\n", lossBefore, lossAfter);
+  llvm::outs() << (ok ? "fold-check passed\n" : "fold-check FAILED\n");
+  return ok ? kExitOk : kExitUserError;
+}
+
+} // namespace mlpc
