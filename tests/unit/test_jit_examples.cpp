@@ -1,0 +1,93 @@
+// The JIT against the f64 interpreter on every example: the training graph's
+// loss, every gradient and the running-statistics updates, and the inference
+// graphs' logits, on random parameters and batches.
+#include "TestUtil.h"
+#include "ir/GradCheck.h"
+#include "runtime/BoundFunction.h"
+#include "runtime/ParamInit.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace mlpc;
+
+namespace {
+
+// max |jit - ref| relative to the largest |ref| of the tensor. Tensors that
+// are zero in exact arithmetic (the gradient of a bias right before a
+// batchnorm) are compared against a floor of 1e-3: 1e-8 absolute.
+double relativeError(const float *jit, const std::vector<double> &ref) {
+  double maxDiff = 0, scale = 1e-3;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    maxDiff = std::max(maxDiff, std::fabs(double(jit[i]) - ref[i]));
+    scale = std::max(scale, std::fabs(ref[i]));
+  }
+  return maxDiff / scale;
+}
+
+void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab) {
+  Rng rng(seed);
+  TensorMap params = initParameters(g, rng);
+  for (auto &[name, values] : params) // non-trivial running statistics
+    if (name.find(".running_var") != std::string::npos)
+      for (float &v : values) v = 0.5f + float(rng.uniform());
+  std::map<std::string, std::vector<int32_t>> inputs;
+  LeafValues leaves;
+  for (auto &[name, values] : params) leaves[name].assign(values.begin(), values.end());
+  for (ValueId v : g.leaves(Op::Input)) {
+    auto &x = inputs[g[v].name];
+    for (int64_t i = 0; i < g[v].type.numel(); ++i) x.push_back(int32_t(rng.below(vocab)));
+    leaves[g[v].name].assign(x.begin(), x.end());
+  }
+  auto expected = interpret(g, leaves);
+  REQUIRE(bool(expected));
+
+  auto jit = JitEngine::create(CompileOptions{});
+  REQUIRE(bool(jit));
+  auto compiled = (*jit)->compile(g, "under_test", CompileOptions{});
+  REQUIRE(bool(compiled));
+  BoundFunction fn(std::move(*compiled));
+  TensorMap working = params; // the function writes running statistics back
+  for (const BindingInfo &b : fn.function().bindings()) {
+    if (b.kind == BindingInfo::Kind::Input)
+      REQUIRE_FALSE(bool(fn.bind(b.name, inputs[b.name].data())));
+    else if (b.kind != BindingInfo::Kind::Output)
+      REQUIRE_FALSE(bool(fn.bind(b.name, working[b.name].data())));
+  }
+  std::vector<std::vector<float>> stateOut;
+  for (const BindingInfo &b : fn.function().bindings())
+    if (b.kind == BindingInfo::Kind::Output && b.optional) {
+      stateOut.emplace_back(b.type.numel());
+      REQUIRE_FALSE(bool(fn.bind(b.name, stateOut.back().data())));
+    }
+  REQUIRE_FALSE(bool(fn.ready()));
+  fn.run(0.0f);
+  size_t optionalIndex = 0;
+  for (const BindingInfo &b : fn.function().bindings()) {
+    if (b.kind != BindingInfo::Kind::Output)
+      continue;
+    const float *out = b.optional ? stateOut[optionalIndex++].data() : fn.output(b.name);
+    INFO(g.name << " output " << b.name);
+    CHECK(relativeError(out, (*expected)[*g.output(b.name)]) < 1e-5);
+  }
+}
+
+} // namespace
+
+TEST_CASE("JIT training and inference graphs agree with the f64 interpreter", "[jit]") {
+  for (const char *example : {"makemore.mlp", "makemore_atomic.mlp", "mlp3_bn.mlp", "deep_tanh_zero.mlp"}) {
+    SECTION(example) {
+      auto model = test::lowerSource(test::readFile(test::examplePath(example)));
+      REQUIRE(model);
+      for (uint64_t seed : {1, 2}) {
+        checkAgainstInterpreter(test::stage(model->graph, Stage::Grad), seed, 27);
+        checkAgainstInterpreter(test::stage(model->graph, Stage::Infer), seed, 27);
+        checkAgainstInterpreter(test::stage(model->graph, Stage::Folded), seed, 27);
+      }
+      // Unfused atomic graphs exercise every elementwise, reduction and
+      // gradient-only op the fusion passes would otherwise remove.
+      checkAgainstInterpreter(test::stage(model->graph, Stage::Grad, /*fuse=*/false), 3, 27);
+    }
+  }
+}
