@@ -1,0 +1,124 @@
+// mlpc bench: timing of the compiled functions, for bench/ (never asserted in
+// tests). Prints one JSON line.
+#include "runtime/ModelRuntime.h"
+#include "tools/Driver.h"
+
+#include <llvm/Support/JSON.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace mlpc {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double microsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+}
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+} // namespace
+
+int runBench(const ParsedArgs &args) {
+  std::string error;
+  auto steps = args.getInt("--steps", 5000, error);
+  auto reps = steps ? args.getInt("--reps", 5, error) : std::nullopt;
+  if (!reps)
+    return reportError(error);
+  if (*steps < 1 || *reps < 1)
+    return reportError("--steps and --reps must be positive");
+  auto file = ModelFile::open(args.positional[0]);
+  if (!file)
+    return reportError(file.takeError());
+  std::string dataFile;
+  if (auto d = args.get("--data"))
+    dataFile = *d;
+  else if (auto found = findNamesFile())
+    dataFile = *found;
+  else
+    return reportError("no names file found; pass --data FILE");
+  auto words = readWords(dataFile);
+  if (!words)
+    return reportError(words.takeError());
+  Vocabulary vocab = buildVocabulary(*words);
+
+  // Compile time: model file already parsed -> callable train step.
+  auto compileStart = Clock::now();
+  auto runtime = ModelRuntime::create((*file)->ast(), vocab, (*file)->diags());
+  (*file)->flushDiagnostics();
+  if (!runtime)
+    return reportError(runtime.takeError());
+  ModelRuntime &model = **runtime;
+  model.initParams(42);
+  auto data = buildDataset(std::move(*words), static_cast<int>(model.context()));
+  if (!data)
+    return reportError(data.takeError());
+  const Split &train = data->train;
+  const int64_t batch = model.batch(), context = model.context();
+  std::vector<int32_t> X(batch * context), Y(batch);
+  if (auto loss = model.trainStep(X.data(), Y.data(), 0.0f); !loss)
+    return reportError(loss.takeError());
+  double compileMs = microsSince(compileStart) / 1000.0;
+
+  // Training steps exactly as `mlpc train` runs them: minibatch sampling + step.
+  Rng rng(1);
+  auto runSteps = [&](int64_t n) -> llvm::Error {
+    for (int64_t s = 0; s < n; ++s) {
+      for (int64_t r = 0; r < batch; ++r) {
+        int64_t row = static_cast<int64_t>(rng.below(train.rows()));
+        std::copy_n(train.X.data() + row * context, context, X.data() + r * context);
+        Y[r] = train.Y[row];
+      }
+      auto loss = model.trainStep(X.data(), Y.data(), 0.01f);
+      if (!loss)
+        return loss.takeError();
+    }
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = runSteps(std::max<int64_t>(*steps / 4, 10)))
+    return reportError(std::move(e));
+  std::vector<double> perStep;
+  for (int64_t r = 0; r < *reps; ++r) {
+    auto start = Clock::now();
+    if (llvm::Error e = runSteps(*steps))
+      return reportError(std::move(e));
+    perStep.push_back(microsSince(start) / *steps);
+  }
+
+  // Inference: the whole training split in kEvalRows blocks, and one row.
+  if (auto warm = model.loss(train); !warm)
+    return reportError(warm.takeError());
+  std::vector<double> evalMs;
+  for (int64_t r = 0; r < *reps; ++r) {
+    auto start = Clock::now();
+    if (auto l = model.loss(train); !l)
+      return reportError(l.takeError());
+    evalMs.push_back(microsSince(start) / 1000.0);
+  }
+
+  llvm::json::Array all;
+  for (double us : perStep)
+    all.push_back(us);
+  llvm::json::Object result{{"impl", "mlpc"},
+                            {"model", model.module().name},
+                            {"batch", batch},
+                            {"compile_ms", compileMs},
+                            {"train_step_compile_ms", model.trainCompileMillis()},
+                            {"us_per_step_median", median(perStep)},
+                            {"us_per_step_all", std::move(all)},
+                            {"steps_per_rep", *steps},
+                            {"reps", *reps},
+                            {"eval_train_split_ms_median", median(evalMs)},
+                            {"eval_rows", train.rows()}};
+  for (auto &[name, value] : model.module().dims)
+    result["dim_" + name] = value;
+  llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
+  return kExitOk;
+}
+
+} // namespace mlpc
