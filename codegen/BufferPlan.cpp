@@ -1,0 +1,252 @@
+#include "codegen/BufferPlan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace mlpc::codegen {
+namespace {
+
+llvm::Error fail(std::string message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+int64_t roundUp(int64_t n, int64_t a) {
+  return (n + a - 1) / a * a;
+}
+
+// First-fit arena allocator over [0, inf): the live blocks are kept sorted by
+// offset; a request takes the lowest gap that fits. Graphs have at most a few
+// hundred buffers, so the linear scans are cheaper than anything smarter.
+class Arena {
+public:
+  int64_t allocate(int64_t bytes, int id) {
+    int64_t at = 0;
+    auto it = live_.begin();
+    for (; it != live_.end(); ++it) {
+      if (it->begin - at >= bytes)
+        break;
+      at = std::max(at, it->end);
+    }
+    live_.insert(it, Block{at, at + bytes, id});
+    high_ = std::max(high_, at + bytes);
+    return at;
+  }
+  void release(int id) {
+    live_.erase(
+        std::remove_if(live_.begin(), live_.end(), [&](const Block &b) { return b.id == id; }),
+        live_.end());
+  }
+  int64_t highWater() const { return high_; }
+
+private:
+  struct Block {
+    int64_t begin, end;
+    int id;
+  };
+  std::vector<Block> live_;
+  int64_t high_ = 0;
+};
+
+} // namespace
+
+bool isElementwiseLike(Op op) {
+  return (opInfo(op).kind == OpKind::Elementwise) || op == Op::Broadcast;
+}
+
+int64_t scratchBytes(const Graph &g, const Node &n) {
+  // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
+  // the kernel's vector loads run along N (see LowerMatMul.cpp).
+  if (n.op == Op::MatMul && n.transB)
+    return g[n.operands[1]].type.numel() * kElemBytes;
+  return 0;
+}
+
+llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
+  const size_t n = g.size();
+  BufferPlan p;
+  p.storage.assign(n, Storage::Workspace);
+  p.root.resize(n);
+  p.offset.assign(n, -1);
+  p.outputSlot.assign(n, -1);
+  p.region.assign(n, -1);
+  p.scratchOffset.assign(n, -1);
+  p.scratchRegion.assign(n, -1);
+
+  std::vector<unsigned> uses = g.useCounts();
+  std::vector<int64_t> user(n, -1); // the consumer node, when there is exactly one use by a node
+  for (ValueId v = 0; v < n; ++v)
+    for (ValueId o : g[v].operands)
+      user[o] = v;
+
+  // 1. Leaves, constants, aliases.
+  for (ValueId v = 0; v < n; ++v) {
+    const Node &node = g[v];
+    p.root[v] = v;
+    if (node.op == Op::Input || node.op == Op::Param || node.op == Op::State)
+      p.storage[v] = Storage::Leaf;
+    else if (node.op == Op::Const)
+      p.storage[v] = Storage::Const;
+    else if (node.op == Op::Reshape) {
+      p.storage[v] = Storage::Alias;
+      p.root[v] = p.root[node.operands[0]];
+    }
+  }
+
+  // 2. Fusion: an elementwise node whose only use is one elementwise consumer
+  // of the same shape is evaluated inside that consumer's loop. This saves a
+  // store and a reload of the whole tensor per fused node, a loop, and the
+  // buffer itself (e.g. tanh' = dh * (1 - h*h) becomes one pass over h and dh).
+  // Same shape only: fusing into a broadcasting consumer would recompute it.
+  for (ValueId v = 0; v < n; ++v) {
+    if (!isElementwiseLike(g[v].op) || uses[v] != 1 || user[v] < 0)
+      continue;
+    const Node &u = g[static_cast<ValueId>(user[v])];
+    if (isElementwiseLike(u.op) && u.type.shape == g[v].type.shape)
+      p.storage[v] = Storage::Inlined;
+  }
+
+  // exprRoot: the node whose loop evaluates v (itself unless fused).
+  std::vector<size_t> exprRoot(n);
+  for (size_t v = n; v-- > 0;)
+    exprRoot[v] = p.storage[v] == Storage::Inlined ? exprRoot[user[v]] : v;
+
+  // Matmul epilogues: a MatMul whose only use is a same-shape operand of an
+  // elementwise expression hands its accumulator tiles to that expression
+  // (bias adds, activation-gradient products) instead of storing C and
+  // reading it back in a second loop. One matmul per expression.
+  std::vector<bool> hasEpilogue(n, false);
+  for (ValueId v = 0; v < n; ++v) {
+    if (g[v].op != Op::MatMul || uses[v] != 1 || user[v] < 0)
+      continue;
+    const Node &u = g[static_cast<ValueId>(user[v])];
+    size_t root = exprRoot[user[v]];
+    if (isElementwiseLike(u.op) && u.type.shape == g[v].type.shape && !hasEpilogue[root]) {
+      p.storage[v] = Storage::Epilogue;
+      exprRoot[v] = root;
+      hasEpilogue[root] = true;
+    }
+  }
+
+  // 3. Outputs.
+  std::set<std::string> names;
+  std::vector<int> outRefs(n, 0);
+  std::set<ValueId> targets;
+  p.outputs.resize(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const GraphOutput &out = g.outputs[i];
+    if (out.value >= n)
+      return fail(fmt::format("output '{}' refers to a missing value", out.name));
+    if (!names.insert(out.name).second)
+      return fail(fmt::format("duplicate output name '{}'", out.name));
+    OutputPlan &op = p.outputs[i];
+    op.value = out.value;
+    ++outRefs[out.value];
+    auto writeBack = [&](OutputKind kind, Op leafOp, const std::string &leafName) -> llvm::Error {
+      std::optional<ValueId> leaf = g.findLeaf(leafOp, leafName);
+      if (!leaf)
+        return fail(fmt::format("output '{}' has no {} leaf named '{}' to update", out.name,
+                                opInfo(leafOp).name, leafName));
+      const TensorType &lt = g[*leaf].type, &vt = g[out.value].type;
+      if (vt.dtype != DType::F32 || lt.numel() != vt.numel())
+        return fail(fmt::format("output '{}' of type {} cannot update '{}' of type {}", out.name,
+                                toString(vt), leafName, toString(lt)));
+      if (!targets.insert(*leaf).second)
+        return fail(fmt::format("leaf '{}' is updated by two outputs", leafName));
+      op.kind = kind;
+      op.target = *leaf;
+      op.optional = true;
+      return llvm::Error::success();
+    };
+    if (sgdUpdate && out.name.rfind("grad.", 0) == 0) {
+      if (auto e = writeBack(OutputKind::SgdUpdate, Op::Param, out.name.substr(5)))
+        return e;
+    } else if (out.name.rfind("state.", 0) == 0) {
+      if (auto e = writeBack(OutputKind::StateWriteBack, Op::State, out.name.substr(6)))
+        return e;
+    }
+  }
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    OutputPlan &op = p.outputs[i];
+    ValueId v = op.value;
+    if (op.kind == OutputKind::Plain && p.storage[v] == Storage::Workspace && outRefs[v] == 1) {
+      p.storage[v] = Storage::Output;
+      p.outputSlot[v] = static_cast<int>(i);
+      op.direct = true;
+    }
+  }
+
+  // 4. Liveness. A node's operands are read at the position of the loop that
+  // evaluates it: its own, or for fused nodes the consumer's (exprRoot).
+  std::vector<int64_t> lastRead(n, -1);
+  auto read = [&](ValueId v, int64_t at) {
+    lastRead[p.root[v]] = std::max(lastRead[p.root[v]], at);
+  };
+  for (ValueId v = 0; v < n; ++v) {
+    if (p.storage[v] == Storage::Alias)
+      continue; // a Reshape reads nothing itself; its users read the root
+    for (ValueId o : g[v].operands)
+      if (p.storage[o] != Storage::Inlined && p.storage[o] != Storage::Epilogue)
+        read(o, static_cast<int64_t>(exprRoot[v]));
+  }
+  for (OutputPlan &op : p.outputs)
+    if (op.kind == OutputKind::Plain) {
+      op.position = op.value;
+      if (!op.direct)
+        read(op.value, op.position);
+    }
+  // Write-backs run once the value exists and the overwritten leaf is no
+  // longer read. A write-back whose value is itself a written-back leaf would
+  // need an ordering between the two (or a copy); no real graph has one.
+  for (OutputPlan &op : p.outputs)
+    if (op.kind != OutputKind::Plain) {
+      if (targets.count(p.root[op.value]) && p.root[op.value] != op.target)
+        return fail(fmt::format("output '{}' reads a leaf that another output overwrites",
+                                g.outputs[&op - p.outputs.data()].name));
+      op.position = static_cast<size_t>(std::max<int64_t>(op.value, lastRead[op.target]));
+    }
+  for (OutputPlan &op : p.outputs)
+    if (op.kind != OutputKind::Plain)
+      read(op.value, op.position);
+
+  // 5. Workspace offsets, first fit, freeing each buffer after its last read.
+  Arena arena;
+  std::vector<std::vector<int>> dieAt(n);
+  std::vector<std::vector<ValueId>> runsAt(n);
+  for (ValueId v = 0; v < n; ++v)
+    if (p.storage[v] == Storage::Epilogue)
+      runsAt[exprRoot[v]].push_back(v);
+    else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output)
+      runsAt[v].push_back(v);
+  auto newRegion = [&](int64_t begin, int64_t bytes) {
+    p.regions.push_back(Region{begin, begin + bytes});
+    return static_cast<int>(p.regions.size() - 1);
+  };
+  for (ValueId v = 0; v < n; ++v) {
+    if (p.storage[v] == Storage::Workspace) {
+      int64_t bytes = roundUp(std::max<int64_t>(g[v].type.numel(), 1) * kElemBytes, kBufferAlign);
+      int id = static_cast<int>(v);
+      p.offset[v] = arena.allocate(bytes, id);
+      p.region[v] = newRegion(p.offset[v], bytes);
+      dieAt[std::max<int64_t>(lastRead[v], v)].push_back(id);
+    }
+    // Scratch belongs to the node whose kernel runs at v: v itself, and the
+    // epilogue matmuls that v's expression runs.
+    for (ValueId w : runsAt[v])
+      if (int64_t s = scratchBytes(g, g[w])) {
+        int id = static_cast<int>(n + w);
+        s = roundUp(s, kBufferAlign);
+        p.scratchOffset[w] = arena.allocate(s, id);
+        p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
+        dieAt[v].push_back(id);
+      }
+    for (int id : dieAt[v])
+      arena.release(id);
+  }
+  p.workspaceBytes = arena.highWater();
+  return p;
+}
+
+} // namespace mlpc::codegen

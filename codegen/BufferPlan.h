@@ -1,0 +1,82 @@
+// Buffer planning: where every value of a graph lives while the compiled
+// function runs, and when outputs are copied / written back.
+//
+// Decided before any IR is emitted, from the graph alone:
+//   * which elementwise nodes are fused into their single consumer (Inlined:
+//     they get no buffer and no loop of their own), and which matmuls feed
+//     their single elementwise consumer from registers (Epilogue),
+//   * which values alias another one (Reshape: same bytes, new shape),
+//   * which values are computed straight into an output binding,
+//   * a workspace offset for every other value, reusing the bytes of values
+//     that are dead (liveness from the topological order, counting the reads
+//     that fused expressions perform at their consumer's position),
+//   * the position (node index) after which each output is copied, each
+//     "grad.<P>" SGD update and each "state.<S>" write-back runs: after the
+//     value exists and after the last read of the leaf it overwrites.
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <llvm/Support/Error.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace mlpc::codegen {
+
+enum class Storage {
+  Leaf,      // a bindings-array pointer (Input / Param / State)
+  Const,     // a constant global in the module
+  Workspace, // [offset, offset + bytes) of the workspace
+  Output,    // computed directly into an output binding (outputSlot)
+  Alias,     // Reshape: the bytes of `root`
+  Inlined,   // fused into its consumer's loop, never stored
+  Epilogue,  // a MatMul whose result tiles feed its elementwise consumer's
+             // expression directly (the consumer's kernel runs the matmul)
+};
+
+enum class OutputKind { Plain, SgdUpdate, StateWriteBack };
+
+struct OutputPlan {
+  OutputKind kind = OutputKind::Plain;
+  ValueId value = 0;
+  ValueId target = 0;    // SgdUpdate / StateWriteBack: the leaf overwritten
+  bool direct = false;   // the value was computed straight into this binding
+  bool optional = false; // the binding may be null
+  size_t position = 0;   // runs after node `position` has been lowered
+};
+
+// A byte range of the workspace owned by one value (or one node's scratch)
+// for part of the function; used for alias-scope metadata.
+struct Region {
+  int64_t begin = 0, end = 0;
+};
+
+struct BufferPlan {
+  std::vector<Storage> storage;       // per value
+  std::vector<ValueId> root;          // the value owning the bytes (itself unless Alias)
+  std::vector<int64_t> offset;        // Workspace roots: byte offset
+  std::vector<int> outputSlot;        // Output roots: index into Graph::outputs
+  std::vector<int> region;            // Workspace roots: index into regions, else -1
+  std::vector<int64_t> scratchOffset; // per node: offset of its scratch bytes, or -1
+  std::vector<int> scratchRegion;     // per node: region of its scratch, or -1
+  std::vector<Region> regions;
+  std::vector<OutputPlan> outputs; // parallel to Graph::outputs
+  int64_t workspaceBytes = 0;
+};
+
+// Element size in bytes of a value (f32 and i32 are both 4).
+constexpr int64_t kElemBytes = 4;
+// Every workspace buffer starts on a cache line, so full-vector accesses never split one.
+constexpr int64_t kBufferAlign = 64;
+
+// Temporary bytes a node's kernel needs beyond its result (only the transB
+// matmul, which transposes its right operand first; see LowerMatMul.cpp).
+int64_t scratchBytes(const Graph &g, const Node &n);
+
+// True for the ops lowered by the fused elementwise engine (LowerElementwise.cpp).
+bool isElementwiseLike(Op op);
+
+llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate);
+
+} // namespace mlpc::codegen

@@ -1,0 +1,234 @@
+// Target selection, the optimisation pipeline, the JIT and the emitters.
+#include "codegen/Compiler.h"
+
+#include "codegen/Lowering.h"
+
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/MC/MCSubtargetInfo.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+#include <llvm/TargetParser/SubtargetFeature.h>
+
+#include <chrono>
+#include <mutex>
+
+using namespace llvm;
+
+namespace mlpc {
+namespace {
+
+Error fail(std::string message) {
+  return createStringError(inconvertibleErrorCode(), message);
+}
+
+void initNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    InitializeNativeTarget();
+    InitializeNativeTargetAsmPrinter();
+    InitializeNativeTargetAsmParser();
+  });
+}
+
+struct TargetSpec {
+  std::string triple, cpu, features;
+};
+
+// Empty cpu on the host triple means the host CPU *and* its feature list:
+// the CPU name alone can lag behind what the machine has (and without it
+// LLVM would target baseline x86-64, i.e. no AVX-512).
+TargetSpec resolveTarget(const CompileOptions &o) {
+  TargetSpec t;
+  std::string host = sys::getProcessTriple();
+  t.triple = o.triple.empty() ? host : Triple::normalize(o.triple);
+  bool isHost = Triple::normalize(t.triple) == Triple::normalize(host);
+  if (!o.cpu.empty()) {
+    t.cpu = o.cpu;
+  } else if (isHost) {
+    t.cpu = sys::getHostCPUName().str();
+    SubtargetFeatures features;
+    for (const auto &f : sys::getHostCPUFeatures())
+      features.AddFeature(f.first(), f.second);
+    t.features = features.getString();
+  } else {
+    t.cpu = "generic";
+  }
+  return t;
+}
+
+orc::JITTargetMachineBuilder targetBuilder(const TargetSpec &t, unsigned optLevel, bool pic) {
+  orc::JITTargetMachineBuilder jtmb{Triple(t.triple)};
+  jtmb.setCPU(t.cpu);
+  jtmb.setFeatures(t.features);
+  jtmb.setCodeGenOptLevel(optLevel == 0   ? CodeGenOptLevel::None
+                          : optLevel == 1 ? CodeGenOptLevel::Less
+                          : optLevel == 2 ? CodeGenOptLevel::Default
+                                          : CodeGenOptLevel::Aggressive);
+  if (pic) { // object files for ordinary (PIE) executables
+    jtmb.setRelocationModel(Reloc::PIC_);
+    jtmb.setCodeModel(CodeModel::Small);
+  }
+  return jtmb;
+}
+
+Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t, unsigned optLevel,
+                                                             bool pic) {
+  initNativeTarget();
+  std::string error;
+  const Target *target = TargetRegistry::lookupTarget(t.triple, error);
+  if (!target)
+    return fail("cannot compile for '" + t.triple + "': " + error);
+  // Checked up front: LLVM would only warn on stderr and use a generic CPU.
+  std::unique_ptr<MCSubtargetInfo> sti(target->createMCSubtargetInfo(t.triple, "", ""));
+  if (!sti || !sti->isCPUStringValid(t.cpu))
+    return fail("unknown cpu '" + t.cpu + "' for '" + t.triple + "'");
+  auto tm = targetBuilder(t, optLevel, pic).createTargetMachine();
+  if (!tm)
+    return fail("cannot create a target machine for '" + t.triple + "' (cpu '" + t.cpu +
+                "'): " + toString(tm.takeError()));
+  return tm;
+}
+
+// The new pass manager's default per-module pipeline, with the target
+// machine so TTI (vector widths, instruction costs) drives the passes.
+void optimize(Module &m, TargetMachine &tm, unsigned optLevel) {
+  LoopAnalysisManager lam;
+  FunctionAnalysisManager fam;
+  CGSCCAnalysisManager cgam;
+  ModuleAnalysisManager mam;
+  PassBuilder pb(&tm);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  ModulePassManager mpm;
+  if (optLevel == 0)
+    mpm = pb.buildO0DefaultPipeline(OptimizationLevel::O0);
+  else
+    mpm = pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
+                                           : optLevel == 2 ? OptimizationLevel::O2
+                                                           : OptimizationLevel::O3);
+  mpm.run(m, mam);
+}
+
+// Lowered and optimised module plus the target machine that made it.
+struct Built {
+  codegen::LoweredModule lowered;
+  std::unique_ptr<TargetMachine> tm;
+};
+
+Expected<Built> build(const Graph &g, const std::string &name, const CompileOptions &options) {
+  auto tm = createTargetMachine(resolveTarget(options), options.optLevel, /*pic=*/true);
+  if (!tm)
+    return tm.takeError();
+  auto lowered = codegen::lowerGraph(g, name, options, **tm);
+  if (!lowered)
+    return lowered.takeError();
+  optimize(*lowered->module, **tm, options.optLevel);
+  return Built{std::move(*lowered), std::move(*tm)};
+}
+
+Error emitMachineCode(Built &b, raw_pwrite_stream &os, CodeGenFileType type) {
+  legacy::PassManager pm;
+  if (b.tm->addPassesToEmitFile(pm, os, nullptr, type))
+    return fail("the target cannot emit this file type");
+  pm.run(*b.lowered.module);
+  return Error::success();
+}
+
+} // namespace
+
+JitEngine::~JitEngine() = default;
+
+Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &options) {
+  initNativeTarget();
+  TargetSpec spec = resolveTarget(options);
+  auto tm = createTargetMachine(spec, options.optLevel, /*pic=*/false);
+  if (!tm)
+    return tm.takeError();
+  auto jit = orc::LLJITBuilder()
+                 .setJITTargetMachineBuilder(targetBuilder(spec, options.optLevel, false))
+                 .create();
+  if (!jit)
+    return jit.takeError();
+  std::unique_ptr<JitEngine> engine(new JitEngine());
+  engine->jit_ = std::move(*jit);
+  engine->tm_ = std::move(*tm);
+  engine->triple_ = options.triple;
+  engine->cpu_ = options.cpu;
+  return engine;
+}
+
+Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string &name,
+                                              const CompileOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  if ((!options.cpu.empty() && options.cpu != cpu_) ||
+      (!options.triple.empty() && options.triple != triple_))
+    return fail("compile options name a different target than the JIT engine was created for");
+  auto lowered = codegen::lowerGraph(g, name, options, *tm_);
+  if (!lowered)
+    return lowered.takeError();
+  optimize(*lowered->module, *tm_, options.optLevel);
+  size_t workspace = lowered->workspaceBytes;
+  std::vector<BindingInfo> bindings = std::move(lowered->bindings);
+  if (Error e = jit_->addIRModule(
+          orc::ThreadSafeModule(std::move(lowered->module), std::move(lowered->context))))
+    return e;
+  auto symbol = jit_->lookup(name); // machine code is generated here
+  if (!symbol)
+    return symbol.takeError();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms,
+                          std::move(bindings));
+}
+
+Expected<std::string> emitLLVMText(const Graph &g, const std::string &name,
+                                   const CompileOptions &options) {
+  auto b = build(g, name, options);
+  if (!b)
+    return b.takeError();
+  std::string text;
+  raw_string_ostream os(text);
+  b->lowered.module->print(os, nullptr);
+  return os.str();
+}
+
+Expected<std::string> emitAssembly(const Graph &g, const std::string &name,
+                                   const CompileOptions &options) {
+  auto b = build(g, name, options);
+  if (!b)
+    return b.takeError();
+  SmallString<0> text;
+  raw_svector_ostream os(text);
+  if (Error e = emitMachineCode(*b, os, CodeGenFileType::AssemblyFile))
+    return e;
+  return std::string(text.str());
+}
+
+Error emitObjectFile(const Graph &g, const std::string &name, const CompileOptions &options,
+                     const std::string &path) {
+  auto b = build(g, name, options);
+  if (!b)
+    return b.takeError();
+  std::error_code ec;
+  raw_fd_ostream os(path, ec, sys::fs::OF_None);
+  if (ec)
+    return fail("cannot write '" + path + "': " + ec.message());
+  if (Error e = emitMachineCode(*b, os, CodeGenFileType::ObjectFile))
+    return e;
+  os.close();
+  if (os.has_error())
+    return fail("cannot write '" + path + "': " + os.error().message());
+  return Error::success();
+}
+
+} // namespace mlpc

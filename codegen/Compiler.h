@@ -1,0 +1,113 @@
+// The codegen layer's public API: a Graph becomes one native function.
+//
+//   void fn(void *const *bindings, float lr, void *workspace)
+//
+// bindings: one pointer per leaf (Op::Input: const int32_t*, Op::Param /
+// Op::State: float*) in graph node order (Const nodes are not leaves here:
+// they are compiled in), then one float* per graph output in output order.
+// Outputs named "state.<S>" are ALSO written back into the State leaf named S
+// (after every read of S); for those the output binding may be null. With
+// CompileOptions::sgdUpdate, outputs named "grad.<P>" update the Param leaf
+// named P in place (P -= lr * grad, after every read of P); their binding may
+// be null too. Every other output binding must be non-null.
+//
+// workspace: caller-allocated, workspaceBytes() long, 64-byte aligned; every
+// temporary lives there (a planned arena: fn allocates nothing). Leaf, output
+// and workspace buffers must not overlap one another (the generated code marks
+// them noalias); inputs may share memory with each other since they are only read.
+//
+// i32 indices (Gather, ScatterAdd, Pick, Unpick, cross-entropy labels) are
+// trusted to be in range: the generated code does not check them (the
+// interpreter does, and the trainer validates its data).
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <llvm/Support/Error.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llvm {
+class TargetMachine;
+namespace orc {
+class LLJIT;
+}
+} // namespace llvm
+
+namespace mlpc {
+
+struct CompileOptions {
+  // Outputs named "grad.<P>" update the Param leaf named P in place: P -= lr * grad
+  // (no gradient buffer needed; the binding for that output may be null).
+  bool sgdUpdate = false;
+  std::string cpu;    // empty: host CPU and features
+  std::string triple; // empty: host triple
+  unsigned optLevel = 3;
+};
+
+// One entry of a compiled function's bindings array, in order.
+struct BindingInfo {
+  enum class Kind { Input, Param, State, Output };
+  Kind kind;
+  std::string name; // leaf name or output name
+  TensorType type;
+  bool optional = false; // an output binding that may be null (write-back / sgd outputs)
+};
+
+// A graph compiled to a native function (see the ABI above). Cheap to copy;
+// the code it points to lives as long as the JitEngine that compiled it.
+class CompiledFunction {
+public:
+  using Fn = void (*)(void *const *bindings, float lr, void *workspace);
+
+  CompiledFunction() = default;
+  CompiledFunction(Fn fn, size_t workspaceBytes, double compileMillis,
+                   std::vector<BindingInfo> bindings)
+      : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
+        bindings_(std::move(bindings)) {}
+
+  void run(void *const *bindings, float lr, void *workspace) const { fn_(bindings, lr, workspace); }
+  size_t workspaceBytes() const { return workspaceBytes_; }
+  double compileMillis() const { return compileMillis_; } // lowering + optimisation + machine code
+  const std::vector<BindingInfo> &bindings() const { return bindings_; }
+  Fn function() const { return fn_; }
+
+private:
+  Fn fn_ = nullptr;
+  size_t workspaceBytes_ = 0;
+  double compileMillis_ = 0;
+  std::vector<BindingInfo> bindings_;
+};
+
+// Owns one ORC LLJIT; several functions (distinct names) can be added.
+class JitEngine {
+public:
+  // The target comes from `options` (cpu/triple); other fields are per compile().
+  static llvm::Expected<std::unique_ptr<JitEngine>> create(const CompileOptions &options);
+  ~JitEngine();
+
+  // options.cpu/triple must be empty or equal to the engine's; names must be
+  // C identifiers, distinct within one engine. Not safe to call concurrently
+  // on one engine (use one engine per thread); the compiled functions are.
+  llvm::Expected<CompiledFunction> compile(const Graph &g, const std::string &name,
+                                           const CompileOptions &options);
+
+private:
+  JitEngine() = default;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::unique_ptr<llvm::TargetMachine> tm_; // for lowering decisions and the IR optimiser
+  std::string triple_, cpu_;                // as resolved from the create() options
+};
+
+// The optimised LLVM IR / assembly of a graph's function (for `mlpc emit --emit=llvm|asm`).
+llvm::Expected<std::string> emitLLVMText(const Graph &g, const std::string &name,
+                                         const CompileOptions &options);
+llvm::Expected<std::string> emitAssembly(const Graph &g, const std::string &name,
+                                         const CompileOptions &options);
+// Writes a relocatable (PIC) object file containing `name` (same ABI) for the target in options.
+llvm::Error emitObjectFile(const Graph &g, const std::string &name, const CompileOptions &options,
+                           const std::string &path);
+
+} // namespace mlpc

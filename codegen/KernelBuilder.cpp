@@ -1,0 +1,286 @@
+#include "codegen/KernelBuilder.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Intrinsics.h>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+
+KernelBuilder::KernelBuilder(IRBuilder<> &b, unsigned vectorWidth, unsigned vectorRegisters)
+    : B(b), VW(vectorWidth), VectorRegs(vectorRegisters), F32(b.getFloatTy()), I32(b.getInt32Ty()),
+      I64(b.getInt64Ty()), VecTy(FixedVectorType::get(F32, vectorWidth)),
+      VecI32Ty(FixedVectorType::get(I32, vectorWidth)) {}
+
+Value *KernelBuilder::add(Value *a, int64_t c) {
+  return c == 0 ? a : B.CreateAdd(a, idx(c));
+}
+
+Value *KernelBuilder::mul(Value *a, int64_t c) {
+  if (c == 1)
+    return a;
+  if (c == 0)
+    return idx(0);
+  return B.CreateMul(a, idx(c));
+}
+
+Values KernelBuilder::loopCarried(int64_t begin, int64_t end, int64_t step, ArrayRef<Value *> init,
+                                  function_ref<Values(Value *, ArrayRef<Value *>)> body,
+                                  const Twine &name) {
+  int64_t trips = end > begin ? (end - begin + step - 1) / step : 0;
+  if (trips == 0)
+    return Values(init.begin(), init.end());
+  if (trips == 1)
+    return body(idx(begin), init);
+
+  // A bottom-tested loop (trip count >= 2 is known): header = body start.
+  Function *f = B.GetInsertBlock()->getParent();
+  BasicBlock *pre = B.GetInsertBlock();
+  BasicBlock *header = BasicBlock::Create(B.getContext(), name, f);
+  BasicBlock *exit = BasicBlock::Create(B.getContext(), name + ".end", f);
+  B.CreateBr(header);
+  B.SetInsertPoint(header);
+  PHINode *iv = B.CreatePHI(I64, 2, name);
+  iv->addIncoming(idx(begin), pre);
+  SmallVector<PHINode *, 16> phis;
+  Values carried;
+  for (Value *v : init) {
+    PHINode *phi = B.CreatePHI(v->getType(), 2);
+    phi->addIncoming(v, pre);
+    phis.push_back(phi);
+    carried.push_back(phi);
+  }
+  Values next = body(iv, carried);
+  BasicBlock *latch = B.GetInsertBlock();
+  Value *ivNext = B.CreateAdd(iv, idx(step), name + ".next", /*HasNUW=*/true, /*HasNSW=*/true);
+  B.CreateCondBr(B.CreateICmpSLT(ivNext, idx(end)), header, exit);
+  iv->addIncoming(ivNext, latch);
+  for (size_t i = 0; i < phis.size(); ++i)
+    phis[i]->addIncoming(next[i], latch);
+  B.SetInsertPoint(exit);
+  return next;
+}
+
+void KernelBuilder::loop(int64_t begin, int64_t end, int64_t step, function_ref<void(Value *)> body,
+                         const Twine &name) {
+  loopCarried(
+      begin, end, step, {},
+      [&](Value *i, ArrayRef<Value *>) {
+        body(i);
+        return Values{};
+      },
+      name);
+}
+
+void KernelBuilder::chunks(int64_t n, function_ref<void(Value *, unsigned)> body) {
+  int64_t full = n / VW * VW;
+  loop(
+      0, full, VW, [&](Value *off) { body(off, VW); }, "c");
+  if (n % VW)
+    body(idx(full), static_cast<unsigned>(n % VW));
+}
+
+void KernelBuilder::chunkGroups(int64_t n, unsigned group,
+                                function_ref<void(Value *, ArrayRef<unsigned>)> body) {
+  int64_t fullChunks = n / VW, step = int64_t(group) * VW;
+  int64_t grouped = fullChunks / group * step;
+  SmallVector<unsigned, 16> lanes(group, VW);
+  loop(
+      0, grouped, step, [&](Value *off) { body(off, lanes); }, "cg");
+  lanes.assign(fullChunks % group, VW);
+  if (n % VW)
+    lanes.push_back(static_cast<unsigned>(n % VW));
+  if (!lanes.empty())
+    body(idx(grouped), lanes);
+}
+
+Value *KernelBuilder::gep(const Buf &b, Value *index) {
+  if (auto *c = dyn_cast<ConstantInt>(index); c && c->isZero())
+    return b.ptr;
+  return B.CreateInBoundsGEP(b.elemTy, b.ptr, index);
+}
+
+void KernelBuilder::annotate(Instruction *inst, const Buf &b) {
+  if (b.scope)
+    inst->setMetadata(LLVMContext::MD_alias_scope, b.scope);
+  if (b.noalias)
+    inst->setMetadata(LLVMContext::MD_noalias, b.noalias);
+}
+
+Value *KernelBuilder::mask(unsigned lanes) {
+  SmallVector<Constant *, 16> bits;
+  for (unsigned i = 0; i < VW; ++i)
+    bits.push_back(B.getInt1(i < lanes));
+  return ConstantVector::get(bits);
+}
+
+Value *KernelBuilder::loadVec(const Buf &b, Value *index, unsigned lanes, Value *passthru) {
+  auto *ty = FixedVectorType::get(b.elemTy, VW);
+  Instruction *inst;
+  if (lanes == VW)
+    inst = B.CreateAlignedLoad(ty, gep(b, index), Align(4));
+  else
+    inst = B.CreateMaskedLoad(ty, gep(b, index), Align(4), mask(lanes),
+                              passthru ? passthru : Constant::getNullValue(ty));
+  annotate(inst, b);
+  return inst;
+}
+
+void KernelBuilder::storeVec(const Buf &b, Value *index, Value *v, unsigned lanes) {
+  Instruction *inst;
+  if (lanes == VW)
+    inst = B.CreateAlignedStore(v, gep(b, index), Align(4));
+  else
+    inst = B.CreateMaskedStore(v, gep(b, index), Align(4), mask(lanes));
+  annotate(inst, b);
+}
+
+Value *KernelBuilder::load(const Buf &b, Value *index) {
+  Instruction *inst = B.CreateAlignedLoad(b.elemTy, gep(b, index), Align(4));
+  annotate(inst, b);
+  return inst;
+}
+
+void KernelBuilder::store(const Buf &b, Value *index, Value *v) {
+  annotate(B.CreateAlignedStore(v, gep(b, index), Align(4)), b);
+}
+
+Value *KernelBuilder::loadIndex(const Buf &b, Value *index) {
+  return B.CreateSExt(load(b, index), I64);
+}
+
+Value *KernelBuilder::fmuladd(Value *a, Value *b, Value *c) {
+  return B.CreateIntrinsic(Intrinsic::fmuladd, {a->getType()}, {a, b, c});
+}
+
+Value *KernelBuilder::maxOf(Value *acc, Value *x) {
+  return B.CreateSelect(B.CreateFCmpOLT(acc, x), x, acc);
+}
+
+Value *KernelBuilder::hsum(Value *v) {
+  auto *call = cast<CallInst>(B.CreateFAddReduce(ConstantFP::getNegativeZero(F32), v));
+  FastMathFlags fmf;
+  fmf.setAllowReassoc(); // tree order instead of a serial chain of VW adds
+  call->setFastMathFlags(fmf);
+  return call;
+}
+
+Value *KernelBuilder::hmax(Value *v) {
+  // A shuffle tree with maxOf at each level (log2(VW) steps). llvm.vector.reduce.fmax
+  // without nnan lowers to a serial chain of scalar max + NaN fix-ups.
+  for (unsigned width = VW / 2; width >= 1; width /= 2) {
+    SmallVector<int, 16> upper;
+    for (unsigned i = 0; i < VW; ++i)
+      upper.push_back(static_cast<int>((i + width) % VW));
+    v = maxOf(v, B.CreateShuffleVector(v, upper));
+  }
+  return B.CreateExtractElement(v, uint64_t(0));
+}
+
+Value *KernelBuilder::laneIndices(Value *offset) {
+  SmallVector<Constant *, 16> iota;
+  for (unsigned i = 0; i < VW; ++i)
+    iota.push_back(B.getInt32(i));
+  return B.CreateAdd(B.CreateVectorSplat(VW, B.CreateTrunc(offset, I32)),
+                     ConstantVector::get(iota));
+}
+
+Value *KernelBuilder::broadcastLane(Value *v, unsigned i) {
+  return B.CreateShuffleVector(v, SmallVector<int, 16>(VW, static_cast<int>(i)));
+}
+
+Values KernelBuilder::rowBlocks(int64_t rows, ArrayRef<Value *> init,
+                                function_ref<Values(Value *, unsigned, ArrayRef<Value *>)> body) {
+  int64_t full = rows / VW * VW;
+  Values carried = loopCarried(
+      0, full, VW, init, [&](Value *r0, ArrayRef<Value *> c) { return body(r0, VW, c); }, "rb");
+  if (rows % VW)
+    carried = body(idx(full), static_cast<unsigned>(rows % VW), carried);
+  return carried;
+}
+
+std::pair<SmallVector<int, 16>, SmallVector<int, 16>> KernelBuilder::pairMasks(unsigned s) const {
+  SmallVector<int, 16> low, high;
+  for (unsigned lane = 0; lane < VW; ++lane) {
+    unsigned p = lane / (2 * s) * (2 * s), q = lane - p;
+    unsigned from = q < s ? p + q : VW + p + (q - s);
+    low.push_back(static_cast<int>(from));
+    high.push_back(static_cast<int>(from + s));
+  }
+  return {low, high};
+}
+
+// Stage s pairs row i with row i + s and swaps the off-diagonal s x s blocks
+// of every 2s x 2s block; after stages VW/2, ..., 1 row i holds column i.
+Values KernelBuilder::transpose(Values rows) {
+  for (unsigned s = VW / 2; s >= 1; s /= 2) {
+    auto [low, high] = pairMasks(s);
+    Values next(rows.size());
+    for (unsigned i = 0; i < VW; ++i)
+      if ((i & s) == 0) {
+        next[i] = B.CreateShuffleVector(rows[i], rows[i + s], low);
+        next[i + s] = B.CreateShuffleVector(rows[i], rows[i + s], high);
+      }
+    rows = std::move(next);
+  }
+  return rows;
+}
+
+// Stage s combines vector i with vector i + s (i < s): each 2s-block of the
+// result holds, for both, the combination of their two s-lane halves. With
+// this pairing, lane r of the last vector belongs to rows[r].
+Value *KernelBuilder::reduceAcross(ArrayRef<Value *> rows, Value *fill,
+                                   function_ref<Value *(Value *, Value *)> combine) {
+  Values v(rows.begin(), rows.end());
+  v.resize(VW, fill);
+  for (unsigned s = VW / 2; s >= 1; s /= 2) {
+    auto [low, high] = pairMasks(s);
+    for (unsigned i = 0; i < s; ++i)
+      v[i] = combine(B.CreateShuffleVector(v[i], v[i + s], low),
+                     B.CreateShuffleVector(v[i], v[i + s], high));
+  }
+  return v[0];
+}
+
+Value *KernelBuilder::entryAlloca(Type *ty, unsigned count) {
+  BasicBlock &entry = B.GetInsertBlock()->getParent()->getEntryBlock();
+  IRBuilder<> eb(&entry, entry.begin());
+  AllocaInst *slot = eb.CreateAlloca(ty, eb.getInt32(count));
+  slot->setAlignment(Align(64));
+  return slot;
+}
+
+Value *KernelBuilder::reduceRowsAcross(unsigned count, Value *fill,
+                                       function_ref<Value *(Value *)> perRow,
+                                       function_ref<Value *(Value *, Value *)> combine) {
+  // One slot per function serves every call: calls never nest (perRow
+  // does not reduce across rows itself) and the staged values are dead
+  // once reloaded.
+  if (!stage_)
+    stage_ = entryAlloca(VecTy, VW);
+  Value *stage = stage_;
+  loop(
+      0, count, 1,
+      [&](Value *r) {
+        B.CreateAlignedStore(perRow(r), B.CreateInBoundsGEP(VecTy, stage, r), Align(64));
+      },
+      "row");
+  Values rows;
+  for (unsigned r = 0; r < count; ++r)
+    rows.push_back(
+        B.CreateAlignedLoad(VecTy, B.CreateConstInBoundsGEP1_64(VecTy, stage, r), Align(64)));
+  return reduceAcross(rows, fill, combine);
+}
+
+Value *KernelBuilder::stackVector(Value *v) {
+  Value *slot = entryAlloca(v->getType(), 1);
+  B.CreateAlignedStore(v, slot, Align(64));
+  return slot;
+}
+
+Value *KernelBuilder::splatLane(Value *slot, Value *lane) {
+  Type *elem = F32;
+  return splat(B.CreateAlignedLoad(elem, B.CreateInBoundsGEP(elem, slot, lane), Align(4)));
+}
+
+} // namespace mlpc::codegen

@@ -1,0 +1,130 @@
+// A thin layer over IRBuilder for writing kernels with compile-time shapes:
+// counted loops (optionally carrying SSA values, e.g. vector accumulators),
+// loops over vector-sized chunks of a row with one masked tail chunk, and
+// loads/stores that carry the buffer's alias-scope metadata.
+//
+// Kernels are written with explicit <VW x float> vectors (VW from the
+// target: 16 on AVX-512) instead of scalar loops left to the loop vectoriser:
+// every shape is a constant, so the vector code can be laid out exactly
+// (register-blocked matmuls, row reductions in registers, masked tails with
+// no scalar epilogue), and the result does not depend on the vectoriser's
+// cost model or on runtime alias checks.
+#pragma once
+
+#include <llvm/ADT/STLFunctionalExtras.h>
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/IR/IRBuilder.h>
+
+#include <cstdint>
+
+namespace mlpc::codegen {
+
+// A pointer to a tensor's first element plus what every access to it needs.
+struct Buf {
+  llvm::Value *ptr = nullptr;
+  llvm::Type *elemTy = nullptr;    // float or i32
+  llvm::MDNode *scope = nullptr;   // !alias.scope (workspace regions only)
+  llvm::MDNode *noalias = nullptr; // !noalias
+};
+
+using Values = llvm::SmallVector<llvm::Value *, 16>;
+
+class KernelBuilder {
+public:
+  KernelBuilder(llvm::IRBuilder<> &b, unsigned vectorWidth, unsigned vectorRegisters);
+
+  llvm::IRBuilder<> &B;
+  const unsigned VW;         // f32 lanes per vector
+  const unsigned VectorRegs; // architectural vector registers (32 with AVX-512)
+  llvm::Type *F32, *I32, *I64;
+  llvm::FixedVectorType *VecTy, *VecI32Ty;
+
+  // Index arithmetic in i64; constant operands fold.
+  llvm::Value *idx(int64_t c) const { return B.getInt64(c); }
+  llvm::Value *add(llvm::Value *a, int64_t c);
+  llvm::Value *add(llvm::Value *a, llvm::Value *b) { return B.CreateAdd(a, b); }
+  llvm::Value *mul(llvm::Value *a, int64_t c);
+
+  // for (i = begin; i < end; i += step) body(i). No loop for trip counts 0
+  // and 1 (the body then sees a constant index).
+  void loop(int64_t begin, int64_t end, int64_t step, llvm::function_ref<void(llvm::Value *)> body,
+            const llvm::Twine &name = "i");
+  // The same with loop-carried values: body gets the current values and
+  // returns the next ones; returns the values after the last iteration.
+  Values loopCarried(int64_t begin, int64_t end, int64_t step, llvm::ArrayRef<llvm::Value *> init,
+                     llvm::function_ref<Values(llvm::Value *, llvm::ArrayRef<llvm::Value *>)> body,
+                     const llvm::Twine &name = "i");
+  // Covers [0, n) with vector chunks: a loop over full chunks, then at most
+  // one masked chunk of n % VW lanes. body(offset of the chunk's first lane, lanes).
+  void chunks(int64_t n, llvm::function_ref<void(llvm::Value *, unsigned)> body);
+  // Like chunks, but hands out up to `group` consecutive chunks at a time so
+  // a kernel can keep several independent accumulator chains in flight.
+  // body(offset of the first chunk, lanes of each chunk); chunk c starts at
+  // offset + c * VW.
+  void chunkGroups(int64_t n, unsigned group,
+                   llvm::function_ref<void(llvm::Value *, llvm::ArrayRef<unsigned>)> body);
+
+  // Vector and scalar memory access at an element index. Partial vectors use
+  // masked loads/stores (inactive lanes are never touched; loads fill them
+  // with `passthru`, zero by default).
+  llvm::Value *loadVec(const Buf &b, llvm::Value *index, unsigned lanes,
+                       llvm::Value *passthru = nullptr);
+  void storeVec(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
+  llvm::Value *load(const Buf &b, llvm::Value *index);
+  void store(const Buf &b, llvm::Value *index, llvm::Value *v);
+  llvm::Value *loadIndex(const Buf &b, llvm::Value *index); // i32 element, sign-extended to i64
+  llvm::Value *mask(unsigned lanes);
+
+  llvm::Value *splat(llvm::Value *scalar) { return B.CreateVectorSplat(VW, scalar); }
+  llvm::Value *splat(double c) { return llvm::ConstantFP::get(VecTy, c); }
+  llvm::Value *fmuladd(llvm::Value *a, llvm::Value *b, llvm::Value *c);
+  // max(acc, x) with the interpreter's semantics: x if acc < x, else acc.
+  llvm::Value *maxOf(llvm::Value *acc, llvm::Value *x);
+  // Horizontal reductions (tree order).
+  llvm::Value *hsum(llvm::Value *v);
+  llvm::Value *hmax(llvm::Value *v);
+  // <offset, offset+1, ...> as i32 lanes, for one-hot compares.
+  llvm::Value *laneIndices(llvm::Value *offset);
+  // Lane i of v in every lane.
+  llvm::Value *broadcastLane(llvm::Value *v, unsigned i);
+
+  // Row-blocked helpers: process `rows` rows VW at a time (a loop over full
+  // blocks, then one partial block), carrying values across blocks.
+  Values rowBlocks(int64_t rows, llvm::ArrayRef<llvm::Value *> init,
+                   llvm::function_ref<Values(llvm::Value *firstRow, unsigned count,
+                                             llvm::ArrayRef<llvm::Value *>)>
+                       body);
+  // The VW x VW transpose of VW row vectors, in registers (VW*log2(VW) shuffles).
+  Values transpose(Values rows);
+  // Lane r of the result = the reduction (by `combine`) of all lanes of
+  // rows[r]; rows.size() <= VW, absent rows count as `fill`. The same
+  // shuffle tree as transpose with one combine per pair: 2*(VW-1) shuffles
+  // and VW-1 combines reduce VW rows at once, instead of a log2(VW)-deep
+  // tree per row (whose latency chains limit ILP in per-row loops).
+  llvm::Value *
+  reduceAcross(llvm::ArrayRef<llvm::Value *> rows, llvm::Value *fill,
+               llvm::function_ref<llvm::Value *(llvm::Value *, llvm::Value *)> combine);
+  // The same for `count` rows produced by perRow(r) in a loop (one copy of
+  // the per-row code, however many rows): the vectors are staged in a stack
+  // slot and reloaded for the reduction.
+  llvm::Value *
+  reduceRowsAcross(unsigned count, llvm::Value *fill,
+                   llvm::function_ref<llvm::Value *(llvm::Value *)> perRow,
+                   llvm::function_ref<llvm::Value *(llvm::Value *, llvm::Value *)> combine);
+  // Stores v in a fresh stack slot so that lanes can be read at a runtime
+  // index: splatLane(slot, r) is lane r of v in every lane.
+  llvm::Value *stackVector(llvm::Value *v);
+  llvm::Value *splatLane(llvm::Value *slot, llvm::Value *lane);
+
+private:
+  // Shuffle masks pairing (a, b) at block size s: lanes of each 2s-block
+  // take a's then b's low halves (low) or high halves (high).
+  std::pair<llvm::SmallVector<int, 16>, llvm::SmallVector<int, 16>> pairMasks(unsigned s) const;
+  llvm::Value *gep(const Buf &b, llvm::Value *index);
+  llvm::Value *stage_ = nullptr; // reduceRowsAcross's staging slot
+  llvm::Value *entryAlloca(llvm::Type *ty,
+                           unsigned count); // in the entry block: a fixed frame slot
+  void annotate(llvm::Instruction *inst, const Buf &b);
+};
+
+} // namespace mlpc::codegen

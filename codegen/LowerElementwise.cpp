@@ -1,0 +1,209 @@
+// Elementwise ops and Broadcast, with fusion.
+//
+// A materialised elementwise node is the root of an expression tree whose
+// inner nodes are the operands the planner marked Inlined (same shape, single
+// use) and whose leaves are buffers or constants. The whole tree is evaluated
+// in one loop nest over the root's shape, one vector of VW lanes at a time.
+//
+// Broadcasting is index arithmetic with constant strides: each leaf gets a
+// stride per output axis (0 where it broadcasts). Adjacent axes that every
+// leaf walks contiguously (or broadcasts across together) are merged, so
+// [32,200] + [200] is a 32 x 200 nest and [32,200] * [32,200] one loop of 6400.
+// After merging, the innermost axis has stride 1 or 0 for every leaf (numpy
+// broadcasting of row-major tensors), so a leaf is either a vector load or a
+// splat of one element (hoisted out of the loop by LICM).
+//
+// If the tree contains a matmul planned as an Epilogue (single use, same
+// shape), there is no loop nest of its own: the matmul kernel runs and each
+// accumulator vector goes through the tree before the one store, e.g.
+// `x @ W + b` and `(dlogits @ W2^T) * (1 - h*h)` cost one pass, not two.
+#include "codegen/Lowering.h"
+#include "codegen/MathEmitter.h"
+
+#include <map>
+#include <optional>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+namespace {
+
+struct LoopDim {
+  int64_t size;
+  std::vector<int64_t> stride; // per leaf
+};
+
+// Strides of `operand` broadcast into `out` (trailing axes aligned).
+std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < operand.size(); ++i) {
+    size_t axis = operand.size() - 1 - i, outAxis = out.size() - 1 - i;
+    if (operand[axis] != 1)
+      strides[outAxis] = stride;
+    stride *= operand[axis];
+  }
+  return strides;
+}
+
+} // namespace
+
+Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
+  IRBuilder<> &b = b_;
+  Value *zero = ConstantFP::get(a[0]->getType(), 0.0), *one = ConstantFP::get(a[0]->getType(), 1.0);
+  switch (n.op) {
+  case Op::Add:
+    return b.CreateFAdd(a[0], a[1]);
+  case Op::Sub:
+    return b.CreateFSub(a[0], a[1]);
+  case Op::Mul:
+    return b.CreateFMul(a[0], a[1]);
+  case Op::Div:
+    return b.CreateFDiv(a[0], a[1]);
+  case Op::Neg:
+    return b.CreateFNeg(a[0]);
+  case Op::Pow:
+    return emitPow(b, a[0], n.scalar);
+  case Op::Tanh:
+    return emitTanh(b, a[0]);
+  case Op::Sigmoid:
+    return emitSigmoid(b, a[0]);
+  case Op::Relu:
+    return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), a[0], zero);
+  case Op::Exp:
+    return emitExp(b, a[0]);
+  case Op::Log:
+    return emitLog(b, a[0]);
+  case Op::Step:
+    return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), one, zero);
+  case Op::Broadcast:
+    return a[0];
+  default:
+    break;
+  }
+  llvm_unreachable("not an elementwise op");
+}
+
+void GraphLowering::lowerElementwise(ValueId root) {
+  const Shape &shape = g_[root].type.shape;
+
+  // Leaves of the fused tree: operands that have their own bytes (and at
+  // most one matmul whose tiles arrive from registers).
+  std::vector<ValueId> leaves;
+  std::map<ValueId, size_t> leafIndex;
+  std::optional<ValueId> matmul;
+  std::function<void(ValueId)> collect = [&](ValueId v) {
+    for (ValueId o : g_[v].operands) {
+      if (g_[o].op == Op::Const)
+        continue;
+      if (plan_.storage[o] == Storage::Inlined)
+        collect(o);
+      else if (plan_.storage[o] == Storage::Epilogue)
+        matmul = o;
+      else if (leafIndex.emplace(o, leaves.size()).second)
+        leaves.push_back(o);
+    }
+  };
+  collect(root);
+  const Buf &out = buf(root);
+  // The tree's value given each leaf's vector (and the matmul's accumulator).
+  auto evalTree = [&](ArrayRef<Value *> leafValues, Value *acc) {
+    std::function<Value *(ValueId)> eval = [&](ValueId v) -> Value * {
+      if (g_[v].op == Op::Const)
+        return k_->splat(g_[v].scalar);
+      if (matmul && v == *matmul)
+        return acc;
+      if (v != root && plan_.storage[v] != Storage::Inlined)
+        return leafValues[leafIndex.at(v)];
+      std::vector<Value *> args;
+      for (ValueId o : g_[v].operands)
+        args.push_back(eval(o));
+      return applyElementwise(g_[v], args);
+    };
+    return eval(root);
+  };
+
+  if (matmul) {
+    // Epilogue of a matmul tile: the shape is the matmul's [M, N]; leaves
+    // are loaded at (row, column chunk) with their broadcast strides.
+    const int64_t cols = shape[1];
+    std::vector<std::vector<int64_t>> strides;
+    for (ValueId l : leaves)
+      strides.push_back(broadcastStrides(g_[l].type.shape, shape));
+    emitMatMul(*matmul, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+      std::vector<Value *> values;
+      for (size_t l = 0; l < leaves.size(); ++l) {
+        Value *rowStart = k_->mul(row, strides[l][0]);
+        values.push_back(strides[l][1]
+                             ? k_->loadVec(buf(leaves[l]), k_->add(rowStart, column), lanes)
+                             : k_->splat(k_->load(buf(leaves[l]), rowStart)));
+      }
+      k_->storeVec(out, k_->add(k_->mul(row, cols), column), evalTree(values, acc), lanes);
+    });
+    return;
+  }
+
+  // Loop dimensions: drop size-1 axes, merge axes contiguous for every leaf.
+  std::vector<std::vector<int64_t>> leafStrides;
+  for (ValueId l : leaves)
+    leafStrides.push_back(broadcastStrides(g_[l].type.shape, shape));
+  std::vector<LoopDim> dims;
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    if (shape[axis] == 1)
+      continue;
+    LoopDim d{shape[axis], {}};
+    for (auto &s : leafStrides)
+      d.stride.push_back(s[axis]);
+    if (!dims.empty()) {
+      LoopDim &outer = dims.back();
+      bool contiguous = true;
+      for (size_t l = 0; l < leaves.size(); ++l)
+        contiguous &= outer.stride[l] == d.stride[l] * d.size;
+      if (contiguous) {
+        outer.size *= d.size;
+        outer.stride = d.stride;
+        continue;
+      }
+    }
+    dims.push_back(std::move(d));
+  }
+  if (dims.empty())
+    dims.push_back(LoopDim{1, std::vector<int64_t>(leaves.size(), 0)});
+  std::vector<int64_t> outStride(dims.size(), 1);
+  for (size_t d = dims.size() - 1; d-- > 0;)
+    outStride[d] = outStride[d + 1] * dims[d + 1].size;
+
+  // Evaluates the tree for the chunk at `chunk` (innermost index) given the
+  // outer part of every leaf's element offset.
+  auto evalChunk = [&](ArrayRef<Value *> leafOffsets, Value *outOffset, Value *chunk,
+                       unsigned lanes) {
+    std::vector<Value *> leafValues;
+    for (size_t l = 0; l < leaves.size(); ++l) {
+      const Buf &lb = buf(leaves[l]);
+      if (dims.back().stride[l] == 1)
+        leafValues.push_back(k_->loadVec(lb, k_->add(leafOffsets[l], chunk), lanes));
+      else
+        leafValues.push_back(k_->splat(k_->load(lb, leafOffsets[l])));
+    }
+    k_->storeVec(out, k_->add(outOffset, chunk), evalTree(leafValues, nullptr), lanes);
+  };
+
+  std::function<void(size_t, std::vector<Value *>, Value *)> nest =
+      [&](size_t d, std::vector<Value *> offsets, Value *outOffset) {
+        if (d + 1 == dims.size()) {
+          k_->chunks(dims[d].size, [&](Value *chunk, unsigned lanes) {
+            evalChunk(offsets, outOffset, chunk, lanes);
+          });
+          return;
+        }
+        k_->loop(0, dims[d].size, 1, [&](Value *i) {
+          std::vector<Value *> inner;
+          for (size_t l = 0; l < leaves.size(); ++l)
+            inner.push_back(k_->add(offsets[l], k_->mul(i, dims[d].stride[l])));
+          nest(d + 1, inner, k_->add(outOffset, k_->mul(i, outStride[d])));
+        });
+      };
+  nest(0, std::vector<Value *>(leaves.size(), k_->idx(0)), k_->idx(0));
+}
+
+} // namespace mlpc::codegen

@@ -1,0 +1,263 @@
+// Fused closed forms: BatchNorm (+ Infer, Xhat), BatchNormGrad,
+// CrossEntropy, CrossEntropyGrad.
+//
+// BatchNorm-type ops are column-wise over x[N, H]: the kernels walk groups of
+// up to 4 column vectors and make 2-4 passes down the N rows per group,
+// keeping the per-column statistics (mean, 1/std, sums) in registers; no
+// scratch memory and no intermediate tensors. With H = 200 and N = 32 a
+// group's rows (4 x 16 floats x 32) stay in L1 between passes.
+//
+// Cross-entropy is row-wise over logits[N, K]: per row a max, a sum of
+// exp(x - max) (masked tail lanes load -inf, whose exp is 0), then the loss
+// or the gradient row (softmax - onehot) * dloss / N. Rows are handled VW at
+// a time so the horizontal reductions and the log are shared by VW rows.
+#include "codegen/Lowering.h"
+#include "codegen/MathEmitter.h"
+
+#include <cmath>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+
+namespace {
+constexpr unsigned kColumnGroup = 4;
+}
+
+void GraphLowering::lowerBatchNorm(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &x = buf(n.operands[0]), &out = buf(v);
+  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
+  Value *eps = k_->splat(n.scalar);
+  Value *one = k_->splat(1.0), *zero = k_->splat(0.0);
+
+  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+    const size_t nc = lanes.size();
+    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+    auto xAt = [&](Value *i, size_t c) {
+      return k_->loadVec(x, k_->add(k_->mul(i, h), col(c)), lanes[c]);
+    };
+    Values mean(nc), invStd(nc);
+    if (n.op == Op::BatchNormInfer) {
+      for (size_t c = 0; c < nc; ++c) {
+        mean[c] = k_->loadVec(buf(n.operands[3]), col(c), lanes[c]);
+        Value *var = k_->loadVec(buf(n.operands[4]), col(c), lanes[c]);
+        invStd[c] =
+            b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      }
+    } else {
+      // Batch statistics: mean, then the Bessel-corrected variance of x - mean.
+      Values sums =
+          k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+            Values next;
+            for (size_t c = 0; c < nc; ++c)
+              next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
+            return next;
+          });
+      for (size_t c = 0; c < nc; ++c)
+        mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
+      Values squares =
+          k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+            Values next;
+            for (size_t c = 0; c < nc; ++c) {
+              Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+              next.push_back(k_->fmuladd(d, d, acc[c]));
+            }
+            return next;
+          });
+      for (size_t c = 0; c < nc; ++c) {
+        Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
+        invStd[c] =
+            b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      }
+    }
+    // out = gain * (x - mean) * invStd + bias, as (x - mean) * scale + bias:
+    // subtracting the mean first avoids cancellation when |mean| >> std.
+    Values scale(nc), shift(nc);
+    for (size_t c = 0; c < nc; ++c) {
+      if (n.op == Op::BatchNormXhat) {
+        scale[c] = invStd[c];
+        shift[c] = zero;
+      } else {
+        scale[c] = b_.CreateFMul(k_->loadVec(buf(n.operands[1]), col(c), lanes[c]), invStd[c]);
+        shift[c] = k_->loadVec(buf(n.operands[2]), col(c), lanes[c]);
+      }
+    }
+    k_->loop(0, rows, 1, [&](Value *i) {
+      for (size_t c = 0; c < nc; ++c) {
+        Value *y = k_->fmuladd(b_.CreateFSub(xAt(i, c), mean[c]), scale[c], shift[c]);
+        k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), y, lanes[c]);
+      }
+    });
+  });
+}
+
+// dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat))
+void GraphLowering::lowerBatchNormGrad(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &x = buf(n.operands[0]), &gain = buf(n.operands[1]), &dout = buf(n.operands[2]),
+            &out = buf(v);
+  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
+  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0), *zero = k_->splat(0.0);
+  const double rowsD = double(rows);
+
+  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+    const size_t nc = lanes.size();
+    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+    auto at = [&](const Buf &t, Value *i, size_t c) {
+      return k_->loadVec(t, k_->add(k_->mul(i, h), col(c)), lanes[c]);
+    };
+    Values sums =
+        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+          Values next;
+          for (size_t c = 0; c < nc; ++c)
+            next.push_back(b_.CreateFAdd(acc[c], at(x, i, c)));
+          return next;
+        });
+    Values mean(nc), invStd(nc);
+    for (size_t c = 0; c < nc; ++c)
+      mean[c] = b_.CreateFDiv(sums[c], k_->splat(rowsD));
+    Values squares =
+        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+          Values next;
+          for (size_t c = 0; c < nc; ++c) {
+            Value *d = b_.CreateFSub(at(x, i, c), mean[c]);
+            next.push_back(k_->fmuladd(d, d, acc[c]));
+          }
+          return next;
+        });
+    for (size_t c = 0; c < nc; ++c) {
+      Value *var = b_.CreateFDiv(squares[c], k_->splat(rowsD - 1));
+      invStd[c] =
+          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+    }
+    auto xhat = [&](Value *i, size_t c) {
+      return b_.CreateFMul(b_.CreateFSub(at(x, i, c), mean[c]), invStd[c]);
+    };
+    // sum(dout) and sum(dout * xhat) per column, carried as [sumD..., sumDX...].
+    Values acc =
+        k_->loopCarried(0, rows, 1, Values(2 * nc, zero), [&](Value *i, ArrayRef<Value *> a) {
+          Values next(a.begin(), a.end());
+          for (size_t c = 0; c < nc; ++c) {
+            Value *d = at(dout, i, c);
+            next[c] = b_.CreateFAdd(a[c], d);
+            next[nc + c] = k_->fmuladd(d, xhat(i, c), a[nc + c]);
+          }
+          return next;
+        });
+    Values coef(nc), sumDX(nc);
+    for (size_t c = 0; c < nc; ++c) {
+      coef[c] = b_.CreateFDiv(b_.CreateFMul(k_->loadVec(gain, col(c), lanes[c]), invStd[c]),
+                              k_->splat(rowsD));
+      sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
+    }
+    k_->loop(0, rows, 1, [&](Value *i) {
+      for (size_t c = 0; c < nc; ++c) {
+        Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
+        t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
+        k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), b_.CreateFMul(coef[c], t), lanes[c]);
+      }
+    });
+  });
+}
+
+void GraphLowering::lowerCrossEntropy(ValueId v) {
+  const Node &n = g_[v];
+  const bool grad = n.op == Op::CrossEntropyGrad;
+  const Buf &logits = buf(n.operands[0]), &labels = buf(n.operands[1]), &out = buf(v);
+  const Shape &ls = g_[n.operands[0]].type.shape;
+  const int64_t rows = ls[0], k = ls[1], vw = k_->VW, full = k / vw * vw;
+  Value *negInf = k_->splat(-INFINITY), *zero = k_->splat(0.0);
+  auto fadd = [&](Value *a, Value *b) { return b_.CreateFAdd(a, b); };
+  auto vmax = [&](Value *a, Value *b) { return k_->maxOf(a, b); };
+
+  // Folds one row's chunks into one vector with `combine` (masked tail lanes
+  // read -inf: neutral for max, and exp(-inf) = 0 for the sum). `each` sees
+  // every chunk (the gradient stores exp(x - max) there for later).
+  auto rowFold = [&](Value *row, Value *init,
+                     function_ref<Value *(Value *, Value *, Value *, unsigned)> each) {
+    Value *acc = k_->loopCarried(
+        0, full, vw, {init},
+        [&](Value *c, ArrayRef<Value *> a) {
+          return Values{each(a[0], k_->loadVec(logits, k_->add(row, c), vw), c, vw)};
+        },
+        "kc")[0];
+    if (k % vw) {
+      unsigned lanes = static_cast<unsigned>(k % vw);
+      acc = each(acc, k_->loadVec(logits, k_->add(row, full), lanes, negInf), k_->idx(full), lanes);
+    }
+    return acc;
+  };
+
+  // Rows go VW at a time: the per-row partial vectors are reduced together
+  // (reduceRowsAcross), so a block's row maxima, sums, logs and losses are
+  // each one vector; the per-row code is a loop, emitted once.
+  Value *scale = nullptr;
+  if (grad)
+    scale = k_->splat(b_.CreateFDiv(k_->load(buf(n.operands[2]), k_->idx(0)),
+                                    ConstantFP::get(k_->F32, double(rows))));
+  Values total =
+      k_->rowBlocks(rows, {zero}, [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
+        auto rowStart = [&](Value *r) { return k_->mul(k_->add(r0, r), k); };
+        auto label = [&](Value *r) { return k_->loadIndex(labels, k_->add(r0, r)); };
+        Value *mx = k_->reduceRowsAcross(
+            count, zero,
+            [&](Value *r) {
+              return rowFold(rowStart(r), negInf,
+                             [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
+            },
+            vmax);
+        Value *mxSlot = k_->stackVector(mx);
+        Value *sum = k_->reduceRowsAcross(
+            count, k_->splat(1.0),
+            [&](Value *r) {
+              Value *m = k_->splatLane(mxSlot, r), *row = rowStart(r);
+              return rowFold(row, zero, [&](Value *a, Value *x, Value *c, unsigned lanes) {
+                Value *e = emitExpNonPositive(b_, b_.CreateFSub(x, m));
+                if (grad)
+                  k_->storeVec(out, k_->add(row, c), e, lanes);
+                return b_.CreateFAdd(a, e);
+              });
+            },
+            fadd);
+
+        if (!grad) {
+          // loss_r = log(sum_r) + max_r - x[r, y_r]; lanes past `count` add 0.
+          Value *pickedSlot = k_->stackVector(zero);
+          Buf picked{pickedSlot, k_->F32};
+          k_->loop(
+              0, count, 1,
+              [&](Value *r) {
+                k_->store(picked, r, k_->load(logits, k_->add(rowStart(r), label(r))));
+              },
+              "row");
+          Value *loss = b_.CreateFSub(b_.CreateFAdd(emitLog(b_, sum), mx),
+                                      k_->loadVec(picked, k_->idx(0), k_->VW));
+          Value *valid = b_.CreateICmpULT(k_->laneIndices(k_->idx(0)),
+                                          b_.CreateVectorSplat(vw, b_.getInt32(count)));
+          return Values{b_.CreateFAdd(acc[0], b_.CreateSelect(valid, loss, zero))};
+        }
+        // dlogits = (e / sum - onehot(y)) * dloss / N, with e stored above.
+        Value *factorSlot = k_->stackVector(b_.CreateFDiv(scale, sum));
+        k_->loop(
+            0, count, 1,
+            [&](Value *r) {
+              Value *f = k_->splatLane(factorSlot, r), *row = rowStart(r);
+              Value *y = b_.CreateVectorSplat(vw, b_.CreateTrunc(label(r), k_->I32));
+              k_->chunks(k, [&](Value *c, unsigned lanes) {
+                Value *e = k_->loadVec(out, k_->add(row, c), lanes);
+                Value *onehot =
+                    b_.CreateSelect(b_.CreateICmpEQ(k_->laneIndices(c), y), scale, zero);
+                k_->storeVec(out, k_->add(row, c), b_.CreateFSub(b_.CreateFMul(e, f), onehot),
+                             lanes);
+              });
+            },
+            "row");
+        return Values{acc[0]};
+      });
+  if (!grad)
+    k_->store(out, k_->idx(0),
+              b_.CreateFDiv(k_->hsum(total[0]), ConstantFP::get(k_->F32, double(rows))));
+}
+
+} // namespace mlpc::codegen

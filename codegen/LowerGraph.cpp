@@ -1,0 +1,352 @@
+// The lowering driver: function signatures, buffers, the per-node dispatch
+// and the output copies / SGD updates / state write-backs.
+#include "codegen/Lowering.h"
+#include "codegen/MathEmitter.h"
+
+#include "ir/ShapeRules.h"
+
+#include <llvm/Analysis/TargetTransformInfo.h>
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+namespace {
+
+Error fail(std::string message) {
+  return createStringError(inconvertibleErrorCode(), message);
+}
+
+bool isCIdentifier(const std::string &s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      return false;
+  return true;
+}
+
+bool isBindingLeaf(Op op) {
+  return op == Op::Input || op == Op::Param || op == Op::State;
+}
+
+} // namespace
+
+Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
+                                   const CompileOptions &options, TargetMachine &tm) {
+  if (!isCIdentifier(name))
+    return fail(fmt::format("function name '{}' is not a C identifier", name));
+  std::vector<std::string> problems = verifyGraph(g);
+  if (!problems.empty())
+    return fail("invalid graph: " + problems.front());
+  Expected<BufferPlan> plan = planBuffers(g, options.sgdUpdate);
+  if (!plan)
+    return plan.takeError();
+
+  LoweredModule out;
+  out.context = std::make_unique<LLVMContext>();
+  out.module = std::make_unique<Module>(name, *out.context);
+  out.module->setDataLayout(tm.createDataLayout());
+  out.module->setTargetTriple(tm.getTargetTriple().str());
+  GraphLowering(g, *plan, *out.module, tm).emit(name);
+
+  std::string message;
+  raw_string_ostream os(message);
+  if (verifyModule(*out.module, &os))
+    return fail("internal error: invalid LLVM IR for '" + name + "': " + os.str());
+
+  out.workspaceBytes = static_cast<size_t>(plan->workspaceBytes);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node &n = g[v];
+    if (!isBindingLeaf(n.op))
+      continue;
+    BindingInfo::Kind kind = n.op == Op::Input   ? BindingInfo::Kind::Input
+                             : n.op == Op::Param ? BindingInfo::Kind::Param
+                                                 : BindingInfo::Kind::State;
+    out.bindings.push_back({kind, n.name, n.type, false});
+  }
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    out.bindings.push_back({BindingInfo::Kind::Output, g.outputs[i].name,
+                            g[g.outputs[i].value].type, plan->outputs[i].optional});
+  return out;
+}
+
+GraphLowering::GraphLowering(const Graph &g, const BufferPlan &plan, Module &m, TargetMachine &tm)
+    : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), b_(m.getContext()) {}
+
+void GraphLowering::emit(const std::string &name) {
+  Type *ptrTy = b_.getPtrTy(), *f32 = b_.getFloatTy();
+  std::vector<ValueId> leaves;
+  for (ValueId v = 0; v < g_.size(); ++v)
+    if (isBindingLeaf(g_[v].op))
+      leaves.push_back(v);
+  const size_t numPtrs = leaves.size() + g_.outputs.size();
+
+  std::vector<Type *> params(numPtrs, ptrTy);
+  params.push_back(f32);
+  params.push_back(ptrTy);
+  body_ = Function::Create(FunctionType::get(b_.getVoidTy(), params, false),
+                           GlobalValue::InternalLinkage, name + ".body", m_);
+  Function *wrapper =
+      Function::Create(FunctionType::get(b_.getVoidTy(), {ptrTy, f32, ptrTy}, false),
+                       GlobalValue::ExternalLinkage, name, m_);
+  for (Function *f : {body_, wrapper}) {
+    f->addFnAttr("target-cpu", tm_.getTargetCPU());
+    f->addFnAttr("target-features", tm_.getTargetFeatureString());
+    f->addFnAttr(Attribute::NoUnwind);
+    f->addFnAttr(Attribute::NoSync);
+    f->addFnAttr(Attribute::WillReturn);
+    f->addFnAttr(Attribute::MustProgress);
+  }
+  // Keep the body a real function: noalias on its arguments is the precise
+  // form (after inlining it would become scoped metadata); one call is free.
+  body_->addFnAttr(Attribute::NoInline);
+  body_->addFnAttr("reciprocal-estimates", kReciprocalEstimates);
+
+  leafArg_.assign(g_.size(), nullptr);
+  outputArg_.assign(g_.outputs.size(), nullptr);
+  auto ptrArg = [&](unsigned i, const std::string &argName, int64_t bytes, bool optional,
+                    bool readOnly) {
+    Argument *a = body_->getArg(i);
+    a->setName(argName);
+    a->addAttr(Attribute::NoAlias);
+    a->addAttr(Attribute::NoCapture);
+    a->addAttr(Attribute::get(ctx_, Attribute::Alignment, 4));
+    if (bytes > 0)
+      a->addAttr(optional ? Attribute::getWithDereferenceableOrNullBytes(ctx_, bytes)
+                          : Attribute::getWithDereferenceableBytes(ctx_, bytes));
+    if (readOnly)
+      a->addAttr(Attribute::ReadOnly);
+    return a;
+  };
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const Node &n = g_[leaves[i]];
+    leafArg_[leaves[i]] = ptrArg(i, n.name, n.type.numel() * kElemBytes, false, n.op == Op::Input);
+  }
+  for (size_t i = 0; i < g_.outputs.size(); ++i)
+    outputArg_[i] =
+        ptrArg(leaves.size() + i, "out." + g_.outputs[i].name,
+               g_[g_.outputs[i].value].type.numel() * kElemBytes, plan_.outputs[i].optional, false);
+  lr_ = body_->getArg(numPtrs);
+  lr_->setName("lr");
+  Argument *ws = body_->getArg(numPtrs + 1);
+  ws->setName("workspace");
+  ws->addAttr(Attribute::NoAlias);
+  ws->addAttr(Attribute::NoCapture);
+  ws->addAttr(Attribute::get(ctx_, Attribute::Alignment, kBufferAlign));
+  if (plan_.workspaceBytes > 0)
+    ws->addAttr(Attribute::getWithDereferenceableBytes(ctx_, plan_.workspaceBytes));
+  workspace_ = ws;
+
+  // The wrapper: load each binding pointer, call the body.
+  {
+    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", wrapper));
+    Argument *bindings = wrapper->getArg(0);
+    bindings->setName("bindings");
+    bindings->addAttr(Attribute::NoCapture);
+    bindings->addAttr(Attribute::ReadOnly);
+    std::vector<Value *> args;
+    for (size_t i = 0; i < numPtrs; ++i)
+      args.push_back(
+          b_.CreateAlignedLoad(ptrTy, b_.CreateConstInBoundsGEP1_64(ptrTy, bindings, i), Align(8)));
+    args.push_back(wrapper->getArg(1));
+    args.push_back(wrapper->getArg(2));
+    b_.CreateCall(body_, args);
+    b_.CreateRetVoid();
+  }
+
+  // Vector shape from the target's cost model: 512-bit registers (16 f32
+  // lanes, 32 registers) on AVX-512, 256-bit / 16 registers on AVX2.
+  const TargetTransformInfo tti = tm_.getTargetTransformInfo(*body_);
+  unsigned bits = static_cast<unsigned>(
+      tti.getRegisterBitWidth(TargetTransformInfo::RGK_FixedWidthVector).getFixedValue());
+  unsigned lanes = std::clamp(bits / 32, 4u, 16u);
+  unsigned regs = std::max(tti.getNumberOfRegisters(tti.getRegisterClassForType(true)), 8u);
+
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", body_));
+  k_ = std::make_unique<KernelBuilder>(b_, lanes, regs);
+  createBuffers();
+  for (ValueId v = 0; v < g_.size(); ++v) {
+    lowerNode(v);
+    emitPostActions(v);
+  }
+  b_.CreateRetVoid();
+}
+
+void GraphLowering::createBuffers() {
+  // Alias scopes for the workspace regions (see Lowering.h).
+  MDBuilder mdb(ctx_);
+  MDNode *domain = mdb.createAnonymousAliasScopeDomain("mlpc.workspace");
+  const auto &regions = plan_.regions;
+  std::vector<Metadata *> scopes;
+  for (size_t i = 0; i < regions.size(); ++i)
+    scopes.push_back(mdb.createAnonymousAliasScope(domain, "buf" + std::to_string(i)));
+  for (size_t i = 0; i < regions.size(); ++i) {
+    regionScope_.push_back(MDNode::get(ctx_, {scopes[i]}));
+    std::vector<Metadata *> disjoint;
+    for (size_t j = 0; j < regions.size(); ++j)
+      if (j != i && (regions[j].end <= regions[i].begin || regions[i].end <= regions[j].begin))
+        disjoint.push_back(scopes[j]);
+    regionNoAlias_.push_back(disjoint.empty() ? nullptr : MDNode::get(ctx_, disjoint));
+  }
+  auto workspaceBuf = [&](int64_t offset, int region, Type *elemTy) {
+    Buf b;
+    b.ptr = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_, offset);
+    b.elemTy = elemTy;
+    b.scope = regionScope_[region];
+    b.noalias = regionNoAlias_[region];
+    return b;
+  };
+
+  bufs_.assign(g_.size(), Buf{});
+  scratch_.assign(g_.size(), Buf{});
+  std::vector<GlobalVariable *> constants(g_.size(), nullptr);
+  for (ValueId v = 0; v < g_.size(); ++v) {
+    ValueId r = plan_.root[v];
+    Type *elemTy = g_[v].type.dtype == DType::F32 ? k_->F32 : k_->I32;
+    Buf &b = bufs_[v];
+    b.elemTy = elemTy;
+    switch (plan_.storage[r]) {
+    case Storage::Leaf:
+      b.ptr = leafArg_[r];
+      break;
+    case Storage::Const:
+      if (!constants[r])
+        constants[r] =
+            new GlobalVariable(m_, k_->F32, /*isConstant=*/true, GlobalValue::PrivateLinkage,
+                               ConstantFP::get(k_->F32, g_[r].scalar), "const");
+      b.ptr = constants[r];
+      break;
+    case Storage::Workspace:
+      b = workspaceBuf(plan_.offset[r], plan_.region[r], elemTy);
+      break;
+    case Storage::Output:
+      b.ptr = outputArg_[plan_.outputSlot[r]];
+      break;
+    case Storage::Alias:
+    case Storage::Inlined:
+    case Storage::Epilogue:
+      break; // roots are never aliases; fused values have no bytes
+    }
+    if (plan_.scratchOffset[v] >= 0)
+      scratch_[v] = workspaceBuf(plan_.scratchOffset[v], plan_.scratchRegion[v], k_->F32);
+  }
+}
+
+Buf GraphLowering::outputBuf(size_t output) const {
+  Buf b;
+  b.ptr = outputArg_[output];
+  b.elemTy = g_[g_.outputs[output].value].type.dtype == DType::F32 ? k_->F32 : k_->I32;
+  return b;
+}
+
+void GraphLowering::lowerNode(ValueId v) {
+  Storage s = plan_.storage[v];
+  if (s != Storage::Workspace && s != Storage::Output)
+    return; // leaves, constants, aliases and fused values emit no code of their own
+  switch (g_[v].op) {
+  case Op::Input:
+  case Op::Param:
+  case Op::State:
+  case Op::Const:
+  case Op::Reshape:
+    return;
+  case Op::Add:
+  case Op::Sub:
+  case Op::Mul:
+  case Op::Div:
+  case Op::Neg:
+  case Op::Pow:
+  case Op::Tanh:
+  case Op::Sigmoid:
+  case Op::Relu:
+  case Op::Exp:
+  case Op::Log:
+  case Op::Step:
+  case Op::Broadcast:
+    return lowerElementwise(v);
+  case Op::Sum:
+  case Op::Mean:
+  case Op::Max:
+    return lowerReduction(v);
+  case Op::MaxMask:
+    return lowerMaxMask(v);
+  case Op::MatMul:
+    return lowerMatMul(v);
+  case Op::Gather:
+    return lowerGather(v);
+  case Op::ScatterAdd:
+    return lowerScatterAdd(v);
+  case Op::Pick:
+    return lowerPick(v);
+  case Op::Unpick:
+    return lowerUnpick(v);
+  case Op::BatchNorm:
+  case Op::BatchNormInfer:
+  case Op::BatchNormXhat:
+    return lowerBatchNorm(v);
+  case Op::BatchNormGrad:
+    return lowerBatchNormGrad(v);
+  case Op::CrossEntropy:
+  case Op::CrossEntropyGrad:
+    return lowerCrossEntropy(v);
+  }
+}
+
+void GraphLowering::copy(const Buf &from, const Buf &to, int64_t numel) {
+  // Bit copies go through i32 lanes so i32 tensors and NaN payloads survive.
+  Buf src = from, dst = to;
+  src.elemTy = dst.elemTy = k_->I32;
+  k_->chunks(numel, [&](Value *off, unsigned lanes) {
+    k_->storeVec(dst, off, k_->loadVec(src, off, lanes), lanes);
+  });
+}
+
+void GraphLowering::ifNonNull(Value *ptr, function_ref<void()> then) {
+  BasicBlock *thenBB = BasicBlock::Create(ctx_, "nonnull", body_);
+  BasicBlock *cont = BasicBlock::Create(ctx_, "nonnull.end", body_);
+  b_.CreateCondBr(b_.CreateIsNotNull(ptr), thenBB, cont);
+  b_.SetInsertPoint(thenBB);
+  then();
+  b_.CreateBr(cont);
+  b_.SetInsertPoint(cont);
+}
+
+void GraphLowering::emitPostActions(size_t position) {
+  // Plain copies first: they may read a leaf that a write-back below overwrites.
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < plan_.outputs.size(); ++i) {
+      const OutputPlan &op = plan_.outputs[i];
+      if (op.position != position || op.direct || (op.kind == OutputKind::Plain) != (pass == 0))
+        continue;
+      const Buf &value = buf(op.value);
+      int64_t numel = g_[op.value].type.numel();
+      if (op.kind == OutputKind::Plain) {
+        copy(value, outputBuf(i), numel);
+        continue;
+      }
+      ifNonNull(outputArg_[i], [&] { copy(value, outputBuf(i), numel); });
+      const Buf &target = buf(op.target);
+      if (op.kind == OutputKind::StateWriteBack) {
+        copy(value, target, numel);
+        continue;
+      }
+      // P -= lr * grad
+      Value *negLr = k_->splat(b_.CreateFNeg(lr_));
+      k_->chunks(numel, [&](Value *off, unsigned lanes) {
+        Value *p = k_->loadVec(target, off, lanes), *grad = k_->loadVec(value, off, lanes);
+        k_->storeVec(target, off, k_->fmuladd(negLr, grad, p), lanes);
+      });
+    }
+}
+
+void GraphLowering::zeroFill(const Buf &b, int64_t numel) {
+  Value *zero = Constant::getNullValue(FixedVectorType::get(b.elemTy, k_->VW));
+  k_->chunks(numel, [&](Value *off, unsigned lanes) { k_->storeVec(b, off, zero, lanes); });
+}
+
+} // namespace mlpc::codegen

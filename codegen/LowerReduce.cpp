@@ -1,0 +1,145 @@
+// Sum / Mean / Max over one axis (or all, axis = -1), and MaxMask.
+//
+// The input is viewed as [outer, size, inner] (size = the reduced axis).
+//   inner > 1: vectorise across `inner` (contiguous), accumulate over `size`
+//              in registers, several column chunks at once so the add
+//              latency of one chain overlaps the others (e.g. the bias
+//              gradient sum over the batch axis of [32, 200]).
+//   inner = 1: each output is a contiguous row: up to 4 vector accumulators
+//              over the row, then VW rows are reduced across together.
+// Summation order therefore differs from the interpreter's serial order;
+// the results agree to f32 rounding.
+#include "codegen/Lowering.h"
+
+#include <cmath>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+namespace {
+
+struct AxisSplit {
+  int64_t outer = 1, size = 1, inner = 1;
+  AxisSplit(const Shape &s, int axis) {
+    if (axis < 0) {
+      for (int64_t d : s)
+        size *= d;
+      return;
+    }
+    for (int i = 0; i < axis; ++i)
+      outer *= s[i];
+    size = s[axis];
+    for (size_t i = axis + 1; i < s.size(); ++i)
+      inner *= s[i];
+  }
+};
+
+} // namespace
+
+void GraphLowering::lowerReduction(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &x = buf(n.operands[0]), &out = buf(v);
+  AxisSplit s(g_[n.operands[0]].type.shape, n.axis);
+  const bool isMax = n.op == Op::Max;
+  Value *identity = k_->splat(isMax ? -INFINITY : 0.0);
+  auto combine = [&](Value *acc, Value *x) {
+    return isMax ? k_->maxOf(acc, x) : b_.CreateFAdd(acc, x);
+  };
+  auto finish = [&](Value *acc) {
+    return n.op == Op::Mean ? b_.CreateFDiv(acc, ConstantFP::get(acc->getType(), double(s.size)))
+                            : acc;
+  };
+
+  if (s.inner > 1) {
+    k_->loop(0, s.outer, 1, [&](Value *o) {
+      k_->chunkGroups(s.inner, 4, [&](Value *base, ArrayRef<unsigned> lanes) {
+        Values init(lanes.size(), identity);
+        Values acc = k_->loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
+          Value *row = k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), base);
+          Values next;
+          for (size_t c = 0; c < lanes.size(); ++c)
+            next.push_back(
+                combine(acc[c], k_->loadVec(x, k_->add(row, int64_t(c) * k_->VW), lanes[c])));
+          return next;
+        });
+        for (size_t c = 0; c < lanes.size(); ++c)
+          k_->storeVec(out, k_->add(k_->add(k_->mul(o, s.inner), base), int64_t(c) * k_->VW),
+                       finish(acc[c]), lanes[c]);
+      });
+    });
+    return;
+  }
+
+  // Row reductions: each row folds into one vector (up to 4 accumulators
+  // for long rows, so consecutive adds are independent), then VW rows are
+  // reduced across at once (KernelBuilder::reduceAcross) and stored as one
+  // vector; a single row (axis = -1) ends in a horizontal reduction.
+  const int64_t vw = k_->VW, fullChunks = s.size / vw;
+  const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
+  auto foldRow = [&](Value *row) {
+    Values acc(streams, identity);
+    int64_t grouped = fullChunks / streams * streams * vw;
+    acc =
+        k_->loopCarried(0, grouped, int64_t(streams) * vw, acc, [&](Value *c, ArrayRef<Value *> a) {
+          Values next;
+          for (unsigned u = 0; u < streams; ++u)
+            next.push_back(
+                combine(a[u], k_->loadVec(x, k_->add(k_->add(row, c), int64_t(u) * vw), vw)));
+          return next;
+        });
+    for (int64_t c = grouped, u = 0; c < fullChunks * vw; c += vw, ++u)
+      acc[u] = combine(acc[u], k_->loadVec(x, k_->add(row, c), vw));
+    if (s.size % vw)
+      acc[0] =
+          combine(acc[0], k_->loadVec(x, k_->add(row, fullChunks * vw), s.size % vw, identity));
+    Value *total = acc[0];
+    for (unsigned u = 1; u < streams; ++u)
+      total = combine(total, acc[u]);
+    return total;
+  };
+  if (s.outer == 1) {
+    Value *total = foldRow(k_->idx(0));
+    k_->store(out, k_->idx(0), finish(isMax ? k_->hmax(total) : k_->hsum(total)));
+    return;
+  }
+  k_->rowBlocks(s.outer, {}, [&](Value *r0, unsigned count, ArrayRef<Value *>) {
+    Value *reduced = k_->reduceRowsAcross(
+        count, identity, [&](Value *r) { return foldRow(k_->mul(k_->add(r0, r), s.size)); },
+        combine);
+    k_->storeVec(out, r0, finish(reduced), count);
+    return Values{};
+  });
+}
+
+// 1 at the first arg-max along the axis, else 0: a scalar search per
+// (outer, inner) position, then one pass writing the column. Only the atomic
+// (unfused) max backward uses it, so it is kept simple.
+void GraphLowering::lowerMaxMask(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &x = buf(n.operands[0]), &out = buf(v);
+  AxisSplit s(g_[n.operands[0]].type.shape, n.axis);
+  if (s.size == 0)
+    return;
+  k_->loop(0, s.outer, 1, [&](Value *o) {
+    k_->loop(0, s.inner, 1, [&](Value *i) {
+      auto at = [&](Value *kk) {
+        return k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), i);
+      };
+      Value *first = k_->load(x, at(k_->idx(0)));
+      Values best =
+          k_->loopCarried(1, s.size, 1, {k_->idx(0), first}, [&](Value *kk, ArrayRef<Value *> cur) {
+            Value *xv = k_->load(x, at(kk));
+            Value *gt = b_.CreateFCmpOGT(xv, cur[1]);
+            return Values{b_.CreateSelect(gt, kk, cur[0]), b_.CreateSelect(gt, xv, cur[1])};
+          });
+      k_->loop(0, s.size, 1, [&](Value *kk) {
+        Value *hit = b_.CreateICmpEQ(kk, best[0]);
+        k_->store(
+            out, at(kk),
+            b_.CreateSelect(hit, ConstantFP::get(k_->F32, 1.0), ConstantFP::get(k_->F32, 0.0)));
+      });
+    });
+  });
+}
+
+} // namespace mlpc::codegen

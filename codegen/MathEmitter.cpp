@@ -1,0 +1,193 @@
+#include "codegen/MathEmitter.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include <cmath>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+namespace {
+
+// Constants of x's type (splat for vectors).
+Value *fc(Value *x, double c) {
+  return ConstantFP::get(x->getType(), c);
+}
+Type *intTy(IRBuilder<> &b, Value *x) {
+  return x->getType()->getWithNewType(b.getInt32Ty());
+}
+Value *ic(IRBuilder<> &b, Value *x, int32_t c) {
+  return ConstantInt::get(intTy(b, x), static_cast<uint64_t>(static_cast<int64_t>(c)),
+                          /*isSigned=*/true);
+}
+
+Value *fma(IRBuilder<> &b, Value *x, Value *y, Value *z) {
+  return b.CreateIntrinsic(Intrinsic::fmuladd, {x->getType()}, {x, y, z});
+}
+
+// Horner evaluation of c[0]*x^n + ... + c[n].
+Value *horner(IRBuilder<> &b, Value *x, std::initializer_list<double> coeffs) {
+  const double *c = coeffs.begin();
+  Value *acc = fc(x, c[0]);
+  for (size_t i = 1; i < coeffs.size(); ++i)
+    acc = fma(b, acc, x, fc(x, c[i]));
+  return acc;
+}
+
+// 2^n for an i32 n in [-126, 127], built from the exponent bits.
+Value *pow2(IRBuilder<> &b, Value *n, Type *floatTy) {
+  return b.CreateBitCast(b.CreateShl(b.CreateAdd(n, ic(b, n, 127)), ic(b, n, 23)), floatTy);
+}
+
+} // namespace
+
+// exp(x) = 2^n * e^r with n = round(x / ln2), r = x - n*ln2 (Cody-Waite:
+// ln2 split into a short high part, so n*hi is exact, and a low part;
+// |r| <= ln2/2), e^r from the Cephes expf minimax polynomial (degree 7,
+// peak relative error 1.7e-7 in double evaluation).
+// The scaling multiplies by 2^(n/2) and 2^(n - n/2) so results that
+// underflow to subnormals are rounded once, correctly; x is clamped to
+// [-174, 176] first, where the results are already 0 and +inf.
+// n comes from the "magic number" rounding (adding 1.5*2^23 leaves the
+// rounded integer in the low mantissa bits), which is well-defined for NaN
+// too (fptosi of NaN would be poison); NaN propagates through r.
+namespace {
+// The shared core: x already clamped so that round(x / ln2) fits the
+// scaling; returns e^r and n (i32) with exp(x) = e^r * 2^n.
+std::pair<Value *, Value *> expCore(IRBuilder<> &b, Value *x) {
+  const double magic = 12582912.0; // 1.5 * 2^23
+  Value *t = b.CreateFAdd(b.CreateFMul(x, fc(x, 1.44269504088896341)), fc(x, magic));
+  Value *nf = b.CreateFSub(t, fc(x, magic));
+  Value *n =
+      b.CreateSub(b.CreateBitCast(t, intTy(b, x)), b.CreateBitCast(fc(x, magic), intTy(b, x)));
+  Value *r = fma(b, nf, fc(x, -0.693359375), x);
+  r = fma(b, nf, fc(x, 2.12194440e-4), r);
+  Value *p = horner(b, r,
+                    {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
+                     1.6666665459E-1, 5.0000001201E-1});
+  Value *r2 = b.CreateFMul(r, r);
+  return {b.CreateFAdd(fma(b, p, r2, r), fc(x, 1.0)), n};
+}
+} // namespace
+
+Value *emitExp(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  x = b.CreateSelect(b.CreateFCmpOGT(x, fc(x, 176.0)), fc(x, 176.0), x);
+  x = b.CreateSelect(b.CreateFCmpOLT(x, fc(x, -174.0)), fc(x, -174.0), x);
+  auto [p, n] = expCore(b, x);
+  Value *n1 = b.CreateAShr(n, ic(b, n, 1));
+  Value *n2 = b.CreateSub(n, n1);
+  return b.CreateFMul(b.CreateFMul(p, pow2(b, n1, ty)), pow2(b, n2, ty));
+}
+
+// For x <= 0 (softmax numerators, tanh): results below the smallest normal
+// (x < -87.34) are flushed to 0, so one 2^n scaling suffices.
+Value *emitExpNonPositive(IRBuilder<> &b, Value *x) {
+  const double lowest = -87.3365478515625; // ~ln(2^-126), exactly representable
+  Value *under = b.CreateFCmpOLT(x, fc(x, lowest));
+  auto [p, n] = expCore(b, b.CreateSelect(under, fc(x, lowest), x));
+  return b.CreateSelect(under, fc(x, 0.0), b.CreateFMul(p, pow2(b, n, x->getType())));
+}
+
+// log(x) = e*ln2 + log(m), x = m * 2^e with m in [sqrt(1/2), sqrt(2)),
+// log(1 + f) = f - f^2/2 + f^3 * P(f) (Cephes logf, peak relative error
+// 7.6e-8 in double evaluation); ln2 split as in exp. Subnormal inputs are
+// scaled by 2^23 first. x < 0 and NaN give NaN, 0 gives -inf, +inf gives +inf.
+Value *emitLog(IRBuilder<> &b, Value *x) {
+  Type *ty = x->getType();
+  Value *sub = b.CreateFCmpOLT(x, fc(x, 1.17549435e-38));
+  Value *xs = b.CreateSelect(sub, b.CreateFMul(x, fc(x, 8388608.0)), x);
+  Value *bits = b.CreateBitCast(xs, intTy(b, x));
+  Value *e = b.CreateSub(b.CreateLShr(bits, ic(b, x, 23)), ic(b, x, 126));
+  e = b.CreateSub(e, b.CreateSelect(sub, ic(b, x, 23), ic(b, x, 0)));
+  Value *m =
+      b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ic(b, x, static_cast<int32_t>(0x807fffffu))),
+                                 ic(b, x, 0x3f000000)),
+                      ty);
+  // m in [0.5, 1): move [0.5, sqrt(1/2)) up an octave so f = m - 1 is small.
+  Value *low = b.CreateFCmpOLT(m, fc(x, 0.707106781186547524));
+  e = b.CreateSub(e, b.CreateZExt(low, intTy(b, x)));
+  Value *f = b.CreateSelect(low, b.CreateFSub(b.CreateFAdd(m, m), fc(x, 1.0)),
+                            b.CreateFSub(m, fc(x, 1.0)));
+  Value *z = b.CreateFMul(f, f);
+  Value *p =
+      horner(b, f,
+             {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+              -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1});
+  Value *y = b.CreateFMul(b.CreateFMul(p, f), z);
+  Value *fe = b.CreateSIToFP(e, ty);
+  y = fma(b, fe, fc(x, -2.12194440e-4), y);
+  y = fma(b, z, fc(x, -0.5), y);
+  Value *r = b.CreateFAdd(f, y);
+  r = fma(b, fe, fc(x, 0.693359375), r);
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, fc(x, INFINITY)), fc(x, INFINITY), r);
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, fc(x, 0.0)), fc(x, -INFINITY), r);
+  return b.CreateSelect(b.CreateFCmpULT(x, fc(x, 0.0)), fc(x, NAN), r);
+}
+
+// num / den for den in [1, 2]: marked arcp + ninf so the backend may use a
+// reciprocal estimate plus one Newton-Raphson step (the body function carries
+// "reciprocal-estimates"; vrcp14ps + 2 FMAs on AVX-512, ~1 ulp) instead of a
+// full-latency divide. The bounded denominator makes that safe: no inf, no
+// subnormal reciprocal.
+Value *divideBounded(IRBuilder<> &b, Value *num, Value *den) {
+  auto *div = cast<Instruction>(b.CreateFDiv(num, den));
+  FastMathFlags fmf;
+  fmf.setAllowReciprocal();
+  fmf.setNoInfs();
+  div->setFastMathFlags(fmf);
+  return div;
+}
+
+// tanh: for |x| < 0.625 the Cephes tanhf odd polynomial x + x^3 P(x^2);
+// above, with t = exp(-2|x|) in (0, 0.29]: (1 - t) / (1 + t) with the sign of
+// x (no cancellation; t underflowing to 0 gives 1, and so do x = +-inf).
+// Both are computed and selected, which keeps the code branch-free.
+Value *emitTanh(IRBuilder<> &b, Value *x) {
+  Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
+  Value *z = b.CreateFMul(x, x);
+  Value *p = horner(b, z,
+                    {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
+                     -3.33332819422E-1});
+  Value *small = fma(b, b.CreateFMul(p, z), x, x);
+  Value *t = emitExpNonPositive(b, b.CreateFMul(ax, fc(x, -2.0)));
+  Value *big = divideBounded(b, b.CreateFSub(fc(x, 1.0), t), b.CreateFAdd(fc(x, 1.0), t));
+  big = b.CreateBinaryIntrinsic(Intrinsic::copysign, big, x);
+  return b.CreateSelect(b.CreateFCmpOLT(ax, fc(x, 0.625)), small, big);
+}
+
+// sigmoid(x) = 1 / (1 + t) for x >= 0 and t / (1 + t) for x < 0, t = exp(-|x|):
+// the denominator stays in (1, 2] and tiny results (x << 0) keep their
+// relative accuracy instead of flushing through 1 / (1 + inf).
+Value *emitSigmoid(IRBuilder<> &b, Value *x) {
+  Value *t = emitExp(b, b.CreateFNeg(b.CreateUnaryIntrinsic(Intrinsic::fabs, x)));
+  Value *num = b.CreateSelect(b.CreateFCmpOLT(x, fc(x, 0.0)), t, fc(x, 1.0));
+  return divideBounded(b, num, b.CreateFAdd(fc(x, 1.0), t));
+}
+
+Value *emitPow(IRBuilder<> &b, Value *x, double y) {
+  if (y == 0.5)
+    return b.CreateUnaryIntrinsic(Intrinsic::sqrt, x);
+  if (y == -0.5)
+    return b.CreateFDiv(fc(x, 1.0), b.CreateUnaryIntrinsic(Intrinsic::sqrt, x));
+  if (y == std::floor(y) && std::fabs(y) <= 64) {
+    // Square-and-multiply; x^0 = 1 (std::pow(x, 0) is 1 even for NaN).
+    unsigned n = static_cast<unsigned>(std::fabs(y));
+    Value *result = nullptr, *sq = x;
+    for (; n; n >>= 1) {
+      if (n & 1)
+        result = result ? b.CreateFMul(result, sq) : sq;
+      if (n > 1)
+        sq = b.CreateFMul(sq, sq);
+    }
+    if (!result)
+      return fc(x, 1.0);
+    return y < 0 ? b.CreateFDiv(fc(x, 1.0), result) : result;
+  }
+  // Non-integer exponent: exp(y * log(x)); NaN for x < 0 like std::pow,
+  // 0 -> 0 (y > 0) or inf (y < 0).
+  return emitExp(b, b.CreateFMul(fc(x, y), emitLog(b, x)));
+}
+
+} // namespace mlpc::codegen
