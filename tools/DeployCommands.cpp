@@ -53,14 +53,10 @@ int runFoldCheck(const ParsedArgs &args) {
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;
-  std::string dataFile;
-  if (auto d = args.get("--data"))
-    dataFile = *d;
-  else if (auto found = findNamesFile())
-    dataFile = *found;
-  else
-    return reportError("no names file found; pass --data FILE");
-  auto words = readWords(dataFile);
+  auto dataFile = namesFilePath(args);
+  if (!dataFile)
+    return reportError(dataFile.takeError());
+  auto words = readWords(*dataFile);
   if (!words)
     return reportError(words.takeError());
   Vocabulary vocab = buildVocabulary(*words);

@@ -1,6 +1,7 @@
 #include "tools/Driver.h"
 
 #include "frontend/Parser.h"
+#include "runtime/Dataset.h"
 
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -59,6 +60,16 @@ int reportError(llvm::Error error) {
 int reportError(const std::string &message) {
   llvm::errs() << "mlpc: error: " << message << "\n";
   return kExitUserError;
+}
+
+llvm::Expected<std::string> namesFilePath(const ParsedArgs &args) {
+  if (auto path = args.get("--data"))
+    return *path;
+  if (auto found = findNamesFile())
+    return *found;
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "no names file found in data/, $MLPC_DATA or ../shared/data/; "
+                                 "pass --data FILE (scripts/setup.sh downloads names.txt)");
 }
 
 std::optional<LoweringOptions> loweringOptions(const ParsedArgs &args, int64_t vocab) {
