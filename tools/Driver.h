@@ -66,6 +66,11 @@ int runEval(const ParsedArgs &args);
 int runSample(const ParsedArgs &args);
 int runCompile(const ParsedArgs &args);
 int runFoldCheck(const ParsedArgs &args);
+int runBench(const ParsedArgs &args);
+int runPlot(const ParsedArgs &args);
+
+// The names file: --data, else data/names.txt, $MLPC_DATA, ../shared/data/names.txt.
+llvm::Expected<std::string> namesFilePath(const ParsedArgs &args);
 
 // Common flag handling: --vocab N (default 27 when no dataset binds it).
 std::optional<LoweringOptions> loweringOptions(const ParsedArgs &args, int64_t vocab);
