@@ -3,6 +3,7 @@
 #include "ir/ShapeRules.h"
 #include "passes/BatchNormState.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/Stats.h"
 
 #include <cmath>
 #include <cstring>
@@ -75,7 +76,7 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
 void ModelRuntime::initParams(uint64_t seed) {
   Rng rng(seed);
   params_ = initParameters(training_, rng);
-  train_.reset(); eval_.reset(); forward_.reset(); // bindings point at the old buffers
+  train_.reset(); eval_.reset(); forward_.reset(); stats_.reset(); // bindings point at the old buffers
 }
 
 llvm::Error ModelRuntime::loadParams(const std::string &path) {
@@ -83,7 +84,7 @@ llvm::Error ModelRuntime::loadParams(const std::string &path) {
   if (!loaded)
     return loaded.takeError();
   params_ = std::move(*loaded);
-  train_.reset(); eval_.reset(); forward_.reset();
+  train_.reset(); eval_.reset(); forward_.reset(); stats_.reset();
   return llvm::Error::success();
 }
 
@@ -100,6 +101,8 @@ llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {
   for (const BindingInfo &b : fn.function().bindings()) {
     if (b.kind != BindingInfo::Kind::Param && b.kind != BindingInfo::Kind::State)
       continue;
+    if (b.name.rfind(kStatsProbePrefix, 0) == 0)
+      continue; // the stats step's zero probes: bound by prepareStats
     auto it = params_.find(b.name);
     if (it == params_.end() || static_cast<int64_t>(it->second.size()) != b.type.numel())
       return fail(fmt::format("internal error: no buffer for '{}'", b.name));
@@ -164,6 +167,70 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
   std::memcpy(trainY_.data(), Y, trainY_.size() * sizeof(int32_t));
   train_->run(lr);
   return train_->output("loss")[0];
+}
+
+llvm::Error ModelRuntime::prepareStats() {
+  std::optional<Graph> graph = buildStatsGraph(module_.graph, pipeline_, *diags_);
+  if (!graph)
+    return fail("cannot build the stats_step graph");
+  CompileOptions options;
+  options.sgdUpdate = true; // the update is train_step's own code: same trajectory
+  auto fn = jit_->compile(*graph, fmt::format("stats_step_{}", statsCompiles_++), options);
+  if (!fn)
+    return fn.takeError();
+  auto bound = std::make_unique<BoundFunction>(std::move(*fn));
+  statsX_.assign(batch() * context(), 0);
+  statsY_.assign(batch(), 0);
+  statsBuffers_.clear();
+  statsTensors_.clear();
+  auto startsWith = [](const std::string &s, const char *prefix) { return s.rfind(prefix, 0) == 0; };
+  auto opOf = [&](const std::string &output) {
+    std::optional<ValueId> v = graph->output(output);
+    return v ? (*graph)[*v].op : Op::Const;
+  };
+  for (const BindingInfo &b : bound->function().bindings()) {
+    if (b.kind == BindingInfo::Kind::Input) {
+      std::optional<ValueId> leaf = graph->findLeaf(Op::Input, b.name);
+      bool target = leaf && (*graph)[*leaf].isTarget;
+      if (llvm::Error e = bound->bind(b.name, target ? statsY_.data() : statsX_.data()))
+        return e;
+    } else if (b.kind == BindingInfo::Kind::Param && startsWith(b.name, kStatsProbePrefix)) {
+      std::vector<float> &zeros = statsBuffers_[b.name];
+      zeros.assign(b.type.numel(), 0.0f);
+      if (llvm::Error e = bound->bind(b.name, zeros.data()))
+        return e;
+    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, "grad.")) {
+      // An SGD output has no buffer unless given one; then it gets the gradient too.
+      std::vector<float> &grad = statsBuffers_[b.name];
+      grad.assign(b.type.numel(), 0.0f);
+      if (llvm::Error e = bound->bind(b.name, grad.data()))
+        return e;
+      statsTensors_.push_back({StepTensor::Kind::ParamGrad, b.name.substr(5), Op::Param, b.type, grad.data()});
+    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActPrefix)) {
+      statsTensors_.push_back({StepTensor::Kind::Activation, b.name.substr(std::strlen(kStatsActPrefix)),
+                               opOf(b.name), b.type, bound->output(b.name)});
+    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActGradPrefix)) {
+      std::string value = b.name.substr(std::strlen(kStatsActGradPrefix));
+      statsTensors_.push_back({StepTensor::Kind::ActivationGrad, value, opOf(kStatsActPrefix + value), b.type,
+                               bound->output(b.name)});
+    }
+  }
+  if (llvm::Error e = bindLeaves(*bound))
+    return e;
+  if (llvm::Error e = bound->ready())
+    return e;
+  stats_ = std::move(bound);
+  return llvm::Error::success();
+}
+
+llvm::Expected<float> ModelRuntime::statsStep(const int32_t *X, const int32_t *Y, float lr) {
+  if (!stats_)
+    if (llvm::Error e = prepareStats())
+      return e;
+  std::memcpy(statsX_.data(), X, statsX_.size() * sizeof(int32_t));
+  std::memcpy(statsY_.data(), Y, statsY_.size() * sizeof(int32_t));
+  stats_->run(lr);
+  return stats_->output("loss")[0];
 }
 
 llvm::Expected<const float *> ModelRuntime::logits(const int32_t *X, int64_t rows) {

@@ -4,7 +4,9 @@
 //               model's batch size (training graph, compiled with sgdUpdate);
 //   eval        inference-mode forward at kEvalRows rows, outputs the logits
 //               and every batchnorm's input (for losses and calibration);
-//   forward     inference-mode forward for one row (sampling).
+//   forward     inference-mode forward for one row (sampling);
+//   stats_step  train_step plus activations and gradients as outputs, for
+//               `mlpc train --stats` (see runtime/Stats.h).
 // Each is compiled on first use.
 #pragma once
 
@@ -25,6 +27,16 @@ namespace mlpc {
 
 struct SplitLosses {
   double train = 0, val = 0, test = 0;
+};
+
+// A tensor the stats step exposes. `data` stays valid until the next
+// initParams / loadParams.
+struct StepTensor {
+  enum class Kind { Activation, ActivationGrad, ParamGrad } kind;
+  std::string name; // the forward value's or the parameter's name
+  Op op = Op::Const; // Activation / ActivationGrad: the op that computes the value
+  TensorType type;
+  const float *data = nullptr;
 };
 
 class ModelRuntime {
@@ -53,6 +65,10 @@ public:
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
   double trainCompileMillis() const { return trainCompileMs_; }
+  // trainStep, from the stats_step function: the same update, and afterwards
+  // statsTensors() hold this step's activations and gradients.
+  llvm::Expected<float> statsStep(const int32_t *X, const int32_t *Y, float lr);
+  const std::vector<StepTensor> &statsTensors() const { return statsTensors_; }
 
   // Mean cross-entropy of the split in inference mode (running statistics).
   llvm::Expected<double> loss(const Split &split);
@@ -69,6 +85,7 @@ private:
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
   llvm::Error bindLeaves(BoundFunction &fn);
+  llvm::Error prepareStats();
 
   Module module_;
   const ModelAST *ast_ = nullptr;
@@ -78,9 +95,12 @@ private:
   Graph training_;
   std::unique_ptr<JitEngine> jit_;
   TensorMap params_;
-  std::unique_ptr<BoundFunction> train_, eval_, forward_;
-  std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_;
+  std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
+  std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
+  TensorMap statsBuffers_; // the stats step's probes (zeros) and gradient outputs
+  std::vector<StepTensor> statsTensors_;
+  int statsCompiles_ = 0; // each compile needs a fresh symbol name in the JIT
 };
 
 // Mean of -log softmax(logits)[y] over `rows` rows of `classes` logits, in double.

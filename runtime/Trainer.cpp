@@ -70,11 +70,17 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       Y[r] = train.Y[row];
     }
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
-    auto loss = model.trainStep(X.data(), Y.data(), static_cast<float>(lr));
+    auto loss = options.stats && options.stats->due(step)
+                    ? options.stats->step(model, X.data(), Y.data(), static_cast<float>(lr), step)
+                    : model.trainStep(X.data(), Y.data(), static_cast<float>(lr));
     if (!loss)
       return loss.takeError();
-    if (step == 0)
-      start = lastDraw = Clock::now(); // step 0 includes JIT compilation: time the loop after it
+    if (options.stats)
+      options.stats->addLoss(step, *loss);
+    // Step 0 includes JIT compilation: time the loop after it (with --stats,
+    // step 0 compiles stats_step and step 1 train_step).
+    if (step == 0 || (step == 1 && options.stats))
+      start = lastDraw = Clock::now();
     summary.lastLoss = *loss;
     windowSum += *loss;
     ++windowCount;

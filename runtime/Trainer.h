@@ -4,6 +4,7 @@
 #pragma once
 
 #include "runtime/ModelRuntime.h"
+#include "runtime/Stats.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -19,6 +20,7 @@ struct TrainOptions {
   int64_t reportEvery = 10000;   // plain progress lines when not on a terminal
   std::string logCsvPath;        // "step,loss,lr" for every step when non-empty
   bool terminal = false;         // draw a live progress bar instead of lines
+  StatsRecorder *stats = nullptr; // when set, a stats step on the steps it says are due
 };
 
 struct TrainSummary {

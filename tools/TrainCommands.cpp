@@ -97,8 +97,13 @@ int runTrain(const ParsedArgs &args) {
   auto samples = every ? args.getInt("--samples", 20, error) : std::nullopt;
   if (!samples)
     return reportError(error);
-  if (*steps < 0 || *every < 1 || *samples < 0)
-    return reportError("--steps, --samples must be non-negative and --log-every positive");
+  auto statsEvery = args.getInt("--stats-every", 1000, error);
+  if (!statsEvery)
+    return reportError(error);
+  if (*steps < 0 || *every < 1 || *samples < 0 || *statsEvery < 1)
+    return reportError("--steps, --samples must be non-negative and --log-every, --stats-every positive");
+  if (args.has("--stats-every") && !args.has("--stats"))
+    return reportError("--stats-every needs --stats FILE");
   TrainOptions options;
   options.steps = *steps;
   options.seed = static_cast<uint64_t>(*seed);
@@ -118,6 +123,15 @@ int runTrain(const ParsedArgs &args) {
   ModelRuntime &model = *l->runtime;
   const Dataset &data = *l->data;
   model.initParams(options.seed);
+  std::optional<StatsRecorder> stats;
+  if (auto path = args.get("--stats")) {
+    stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps, *statsEvery,
+                  &data.val);
+    options.stats = &*stats;
+    // Written now as well (no records yet), so that a bad path fails before training, not after.
+    if (llvm::Error e = stats->write(*path))
+      return reportError(std::move(e));
+  }
   llvm::errs() << fmt::format("mlpc: training {} on {} names ({} / {} / {} rows, vocabulary {}), "
                               "batch {}, {} steps\n",
                               model.module().name, data.numWords, data.train.rows(), data.val.rows(),
@@ -129,6 +143,12 @@ int runTrain(const ParsedArgs &args) {
   llvm::errs() << fmt::format("mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
                               summary->steps, summary->seconds, summary->usPerStep,
                               model.trainCompileMillis());
+  if (stats) {
+    if (llvm::Error e = stats->write(*args.get("--stats")))
+      return reportError(std::move(e));
+    llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n", stats->records().size(),
+                                *args.get("--stats"));
+  }
   // The seed's "calibrate the batch norm": exact statistics over the training split.
   if (llvm::Error e = model.calibrate(data.train))
     return reportError(std::move(e));

@@ -51,9 +51,15 @@ const std::vector<Command> &allCommands() {
          {"--log", "FILE", "write a CSV loss log (step, loss, lr)"},
          {"--log-every", "K", "print a progress line every K steps when not on a terminal (default 10000)"},
          {"--samples", "N", "names to sample at the end (default 20)"},
+         {"--stats", "FILE", "record activation and gradient statistics as JSON (see 'mlpc plot')"},
+         {"--stats-every", "K", "a stats record every K steps (default 1000)"},
          kNoFuse, kVerbose},
         1, 1},
        runTrain},
+      {{"plot", "STATS.json -o DIR",
+        "Render the plots of a 'train --stats' file as PNG files (needs gnuplot).",
+        {{"-o", "DIR", "output directory (created if missing)"}}, 1, 1},
+       runPlot},
       {{"eval", "MODEL --weights CKPT --data FILE", "Print train/val/test losses of a checkpoint.",
         {kWeights, kData}, 1, 1},
        runEval},
@@ -72,6 +78,12 @@ const std::vector<Command> &allCommands() {
         "Compare the folded and unfolded inference graphs over the val split.",
         {kWeights, kData}, 1, 1},
        runFoldCheck},
+      {{"bench", "MODEL [--data FILE] [--steps N] [--reps R]",
+        "Time the compiled training step, compilation and evaluation; prints one JSON line.",
+        {kData, {"--steps", "N", "training steps per repetition (default 5000)"},
+         {"--reps", "R", "repetitions after a warm-up (default 5)"}},
+        1, 1},
+       runBench},
   };
   return commands;
 }

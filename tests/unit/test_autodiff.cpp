@@ -136,14 +136,14 @@ TEST_CASE("every op's gradient rule matches central finite differences", "[autod
       std::optional<Graph> training = buildTrainingGraph(g, ctx);
       REQUIRE(training);
       auto values = interpret(*training, leaves);
-      REQUIRE(values);
+      REQUIRE(bool(values));
       for (const GraphOutput &o : training->outputs) {
         if (o.name.rfind("grad.", 0) != 0) continue;
         std::string leaf = o.name.substr(5);
         std::vector<size_t> all(leaves[leaf].size());
         for (size_t i = 0; i < all.size(); ++i) all[i] = i;
         auto fd = finiteDifferences(g, leaves, leaf, all);
-        REQUIRE(fd);
+        REQUIRE(bool(fd));
         Discrepancy d = compareValues((*values)[o.value], *fd);
         INFO(c.name << " d/d" << leaf << " maxabs " << d.maxAbs);
         CHECK(d.maxAbs < 1e-7);
@@ -180,7 +180,7 @@ LeafValues randomMakemoreLeaves(const Graph &g, uint64_t seed) {
 
 std::map<std::string, std::vector<double>> gradients(const Graph &training, const LeafValues &leaves) {
   auto values = interpret(training, leaves);
-  REQUIRE(values);
+  REQUIRE(bool(values));
   std::map<std::string, std::vector<double>> grads;
   for (const GraphOutput &o : training.outputs) grads[o.name] = (*values)[o.value];
   return grads;
