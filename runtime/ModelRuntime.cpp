@@ -79,8 +79,9 @@ void ModelRuntime::initParams(uint64_t seed) {
   train_.reset(); eval_.reset(); forward_.reset(); stats_.reset(); // bindings point at the old buffers
 }
 
-llvm::Error ModelRuntime::loadParams(const std::string &path) {
-  auto loaded = loadCheckpoint(path, training_);
+llvm::Error ModelRuntime::loadParams(const std::string &path,
+                                     std::map<std::string, std::string> *metadata) {
+  auto loaded = loadCheckpoint(path, training_, metadata);
   if (!loaded)
     return loaded.takeError();
   params_ = std::move(*loaded);

@@ -59,7 +59,8 @@ public:
   const Graph &trainingGraph() const { return training_; }
 
   void initParams(uint64_t seed);
-  llvm::Error loadParams(const std::string &checkpointPath);
+  llvm::Error loadParams(const std::string &checkpointPath,
+                         std::map<std::string, std::string> *metadata = nullptr);
   llvm::Error saveParams(const std::string &path, const std::map<std::string, std::string> &metadata);
 
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.

@@ -44,6 +44,78 @@ private:
   std::FILE *file_ = nullptr;
 };
 
+// The parameters and sampling stream at some step, kept in memory so a
+// divergence can be replayed from there.
+struct Snapshot {
+  int64_t step = 0;
+  Rng::Snapshot rng;
+  TensorMap params;
+};
+
+bool allFinite(const float *data, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(data[i]))
+      return false;
+  return true;
+}
+
+std::optional<std::string> firstNonFiniteParam(ModelRuntime &model) {
+  for (ValueId p : model.trainingGraph().leaves(Op::Param)) {
+    const std::string &name = model.trainingGraph()[p].name;
+    const std::vector<float> &v = model.params()[name];
+    if (!allFinite(v.data(), v.size()))
+      return name;
+  }
+  return std::nullopt;
+}
+
+void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X, int32_t *Y) {
+  for (int64_t r = 0; r < batch; ++r) {
+    int64_t row = static_cast<int64_t>(rng.below(train.rows()));
+    std::copy_n(train.X.data() + row * context, context, X + r * context);
+    Y[r] = train.Y[row];
+  }
+}
+
+// Replays the steps [from.step, failedStep] with the stats step, which
+// exposes every activation and gradient, and names the first non-finite one:
+// activations in forward order, then activation gradients from the loss
+// backwards, then parameter gradients, then the updated parameters.
+std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const TrainOptions &options,
+                               const Snapshot &from, int64_t failedStep) {
+  for (auto &[name, values] : from.params) // copy in place: compiled functions hold these buffers
+    std::copy(values.begin(), values.end(), model.params()[name].begin());
+  Rng rng(0);
+  rng.restore(from.rng);
+  const int64_t batch = model.batch(), context = model.context();
+  std::vector<int32_t> X(batch * context), Y(batch);
+  for (int64_t step = from.step; step <= failedStep; ++step) {
+    sampleBatch(rng, train, batch, context, X.data(), Y.data());
+    double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
+    auto loss = model.statsStep(X.data(), Y.data(), static_cast<float>(lr));
+    if (!loss)
+      return "(the replay failed: " + llvm::toString(loss.takeError()) + ")";
+    std::vector<const StepTensor *> ordered;
+    const auto &tensors = model.statsTensors();
+    for (const StepTensor &t : tensors)
+      if (t.kind == StepTensor::Kind::Activation) ordered.push_back(&t);
+    for (auto it = tensors.rbegin(); it != tensors.rend(); ++it)
+      if (it->kind == StepTensor::Kind::ActivationGrad) ordered.push_back(&*it);
+    for (const StepTensor &t : tensors)
+      if (t.kind == StepTensor::Kind::ParamGrad) ordered.push_back(&t);
+    const char *kinds[] = {"activation", "gradient of activation", "gradient of parameter"};
+    for (const StepTensor *t : ordered)
+      if (!allFinite(t->data, t->type.numel()))
+        return fmt::format("at step {} the first non-finite tensor is the {} '{}' {}", step,
+                           kinds[static_cast<int>(t->kind)], t->name, toString(t->type));
+    if (!std::isfinite(*loss))
+      return fmt::format("at step {} the loss is non-finite", step);
+    if (auto param = firstNonFiniteParam(model))
+      return fmt::format("at step {} the SGD update made parameter '{}' non-finite", step, *param);
+  }
+  return fmt::format("at step {} (the replay could not reproduce it)", failedStep);
+}
+
 } // namespace
 
 llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
@@ -52,45 +124,81 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   const int64_t batch = model.batch(), context = model.context();
   if (train.rows() == 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");
+  if (options.startStep > steps)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   fmt::format("the checkpoint is at step {}, past the {} steps to train",
+                                               options.startStep, steps));
   CsvLog log;
   if (llvm::Error e = log.open(options.logCsvPath))
     return e;
 
   std::vector<int32_t> X(batch * context), Y(batch);
   Rng rng(options.seed);
+  if (options.rngState)
+    rng.restore(*options.rngState);
   TrainSummary summary;
   double windowSum = 0;
   int64_t windowCount = 0;
+  // Divergence replays start from here; refreshed every kSnapshotEvery steps
+  // (a 50 KB copy for makemore: nothing next to 1000 steps).
+  constexpr int64_t kSnapshotEvery = 1000;
+  Snapshot good{options.startStep, rng.snapshot(), model.params()};
+  auto diverged = [&](int64_t step) -> llvm::Error {
+    std::string where = diagnoseDivergence(model, train, options, good, step);
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("training diverged: {}; the learning rate may be too large{}", where,
+                    options.checkpoint ? " (the last checkpoint written is intact)" : ""));
+  };
+  auto saveCheckpoint = [&](int64_t nextStep) -> llvm::Error {
+    if (!options.checkpoint)
+      return llvm::Error::success();
+    if (firstNonFiniteParam(model))
+      return diverged(nextStep - 1);
+    return options.checkpoint(nextStep, rng.snapshot());
+  };
+
+  const int64_t first = options.startStep;
   auto start = Clock::now();
   auto lastDraw = start;
-  for (int64_t step = 0; step < steps; ++step) {
-    for (int64_t r = 0; r < batch; ++r) {
-      int64_t row = static_cast<int64_t>(rng.below(train.rows()));
-      std::copy_n(train.X.data() + row * context, context, X.data() + r * context);
-      Y[r] = train.Y[row];
+  int64_t step = first;
+  for (; step < steps; ++step) {
+    if (options.stopRequested && *options.stopRequested) {
+      if (llvm::Error e = saveCheckpoint(step))
+        return e;
+      summary.interrupted = true;
+      break;
     }
+    if ((step - first) % kSnapshotEvery == 0 && step != first)
+      good = Snapshot{step, rng.snapshot(), model.params()};
+    sampleBatch(rng, train, batch, context, X.data(), Y.data());
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = options.stats && options.stats->due(step)
                     ? options.stats->step(model, X.data(), Y.data(), static_cast<float>(lr), step)
                     : model.trainStep(X.data(), Y.data(), static_cast<float>(lr));
     if (!loss)
       return loss.takeError();
+    if (!std::isfinite(*loss))
+      return diverged(step);
     if (options.stats)
       options.stats->addLoss(step, *loss);
-    // Step 0 includes JIT compilation: time the loop after it (with --stats,
-    // step 0 compiles stats_step and step 1 train_step).
-    if (step == 0 || (step == 1 && options.stats))
+    // The first step includes JIT compilation: time the loop after it (with
+    // --stats, the first step compiles stats_step and the second train_step).
+    if (step == first || (step == first + 1 && options.stats))
       start = lastDraw = Clock::now();
     summary.lastLoss = *loss;
     windowSum += *loss;
     ++windowCount;
     log.add(step, *loss, lr);
+    if (options.checkpointEvery > 0 && (step + 1) % options.checkpointEvery == 0 && step + 1 < steps)
+      if (llvm::Error e = saveCheckpoint(step + 1))
+        return e;
 
     bool last = step + 1 == steps;
     if (options.terminal && ((step & 255) == 0 || last) &&
         (std::chrono::duration<double>(Clock::now() - lastDraw).count() > 0.1 || last)) {
       lastDraw = Clock::now();
-      double elapsed = secondsSince(start), rate = step / std::max(elapsed, 1e-9);
+      double elapsed = secondsSince(start), rate = (step - first) / std::max(elapsed, 1e-9);
       int filled = static_cast<int>(30.0 * (step + 1) / steps);
       progress << fmt::format("\r  step {:>7}/{} [{}{}] loss {:.4f}  {:>7.0f} steps/s  ETA {:<6}",
                               step + 1, steps, std::string(filled, '#'), std::string(30 - filled, '.'),
@@ -103,7 +211,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
         double elapsed = secondsSince(start);
         progress << fmt::format("  step {:>7}/{}: loss {:.4f} (mean of last {} {:.4f})  lr {:g}  {:.0f} steps/s\n",
                                 step, steps, *loss, windowCount, windowSum / windowCount, lr,
-                                step / std::max(elapsed, 1e-9));
+                                (step - first) / std::max(elapsed, 1e-9));
         progress.flush();
       }
       windowSum = 0;
@@ -112,10 +220,54 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   }
   if (options.terminal)
     progress << "\n";
-  summary.steps = steps;
+  if (firstNonFiniteParam(model))
+    return diverged(step - 1);
+  summary.nextStep = step;
+  summary.rng = rng.snapshot();
+  summary.steps = step - first;
   summary.seconds = secondsSince(start);
-  summary.usPerStep = steps > 1 ? summary.seconds * 1e6 / (steps - 1) : 0;
+  summary.usPerStep = summary.steps > 1 ? summary.seconds * 1e6 / (summary.steps - 1) : 0;
   return summary;
+}
+
+std::map<std::string, std::string> encodeRunPosition(const RunPosition &p) {
+  uint64_t spareBits = 0;
+  static_assert(sizeof(spareBits) == sizeof(p.rng.spare));
+  std::memcpy(&spareBits, &p.rng.spare, sizeof(spareBits));
+  return {{"step", std::to_string(p.nextStep)},
+          {"seed", std::to_string(p.seed)},
+          {"rng", fmt::format("{} {} {} {} {} {}", p.rng.s[0], p.rng.s[1], p.rng.s[2], p.rng.s[3],
+                              p.rng.hasSpare ? 1 : 0, spareBits)}};
+}
+
+llvm::Expected<RunPosition> decodeRunPosition(const std::map<std::string, std::string> &metadata,
+                                              const std::string &path) {
+  auto fail = [&](const std::string &what) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   fmt::format("{}: cannot resume: {}", path, what));
+  };
+  auto step = metadata.find("step"), seed = metadata.find("seed"), rng = metadata.find("rng");
+  if (step == metadata.end() || seed == metadata.end() || rng == metadata.end())
+    return fail("the checkpoint has no run position (step, seed, rng metadata); it was not written by mlpc train");
+  RunPosition p;
+  unsigned long long words[6] = {};
+  char tail = 0;
+  if (std::sscanf(rng->second.c_str(), "%llu %llu %llu %llu %llu %llu %c", &words[0], &words[1], &words[2],
+                  &words[3], &words[4], &words[5], &tail) != 6)
+    return fail("malformed 'rng' metadata");
+  char *end = nullptr;
+  p.nextStep = std::strtoll(step->second.c_str(), &end, 10);
+  if (*end || p.nextStep < 0)
+    return fail("malformed 'step' metadata");
+  p.seed = std::strtoull(seed->second.c_str(), &end, 10);
+  if (*end)
+    return fail("malformed 'seed' metadata");
+  for (int i = 0; i < 4; ++i)
+    p.rng.s[i] = words[i];
+  p.rng.hasSpare = words[4] != 0;
+  uint64_t spareBits = words[5];
+  std::memcpy(&p.rng.spare, &spareBits, sizeof(spareBits));
+  return p;
 }
 
 } // namespace mlpc

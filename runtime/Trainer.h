@@ -8,6 +8,9 @@
 
 #include <llvm/Support/raw_ostream.h>
 
+#include <csignal>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -21,6 +24,19 @@ struct TrainOptions {
   std::string logCsvPath;        // "step,loss,lr" for every step when non-empty
   bool terminal = false;         // draw a live progress bar instead of lines
   StatsRecorder *stats = nullptr; // when set, a stats step on the steps it says are due
+
+  // Crash safety. `checkpoint` writes the model (atomically) together with the
+  // position in the run: `nextStep`, the first step not yet taken, and the
+  // sampling stream's state, so a resumed run takes exactly the same batches.
+  // It is called every `checkpointEvery` steps (0: never periodically) and
+  // when `*stopRequested` becomes non-zero (SIGINT / SIGTERM), and never with
+  // non-finite parameters, so the last checkpoint written is always good.
+  std::function<llvm::Error(int64_t nextStep, const Rng::Snapshot &rng)> checkpoint;
+  int64_t checkpointEvery = 0;
+  const volatile std::sig_atomic_t *stopRequested = nullptr;
+  // Resume: start at this step with this sampling stream (from a checkpoint).
+  int64_t startStep = 0;
+  std::optional<Rng::Snapshot> rngState;
 };
 
 struct TrainSummary {
@@ -29,7 +45,26 @@ struct TrainSummary {
   double usPerStep = 0;
   float lastLoss = 0;
   double lastWindowMeanLoss = 0; // mean minibatch loss over the last report window
+  int64_t nextStep = 0;          // == the total steps unless interrupted
+  bool interrupted = false;      // stopped by *stopRequested (a checkpoint was written)
+  Rng::Snapshot rng;             // the sampling stream at nextStep
 };
+
+// A diverged run (a non-finite loss, gradient or parameter) fails with an
+// error that names the step and the first tensor that went non-finite, found
+// by replaying the steps since the last in-memory snapshot with every
+// activation and gradient exposed.
+
+// Where a run stands, as stored in a checkpoint's metadata ("step", "seed",
+// "rng"), so `--resume` continues with the same batches and schedule.
+struct RunPosition {
+  int64_t nextStep = 0;
+  uint64_t seed = 0;
+  Rng::Snapshot rng;
+};
+std::map<std::string, std::string> encodeRunPosition(const RunPosition &position);
+llvm::Expected<RunPosition> decodeRunPosition(const std::map<std::string, std::string> &metadata,
+                                              const std::string &path);
 
 llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
                                         const TrainOptions &options, llvm::raw_ostream &progress);

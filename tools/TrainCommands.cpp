@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 
 namespace mlpc {
 namespace {
@@ -83,6 +84,20 @@ std::optional<Loaded> load(const ParsedArgs &args, bool needData, const Vocabula
   return l;
 }
 
+// SIGINT / SIGTERM only set this flag; the training loop polls it between
+// steps and saves a checkpoint. (A signal handler can do nothing else safely,
+// which is why this one piece of mutable global state exists.)
+volatile std::sig_atomic_t stopSignal = 0;
+extern "C" void requestStop(int signal) { stopSignal = signal; }
+
+void installStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = requestStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 void printLosses(const SplitLosses &l) {
   llvm::outs() << fmt::format("train {:.4f}\nval   {:.4f}\ntest  {:.4f}\n", l.train, l.val, l.test);
 }
@@ -122,7 +137,36 @@ int runTrain(const ParsedArgs &args) {
     return kExitUserError;
   ModelRuntime &model = *l->runtime;
   const Dataset &data = *l->data;
-  model.initParams(options.seed);
+  auto checkpointEvery = args.getInt("--checkpoint-every", 0, error);
+  if (!checkpointEvery || *checkpointEvery < 0)
+    return reportError(error.empty() ? "--checkpoint-every must be non-negative" : error);
+  // Interrupted runs always leave a checkpoint: --out, or a default next to the model's name.
+  std::string checkpointPath = args.getOr("--out", model.module().name + ".interrupted.safetensors");
+  if (*checkpointEvery > 0 && !args.has("--out"))
+    return reportError("--checkpoint-every needs --out CKPT");
+  if (auto resume = args.get("--resume")) {
+    std::map<std::string, std::string> metadata;
+    if (llvm::Error e = model.loadParams(*resume, &metadata))
+      return reportError(std::move(e));
+    auto position = decodeRunPosition(metadata, *resume);
+    if (!position)
+      return reportError(position.takeError());
+    if (args.has("--seed") && position->seed != options.seed)
+      return reportError(fmt::format("--seed {} differs from the seed {} of the run in {}", options.seed,
+                                     position->seed, *resume));
+    options.seed = position->seed;
+    options.startStep = position->nextStep;
+    options.rngState = position->rng;
+    llvm::errs() << fmt::format("mlpc: resuming from {} at step {}\n", *resume, position->nextStep);
+  } else {
+    model.initParams(options.seed);
+  }
+  options.checkpointEvery = *checkpointEvery;
+  options.checkpoint = [&](int64_t nextStep, const Rng::Snapshot &rng) {
+    return model.saveParams(checkpointPath, encodeRunPosition({nextStep, options.seed, rng}));
+  };
+  installStopHandlers();
+  options.stopRequested = &stopSignal;
   std::optional<StatsRecorder> stats;
   if (auto path = args.get("--stats")) {
     stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps, *statsEvery,
@@ -140,6 +184,12 @@ int runTrain(const ParsedArgs &args) {
   auto summary = trainModel(model, data.train, options, llvm::errs());
   if (!summary)
     return reportError(summary.takeError());
+  if (summary->interrupted) {
+    llvm::errs() << fmt::format("mlpc: interrupted by signal {} at step {}; saved {} (continue with "
+                                "--resume {})\n",
+                                static_cast<int>(stopSignal), summary->nextStep, checkpointPath, checkpointPath);
+    return 128 + static_cast<int>(stopSignal);
+  }
   llvm::errs() << fmt::format("mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
                               summary->steps, summary->seconds, summary->usPerStep,
                               model.trainCompileMillis());
@@ -163,8 +213,11 @@ int runTrain(const ParsedArgs &args) {
     llvm::outs() << name << "\n";
 
   if (auto out = args.get("--out")) {
-    std::map<std::string, std::string> meta = {{"steps", std::to_string(summary->steps)},
-                                               {"seed", std::to_string(options.seed)}};
+    // The final checkpoint holds the calibrated statistics (for eval, sample,
+    // compile); resuming from it continues the running averages from them.
+    std::map<std::string, std::string> meta =
+        encodeRunPosition({summary->nextStep, options.seed, summary->rng});
+    meta["calibrated"] = "1";
     if (llvm::Error e = model.saveParams(*out, meta))
       return reportError(std::move(e));
     llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
