@@ -1,6 +1,9 @@
 // Autodiff against oracles: every op's VJP rule against central finite
 // differences (in isolation), fused against atomic gradients, and the
 // makemore gradients against the seed's hand-written backward pass.
+// OpCase tables list only the fields each case needs.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #include "TestUtil.h"
 #include "ir/GradCheck.h"
 #include "passes/Autodiff.h"
