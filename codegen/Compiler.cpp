@@ -2,6 +2,7 @@
 #include "codegen/Compiler.h"
 
 #include "codegen/Lowering.h"
+#include "codegen/Target.h"
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <thread>
 
 using namespace llvm;
 
@@ -96,27 +98,9 @@ Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t
   return tm;
 }
 
-// The new pass manager's default per-module pipeline, with the target
-// machine so TTI (vector widths, instruction costs) drives the passes.
+// The kernels' pass schedule (codegen/PassSchedule.cpp says what it runs and why).
 void optimize(Module &m, TargetMachine &tm, unsigned optLevel) {
-  LoopAnalysisManager lam;
-  FunctionAnalysisManager fam;
-  CGSCCAnalysisManager cgam;
-  ModuleAnalysisManager mam;
-  PassBuilder pb(&tm);
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager mpm;
-  if (optLevel == 0)
-    mpm = pb.buildO0DefaultPipeline(OptimizationLevel::O0);
-  else
-    mpm = pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
-                                           : optLevel == 2 ? OptimizationLevel::O2
-                                                           : OptimizationLevel::O3);
-  mpm.run(m, mam);
+  codegen::runPassSchedule(m, tm, optLevel);
 }
 
 // Lowered and optimised module plus the target machine that made it.
@@ -173,18 +157,32 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   if ((!options.cpu.empty() && options.cpu != cpu_) ||
       (!options.triple.empty() && options.triple != triple_))
     return fail("compile options name a different target than the JIT engine was created for");
-  auto lowered = codegen::lowerGraph(g, name, options, *tm_);
-  if (!lowered)
-    return lowered.takeError();
-  optimize(*lowered->module, *tm_, options.optLevel);
-  size_t workspace = lowered->workspaceBytes;
-  std::vector<BindingInfo> bindings = std::move(lowered->bindings);
-  if (Error e = jit_->addIRModule(
-          orc::ThreadSafeModule(std::move(lowered->module), std::move(lowered->context))))
-    return e;
-  auto symbol = jit_->lookup(name); // machine code is generated here
+  // Big graphs are split so that both cores generate machine code (see
+  // codegen/PassSchedule.cpp); below ~1500 IR instructions per part the
+  // fixed cost of a second module and thread outweighs the gain.
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  auto parts = codegen::lowerGraphParts(g, name, options, *tm_, std::min(threads, 2u), 1500);
+  if (!parts)
+    return parts.takeError();
+  size_t workspace = parts->front().workspaceBytes;
+  std::vector<BindingInfo> bindings = std::move(parts->front().bindings);
+  TargetSpec spec = resolveTarget(CompileOptions{false, cpu_, triple_, options.optLevel});
+  auto objects = codegen::compileParts(*parts, *tm_, options.optLevel, [&] {
+    return createTargetMachine(spec, options.optLevel, /*pic=*/false);
+  });
+  if (!objects)
+    return objects.takeError();
+  auto tObj = std::chrono::steady_clock::now();
+  for (auto &object : *objects)
+    if (Error e = jit_->addObjectFile(std::move(object)))
+      return e;
+  auto symbol = jit_->lookup(name); // links the objects
   if (!symbol)
     return symbol.takeError();
+  if (getenv("MLPC_TIMING_EXPERIMENT"))
+    fprintf(stderr, "compile %s: to objects %.1f ms, link %.1f ms\n", name.c_str(),
+            std::chrono::duration<double, std::milli>(tObj - start).count(),
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tObj).count());
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms,
@@ -229,6 +227,19 @@ Error emitObjectFile(const Graph &g, const std::string &name, const CompileOptio
   if (os.has_error())
     return fail("cannot write '" + path + "': " + os.error().message());
   return Error::success();
+}
+
+// codegen/Target.h. Cross targets need every backend registered, not only the
+// native one (registration is idempotent, so this may follow initNativeTarget).
+Expected<std::unique_ptr<TargetMachine>> createObjectTargetMachine(const CompileOptions &options) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    InitializeAllTargetInfos();
+    InitializeAllTargets();
+    InitializeAllTargetMCs();
+    InitializeAllAsmPrinters();
+  });
+  return createTargetMachine(resolveTarget(options), options.optLevel, /*pic=*/true);
 }
 
 } // namespace mlpc

@@ -126,6 +126,18 @@ Value *KernelBuilder::loadVec(const Buf &b, Value *index, unsigned lanes, Value 
   return inst;
 }
 
+Value *KernelBuilder::loadVecMasked(const Buf &b, Value *index, Value *mask) {
+  auto *ty = FixedVectorType::get(b.elemTy, VW);
+  Instruction *inst =
+      B.CreateMaskedLoad(ty, gep(b, index), Align(4), mask, Constant::getNullValue(ty));
+  annotate(inst, b);
+  return inst;
+}
+
+Value *KernelBuilder::runtimeMask(Value *count) {
+  return B.CreateICmpULT(laneIndices(idx(0)), B.CreateVectorSplat(VW, B.CreateTrunc(count, I32)));
+}
+
 void KernelBuilder::storeVec(const Buf &b, Value *index, Value *v, unsigned lanes) {
   Instruction *inst;
   if (lanes == VW)
@@ -222,6 +234,14 @@ Values KernelBuilder::transpose(Values rows) {
         next[i + s] = B.CreateShuffleVector(rows[i], rows[i + s], high);
       }
     rows = std::move(next);
+    // Halfway through, an arithmetic fence (no instruction) on every row:
+    // x86's DAG combiner otherwise tries to merge each shuffle with the
+    // whole tree above it, which made one 16 x 16 transpose block cost
+    // ~8 ms to compile; cut in two, it costs ~3 ms and selects the same
+    // shuffles.
+    if (FenceShuffles && s == VW / 4)
+      for (Value *&r : rows)
+        r = B.CreateUnaryIntrinsic(Intrinsic::arithmetic_fence, r);
   }
   return rows;
 }

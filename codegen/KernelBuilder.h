@@ -36,6 +36,9 @@ public:
   llvm::IRBuilder<> &B;
   const unsigned VW;         // f32 lanes per vector
   const unsigned VectorRegs; // architectural vector registers (32 with AVX-512)
+  // Cut long shuffle chains with llvm.arithmetic.fence (see transpose); only
+  // for targets whose backend implements the fence (x86).
+  bool FenceShuffles = false;
   llvm::Type *F32, *I32, *I64;
   llvm::FixedVectorType *VecTy, *VecI32Ty;
 
@@ -69,11 +72,15 @@ public:
   // with `passthru`, zero by default).
   llvm::Value *loadVec(const Buf &b, llvm::Value *index, unsigned lanes,
                        llvm::Value *passthru = nullptr);
+  // A load under a runtime <VW x i1> mask (inactive lanes read 0).
+  llvm::Value *loadVecMasked(const Buf &b, llvm::Value *index, llvm::Value *mask);
   void storeVec(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
   llvm::Value *load(const Buf &b, llvm::Value *index);
   void store(const Buf &b, llvm::Value *index, llvm::Value *v);
   llvm::Value *loadIndex(const Buf &b, llvm::Value *index); // i32 element, sign-extended to i64
   llvm::Value *mask(unsigned lanes);
+  // The first `count` lanes (an i64 computed at run time, clamped to VW by the caller).
+  llvm::Value *runtimeMask(llvm::Value *count);
 
   llvm::Value *splat(llvm::Value *scalar) { return B.CreateVectorSplat(VW, scalar); }
   llvm::Value *splat(double c) { return llvm::ConstantFP::get(VecTy, c); }

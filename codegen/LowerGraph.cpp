@@ -36,30 +36,37 @@ bool isBindingLeaf(Op op) {
 
 } // namespace
 
-Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
-                                   const CompileOptions &options, TargetMachine &tm) {
+namespace {
+
+Expected<BufferPlan> checkAndPlan(const Graph &g, const std::string &name,
+                                  const CompileOptions &options) {
   if (!isCIdentifier(name))
     return fail(fmt::format("function name '{}' is not a C identifier", name));
   std::vector<std::string> problems = verifyGraph(g);
   if (!problems.empty())
     return fail("invalid graph: " + problems.front());
-  Expected<BufferPlan> plan = planBuffers(g, options.sgdUpdate);
-  if (!plan)
-    return plan.takeError();
+  return planBuffers(g, options.sgdUpdate);
+}
 
+LoweredModule emptyModule(const std::string &name, TargetMachine &tm) {
   LoweredModule out;
   out.context = std::make_unique<LLVMContext>();
   out.module = std::make_unique<Module>(name, *out.context);
   out.module->setDataLayout(tm.createDataLayout());
   out.module->setTargetTriple(tm.getTargetTriple().str());
-  GraphLowering(g, *plan, *out.module, tm).emit(name);
+  return out;
+}
 
+Error verify(LoweredModule &out, const std::string &name) {
   std::string message;
   raw_string_ostream os(message);
   if (verifyModule(*out.module, &os))
     return fail("internal error: invalid LLVM IR for '" + name + "': " + os.str());
+  return Error::success();
+}
 
-  out.workspaceBytes = static_cast<size_t>(plan->workspaceBytes);
+void describeBindings(const Graph &g, const BufferPlan &plan, LoweredModule &out) {
+  out.workspaceBytes = static_cast<size_t>(plan.workspaceBytes);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     if (!isBindingLeaf(n.op))
@@ -71,47 +78,93 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
   }
   for (size_t i = 0; i < g.outputs.size(); ++i)
     out.bindings.push_back({BindingInfo::Kind::Output, g.outputs[i].name,
-                            g[g.outputs[i].value].type, plan->outputs[i].optional});
+                            g[g.outputs[i].value].type, plan.outputs[i].optional});
+}
+
+} // namespace
+
+Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
+                                   const CompileOptions &options, TargetMachine &tm) {
+  Expected<BufferPlan> plan = checkAndPlan(g, name, options);
+  if (!plan)
+    return plan.takeError();
+  LoweredModule out = emptyModule(name, tm);
+  GraphLowering(g, *plan, *out.module, tm).emit(name);
+  if (Error e = verify(out, name))
+    return e;
+  describeBindings(g, *plan, out);
+  return out;
+}
+
+Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::string &name,
+                                                     const CompileOptions &options,
+                                                     TargetMachine &tm, unsigned maxParts,
+                                                     size_t minPartInstructions) {
+  Expected<BufferPlan> plan = checkAndPlan(g, name, options);
+  if (!plan)
+    return plan.takeError();
+  // Split points from a trial lowering (a few ms): contiguous node ranges
+  // with about equal IR instruction counts, which is roughly what their
+  // machine code costs to generate.
+  std::vector<size_t> cost;
+  {
+    LoweredModule trial = emptyModule(name, tm);
+    cost = GraphLowering(g, *plan, *trial.module, tm).emitMeasured(name);
+  }
+  size_t total = 0;
+  for (size_t c : cost)
+    total += c;
+  size_t parts = std::clamp<size_t>(total / std::max<size_t>(minPartInstructions, 1), 1, maxParts);
+  std::vector<size_t> bounds{0};
+  size_t running = 0;
+  for (ValueId v = 0; v < g.size() && bounds.size() < parts; ++v) {
+    running += cost[v];
+    if (running * parts >= total * bounds.size() && v + 1 < g.size())
+      bounds.push_back(v + 1);
+  }
+  bounds.push_back(g.size());
+
+  std::vector<std::string> partNames;
+  for (size_t p = 1; p + 1 < bounds.size(); ++p)
+    partNames.push_back(fmt::format("{}.part{}", name, p));
+  std::vector<LoweredModule> out;
+  for (size_t p = 0; p + 1 < bounds.size(); ++p) {
+    out.push_back(emptyModule(p ? partNames[p - 1] : name, tm));
+    GraphLowering lowering(g, *plan, *out.back().module, tm);
+    if (p == 0)
+      lowering.emitHead(name, bounds[1], partNames);
+    else
+      lowering.emitPart(partNames[p - 1], bounds[p], bounds[p + 1]);
+    if (Error e = verify(out.back(), name))
+      return e;
+  }
+  describeBindings(g, *plan, out.front());
   return out;
 }
 
 GraphLowering::GraphLowering(const Graph &g, const BufferPlan &plan, Module &m, TargetMachine &tm)
-    : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), b_(m.getContext()) {}
-
-void GraphLowering::emit(const std::string &name) {
-  Type *ptrTy = b_.getPtrTy(), *f32 = b_.getFloatTy();
-  std::vector<ValueId> leaves;
+    : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), b_(m.getContext()) {
   for (ValueId v = 0; v < g_.size(); ++v)
     if (isBindingLeaf(g_[v].op))
-      leaves.push_back(v);
-  const size_t numPtrs = leaves.size() + g_.outputs.size();
+      leaves_.push_back(v);
+}
 
-  std::vector<Type *> params(numPtrs, ptrTy);
+Function *GraphLowering::createBodyFunction(const std::string &fnName,
+                                            GlobalValue::LinkageTypes linkage) {
+  Type *ptrTy = b_.getPtrTy(), *f32 = b_.getFloatTy();
+  std::vector<Type *> params(leaves_.size() + g_.outputs.size(), ptrTy);
   params.push_back(f32);
   params.push_back(ptrTy);
-  body_ = Function::Create(FunctionType::get(b_.getVoidTy(), params, false),
-                           GlobalValue::InternalLinkage, name + ".body", m_);
-  Function *wrapper =
-      Function::Create(FunctionType::get(b_.getVoidTy(), {ptrTy, f32, ptrTy}, false),
-                       GlobalValue::ExternalLinkage, name, m_);
-  for (Function *f : {body_, wrapper}) {
-    f->addFnAttr("target-cpu", tm_.getTargetCPU());
-    f->addFnAttr("target-features", tm_.getTargetFeatureString());
-    f->addFnAttr(Attribute::NoUnwind);
-    f->addFnAttr(Attribute::NoSync);
-    f->addFnAttr(Attribute::WillReturn);
-    f->addFnAttr(Attribute::MustProgress);
-  }
+  Function *f =
+      Function::Create(FunctionType::get(b_.getVoidTy(), params, false), linkage, fnName, m_);
+  addCommonAttributes(f);
   // Keep the body a real function: noalias on its arguments is the precise
   // form (after inlining it would become scoped metadata); one call is free.
-  body_->addFnAttr(Attribute::NoInline);
-  body_->addFnAttr("reciprocal-estimates", kReciprocalEstimates);
-
-  leafArg_.assign(g_.size(), nullptr);
-  outputArg_.assign(g_.outputs.size(), nullptr);
+  f->addFnAttr(Attribute::NoInline);
+  f->addFnAttr("reciprocal-estimates", kReciprocalEstimates);
   auto ptrArg = [&](unsigned i, const std::string &argName, int64_t bytes, bool optional,
                     bool readOnly) {
-    Argument *a = body_->getArg(i);
+    Argument *a = f->getArg(i);
     a->setName(argName);
     a->addAttr(Attribute::NoAlias);
     a->addAttr(Attribute::NoCapture);
@@ -121,59 +174,121 @@ void GraphLowering::emit(const std::string &name) {
                           : Attribute::getWithDereferenceableBytes(ctx_, bytes));
     if (readOnly)
       a->addAttr(Attribute::ReadOnly);
-    return a;
   };
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    const Node &n = g_[leaves[i]];
-    leafArg_[leaves[i]] = ptrArg(i, n.name, n.type.numel() * kElemBytes, false, n.op == Op::Input);
+  for (size_t i = 0; i < leaves_.size(); ++i) {
+    const Node &n = g_[leaves_[i]];
+    ptrArg(i, n.name, n.type.numel() * kElemBytes, false, n.op == Op::Input);
   }
   for (size_t i = 0; i < g_.outputs.size(); ++i)
-    outputArg_[i] =
-        ptrArg(leaves.size() + i, "out." + g_.outputs[i].name,
-               g_[g_.outputs[i].value].type.numel() * kElemBytes, plan_.outputs[i].optional, false);
-  lr_ = body_->getArg(numPtrs);
-  lr_->setName("lr");
-  Argument *ws = body_->getArg(numPtrs + 1);
+    ptrArg(leaves_.size() + i, "out." + g_.outputs[i].name,
+           g_[g_.outputs[i].value].type.numel() * kElemBytes, plan_.outputs[i].optional, false);
+  f->getArg(params.size() - 2)->setName("lr");
+  Argument *ws = f->getArg(params.size() - 1);
   ws->setName("workspace");
   ws->addAttr(Attribute::NoAlias);
   ws->addAttr(Attribute::NoCapture);
   ws->addAttr(Attribute::get(ctx_, Attribute::Alignment, kBufferAlign));
   if (plan_.workspaceBytes > 0)
     ws->addAttr(Attribute::getWithDereferenceableBytes(ctx_, plan_.workspaceBytes));
-  workspace_ = ws;
+  return f;
+}
 
-  // The wrapper: load each binding pointer, call the body.
-  {
-    b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", wrapper));
-    Argument *bindings = wrapper->getArg(0);
-    bindings->setName("bindings");
-    bindings->addAttr(Attribute::NoCapture);
-    bindings->addAttr(Attribute::ReadOnly);
-    std::vector<Value *> args;
-    for (size_t i = 0; i < numPtrs; ++i)
-      args.push_back(
-          b_.CreateAlignedLoad(ptrTy, b_.CreateConstInBoundsGEP1_64(ptrTy, bindings, i), Align(8)));
-    args.push_back(wrapper->getArg(1));
-    args.push_back(wrapper->getArg(2));
-    b_.CreateCall(body_, args);
-    b_.CreateRetVoid();
-  }
+void GraphLowering::addCommonAttributes(Function *f) {
+  f->addFnAttr("target-cpu", tm_.getTargetCPU());
+  f->addFnAttr("target-features", tm_.getTargetFeatureString());
+  f->addFnAttr(Attribute::NoUnwind);
+  f->addFnAttr(Attribute::NoSync);
+  f->addFnAttr(Attribute::WillReturn);
+  f->addFnAttr(Attribute::MustProgress);
+}
+
+void GraphLowering::emitWrapper(const std::string &name, Function *body) {
+  Type *ptrTy = b_.getPtrTy();
+  Function *wrapper =
+      Function::Create(FunctionType::get(b_.getVoidTy(), {ptrTy, b_.getFloatTy(), ptrTy}, false),
+                       GlobalValue::ExternalLinkage, name, m_);
+  addCommonAttributes(wrapper);
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", wrapper));
+  Argument *bindings = wrapper->getArg(0);
+  bindings->setName("bindings");
+  bindings->addAttr(Attribute::NoCapture);
+  bindings->addAttr(Attribute::ReadOnly);
+  std::vector<Value *> args;
+  for (size_t i = 0; i < leaves_.size() + g_.outputs.size(); ++i)
+    args.push_back(
+        b_.CreateAlignedLoad(ptrTy, b_.CreateConstInBoundsGEP1_64(ptrTy, bindings, i), Align(8)));
+  args.push_back(wrapper->getArg(1));
+  args.push_back(wrapper->getArg(2));
+  b_.CreateCall(body, args);
+  b_.CreateRetVoid();
+}
+
+void GraphLowering::emit(const std::string &name) {
+  emitHead(name, g_.size(), {});
+}
+
+void GraphLowering::emitHead(const std::string &name, size_t end,
+                             ArrayRef<std::string> continuations) {
+  Function *body = createBodyFunction(name + ".body", GlobalValue::InternalLinkage);
+  emitWrapper(name, body);
+  std::vector<Function *> calls;
+  for (const std::string &c : continuations)
+    calls.push_back(createBodyFunction(c, GlobalValue::ExternalLinkage)); // declarations
+  lowerRange(body, 0, end, calls, nullptr);
+}
+
+void GraphLowering::emitPart(const std::string &fnName, size_t begin, size_t end) {
+  lowerRange(createBodyFunction(fnName, GlobalValue::ExternalLinkage), begin, end, {}, nullptr);
+}
+
+std::vector<size_t> GraphLowering::emitMeasured(const std::string &name) {
+  std::vector<size_t> cost(g_.size(), 0);
+  lowerRange(createBodyFunction(name, GlobalValue::InternalLinkage), 0, g_.size(), {}, &cost);
+  return cost;
+}
+
+void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<Function *> calls,
+                               std::vector<size_t> *cost) {
+  body_ = f;
+  leafArg_.assign(g_.size(), nullptr);
+  outputArg_.assign(g_.outputs.size(), nullptr);
+  for (size_t i = 0; i < leaves_.size(); ++i)
+    leafArg_[leaves_[i]] = f->getArg(i);
+  for (size_t i = 0; i < g_.outputs.size(); ++i)
+    outputArg_[i] = f->getArg(leaves_.size() + i);
+  lr_ = f->getArg(f->arg_size() - 2);
+  workspace_ = f->getArg(f->arg_size() - 1);
 
   // Vector shape from the target's cost model: 512-bit registers (16 f32
   // lanes, 32 registers) on AVX-512, 256-bit / 16 registers on AVX2.
-  const TargetTransformInfo tti = tm_.getTargetTransformInfo(*body_);
+  const TargetTransformInfo tti = tm_.getTargetTransformInfo(*f);
   unsigned bits = static_cast<unsigned>(
       tti.getRegisterBitWidth(TargetTransformInfo::RGK_FixedWidthVector).getFixedValue());
   unsigned lanes = std::clamp(bits / 32, 4u, 16u);
   unsigned regs = std::max(tti.getNumberOfRegisters(tti.getRegisterClassForType(true)), 8u);
 
-  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", body_));
+  b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
   k_ = std::make_unique<KernelBuilder>(b_, lanes, regs);
+  k_->FenceShuffles = tm_.getTargetTriple().isX86();
   createBuffers();
-  for (ValueId v = 0; v < g_.size(); ++v) {
+  auto size = [&] {
+    size_t n = 0;
+    for (const BasicBlock &bb : *f)
+      n += bb.size();
+    return n;
+  };
+  for (ValueId v = begin; v < end; ++v) {
+    size_t before = cost ? size() : 0;
     lowerNode(v);
     emitPostActions(v);
+    if (cost)
+      (*cost)[v] = size() - before;
   }
+  std::vector<Value *> args;
+  for (Argument &a : f->args())
+    args.push_back(&a);
+  for (Function *c : calls)
+    b_.CreateCall(c, args);
   b_.CreateRetVoid();
 }
 
@@ -182,6 +297,8 @@ void GraphLowering::createBuffers() {
   MDBuilder mdb(ctx_);
   MDNode *domain = mdb.createAnonymousAliasScopeDomain("mlpc.workspace");
   const auto &regions = plan_.regions;
+  regionScope_.clear();
+  regionNoAlias_.clear();
   std::vector<Metadata *> scopes;
   for (size_t i = 0; i < regions.size(); ++i)
     scopes.push_back(mdb.createAnonymousAliasScope(domain, "buf" + std::to_string(i)));

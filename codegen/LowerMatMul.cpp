@@ -35,27 +35,6 @@ struct MatView {
   int64_t rowStride, colStride;
 };
 
-struct ColumnTile {
-  int64_t firstColumn;
-  SmallVector<unsigned, 8> lanes; // per vector of the tile
-};
-
-// Splits ceil(N / VW) vectors into near-equal tiles of at most maxVectors.
-std::vector<ColumnTile> columnTiles(int64_t n, unsigned vw, unsigned maxVectors) {
-  int64_t vectors = (n + vw - 1) / vw;
-  int64_t tiles = (vectors + maxVectors - 1) / maxVectors;
-  std::vector<ColumnTile> out;
-  int64_t column = 0;
-  for (int64_t t = 0; t < tiles; ++t) {
-    int64_t count = vectors / tiles + (t < vectors % tiles ? 1 : 0);
-    ColumnTile tile{column, {}};
-    for (int64_t v = 0; v < count; ++v, column += vw)
-      tile.lanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, n - column)));
-    out.push_back(std::move(tile));
-  }
-  return out;
-}
-
 // Rows per tile: as many as the registers allow, preferring a divisor of M
 // (no remainder tile) if one is at least half that.
 int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
@@ -70,37 +49,47 @@ int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
 
 } // namespace
 
-// dst[K, N] = src[N, K]^T in VW x VW register blocks: VW row loads (masked
-// at the right edge), an in-register transpose, VW row stores (masked at the
-// bottom edge). Written with explicit vectors because the scalar loop nest
-// gets vectorised with gathers and fully unrolled, which is both slower and
-// very costly to compile.
+// dst[K, N] = src[N, K]^T in VW x VW register blocks: VW row loads, an
+// in-register transpose, VW row stores. Written with explicit vectors because
+// the scalar loop nest gets vectorised with gathers and fully unrolled, which
+// is both slower and very costly to compile.
+//
+// One block body serves every block, so it is emitted once: with a variant
+// per edge case (full/partial rows x full/partial columns), the two
+// transposes of the makemore step took ~40 ms of its ~120 ms of machine-code
+// generation. A dimension of at least VW has no partial blocks: its last
+// block is moved back to end at the edge (start = min(start, size - VW)),
+// overlapping the previous one, which only rewrites the same values. A
+// dimension below VW is a single block with compile-time masks.
 void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst) {
   const unsigned vw = k_->VW;
-  auto block = [&](Value *r0, unsigned rowCount, Value *c0, unsigned colCount) {
-    Values in;
-    for (unsigned r = 0; r < vw; ++r)
-      in.push_back(r < rowCount
-                       ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
-                       : Constant::getNullValue(k_->VecTy));
-    Values out = k_->transpose(in);
-    for (unsigned c = 0; c < colCount; ++c)
-      k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), rows), r0), out[c], rowCount);
+  auto blockStart = [&](Value *start, int64_t size) {
+    if (size <= vw || size % vw == 0)
+      return start;
+    return b_.CreateBinaryIntrinsic(Intrinsic::umin, start, k_->idx(size - vw));
   };
-  // Loops (not unrolled blocks) over both block indices: each block is ~100
-  // instructions, and one straight-line run of them is slow to schedule.
-  auto blockRow = [&](Value *r0, unsigned rowCount) {
-    const int64_t fullCols = cols / vw * vw;
-    k_->loop(
-        0, fullCols, vw, [&](Value *c0) { block(r0, rowCount, c0, vw); }, "tc");
-    if (cols % vw)
-      block(r0, rowCount, k_->idx(fullCols), static_cast<unsigned>(cols % vw));
-  };
-  const int64_t fullRows = rows / vw * vw;
+  const unsigned rowCount = static_cast<unsigned>(std::min<int64_t>(rows, vw));
+  const unsigned colCount = static_cast<unsigned>(std::min<int64_t>(cols, vw));
   k_->loop(
-      0, fullRows, vw, [&](Value *r0) { blockRow(r0, vw); }, "tr");
-  if (rows % vw)
-    blockRow(k_->idx(fullRows), static_cast<unsigned>(rows % vw));
+      0, rows, vw,
+      [&](Value *rowStart) {
+        Value *r0 = blockStart(rowStart, rows);
+        k_->loop(
+            0, cols, vw,
+            [&](Value *colStart) {
+              Value *c0 = blockStart(colStart, cols);
+              Values in;
+              for (unsigned r = 0; r < vw; ++r)
+                in.push_back(r < rowCount ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0),
+                                                        colCount)
+                                          : Constant::getNullValue(k_->VecTy));
+              Values out = k_->transpose(in);
+              for (unsigned c = 0; c < colCount; ++c)
+                k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), rows), r0), out[c], rowCount);
+            },
+            "tc");
+      },
+      "tr");
 }
 
 void GraphLowering::lowerMatMul(ValueId v) {
@@ -122,19 +111,27 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
     transposeInto(buf(n.operands[1]), cols, k, scratch(v));
     b = MatView{scratch(v), cols, 1};
   }
-  const unsigned maxVectors = k_->VectorRegs >= 32 ? 5 : 3;
-
-  for (const ColumnTile &tile : columnTiles(cols, vw, maxVectors)) {
-    const size_t nv = tile.lanes.size();
+  // Column tiles of `width` vectors, all alike, in a run-time loop, then at
+  // most one narrower tile for the rest of N (its last vector masked when
+  // N % VW != 0): two copies of the micro-kernel and its epilogue whatever
+  // N is. (One tile per 5 vectors, as before, gave 3 copies at N = 200 and
+  // 13 at N = 1024; machine-code generation time grows with the copies.)
+  // 4 vectors x up to 6 rows (24 accumulators + 4 B vectors + 1 broadcast
+  // of 32 registers) load one vector per 2-3 FMAs, within Zen 5's two
+  // 512-bit loads per cycle.
+  const int64_t width = k_->VectorRegs >= 32 ? 4 : 2;
+  const int64_t fullTiles = cols / vw / width, tileColumns = width * vw;
+  auto columnTile = [&](Value *firstColumn, ArrayRef<unsigned> lanes) {
+    const size_t nv = lanes.size();
     auto microKernel = [&](Value *row0, int64_t rows) {
       Values init(rows * nv, Constant::getNullValue(k_->VecTy));
       Values acc = k_->loopCarried(
           0, k, 1, init,
           [&](Value *kk, ArrayRef<Value *> acc) {
             Values bv;
-            Value *bRow = k_->add(k_->mul(kk, b.rowStride), tile.firstColumn);
+            Value *bRow = k_->add(k_->mul(kk, b.rowStride), firstColumn);
             for (size_t q = 0; q < nv; ++q)
-              bv.push_back(k_->loadVec(b.buf, k_->add(bRow, int64_t(q) * vw), tile.lanes[q]));
+              bv.push_back(k_->loadVec(b.buf, k_->add(bRow, int64_t(q) * vw), lanes[q]));
             Values next(acc.begin(), acc.end());
             for (int64_t r = 0; r < rows; ++r) {
               Value *aIndex =
@@ -148,7 +145,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
           "k");
       for (int64_t r = 0; r < rows; ++r)
         for (size_t q = 0; q < nv; ++q)
-          epilogue(k_->add(row0, r), k_->idx(tile.firstColumn + int64_t(q) * vw), tile.lanes[q],
+          epilogue(k_->add(row0, r), k_->add(firstColumn, int64_t(q) * vw), lanes[q],
                    acc[r * nv + q]);
     };
     const int64_t mr = rowsPerTile(m, k_->VectorRegs, nv);
@@ -157,7 +154,15 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
         0, mainRows, mr, [&](Value *row0) { microKernel(row0, mr); }, "row");
     if (m % mr)
       microKernel(k_->idx(mainRows), m % mr);
-  }
+  };
+  SmallVector<unsigned, 8> lanes(width, vw);
+  k_->loop(
+      0, fullTiles * tileColumns, tileColumns, [&](Value *c0) { columnTile(c0, lanes); }, "ct");
+  lanes.clear();
+  for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
+    lanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
+  if (!lanes.empty())
+    columnTile(k_->idx(fullTiles * tileColumns), lanes);
 }
 
 } // namespace mlpc::codegen

@@ -23,6 +23,7 @@
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include <memory>
@@ -43,13 +44,50 @@ struct LoweredModule {
 llvm::Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
                                          const CompileOptions &options, llvm::TargetMachine &tm);
 
+// The same graph as up to `maxParts` modules, each in its own context so that
+// they can be optimised and compiled concurrently: the first holds `name` and
+// `name.body`, which runs the first range of nodes and then calls
+// `name.part1`, `name.part2`, ... (external functions with the body's
+// signature, defined by the other modules, one contiguous range of nodes
+// each). A part is only split off if every part gets at least
+// `minPartInstructions` IR instructions. Bindings and workspace size are in
+// the first module.
+llvm::Expected<std::vector<LoweredModule>>
+lowerGraphParts(const Graph &g, const std::string &name, const CompileOptions &options,
+                llvm::TargetMachine &tm, unsigned maxParts, size_t minPartInstructions);
+
+// PassSchedule.cpp: the IR passes run on every lowered module (optLevel 0: none).
+void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel);
+// Optimises and compiles each part to a relocatable object: part 0 with `tm`
+// on the calling thread, every other part concurrently on a thread of its own
+// with a target machine from `makeTm` (called on that thread).
+llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>>
+compileParts(std::vector<LoweredModule> &parts, llvm::TargetMachine &tm, unsigned optLevel,
+             llvm::function_ref<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()> makeTm);
+
 class GraphLowering {
 public:
   GraphLowering(const Graph &g, const BufferPlan &plan, llvm::Module &m, llvm::TargetMachine &tm);
+  // The whole graph: `name` (the bindings-array ABI) and `name.body`.
   void emit(const std::string &name);
+  // The split form (lowerGraphParts): `name` and `name.body`, which runs
+  // nodes [0, end) and then calls each continuation (declared here, with the
+  // body's signature and arguments) in order.
+  void emitHead(const std::string &name, size_t end, llvm::ArrayRef<std::string> continuations);
+  // `fnName`: external, the body's signature, runs nodes [begin, end).
+  void emitPart(const std::string &fnName, size_t begin, size_t end);
+  // Lowers the whole graph into `name` and returns the number of IR
+  // instructions each node (with its output actions) produced.
+  std::vector<size_t> emitMeasured(const std::string &name);
 
 private:
   // LowerGraph.cpp
+  llvm::Function *createBodyFunction(const std::string &fnName,
+                                     llvm::GlobalValue::LinkageTypes linkage);
+  void addCommonAttributes(llvm::Function *f);
+  void emitWrapper(const std::string &name, llvm::Function *body);
+  void lowerRange(llvm::Function *f, size_t begin, size_t end, llvm::ArrayRef<llvm::Function *> calls,
+                  std::vector<size_t> *cost);
   void createBuffers();
   const Buf &buf(ValueId v) const { return bufs_[v]; }
   Buf outputBuf(size_t output) const;
@@ -92,7 +130,8 @@ private:
   llvm::IRBuilder<> b_;
   std::unique_ptr<KernelBuilder> k_;
 
-  llvm::Function *body_ = nullptr;
+  std::vector<ValueId> leaves_; // binding leaves in graph order (the leading pointer arguments)
+  llvm::Function *body_ = nullptr; // the function being filled
   std::vector<llvm::Value *> leafArg_;   // per value id (leaves only)
   std::vector<llvm::Value *> outputArg_; // per graph output
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;

@@ -5,12 +5,21 @@
  *   cc -O2 -DMLPC_MODEL_HEADER='"makemore.h"' -I. examples/sample_names.c makemore.o -lm -o sample_names
  *   ./sample_names 20 42
  *
+ * or, with examples/Makefile (same two steps, rebuilt when the checkpoint changes):
+ *
+ *   make -C examples CKPT=$PWD/makemore.safetensors && examples/build/sample_names 20 42
+ *
  * It only uses the generic MLPC_MODEL_* names every emitted header defines,
- * so the same program works for any model compiled by mlpc.
+ * so the same program works for any model compiled by mlpc (with embedded
+ * weights: a --weights-external header defines MLPC_MODEL_FORWARD_WITH instead).
  * With `--logits`, it instead reads contexts (CONTEXT integers per line) on
- * stdin and prints the logits of each row (used by the tests).
+ * stdin and prints the logits of each row (used by tests/aot).
  */
 #include MLPC_MODEL_HEADER
+
+#ifndef MLPC_MODEL_FORWARD
+#error "sample_names needs a header from 'mlpc compile' without --weights-external"
+#endif
 
 #include <math.h>
 #include <stdint.h>

@@ -37,6 +37,10 @@ struct Expr {
   std::string name;       // Ident, Call
   char op = 0;            // Unary, Binary
   std::vector<ExprPtr> args;
+  // Height of this subtree (1 for a leaf). The parser bounds it, so every
+  // recursive walk of an expression (lowering, printing, destruction) is
+  // bounded too, however long a chain like `a + a + ... + a` is.
+  uint32_t depth = 1;
 };
 
 // `dim E = 10` or `dim V = vocab` / `dim N = batch` (bound later).

@@ -25,11 +25,22 @@ ExprPtr makeBinary(const Token &op, ExprPtr lhs, ExprPtr rhs) {
 
 } // namespace
 
+ExprPtr Parser::bounded(ExprPtr e) {
+  for (const ExprPtr &a : e->args)
+    e->depth = std::max(e->depth, a->depth + 1);
+  if (e->depth > kMaxExprDepth) {
+    diags_.error(e->loc, fmt::format("expression is too deep: more than {} levels of operations",
+                                     kMaxExprDepth));
+    throw SyntaxError{};
+  }
+  return e;
+}
+
 ExprPtr Parser::expr() {
   ExprPtr lhs = mult();
   while (at(TokenKind::Plus) || at(TokenKind::Minus)) {
     Token op = take();
-    lhs = makeBinary(op, std::move(lhs), mult());
+    lhs = bounded(makeBinary(op, std::move(lhs), mult()));
   }
   return lhs;
 }
@@ -38,7 +49,7 @@ ExprPtr Parser::mult() {
   ExprPtr lhs = unary();
   while (at(TokenKind::Star) || at(TokenKind::Slash) || at(TokenKind::At)) {
     Token op = take();
-    lhs = makeBinary(op, std::move(lhs), unary());
+    lhs = bounded(makeBinary(op, std::move(lhs), unary()));
   }
   return lhs;
 }
@@ -58,6 +69,7 @@ ExprPtr Parser::unary() {
     result = makeExpr(ExprKind::Unary, op.loc);
     result->op = '-';
     result->args.push_back(unary());
+    result = bounded(std::move(result));
   } else {
     result = power();
   }
@@ -71,7 +83,7 @@ ExprPtr Parser::power() {
     return base;
   Token op = take();
   // unary(), not power(): makes '^' right-associative and lets `x ^ -0.5` parse.
-  return makeBinary(op, std::move(base), unary());
+  return bounded(makeBinary(op, std::move(base), unary()));
 }
 
 ExprPtr Parser::postfix() {
@@ -85,7 +97,7 @@ ExprPtr Parser::postfix() {
     ExprPtr node = makeExpr(ExprKind::Index, open.loc);
     node->args.push_back(std::move(e));
     node->args.push_back(std::move(index));
-    e = std::move(node);
+    e = bounded(std::move(node));
   }
   return e;
 }
@@ -134,7 +146,7 @@ ExprPtr Parser::call(const Token &name) {
   }
   expectCloser(TokenKind::RParen, fmt::format("expected ',' or ')' in call to '{}'", name.text));
   --bracketDepth_;
-  return e;
+  return bounded(std::move(e));
 }
 
 ExprPtr Parser::list() {
@@ -151,7 +163,7 @@ ExprPtr Parser::list() {
   }
   expectCloser(TokenKind::RBracket, "expected ',' or ']' in list");
   --bracketDepth_;
-  return e;
+  return bounded(std::move(e));
 }
 
 } // namespace mlpc::detail

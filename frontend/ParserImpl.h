@@ -21,6 +21,10 @@ struct SyntaxError {};
 // Nesting beyond this is almost certainly garbage, and bounding it bounds the
 // recursion depth, so a hostile file cannot overflow the stack.
 constexpr int kMaxNesting = 200;
+// Bounds the height of an expression tree. Left-associative chains
+// (`a + a + ... + a`, `x[i][i]...`) do not nest in the parser, but each
+// operator adds a level to the tree that lowering walks recursively.
+constexpr uint32_t kMaxExprDepth = 1000;
 
 inline bool isReserved(std::string_view word) {
   return word == "model" || word == "dim" || word == "input" || word == "target" ||
@@ -82,6 +86,8 @@ private:
   ExprPtr primary();
   ExprPtr call(const Token &name);
   ExprPtr list();
+  // Sets e->depth from its operands; reports and throws beyond kMaxExprDepth.
+  ExprPtr bounded(ExprPtr e);
 
   DiagnosticEngine &diags_;
   std::vector<Token> toks_;

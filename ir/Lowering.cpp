@@ -2,46 +2,14 @@
 // table's shape rules and reports located errors. A statement that fails is
 // "poisoned": later uses of its name fail silently, so one mistake produces
 // one error instead of a cascade.
-#include "frontend/AST.h"
-#include "ir/Module.h"
+#include "ir/LoweringImpl.h"
 #include "ir/ShapeRules.h"
 
 #include <cmath>
 #include <fmt/format.h>
-#include <set>
 
 namespace mlpc {
-namespace {
-
-class Lowerer {
-public:
-  Lowerer(const ModelAST &ast, const LoweringOptions &options, DiagnosticEngine &diags)
-      : ast_(ast), options_(options), diags_(diags) {}
-
-  std::optional<Module> run();
-
-private:
-  // Integer dim expressions (dims, shapes, axes).
-  std::optional<int64_t> evalInt(const Expr &e);
-  std::optional<Shape> evalShape(const std::vector<ExprPtr> &dims, SourceLoc where);
-  // Constant real expressions (exponents).
-  std::optional<double> evalConst(const Expr &e);
-  std::optional<InitExpr> lowerInit(const Expr &e);
-  std::optional<ValueId> lower(const Expr &e);
-  std::optional<ValueId> lowerCall(const Expr &e);
-  std::optional<ValueId> build(Node node, SourceLoc loc);
-  bool declare(const std::string &name, SourceLoc loc);
-  void lowerTrain(Module &m);
-
-  const ModelAST &ast_;
-  const LoweringOptions &options_;
-  DiagnosticEngine &diags_;
-  Graph g_;
-  std::map<std::string, int64_t> dims_;
-  std::map<std::string, ValueId> values_; // inputs, params, forward assignments
-  std::set<std::string> poisoned_;
-  std::set<std::string> declared_;
-};
+namespace detail {
 
 bool Lowerer::declare(const std::string &name, SourceLoc loc) {
   if (declared_.insert(name).second)
@@ -50,168 +18,6 @@ bool Lowerer::declare(const std::string &name, SourceLoc loc) {
   return false;
 }
 
-std::optional<int64_t> Lowerer::evalInt(const Expr &e) {
-  switch (e.kind) {
-  case ExprKind::Number:
-    if (!e.isInteger) {
-      diags_.error(e.loc, fmt::format("expected an integer, found '{}'", e.number));
-      return std::nullopt;
-    }
-    return e.integer;
-  case ExprKind::Ident: {
-    auto it = dims_.find(e.name);
-    if (it != dims_.end())
-      return it->second;
-    if (!poisoned_.count(e.name))
-      diags_.error(e.loc, fmt::format("unknown dimension '{}'", e.name));
-    return std::nullopt;
-  }
-  case ExprKind::Unary: {
-    auto v = evalInt(*e.args[0]);
-    if (v && *v == INT64_MIN) {
-      diags_.error(e.loc, "integer overflow in dimension expression");
-      return std::nullopt;
-    }
-    return v ? std::optional<int64_t>(-*v) : std::nullopt;
-  }
-  case ExprKind::Binary: {
-    auto a = evalInt(*e.args[0]);
-    auto b = evalInt(*e.args[1]);
-    if (!a || !b)
-      return std::nullopt;
-    int64_t r = 0;
-    bool overflow = false;
-    switch (e.op) {
-    case '+': overflow = __builtin_add_overflow(*a, *b, &r); break;
-    case '-': overflow = __builtin_sub_overflow(*a, *b, &r); break;
-    case '*': overflow = __builtin_mul_overflow(*a, *b, &r); break;
-    case '/':
-      if (*b == 0 || *a % *b != 0) {
-        diags_.error(e.loc, fmt::format("dimension division {} / {} is not exact", *a, *b));
-        return std::nullopt;
-      }
-      r = *a / *b;
-      break;
-    default:
-      diags_.error(e.loc, fmt::format("operator '{}' is not allowed in a dimension", e.op));
-      return std::nullopt;
-    }
-    if (overflow) {
-      diags_.error(e.loc, "integer overflow in dimension expression");
-      return std::nullopt;
-    }
-    return r;
-  }
-  default:
-    diags_.error(e.loc, "expected an integer dimension expression");
-    return std::nullopt;
-  }
-}
-
-std::optional<Shape> Lowerer::evalShape(const std::vector<ExprPtr> &dims, SourceLoc where) {
-  Shape shape;
-  bool ok = true;
-  int64_t numel = 1;
-  for (const ExprPtr &d : dims) {
-    auto v = evalInt(*d);
-    if (!v) {
-      ok = false;
-      continue;
-    }
-    if (*v <= 0) {
-      diags_.error(d->loc, fmt::format("dimension must be positive, got {}", *v));
-      ok = false;
-      continue;
-    }
-    if (__builtin_mul_overflow(numel, *v, &numel) || numel > kMaxTensorElements) {
-      diags_.error(d->loc, fmt::format("tensor is too large: more than {} elements",
-                                       kMaxTensorElements));
-      return std::nullopt;
-    }
-    shape.push_back(*v);
-  }
-  if (ok && shape.empty()) {
-    diags_.error(where, "a shape needs at least one dimension");
-    return std::nullopt;
-  }
-  return ok ? std::optional<Shape>(shape) : std::nullopt;
-}
-
-std::optional<double> Lowerer::evalConst(const Expr &e) {
-  switch (e.kind) {
-  case ExprKind::Number: return e.number;
-  case ExprKind::Ident:
-    if (auto it = dims_.find(e.name); it != dims_.end())
-      return static_cast<double>(it->second);
-    break;
-  case ExprKind::Unary:
-    if (auto v = evalConst(*e.args[0]))
-      return -*v;
-    return std::nullopt;
-  case ExprKind::Binary: {
-    auto a = evalConst(*e.args[0]);
-    auto b = a ? evalConst(*e.args[1]) : std::nullopt;
-    if (!a || !b)
-      return std::nullopt;
-    switch (e.op) {
-    case '+': return *a + *b;
-    case '-': return *a - *b;
-    case '*': return *a * *b;
-    case '/': return *a / *b;
-    case '^': return std::pow(*a, *b);
-    default: break;
-    }
-    break;
-  }
-  default: break;
-  }
-  diags_.error(e.loc, "expected a constant expression");
-  return std::nullopt;
-}
-
-std::optional<InitExpr> Lowerer::lowerInit(const Expr &e) {
-  using K = InitExpr::Kind;
-  switch (e.kind) {
-  case ExprKind::Number: return InitExpr{K::Number, e.number, {}};
-  case ExprKind::Ident:
-    if (e.name == "randn") return InitExpr{K::Randn, 0, {}};
-    if (e.name == "zeros") return InitExpr{K::Zeros, 0, {}};
-    if (e.name == "ones") return InitExpr{K::Ones, 0, {}};
-    if (auto it = dims_.find(e.name); it != dims_.end())
-      return InitExpr{K::Number, static_cast<double>(it->second), {}};
-    diags_.error(e.loc, fmt::format("unknown name '{}' in initializer (expected randn, zeros, "
-                                    "ones, a number or a dimension)", e.name));
-    return std::nullopt;
-  case ExprKind::Unary: {
-    auto a = lowerInit(*e.args[0]);
-    if (!a) return std::nullopt;
-    return InitExpr{K::Neg, 0, {*a}};
-  }
-  case ExprKind::Binary: {
-    static const std::map<char, K> kinds = {{'+', K::Add}, {'-', K::Sub}, {'*', K::Mul}, {'/', K::Div}};
-    auto it = kinds.find(e.op);
-    if (it == kinds.end()) {
-      diags_.error(e.loc, fmt::format("operator '{}' is not allowed in an initializer", e.op));
-      return std::nullopt;
-    }
-    auto a = lowerInit(*e.args[0]);
-    auto b = lowerInit(*e.args[1]);
-    if (!a || !b) return std::nullopt;
-    return InitExpr{it->second, 0, {*a, *b}};
-  }
-  case ExprKind::Call:
-    if (e.name == "sqrt" && e.args.size() == 1) {
-      auto a = lowerInit(*e.args[0]);
-      if (!a) return std::nullopt;
-      return InitExpr{K::Sqrt, 0, {*a}};
-    }
-    diags_.error(e.loc, fmt::format("unknown initializer function '{}' (expected sqrt(x))", e.name));
-    return std::nullopt;
-  default:
-    diags_.error(e.loc, "unsupported expression in initializer");
-    return std::nullopt;
-  }
-}
 
 std::optional<ValueId> Lowerer::build(Node node, SourceLoc loc) {
   node.loc = loc;
@@ -222,6 +28,8 @@ std::optional<ValueId> Lowerer::build(Node node, SourceLoc loc) {
     return std::nullopt;
   }
   node.type = *t;
+  if (!account(node.type, loc, /*isParam=*/false))
+    return std::nullopt;
   return g_.add(std::move(node));
 }
 
@@ -427,10 +235,12 @@ std::optional<Module> Lowerer::run() {
         diags_.error(d.loc, fmt::format("'dim {} = batch' needs 'batch' in the train block", d.name));
     } else if (d.value) {
       value = evalInt(*d.value);
-      if (value && *value <= 0) {
-        diags_.error(d.value->loc, fmt::format("dimension '{}' must be positive, got {}", d.name, *value));
-        value.reset();
-      }
+    }
+    // Bound values (vocab, batch, overrides such as --batch) are checked too.
+    if (value && *value <= 0) {
+      diags_.error(d.value ? d.value->loc : d.loc,
+                   fmt::format("dimension '{}' must be positive, got {}", d.name, *value));
+      value.reset();
     }
     if (!value) {
       poisoned_.insert(d.name);
@@ -453,6 +263,10 @@ std::optional<Module> Lowerer::run() {
     }
     Node n{Op::Input};
     n.type = {DType::I32, *shape};
+    if (!account(n.type, t.loc, /*isParam=*/false)) {
+      poisoned_.insert(t.name);
+      continue;
+    }
     n.name = t.name;
     n.loc = t.loc;
     n.isTarget = t.role == TensorDecl::Role::Target;
@@ -475,6 +289,10 @@ std::optional<Module> Lowerer::run() {
     }
     Node n{Op::Param};
     n.type = {DType::F32, *shape};
+    if (!account(n.type, p.loc, /*isParam=*/true)) {
+      poisoned_.insert(p.name);
+      continue;
+    }
     n.name = p.name;
     n.loc = p.loc;
     n.init = std::make_shared<InitExpr>(std::move(*init));
@@ -523,11 +341,11 @@ std::optional<Module> Lowerer::run() {
   return m;
 }
 
-} // namespace
+} // namespace detail
 
 std::optional<Module> lowerModel(const ModelAST &ast, const LoweringOptions &options,
                                  DiagnosticEngine &diags) {
-  return Lowerer(ast, options, diags).run();
+  return detail::Lowerer(ast, options, diags).run();
 }
 
 } // namespace mlpc

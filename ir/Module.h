@@ -54,6 +54,15 @@ struct LoweringOptions {
   bool inferenceOnly = false;
 };
 
+// Whole-model size limits, checked by lowering before anything is allocated
+// (kMaxTensorElements in ir/Type.h bounds each tensor on its own):
+// - all parameters together (f32), i.e. one copy of the weights; training
+//   needs a few more (gradients, checkpoints), so this is already generous;
+constexpr int64_t kMaxParamBytes = int64_t(4) << 30;
+// - every value of the forward pass (inputs, parameters and each operation's
+//   result, before simplification), a bound on the activations a step needs.
+constexpr int64_t kMaxForwardBytes = int64_t(16) << 30;
+
 // Lowers a parsed model to a verified forward graph. Reports every error it
 // finds to `diags` (continuing past bad statements) and returns nullopt if any.
 std::optional<Module> lowerModel(const ModelAST &ast, const LoweringOptions &options,

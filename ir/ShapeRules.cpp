@@ -4,6 +4,14 @@
 
 namespace mlpc {
 
+std::optional<int64_t> checkedNumel(const Shape &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return std::nullopt;
+  return n;
+}
+
 std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b) {
   size_t rank = std::max(a.size(), b.size());
   Shape out(rank);
@@ -87,9 +95,7 @@ struct Checker {
   }
 };
 
-} // namespace
-
-std::optional<TensorType> inferType(const Graph &g, const Node &node, std::string &error) {
+std::optional<TensorType> ruleFor(const Graph &g, const Node &node, std::string &error) {
   const OpInfo &info = opInfo(node.op);
   if (info.arity >= 0 && node.operands.size() != static_cast<size_t>(info.arity)) {
     error = fmt::format("'{}' takes {} operand(s), got {}", info.name, info.arity,
@@ -239,6 +245,33 @@ std::optional<TensorType> inferType(const Graph &g, const Node &node, std::strin
   }
   error = "unknown op";
   return std::nullopt;
+}
+
+} // namespace
+
+std::optional<TensorType> inferType(const Graph &g, const Node &node, std::string &error) {
+  // Attribute shapes come from the model file (reshape targets) or from
+  // passes; check them before any rule multiplies their dims.
+  if (!node.shapeAttr.empty()) {
+    auto n = checkedNumel(node.shapeAttr);
+    if (!n || *n > kMaxTensorElements) {
+      error = fmt::format("'{}' target shape {} is too large: more than {} elements",
+                          opInfo(node.op).name, toString(node.shapeAttr), kMaxTensorElements);
+      return std::nullopt;
+    }
+  }
+  std::optional<TensorType> t = ruleFor(g, node, error);
+  // Each operand is within the limit, but a result need not be: broadcasting
+  // [K, 1] with [1, K], an outer matmul, a gather of a large table.
+  if (t) {
+    auto n = checkedNumel(t->shape);
+    if (!n || *n > kMaxTensorElements) {
+      error = fmt::format("result of '{}' is too large: {} has more than {} elements",
+                          opInfo(node.op).name, toString(t->shape), kMaxTensorElements);
+      return std::nullopt;
+    }
+  }
+  return t;
 }
 
 std::vector<std::string> verifyGraph(const Graph &g) {

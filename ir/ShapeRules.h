@@ -13,6 +13,10 @@ namespace mlpc {
 // with a user-facing message (lower-case, naming the shapes involved) in `error`.
 std::optional<TensorType> inferType(const Graph &g, const Node &node, std::string &error);
 
+// Element count of `shape`, or nullopt if a dim is negative or the product
+// overflows int64 (TensorType::numel() does not check).
+std::optional<int64_t> checkedNumel(const Shape &shape);
+
 // numpy broadcasting of two shapes (trailing axes aligned, 1 stretches).
 std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b);
 

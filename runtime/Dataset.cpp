@@ -64,8 +64,12 @@ llvm::Expected<std::vector<std::string>> mlpc::readWords(const std::string &path
   if (!bufOr)
     return makeError(
         fmt::format("cannot read names file '{}': {}", path, bufOr.getError().message()));
-  llvm::StringRef text = (*bufOr)->getBuffer();
+  return parseWords((*bufOr)->getBuffer(), path);
+}
 
+llvm::Expected<std::vector<std::string>> mlpc::parseWords(llvm::StringRef text,
+                                                          llvm::StringRef name) {
+  const std::string path = name.str();
   std::vector<std::string> words;
   size_t lineNo = 0;
   while (!text.empty()) {
@@ -124,6 +128,16 @@ llvm::Expected<Dataset> mlpc::buildDataset(std::vector<std::string> words, int c
                                    "start/end token",
                                    i + 1, words[i]));
   }
+
+  // Checked before shuffling or allocating: every name is one row per
+  // character plus its final '.', each row `context` indices.
+  uint64_t rows = 0;
+  for (const std::string &w : words)
+    rows += w.size() + 1;
+  if (rows > MaxDatasetTokens / static_cast<uint64_t>(context))
+    return makeError(fmt::format("dataset is too large: {} rows of context {} exceed the limit of "
+                                 "{} indices",
+                                 rows, context, MaxDatasetTokens));
 
   Dataset ds;
   ds.context = context;

@@ -10,6 +10,7 @@
 #ifndef MLPC_RUNTIME_DATASET_H
 #define MLPC_RUNTIME_DATASET_H
 
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstddef>
@@ -22,6 +23,10 @@ namespace mlpc {
 
 /// Longest accepted name; longer lines are almost certainly not a names file.
 constexpr size_t MaxWordLength = 1000;
+/// Most context-window entries (rows * context, all splits) buildDataset
+/// builds: 8 GiB of i32 indices; a larger names file or context is an error
+/// instead of an allocation failure.
+constexpr uint64_t MaxDatasetTokens = uint64_t(1) << 31;
 
 struct Vocabulary {
   /// index -> character; itos[0] == '.', the start/end separator token.
@@ -53,14 +58,19 @@ struct Dataset {
 /// bytes outside printable ASCII 0x21..0x7e, and lines over MaxWordLength.
 llvm::Expected<std::vector<std::string>> readWords(const std::string &path);
 
+/// readWords on the contents of a names file; `name` (its path) prefixes
+/// every error message. The fuzzer calls this directly.
+llvm::Expected<std::vector<std::string>> parseWords(llvm::StringRef text, llvm::StringRef name);
+
 /// '.' = 0, then the sorted distinct characters of `words` ('.' excluded).
 Vocabulary buildVocabulary(const std::vector<std::string> &words);
 
 /// Shuffles `words` like Python `random.seed(shuffleSeed);
 /// random.shuffle(words)`, splits at int(0.8*n) and int(0.9*n) into
 /// train/val/test and builds the context windows. Fails for context outside
-/// [1, 1024], for empty names or names containing '.', and when the train
-/// split would be empty; val and test may be empty for tiny inputs.
+/// [1, 1024], for empty names or names containing '.', when the windows would
+/// exceed MaxDatasetTokens, and when the train split would be empty; val and
+/// test may be empty for tiny inputs.
 llvm::Expected<Dataset> buildDataset(std::vector<std::string> words, int context,
                                      uint64_t shuffleSeed = 42);
 

@@ -55,6 +55,36 @@ bool isKnownUnsupportedDType(llvm::StringRef s) {
   return std::any_of(std::begin(Known), std::end(Known), [&](const char *k) { return s == k; });
 }
 
+/// A safetensors header nests 3 levels deep ({name: {shape: [..]}}); allow
+/// some slack for metadata, but no more: llvm::json::parse recurses once per
+/// level, so a header of 100k '[' would overflow the stack before it fails.
+constexpr unsigned MaxHeaderNesting = 64;
+
+/// Whether the JSON text nests at most `limit` arrays/objects deep; brackets
+/// inside strings do not count. Malformed JSON is left to the parser.
+bool nestingWithin(llvm::StringRef json, unsigned limit) {
+  unsigned depth = 0;
+  bool inString = false, escaped = false;
+  for (char c : json) {
+    if (inString) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit)
+        return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 struct Entry {
   std::string name;
   uint64_t begin, end;
@@ -183,8 +213,10 @@ std::string buildHeader(const TensorFile &file) {
     });
   }
   uint64_t offset = 0;
-  for (const auto &[name, t] : file.tensors) {
-    j.attributeObject(name, [&] {
+  for (const auto &entry : file.tensors) {
+    // Not a structured binding: lambdas cannot capture those before C++20.
+    const TensorData &t = entry.second;
+    j.attributeObject(entry.first, [&] {
       j.attribute("dtype", dtypeName(t.dtype));
       j.attributeArray("shape", [&] {
         for (int64_t d : t.shape)
@@ -244,8 +276,11 @@ llvm::Expected<TensorFile> mlpc::readSafetensors(const std::string &path) {
                                            /*RequiresNullTerminator=*/false);
   if (!bufOr)
     return makeError(fmt::format("cannot read '{}': {}", path, bufOr.getError().message()));
-  llvm::StringRef buf = (*bufOr)->getBuffer();
+  return parseSafetensors((*bufOr)->getBuffer(), path);
+}
 
+llvm::Expected<TensorFile> mlpc::parseSafetensors(llvm::StringRef buf, llvm::StringRef name) {
+  const std::string path = name.str();
   if (buf.size() < 8)
     return makeError(
         fmt::format("{}: file is {} bytes, too short for a safetensors header", path, buf.size()));
@@ -261,6 +296,9 @@ llvm::Expected<TensorFile> mlpc::readSafetensors(const std::string &path) {
   llvm::StringRef headerText = buf.substr(8, headerLen);
   llvm::StringRef data = buf.drop_front(8 + headerLen);
 
+  if (!nestingWithin(headerText, MaxHeaderNesting))
+    return makeError(
+        fmt::format("{}: header nests JSON more than {} levels deep", path, MaxHeaderNesting));
   llvm::Expected<llvm::json::Value> root = llvm::json::parse(headerText);
   if (!root)
     return makeError(

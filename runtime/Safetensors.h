@@ -16,6 +16,7 @@
 #ifndef MLPC_RUNTIME_SAFETENSORS_H
 #define MLPC_RUNTIME_SAFETENSORS_H
 
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -60,6 +61,11 @@ constexpr uint64_t MaxSafetensorsHeader = 100u * 1000u * 1000u;
 
 /// Reads and fully validates a safetensors file.
 llvm::Expected<TensorFile> readSafetensors(const std::string &path);
+
+/// Parses and fully validates the bytes of a safetensors file; `name` (the
+/// file's path) prefixes every error message. readSafetensors reads the file
+/// and calls this; the fuzzer calls it directly.
+llvm::Expected<TensorFile> parseSafetensors(llvm::StringRef bytes, llvm::StringRef name);
 
 /// Writes `file` deterministically (tensors and metadata sorted by name) and
 /// atomically: a temp file next to `path` is written, fsync'ed and renamed

@@ -1,6 +1,7 @@
 // mlpc check / mlpc emit: the compiler's front half and its stage printers.
 #if __has_include("codegen/Compiler.h")
 #include "codegen/Compiler.h"
+#include "tools/CompileCommand.h"
 #define MLPC_HAVE_CODEGEN 1
 #endif
 #include "frontend/ASTPrinter.h"
@@ -53,6 +54,13 @@ int runEmit(const ParsedArgs &args) {
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     return reportError(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
                                    fmt::join(stages, ", ")));
+  if ((args.has("--weights") || args.has("--data")) && stage != "llvm" && stage != "asm")
+    return reportError("--weights and --data only apply to --emit=llvm and --emit=asm");
+  if (args.has("--weights") && args.has("--batch"))
+    return reportError("--batch does not apply with --weights: the inference object has a "
+                       "block kernel and a 1-row kernel");
+  if (args.has("--data") && !args.has("--weights"))
+    return reportError("--data needs --weights CKPT");
   auto file = ModelFile::open(args.positional[0]);
   if (!file)
     return reportError(file.takeError());
@@ -110,6 +118,12 @@ int runEmit(const ParsedArgs &args) {
   if (stage == "dot")
     return writeOutput(args, printDot(*graph));
 #ifdef MLPC_HAVE_CODEGEN
+  if (args.has("--weights")) {
+    // The whole inference object: entry function, both kernels, weights.
+    auto text = inferenceModuleText(args, stage == "llvm" ? InferenceEmit::LLVMText
+                                                          : InferenceEmit::Assembly);
+    return text ? writeOutput(args, *text) : kExitUserError;
+  }
   CompileOptions compile;
   auto text = stage == "llvm" ? emitLLVMText(*graph, module->name + "_forward", compile)
                               : emitAssembly(*graph, module->name + "_forward", compile);
