@@ -66,6 +66,14 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
       auto base = lower(*e.args[0]);
       auto exponent = evalConst(*e.args[1]);
       if (!base || !exponent) return std::nullopt;
+      // `x ^ (0/0)`: a NaN attribute would also compare equal to every other
+      // exponent in simplify's CSE, merging x^NaN with x^2.
+      if (!std::isfinite(*exponent)) {
+        // NaN's sign (how fmt prints it) depends on the CPU: print it plainly.
+        std::string value = std::isnan(*exponent) ? "nan" : fmt::format("{}", *exponent);
+        diags_.error(e.args[1]->loc, "exponent must be a finite number, got " + value);
+        return std::nullopt;
+      }
       Node n{Op::Pow, {*base}};
       n.scalar = *exponent;
       return build(std::move(n), e.loc);
