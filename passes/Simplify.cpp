@@ -18,6 +18,7 @@
 #include "passes/Pass.h"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -132,7 +133,15 @@ std::optional<ValueId> rewrite(Graph &g, ValueId v) {
   return std::nullopt;
 }
 
-using CseKey = std::tuple<int, std::vector<ValueId>, double, int, bool, bool, Shape>;
+// The scalar attribute is keyed by its bits: NaN compares unordered with
+// every double, so a double key would merge a NaN constant with any other.
+using CseKey = std::tuple<int, std::vector<ValueId>, uint64_t, int, bool, bool, Shape>;
+
+uint64_t bitsOf(double x) {
+  uint64_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  return bits;
+}
 
 bool cse(Graph &g) {
   std::map<CseKey, ValueId> seen;
@@ -141,7 +150,7 @@ bool cse(Graph &g) {
     const Node &n = g[v];
     if (opInfo(n.op).kind == OpKind::Leaf && n.op != Op::Const)
       continue;
-    CseKey key{static_cast<int>(n.op), n.operands, n.scalar, n.axis, n.transA, n.transB, n.shapeAttr};
+    CseKey key{static_cast<int>(n.op), n.operands, bitsOf(n.scalar), n.axis, n.transA, n.transB, n.shapeAttr};
     auto [it, inserted] = seen.emplace(key, v);
     if (!inserted) {
       // Keep the earlier node; it inherits a source name if it had none.

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 using namespace mlpc;
 
 namespace {
@@ -145,4 +147,16 @@ TEST_CASE("x * 1 is not simplified when 1 broadcasts x to a larger shape", "[pas
   // a*1 -> a, but a + broadcast(0) keeps the [2, 3] shape.
   CHECK(g[*g.output("out")].type.shape == Shape{2, 3});
   CHECK(verifyGraph(g).empty());
+}
+
+TEST_CASE("CSE never merges a NaN constant with another constant", "[passes]") {
+  Graph g;
+  ValueId a = param(g, "a", {2});
+  ValueId nan = g.makeConst(std::nan(""));
+  ValueId two = g.makeConst(2.0);
+  g.setOutput("x", g.make(Op::Mul, {a, nan}));
+  g.setOutput("y", g.make(Op::Mul, {a, two}));
+  PassContext ctx;
+  simplify(g, ctx);
+  CHECK(*g.output("x") != *g.output("y"));
 }
