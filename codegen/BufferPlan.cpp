@@ -56,6 +56,20 @@ bool isElementwiseLike(Op op) {
   return (opInfo(op).kind == OpKind::Elementwise) || op == Op::Broadcast;
 }
 
+bool isBatchNormElementwise(Op op) {
+  return op == Op::BatchNorm || op == Op::BatchNormXhat;
+}
+
+bool fusesOperandTree(const Graph &g, const Node &n) {
+  if (n.op != Op::Sum && n.op != Op::Mean && n.op != Op::Max)
+    return false;
+  // Rank 2 along axis 0 with more than one column runs the column kernel
+  // (each load one vector of one row); along axis 1 the row kernel.
+  const Shape &s = g[n.operands[0]].type.shape;
+  return (s.size() == 2 && ((n.axis == 0 && s[1] > 1) || n.axis == 1)) ||
+         (s.size() == 1 && (n.axis == 0 || n.axis == -1));
+}
+
 int64_t scratchBytes(const Graph &g, const Node &n) {
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
   // the kernel's vector loads run along N (see LowerMatMul.cpp).
@@ -80,6 +94,17 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
   for (ValueId v = 0; v < n; ++v)
     for (ValueId o : g[v].operands)
       user[o] = v;
+  // True if every use of v is an operand of its one consumer (x * x counts:
+  // a fused operand is then evaluated twice in the consumer's loop, which
+  // EarlyCSE folds back into one).
+  auto singleConsumer = [&](ValueId v) {
+    if (user[v] < 0)
+      return false;
+    unsigned refs = 0;
+    for (ValueId o : g[static_cast<ValueId>(user[v])].operands)
+      refs += o == v;
+    return refs == uses[v];
+  };
 
   // 1. Leaves, constants, aliases.
   for (ValueId v = 0; v < n; ++v) {
@@ -95,16 +120,26 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
     }
   }
 
-  // 2. Fusion: an elementwise node whose only use is one elementwise consumer
-  // of the same shape is evaluated inside that consumer's loop. This saves a
-  // store and a reload of the whole tensor per fused node, a loop, and the
-  // buffer itself (e.g. tanh' = dh * (1 - h*h) becomes one pass over h and dh).
-  // Same shape only: fusing into a broadcasting consumer would recompute it.
+  // 2. Fusion: an elementwise node whose only consumer is an elementwise
+  // node of the same shape is evaluated inside that consumer's loop. This
+  // saves a store and a reload of the whole tensor per fused node, a loop,
+  // and the buffer itself (e.g. tanh' = dh * (1 - h*h) becomes one pass over
+  // h and dh). Same shape only: fusing into a broadcasting consumer would
+  // recompute it. Reductions of rank-2 tensors along an axis evaluate their
+  // operand's tree too (sum(dout * xhat, 0), sum((x - mean)^2, 0) of the
+  // BatchNorm gradient and running variance: one pass each instead of two;
+  // -0.6 us on the makemore step), see LowerReduce.cpp.
+  // BatchNorm and BatchNormXhat fuse the same way once their statistics
+  // exist (tanh(batchnorm(x)) is one pass; sum(dout * xhat, 0) one more), but
+  // their input x stays materialised: the statistics kernel reads it too.
+  auto fusible = [&](Op op) { return isElementwiseLike(op) || isBatchNormElementwise(op); };
   for (ValueId v = 0; v < n; ++v) {
-    if (!isElementwiseLike(g[v].op) || uses[v] != 1 || user[v] < 0)
+    if (!fusible(g[v].op) || !singleConsumer(v))
       continue;
     const Node &u = g[static_cast<ValueId>(user[v])];
-    if (isElementwiseLike(u.op) && u.type.shape == g[v].type.shape)
+    if (isBatchNormElementwise(u.op) && u.operands[0] == v)
+      continue;
+    if ((fusible(u.op) && u.type.shape == g[v].type.shape) || fusesOperandTree(g, u))
       p.storage[v] = Storage::Inlined;
   }
 
@@ -113,17 +148,41 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
   for (size_t v = n; v-- > 0;)
     exprRoot[v] = p.storage[v] == Storage::Inlined ? exprRoot[user[v]] : v;
 
+  // BatchNorm statistics groups: same input (bytes) and eps.
+  p.statsGroup.assign(n, -1);
+  std::vector<int64_t> statsLastUse;
+  for (ValueId v = 0; v < n; ++v) {
+    const Node &node = g[v];
+    if (!isBatchNormElementwise(node.op) && node.op != Op::BatchNormGrad)
+      continue;
+    int group = -1;
+    for (size_t i = 0; i < p.stats.size() && group < 0; ++i) {
+      const Node &leader = g[p.stats[i].leader];
+      if (p.root[leader.operands[0]] == p.root[node.operands[0]] && leader.scalar == node.scalar)
+        group = static_cast<int>(i);
+    }
+    if (group < 0) {
+      group = static_cast<int>(p.stats.size());
+      p.stats.push_back(StatsPlan{v, 0, -1});
+      statsLastUse.push_back(v);
+    }
+    p.statsGroup[v] = group;
+    statsLastUse[group] = std::max<int64_t>(statsLastUse[group], static_cast<int64_t>(exprRoot[v]));
+  }
+
   // Matmul epilogues: a MatMul whose only use is a same-shape operand of an
   // elementwise expression hands its accumulator tiles to that expression
   // (bias adds, activation-gradient products) instead of storing C and
-  // reading it back in a second loop. One matmul per expression.
+  // reading it back in a second loop. One matmul per expression, whose root
+  // is an elementwise loop (not a reduction).
   std::vector<bool> hasEpilogue(n, false);
   for (ValueId v = 0; v < n; ++v) {
     if (g[v].op != Op::MatMul || uses[v] != 1 || user[v] < 0)
       continue;
     const Node &u = g[static_cast<ValueId>(user[v])];
     size_t root = exprRoot[user[v]];
-    if (isElementwiseLike(u.op) && u.type.shape == g[v].type.shape && !hasEpilogue[root]) {
+    if (isElementwiseLike(u.op) && isElementwiseLike(g[root].op) &&
+        u.type.shape == g[v].type.shape && !hasEpilogue[root]) {
       p.storage[v] = Storage::Epilogue;
       exprRoot[v] = root;
       hasEpilogue[root] = true;
@@ -242,6 +301,13 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
         p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
         dieAt[v].push_back(id);
       }
+    if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
+      int64_t bytes = roundUp(2 * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+      int id = static_cast<int>(2 * n + group);
+      p.stats[group].offset = arena.allocate(bytes, id);
+      p.stats[group].region = newRegion(p.stats[group].offset, bytes);
+      dieAt[statsLastUse[group]].push_back(id);
+    }
     for (int id : dieAt[v])
       arena.release(id);
   }

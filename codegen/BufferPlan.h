@@ -52,6 +52,16 @@ struct Region {
   int64_t begin = 0, end = 0;
 };
 
+// Batch statistics (per-column mean and 1/sqrt(var + eps)) of one BatchNorm
+// input: computed once, by the first of the BatchNorm / BatchNormXhat /
+// BatchNormGrad nodes that normalise that input with that eps (the leader),
+// and read by all of them (see LowerFused.cpp).
+struct StatsPlan {
+  ValueId leader = 0; // its position runs the statistics kernel
+  int64_t offset = 0; // workspace bytes: `columns` means, then `columns` 1/std
+  int region = -1;
+};
+
 struct BufferPlan {
   std::vector<Storage> storage;       // per value
   std::vector<ValueId> root;          // the value owning the bytes (itself unless Alias)
@@ -62,6 +72,8 @@ struct BufferPlan {
   std::vector<int> scratchRegion;     // per node: region of its scratch, or -1
   std::vector<Region> regions;
   std::vector<OutputPlan> outputs; // parallel to Graph::outputs
+  std::vector<int> statsGroup;     // per node: index into stats, or -1
+  std::vector<StatsPlan> stats;
   int64_t workspaceBytes = 0;
 };
 
@@ -76,6 +88,13 @@ int64_t scratchBytes(const Graph &g, const Node &n);
 
 // True for the ops lowered by the fused elementwise engine (LowerElementwise.cpp).
 bool isElementwiseLike(Op op);
+// BatchNorm and BatchNormXhat: given their input's batch statistics (a
+// StatsPlan), elementwise expressions that fuse like the ops above.
+bool isBatchNormElementwise(Op op);
+// True for the reductions that evaluate a fused elementwise operand tree in
+// their own loop (Sum / Mean / Max of a rank-1 tensor or of a rank-2 tensor
+// along one axis; see LowerReduce.cpp).
+bool fusesOperandTree(const Graph &g, const Node &n);
 
 llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate);
 

@@ -172,17 +172,12 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   });
   if (!objects)
     return objects.takeError();
-  auto tObj = std::chrono::steady_clock::now();
   for (auto &object : *objects)
     if (Error e = jit_->addObjectFile(std::move(object)))
       return e;
   auto symbol = jit_->lookup(name); // links the objects
   if (!symbol)
     return symbol.takeError();
-  if (getenv("MLPC_TIMING_EXPERIMENT"))
-    fprintf(stderr, "compile %s: to objects %.1f ms, link %.1f ms\n", name.c_str(),
-            std::chrono::duration<double, std::milli>(tObj - start).count(),
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tObj).count());
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms,

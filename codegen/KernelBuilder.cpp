@@ -197,6 +197,35 @@ Value *KernelBuilder::laneIndices(Value *offset) {
                      ConstantVector::get(iota));
 }
 
+Value *KernelBuilder::concat(ArrayRef<Value *> parts) {
+  Values level(parts.begin(), parts.end());
+  while (level.size() & (level.size() - 1)) // a power of two, padded with poison
+    level.push_back(PoisonValue::get(level[0]->getType()));
+  while (level.size() > 1) {
+    Values next;
+    for (size_t i = 0; i + 1 < level.size(); i += 2) {
+      unsigned n = cast<FixedVectorType>(level[i]->getType())->getNumElements();
+      SmallVector<int, 64> mask;
+      for (unsigned j = 0; j < 2 * n; ++j)
+        mask.push_back(static_cast<int>(j));
+      next.push_back(B.CreateShuffleVector(level[i], level[i + 1], mask));
+    }
+    level = std::move(next);
+  }
+  return level[0];
+}
+
+Values KernelBuilder::split(Value *v, size_t parts) {
+  Values out;
+  for (size_t p = 0; p < parts; ++p) {
+    SmallVector<int, 16> mask;
+    for (unsigned j = 0; j < VW; ++j)
+      mask.push_back(static_cast<int>(p * VW + j));
+    out.push_back(B.CreateShuffleVector(v, mask));
+  }
+  return out;
+}
+
 Value *KernelBuilder::broadcastLane(Value *v, unsigned i) {
   return B.CreateShuffleVector(v, SmallVector<int, 16>(VW, static_cast<int>(i)));
 }

@@ -92,6 +92,11 @@ public:
   llvm::Value *hmax(llvm::Value *v);
   // <offset, offset+1, ...> as i32 lanes, for one-hot compares.
   llvm::Value *laneIndices(llvm::Value *offset);
+  // Vectors of VW lanes joined into one of parts.size() * VW lanes (a
+  // no-op after type legalisation: the parts stay in their registers), and
+  // split back.
+  llvm::Value *concat(llvm::ArrayRef<llvm::Value *> parts);
+  Values split(llvm::Value *v, size_t parts);
   // Lane i of v in every lane.
   llvm::Value *broadcastLane(llvm::Value *v, unsigned i);
 

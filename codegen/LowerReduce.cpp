@@ -38,12 +38,25 @@ struct AxisSplit {
 
 void GraphLowering::lowerReduction(ValueId v) {
   const Node &n = g_[v];
-  const Buf &x = buf(n.operands[0]), &out = buf(v);
-  AxisSplit s(g_[n.operands[0]].type.shape, n.axis);
+  const ValueId operand = n.operands[0];
+  const Buf &x = buf(operand), &out = buf(v);
+  AxisSplit s(g_[operand].type.shape, n.axis);
+  // A fused operand (BufferPlan: fusesOperandTree) is evaluated where it is
+  // loaded; it is rank 2 reduced along one axis, or rank 1, so every load
+  // below is one vector of one row of it.
+  const bool fused = plan_.storage[operand] == Storage::Inlined;
   const bool isMax = n.op == Op::Max;
   Value *identity = k_->splat(isMax ? -INFINITY : 0.0);
   auto combine = [&](Value *acc, Value *x) {
     return isMax ? k_->maxOf(acc, x) : b_.CreateFAdd(acc, x);
+  };
+  // Elements [index, index + lanes) of the operand, at (row, column) of its
+  // rank-2 view; inactive lanes read the identity.
+  auto loadX = [&](Value *index, Value *row, Value *column, unsigned lanes) -> Value * {
+    if (!fused)
+      return k_->loadVec(x, index, lanes, lanes < k_->VW ? identity : nullptr);
+    Value *value = evalRowVector(operand, row, column, lanes);
+    return lanes < k_->VW ? b_.CreateSelect(k_->mask(lanes), value, identity) : value;
   };
   auto finish = [&](Value *acc) {
     return n.op == Op::Mean ? b_.CreateFDiv(acc, ConstantFP::get(acc->getType(), double(s.size)))
@@ -57,9 +70,11 @@ void GraphLowering::lowerReduction(ValueId v) {
         Values acc = k_->loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
           Value *row = k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), base);
           Values next;
-          for (size_t c = 0; c < lanes.size(); ++c)
-            next.push_back(
-                combine(acc[c], k_->loadVec(x, k_->add(row, int64_t(c) * k_->VW), lanes[c])));
+          for (size_t c = 0; c < lanes.size(); ++c) {
+            Value *column = k_->add(base, int64_t(c) * k_->VW); // outer is 1 when fused
+            next.push_back(combine(
+                acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
+          }
           return next;
         });
         for (size_t c = 0; c < lanes.size(); ++c)
@@ -76,22 +91,22 @@ void GraphLowering::lowerReduction(ValueId v) {
   // vector; a single row (axis = -1) ends in a horizontal reduction.
   const int64_t vw = k_->VW, fullChunks = s.size / vw;
   const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
-  auto foldRow = [&](Value *row) {
+  auto foldRow = [&](Value *rowIndex) {
+    Value *row = k_->mul(rowIndex, s.size);
+    auto chunk = [&](Value *c, unsigned lanes) { return loadX(k_->add(row, c), rowIndex, c, lanes); };
     Values acc(streams, identity);
     int64_t grouped = fullChunks / streams * streams * vw;
     acc =
         k_->loopCarried(0, grouped, int64_t(streams) * vw, acc, [&](Value *c, ArrayRef<Value *> a) {
           Values next;
           for (unsigned u = 0; u < streams; ++u)
-            next.push_back(
-                combine(a[u], k_->loadVec(x, k_->add(k_->add(row, c), int64_t(u) * vw), vw)));
+            next.push_back(combine(a[u], chunk(k_->add(c, int64_t(u) * vw), vw)));
           return next;
         });
     for (int64_t c = grouped, u = 0; c < fullChunks * vw; c += vw, ++u)
-      acc[u] = combine(acc[u], k_->loadVec(x, k_->add(row, c), vw));
+      acc[u] = combine(acc[u], chunk(k_->idx(c), vw));
     if (s.size % vw)
-      acc[0] =
-          combine(acc[0], k_->loadVec(x, k_->add(row, fullChunks * vw), s.size % vw, identity));
+      acc[0] = combine(acc[0], chunk(k_->idx(fullChunks * vw), static_cast<unsigned>(s.size % vw)));
     Value *total = acc[0];
     for (unsigned u = 1; u < streams; ++u)
       total = combine(total, acc[u]);
@@ -104,7 +119,7 @@ void GraphLowering::lowerReduction(ValueId v) {
   }
   k_->rowBlocks(s.outer, {}, [&](Value *r0, unsigned count, ArrayRef<Value *>) {
     Value *reduced = k_->reduceRowsAcross(
-        count, identity, [&](Value *r) { return foldRow(k_->mul(k_->add(r0, r), s.size)); },
+        count, identity, [&](Value *r) { return foldRow(k_->add(r0, r)); },
         combine);
     k_->storeVec(out, r0, finish(reduced), count);
     return Values{};

@@ -26,6 +26,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -100,6 +101,21 @@ private:
   // LowerElementwise.cpp: fused elementwise expressions and Broadcast.
   void lowerElementwise(ValueId v);
   llvm::Value *applyElementwise(const Node &n, llvm::ArrayRef<llvm::Value *> args);
+  // The fused tree of `root`: its leaves (operands with bytes of their own,
+  // in first-use order) and its Epilogue matmul, if any.
+  void collectExpression(ValueId root, std::vector<ValueId> &leaves,
+                         std::map<ValueId, size_t> &leafIndex, std::optional<ValueId> &matmul);
+  // The tree's value given each leaf's vector (and the matmul's accumulator).
+  // `width`: the lanes of the leaf values (0: VW).
+  llvm::Value *evalExpression(ValueId root, const std::map<ValueId, size_t> &leafIndex,
+                              llvm::ArrayRef<llvm::Value *> leafValues, llvm::Value *acc,
+                              unsigned width = 0);
+  unsigned interleave(ValueId root);
+  // The tree of `root` at row `row`, columns [column, column + lanes) of its
+  // shape viewed as [rows, columns] (rank 1: one row), loading each leaf
+  // with its broadcast strides; `acc` stands for the Epilogue matmul.
+  llvm::Value *evalRowVector(ValueId root, llvm::Value *row, llvm::Value *column, unsigned lanes,
+                             llvm::Value *acc = nullptr);
   // LowerReduce.cpp
   void lowerReduction(ValueId v);
   void lowerMaxMask(ValueId v);
@@ -117,7 +133,8 @@ private:
   void lowerPick(ValueId v);
   void lowerUnpick(ValueId v);
   // LowerFused.cpp
-  void lowerBatchNorm(ValueId v); // BatchNorm, BatchNormInfer, BatchNormXhat
+  void emitBatchStats(ValueId leader); // a StatsPlan's mean and 1/std
+  void lowerBatchNormInfer(ValueId v);
   void lowerBatchNormGrad(ValueId v);
   void lowerCrossEntropy(ValueId v); // CrossEntropy, CrossEntropyGrad
   void zeroFill(const Buf &b, int64_t numel);
@@ -137,6 +154,17 @@ private:
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::vector<Buf> bufs_;    // per value id
   std::vector<Buf> scratch_; // per node (only nodes with scratch bytes)
+  std::vector<Buf> stats_;   // per StatsPlan: its means [H], then its 1/std [H]
+  // Expression leaves are value ids; ids from g_.size() on name the
+  // statistics of BatchNorm groups (statsLeaf: mean, then 1/std).
+  ValueId statsLeaf(int group, bool invStd) const {
+    return static_cast<ValueId>(g_.size() + 2 * group + (invStd ? 1 : 0));
+  }
+  Buf leafBuf(ValueId leaf) const;
+  Shape leafShape(ValueId leaf) const;
+  int64_t statsColumns(size_t group) const {
+    return g_[plan_.stats[group].leader].type.shape[1];
+  }
   std::vector<llvm::MDNode *> regionScope_, regionNoAlias_;
 };
 

@@ -126,11 +126,11 @@ Value *emitLog(IRBuilder<> &b, Value *x) {
   return b.CreateSelect(b.CreateFCmpULT(x, fc(x, 0.0)), fc(x, NAN), r);
 }
 
-// num / den for den in [1, 2]: marked arcp + ninf so the backend may use a
-// reciprocal estimate plus one Newton-Raphson step (the body function carries
-// "reciprocal-estimates"; vrcp14ps + 2 FMAs on AVX-512, ~1 ulp) instead of a
-// full-latency divide. The bounded denominator makes that safe: no inf, no
-// subnormal reciprocal.
+// num / den for den in [1, 2^29] (sigmoid: (1, 2]; tanh: [2, e^20 + 1]):
+// marked arcp + ninf so the backend may use a reciprocal estimate plus one
+// Newton-Raphson step (the body function carries "reciprocal-estimates";
+// vrcp14ps + 2 FMAs on AVX-512, ~1 ulp) instead of a full-latency divide.
+// The bounded denominator makes that safe: no inf, no subnormal reciprocal.
 Value *divideBounded(IRBuilder<> &b, Value *num, Value *den) {
   auto *div = cast<Instruction>(b.CreateFDiv(num, den));
   FastMathFlags fmf;
@@ -141,9 +141,16 @@ Value *divideBounded(IRBuilder<> &b, Value *num, Value *den) {
 }
 
 // tanh: for |x| < 0.625 the Cephes tanhf odd polynomial x + x^3 P(x^2);
-// above, with t = exp(-2|x|) in (0, 0.29]: (1 - t) / (1 + t) with the sign of
-// x (no cancellation; t underflowing to 0 gives 1, and so do x = +-inf).
-// Both are computed and selected, which keeps the code branch-free.
+// above, 1 - 2 / (exp(2|x|) + 1) with the sign of x (2 / (e + 1) <= 0.45, so
+// no cancellation). |x| is clamped to 10 first (2 / (e^20 + 1) = 4e-9 is
+// below half an ulp under 1, so tanh(10) and beyond round to exactly 1), so
+// 2|x| stays in [0, 20] and the exponential needs none of emitExp's
+// overflow, underflow or subnormal handling: 2^n is built directly from the
+// exponent bits. Both branches are computed and selected (branch-free).
+// ~35 vector instructions against ~43 for the previous form (exp(-2|x|) with
+// underflow handling, then (1 - t) / (1 + t)): tanh of the makemore hidden
+// layer, [32, 200], went from 2.3 to 1.9 us. NaN propagates (the clamp is a
+// select on an ordered compare), +-inf give +-1.
 Value *emitTanh(IRBuilder<> &b, Value *x) {
   Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
   Value *z = b.CreateFMul(x, x);
@@ -151,8 +158,22 @@ Value *emitTanh(IRBuilder<> &b, Value *x) {
                     {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
                      -3.33332819422E-1});
   Value *small = fma(b, b.CreateFMul(p, z), x, x);
-  Value *t = emitExpNonPositive(b, b.CreateFMul(ax, fc(x, -2.0)));
-  Value *big = divideBounded(b, b.CreateFSub(fc(x, 1.0), t), b.CreateFAdd(fc(x, 1.0), t));
+  // e = exp(y), y = 2 min(|x|, 10): y = n ln2 + r as in expCore.
+  Value *c = b.CreateSelect(b.CreateFCmpOLT(fc(x, 10.0), ax), fc(x, 10.0), ax);
+  Value *y = b.CreateFAdd(c, c);
+  const double magic = 12582912.0; // 1.5 * 2^23
+  Value *t = fma(b, y, fc(x, 1.44269504088896341), fc(x, magic));
+  Value *nf = b.CreateFSub(t, fc(x, magic));
+  Value *n =
+      b.CreateSub(b.CreateBitCast(t, intTy(b, x)), b.CreateBitCast(fc(x, magic), intTy(b, x)));
+  Value *r = fma(b, nf, fc(x, -0.693359375), y);
+  r = fma(b, nf, fc(x, 2.12194440e-4), r);
+  Value *q = horner(b, r,
+                    {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
+                     1.6666665459E-1, 5.0000001201E-1});
+  Value *er = b.CreateFAdd(fma(b, q, b.CreateFMul(r, r), r), fc(x, 1.0));
+  Value *e = b.CreateFMul(er, pow2(b, n, x->getType()));
+  Value *big = b.CreateFSub(fc(x, 1.0), divideBounded(b, fc(x, 2.0), b.CreateFAdd(e, fc(x, 1.0))));
   big = b.CreateBinaryIntrinsic(Intrinsic::copysign, big, x);
   return b.CreateSelect(b.CreateFCmpOLT(ax, fc(x, 0.625)), small, big);
 }
