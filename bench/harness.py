@@ -107,9 +107,9 @@ def main():
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")
     if os.path.exists(aot_script):
-        p = subprocess.run([aot_script], stdout=subprocess.PIPE, text=True)
+        p = subprocess.run([aot_script, "--mlpc", args.mlpc, "--no-jit"], stdout=subprocess.PIPE, text=True)
         lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-        aot = json.loads(lines[-1]) if p.returncode == 0 and lines else None
+        aot = [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
 
     print()
     print(f"peak: 64 flops/cycle x {cpu_ghz():.2f} GHz = {peak:.0f} GFLOP/s per core")
@@ -133,8 +133,8 @@ def main():
     if mm:
         print(f"\nmakemore (H=200, B=32): {mm['us_per_step_median']:.2f} us/step, compile "
               f"{mm['compile_ms']:.0f} ms, full train-split eval {mm['eval_train_split_ms_median']:.1f} ms")
-    if aot:
-        print(f"AOT forward: {json.dumps(aot)}")
+    for rec in aot or []:
+        print(f"AOT / inference: {json.dumps(rec)}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"peak_gflops": peak, "rows": rows, "aot": aot}, f, indent=2)
