@@ -19,6 +19,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -44,6 +45,10 @@ struct OutputPlan {
   bool direct = false;   // the value was computed straight into this binding
   bool optional = false; // the binding may be null
   size_t position = 0;   // runs after node `position` has been lowered
+  // SgdUpdate of a matmul's result: done by the matmul kernel as each tile
+  // is finished (P -= lr * tile, and the tile stored to the binding if it is
+  // non-null), instead of a loop that reloads the gradient afterwards.
+  bool inKernel = false;
 };
 
 // A byte range of the workspace owned by one value (or one node's scratch)
@@ -55,9 +60,11 @@ struct Region {
 // Batch statistics (per-column mean and 1/sqrt(var + eps)) of one BatchNorm
 // input: computed once, by the first of the BatchNorm / BatchNormXhat /
 // BatchNormGrad nodes that normalise that input with that eps (the leader),
-// and read by all of them (see LowerFused.cpp).
+// and read by all of them (see LowerFused.cpp). A BatchNormInfer has a group
+// of its own whose second half holds gain / sqrt(running_var + eps).
 struct StatsPlan {
   ValueId leader = 0; // its position runs the statistics kernel
+  int64_t mean = -1;  // a later mean(x, 0) node the kernel also writes, or -1
   int64_t offset = 0; // workspace bytes: `columns` means, then `columns` 1/std
   int region = -1;
 };
@@ -74,6 +81,15 @@ struct BufferPlan {
   std::vector<OutputPlan> outputs; // parallel to Graph::outputs
   std::vector<int> statsGroup;     // per node: index into stats, or -1
   std::vector<StatsPlan> stats;
+  // Column sums that a BatchNormGrad kernel computes anyway, when the graph
+  // also asks for them: sum(dout, 0) and sum(dout * xhat, 0) (the BatchNorm
+  // bias and gain gradients) and sum(dx, 0) (the bias gradient of the layer
+  // below). Per BatchNormGrad node the Sum nodes its kernel fills, or -1.
+  std::vector<std::array<int64_t, 3>> gradSums;
+  // Per node: the node whose kernel writes its value (a BatchNormGrad for
+  // those sums; a statistics leader for mean(x, 0)), or -1. Its buffer then
+  // exists from that node on and it emits no code of its own.
+  std::vector<int64_t> filledBy;
   int64_t workspaceBytes = 0;
 };
 
@@ -88,8 +104,8 @@ int64_t scratchBytes(const Graph &g, const Node &n);
 
 // True for the ops lowered by the fused elementwise engine (LowerElementwise.cpp).
 bool isElementwiseLike(Op op);
-// BatchNorm and BatchNormXhat: given their input's batch statistics (a
-// StatsPlan), elementwise expressions that fuse like the ops above.
+// BatchNorm, BatchNormXhat, BatchNormInfer: given their StatsPlan,
+// elementwise expressions that fuse like the ops above.
 bool isBatchNormElementwise(Op op);
 // True for the reductions that evaluate a fused elementwise operand tree in
 // their own loop (Sum / Mean / Max of a rank-1 tensor or of a rank-2 tensor

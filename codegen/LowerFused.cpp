@@ -1,11 +1,19 @@
-// Fused closed forms: BatchNorm (+ Infer, Xhat), BatchNormGrad,
-// CrossEntropy, CrossEntropyGrad.
+// Fused closed forms: BatchNorm statistics, BatchNormGrad, CrossEntropy,
+// CrossEntropyGrad.
 //
-// BatchNorm-type ops are column-wise over x[N, H]: the kernels walk groups of
-// up to 4 column vectors and make 2-4 passes down the N rows per group,
-// keeping the per-column statistics (mean, 1/std, sums) in registers; no
-// scratch memory and no intermediate tensors. With H = 200 and N = 32 a
-// group's rows (4 x 16 floats x 32) stay in L1 between passes.
+// BatchNorm-type ops are column-wise over x[N, H]. The per-column statistics
+// of one input are computed once per step by emitBatchStats (mean, then the
+// Bessel-corrected variance of x - mean, as 1/sqrt(var + eps); a StatsPlan
+// in BufferPlan.h) into 2H floats of workspace. BatchNorm, BatchNormXhat and
+// BatchNormInfer are then elementwise expressions over x and those columns
+// (LowerElementwise.cpp), so they fuse into their consumers: tanh(batchnorm)
+// is one pass, sum(dout * xhat) another. BatchNormGrad has its own kernel:
+// groups of up to 4 column vectors, two passes down the N rows (the two
+// column sums, then dx), the statistics in registers; the two sums are also
+// the gain and bias gradients, and the column sums of dx the bias gradient
+// of the layer below, which it stores when the graph has them
+// (BufferPlan::gradSums). With H = 200 and N = 32 a group's rows
+// (4 x 16 floats x 32) stay in L1 between passes.
 //
 // Cross-entropy is row-wise over logits[N, K]: per row a max, a sum of
 // exp(x - max) (masked tail lanes load -inf, whose exp is 0), then the loss
@@ -36,6 +44,18 @@ void GraphLowering::emitBatchStats(ValueId leader) {
             &invStdOut = stats_[2 * plan_.statsGroup[leader] + 1];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
   Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0), *zero = k_->splat(0.0);
+  if (n.op == Op::BatchNormInfer) {
+    // Running statistics: scale = gain / sqrt(running_var + eps) per column,
+    // once per call instead of once per element.
+    k_->chunks(h, [&](Value *c, unsigned lanes) {
+      Value *var = k_->loadVec(buf(n.operands[4]), c, lanes);
+      Value *invStd =
+          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+      k_->storeVec(invStdOut, c, b_.CreateFMul(k_->loadVec(buf(n.operands[1]), c, lanes), invStd),
+                   lanes);
+    });
+    return;
+  }
 
   k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
     const size_t nc = lanes.size();
@@ -67,40 +87,10 @@ void GraphLowering::emitBatchStats(ValueId leader) {
       Value *invStd =
           b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
       k_->storeVec(meanOut, col(c), mean[c], lanes[c]);
+      if (int64_t m = plan_.stats[plan_.statsGroup[leader]].mean; m >= 0) // the running mean's
+        k_->storeVec(buf(static_cast<ValueId>(m)), col(c), mean[c], lanes[c]);
       k_->storeVec(invStdOut, col(c), invStd, lanes[c]);
     }
-  });
-}
-
-// out = gain * (x - mean) / sqrt(var + eps) + bias with the running
-// statistics, as (x - mean) * scale + bias (subtracting the mean first avoids
-// cancellation when |mean| >> std); scale is computed once per column group.
-void GraphLowering::lowerBatchNormInfer(ValueId v) {
-  const Node &n = g_[v];
-  const Buf &x = buf(n.operands[0]), &out = buf(v);
-  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0);
-
-  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-    const size_t nc = lanes.size();
-    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-    Values mean(nc), scale(nc), shift(nc);
-    for (size_t c = 0; c < nc; ++c) {
-      mean[c] = k_->loadVec(buf(n.operands[3]), col(c), lanes[c]);
-      Value *var = k_->loadVec(buf(n.operands[4]), col(c), lanes[c]);
-      Value *invStd =
-          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-      scale[c] = b_.CreateFMul(k_->loadVec(buf(n.operands[1]), col(c), lanes[c]), invStd);
-      shift[c] = k_->loadVec(buf(n.operands[2]), col(c), lanes[c]);
-    }
-    k_->loop(0, rows, 1, [&](Value *i) {
-      for (size_t c = 0; c < nc; ++c) {
-        Value *at = k_->add(k_->mul(i, h), col(c));
-        Value *y = k_->fmuladd(b_.CreateFSub(k_->loadVec(x, at, lanes[c]), mean[c]), scale[c],
-                               shift[c]);
-        k_->storeVec(out, at, y, lanes[c]);
-      }
-    });
   });
 }
 
@@ -141,19 +131,34 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
           }
           return next;
         });
+    // The same sums for the graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
+    for (int slot = 0; slot < 2; ++slot)
+      if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
+        for (size_t c = 0; c < nc; ++c)
+          k_->storeVec(buf(static_cast<ValueId>(sum)), col(c), acc[slot * nc + c], lanes[c]);
     Values coef(nc), sumDX(nc);
     for (size_t c = 0; c < nc; ++c) {
       coef[c] = b_.CreateFDiv(b_.CreateFMul(k_->loadVec(gain, col(c), lanes[c]), invStd[c]),
                               k_->splat(rowsD));
       sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
     }
-    k_->loop(0, rows, 1, [&](Value *i) {
-      for (size_t c = 0; c < nc; ++c) {
-        Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
-        t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
-        k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), b_.CreateFMul(coef[c], t), lanes[c]);
-      }
-    });
+    // dx, and its column sums when the graph has sum(dx, 0) (slot 2).
+    const int64_t dxSum = plan_.gradSums[v][2];
+    Values sums = k_->loopCarried(
+        0, rows, 1, Values(dxSum >= 0 ? nc : 0, zero), [&](Value *i, ArrayRef<Value *> a) {
+          Values next;
+          for (size_t c = 0; c < nc; ++c) {
+            Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
+            t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
+            Value *dx = b_.CreateFMul(coef[c], t);
+            k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), dx, lanes[c]);
+            if (dxSum >= 0)
+              next.push_back(b_.CreateFAdd(a[c], dx));
+          }
+          return next;
+        });
+    for (size_t c = 0; c < sums.size(); ++c)
+      k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(c), sums[c], lanes[c]);
   });
 }
 

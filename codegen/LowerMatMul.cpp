@@ -5,9 +5,11 @@
 // accumulators stay in registers for the whole k loop; each k step loads NR
 // vectors of row k of op(B) (contiguous), broadcasts MR scalars of op(A)
 // and issues MR*NR FMAs. With 32 AVX-512 registers, MR*NR + NR + 1 <= 32,
-// e.g. [32,30]@[30,200] runs 4x5 and 4x4 tiles (3 column tiles of 80/64/56
-// columns): 9 loads per 20 FMAs, so the FMA units, not the load ports, bound
-// it (~210 GFLOP/s measured, i.e. ~1.8 us for this product on this machine).
+// e.g. [32,30]@[30,200] runs three 4x4 tiles of 64 columns in a loop and one
+// 8x1 tile for the last 8 columns: 8 loads per 16 FMAs, so the FMA units, not
+// the load ports, bound it (~205 GFLOP/s measured, i.e. ~1.9 us for this
+// product; the machine's peak is 226 GFLOP/s: 2 FMA pipes x 16 lanes x 2
+// flops x 3.53 GHz).
 //
 // The kernel needs op(B)'s rows contiguous (vectors run along N):
 //   NN  A[M,K] @ B[K,N]      B rows as they are; A scalars A[i,k]
@@ -80,9 +82,10 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
               Value *c0 = blockStart(colStart, cols);
               Values in;
               for (unsigned r = 0; r < vw; ++r)
-                in.push_back(r < rowCount ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0),
-                                                        colCount)
-                                          : Constant::getNullValue(k_->VecTy));
+                in.push_back(
+                    r < rowCount
+                        ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
+                        : Constant::getNullValue(k_->VecTy));
               Values out = k_->transpose(in);
               for (unsigned c = 0; c < colCount; ++c)
                 k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), rows), r0), out[c], rowCount);
@@ -95,6 +98,24 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
 void GraphLowering::lowerMatMul(ValueId v) {
   const Buf &c = buf(v);
   const int64_t cols = g_[v].type.shape[1];
+  for (size_t i = 0; i < plan_.outputs.size(); ++i) {
+    const OutputPlan &op = plan_.outputs[i];
+    if (!op.inKernel || op.value != v)
+      continue;
+    // The SGD update in the epilogue (BufferPlan: OutputPlan::inKernel). The
+    // tile goes to the gradient binding, or when that is null to the value's
+    // own workspace buffer: a select instead of a branch per vector.
+    Buf grad = outputBuf(i);
+    grad.ptr = b_.CreateSelect(b_.CreateIsNull(outputArg_[i]), c.ptr, outputArg_[i]);
+    const Buf &param = buf(op.target);
+    Value *negLr = k_->splat(b_.CreateFNeg(lr_));
+    emitMatMul(v, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+      Value *at = k_->add(k_->mul(row, cols), column);
+      k_->storeVec(grad, at, acc, lanes);
+      k_->storeVec(param, at, k_->fmuladd(negLr, acc, k_->loadVec(param, at, lanes)), lanes);
+    });
+    return;
+  }
   emitMatMul(v, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
     k_->storeVec(c, k_->add(k_->mul(row, cols), column), acc, lanes);
   });

@@ -72,8 +72,8 @@ void GraphLowering::lowerReduction(ValueId v) {
           Values next;
           for (size_t c = 0; c < lanes.size(); ++c) {
             Value *column = k_->add(base, int64_t(c) * k_->VW); // outer is 1 when fused
-            next.push_back(combine(
-                acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
+            next.push_back(
+                combine(acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
           }
           return next;
         });
@@ -93,7 +93,9 @@ void GraphLowering::lowerReduction(ValueId v) {
   const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
   auto foldRow = [&](Value *rowIndex) {
     Value *row = k_->mul(rowIndex, s.size);
-    auto chunk = [&](Value *c, unsigned lanes) { return loadX(k_->add(row, c), rowIndex, c, lanes); };
+    auto chunk = [&](Value *c, unsigned lanes) {
+      return loadX(k_->add(row, c), rowIndex, c, lanes);
+    };
     Values acc(streams, identity);
     int64_t grouped = fullChunks / streams * streams * vw;
     acc =
@@ -119,8 +121,7 @@ void GraphLowering::lowerReduction(ValueId v) {
   }
   k_->rowBlocks(s.outer, {}, [&](Value *r0, unsigned count, ArrayRef<Value *>) {
     Value *reduced = k_->reduceRowsAcross(
-        count, identity, [&](Value *r) { return foldRow(k_->add(r0, r)); },
-        combine);
+        count, identity, [&](Value *r) { return foldRow(k_->add(r0, r)); }, combine);
     k_->storeVec(out, r0, finish(reduced), count);
     return Values{};
   });

@@ -87,8 +87,8 @@ private:
                                      llvm::GlobalValue::LinkageTypes linkage);
   void addCommonAttributes(llvm::Function *f);
   void emitWrapper(const std::string &name, llvm::Function *body);
-  void lowerRange(llvm::Function *f, size_t begin, size_t end, llvm::ArrayRef<llvm::Function *> calls,
-                  std::vector<size_t> *cost);
+  void lowerRange(llvm::Function *f, size_t begin, size_t end,
+                  llvm::ArrayRef<llvm::Function *> calls, std::vector<size_t> *cost);
   void createBuffers();
   const Buf &buf(ValueId v) const { return bufs_[v]; }
   Buf outputBuf(size_t output) const;
@@ -133,8 +133,7 @@ private:
   void lowerPick(ValueId v);
   void lowerUnpick(ValueId v);
   // LowerFused.cpp
-  void emitBatchStats(ValueId leader); // a StatsPlan's mean and 1/std
-  void lowerBatchNormInfer(ValueId v);
+  void emitBatchStats(ValueId leader); // a StatsPlan's mean and 1/std (Infer: scale)
   void lowerBatchNormGrad(ValueId v);
   void lowerCrossEntropy(ValueId v); // CrossEntropy, CrossEntropyGrad
   void zeroFill(const Buf &b, int64_t numel);
@@ -147,7 +146,7 @@ private:
   llvm::IRBuilder<> b_;
   std::unique_ptr<KernelBuilder> k_;
 
-  std::vector<ValueId> leaves_; // binding leaves in graph order (the leading pointer arguments)
+  std::vector<ValueId> leaves_;    // binding leaves in graph order (the leading pointer arguments)
   llvm::Function *body_ = nullptr; // the function being filled
   std::vector<llvm::Value *> leafArg_;   // per value id (leaves only)
   std::vector<llvm::Value *> outputArg_; // per graph output
@@ -162,9 +161,7 @@ private:
   }
   Buf leafBuf(ValueId leaf) const;
   Shape leafShape(ValueId leaf) const;
-  int64_t statsColumns(size_t group) const {
-    return g_[plan_.stats[group].leader].type.shape[1];
-  }
+  int64_t statsColumns(size_t group) const { return g_[plan_.stats[group].leader].type.shape[1]; }
   std::vector<llvm::MDNode *> regionScope_, regionNoAlias_;
 };
 

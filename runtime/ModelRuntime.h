@@ -15,6 +15,7 @@
 #include "passes/Pipeline.h"
 #include "runtime/BoundFunction.h"
 #include "runtime/Dataset.h"
+#include "runtime/EvalLoss.h"
 #include "runtime/ParamInit.h"
 #include "runtime/Rng.h"
 
@@ -97,6 +98,7 @@ private:
   std::unique_ptr<JitEngine> jit_;
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
+  std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
   std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
   TensorMap statsBuffers_; // the stats step's probes (zeros) and gradient outputs

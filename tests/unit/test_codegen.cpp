@@ -3,6 +3,8 @@
 
 #include "codegen/BufferPlan.h"
 
+#include <algorithm>
+
 using namespace mlpc;
 using namespace mlpc::testing;
 
@@ -257,6 +259,30 @@ TEST_CASE("codegen: batchnorm family", "[codegen]") {
       }
 }
 
+TEST_CASE("codegen: batchnorm statistics and gradient sums are shared", "[codegen]") {
+  // In autodiff's order: the input gradient, then the gain and bias
+  // gradients, whose column sums the batchnorm_grad kernel already has.
+  Graph g;
+  ValueId x = param(g, "x", {32, 40}), gain = param(g, "gain", {40}), bias = param(g, "bias", {40});
+  ValueId dout = param(g, "dout", {32, 40});
+  auto eps = [](Node &n) { n.scalar = 1e-5; };
+  auto axis0 = [](Node &n) { n.axis = 0; };
+  g.setOutput("y", node(g, Op::Tanh, {node(g, Op::BatchNorm, {x, gain, bias}, eps)}));
+  ValueId dx = node(g, Op::BatchNormGrad, {x, gain, dout}, eps);
+  g.setOutput("dx", dx);
+  ValueId xhat = node(g, Op::BatchNormXhat, {x}, eps);
+  g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
+  g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
+  g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0)); // the bias gradient of the layer below
+  g.setOutput("mean", node(g, Op::Mean, {x}, axis0));    // the running mean update
+  auto plan = codegen::planBuffers(g, false);
+  REQUIRE(bool(plan));
+  CHECK(plan->stats.size() == 1);
+  CHECK(std::count_if(plan->filledBy.begin(), plan->filledBy.end(),
+                      [](int64_t by) { return by >= 0; }) == 4);
+  checkAgainstInterpreter(g, RandomLeaves{}, 1e-5, 1e-5);
+}
+
 TEST_CASE("codegen: cross_entropy and its gradient", "[codegen]") {
   for (Shape shape : {Shape{32, 27}, Shape{5, 3}, Shape{4, 40}}) {
     DYNAMIC_SECTION(toString(shape)) {
@@ -313,6 +339,41 @@ TEST_CASE("codegen: sgdUpdate updates params after their last read", "[codegen]"
   JitRun plain = runJit(g, data, CompileOptions{}, lr);
   expectClose(plain.outputs[0], ref[grad], "grad.P plain");
   expectClose(plain.leavesAfter["P"], data["P"], "P unchanged", 0, 0);
+}
+
+TEST_CASE("codegen: sgdUpdate inside the gradient matmul kernel", "[codegen]") {
+  // dW = x^T @ dy with rows of >= 64 floats is updated by the matmul's own
+  // epilogue (BufferPlan: OutputPlan::inKernel) unless P is still read later.
+  for (bool readLater : {false, true}) {
+    Graph g;
+    ValueId p = param(g, "P", {8, 80}), x = param(g, "x", {16, 8}), dy = param(g, "dy", {16, 80});
+    ValueId dw = node(g, Op::MatMul, {x, dy}, [](Node &n) { n.transA = true; });
+    g.setOutput("grad.P", dw);
+    if (readLater)
+      g.setOutput("late", node(g, Op::MatMul, {x, p}));
+    CompileOptions options;
+    options.sgdUpdate = true;
+    auto plan = codegen::planBuffers(g, true);
+    REQUIRE(bool(plan));
+    CHECK(plan->outputs[0].inKernel == !readLater);
+    const float lr = 0.5f;
+    LeafData data = RandomLeaves{}(g);
+    Values ref = interpretOrFail(g, data);
+    for (bool nullGrad : {false, true}) {
+      INFO((readLater ? "P read after dW" : "dW last") << (nullGrad ? ", null" : ", non-null")
+                                                       << " gradient binding");
+      JitRun run = runJit(g, data, options, lr,
+                          nullGrad ? std::vector<std::string>{"grad.P"} : std::vector<std::string>{});
+      if (!nullGrad)
+        expectClose(run.outputs[0], ref[dw], "grad.P");
+      if (readLater)
+        expectClose(run.outputs[1], ref[g.outputs[1].value], "late (must see the old P)");
+      std::vector<double> expect = data["P"];
+      for (size_t i = 0; i < expect.size(); ++i)
+        expect[i] -= lr * ref[dw][i];
+      expectClose(run.leavesAfter["P"], expect, "P after the update");
+    }
+  }
 }
 
 TEST_CASE("codegen: state write-back happens after every read", "[codegen]") {

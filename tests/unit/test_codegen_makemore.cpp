@@ -5,6 +5,8 @@
 // reports compile time and time per call.
 #include "test_codegen_util.h"
 
+#include "codegen/BufferPlan.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -132,6 +134,15 @@ TEST_CASE("codegen: makemore forward graph", "[codegen]") {
 
 TEST_CASE("codegen: makemore training step with SGD and running stats", "[codegen]") {
   Makemore m = trainingStep();
+  {
+    // One set of batch statistics for batchnorm, batchnorm_xhat and
+    // batchnorm_grad (see BufferPlan.h). (The gain and bias gradient sums are
+    // not taken from the batchnorm_grad kernel here: this graph computes them
+    // before it, autodiff's graphs after.)
+    auto plan = codegen::planBuffers(m.g, true);
+    REQUIRE(bool(plan));
+    CHECK(plan->stats.size() == 1);
+  }
   LeafData data = makemoreData(m.g, 11);
   Values ref = interpretOrFail(m.g, data);
   CompileOptions options;
