@@ -274,7 +274,7 @@ TEST_CASE("codegen: batchnorm statistics and gradient sums are shared", "[codege
   g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
   g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
   g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0)); // the bias gradient of the layer below
-  g.setOutput("mean", node(g, Op::Mean, {x}, axis0));    // the running mean update
+  g.setOutput("mean", node(g, Op::Mean, {x}, axis0));   // the running mean update
   auto plan = codegen::planBuffers(g, false);
   REQUIRE(bool(plan));
   CHECK(plan->stats.size() == 1);
@@ -360,10 +360,11 @@ TEST_CASE("codegen: sgdUpdate inside the gradient matmul kernel", "[codegen]") {
     LeafData data = RandomLeaves{}(g);
     Values ref = interpretOrFail(g, data);
     for (bool nullGrad : {false, true}) {
-      INFO((readLater ? "P read after dW" : "dW last") << (nullGrad ? ", null" : ", non-null")
-                                                       << " gradient binding");
-      JitRun run = runJit(g, data, options, lr,
-                          nullGrad ? std::vector<std::string>{"grad.P"} : std::vector<std::string>{});
+      INFO((readLater ? "P read after dW" : "dW last")
+           << (nullGrad ? ", null" : ", non-null") << " gradient binding");
+      JitRun run =
+          runJit(g, data, options, lr,
+                 nullGrad ? std::vector<std::string>{"grad.P"} : std::vector<std::string>{});
       if (!nullGrad)
         expectClose(run.outputs[0], ref[dw], "grad.P");
       if (readLater)
