@@ -396,22 +396,12 @@ Error EntryBuilder::build() {
 // give the same kernel speed (bench/run_aot.sh: 0.40 us per row, 5.9 us per
 // 32-row block).
 void optimizeFully(Module &m, TargetMachine &tm, unsigned optLevel) {
-  LoopAnalysisManager lam;
-  FunctionAnalysisManager fam;
-  CGSCCAnalysisManager cgam;
-  ModuleAnalysisManager mam;
-  PassBuilder pb(&tm);
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager mpm =
-      optLevel == 0 ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
-                    : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
-                                                       : optLevel == 2 ? OptimizationLevel::O2
-                                                                       : OptimizationLevel::O3);
-  mpm.run(m, mam);
+  codegen::runModulePipeline(m, tm, [optLevel](PassBuilder &pb) {
+    return optLevel == 0 ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
+                         : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
+                                                            : optLevel == 2 ? OptimizationLevel::O2
+                                                                            : OptimizationLevel::O3);
+  });
 }
 
 } // namespace

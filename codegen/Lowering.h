@@ -23,6 +23,7 @@
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
 
@@ -57,6 +58,9 @@ llvm::Expected<std::vector<LoweredModule>>
 lowerGraphParts(const Graph &g, const std::string &name, const CompileOptions &options,
                 llvm::TargetMachine &tm, unsigned maxParts, size_t minPartInstructions);
 
+// Runs the pipeline `buildPipeline` makes on `m`, with analyses for `tm`.
+void runModulePipeline(llvm::Module &m, llvm::TargetMachine &tm,
+                       llvm::function_ref<llvm::ModulePassManager(llvm::PassBuilder &)> buildPipeline);
 // PassSchedule.cpp: the IR passes run on every lowered module (optLevel 0: none).
 void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel);
 // Optimises and compiles each part to a relocatable object: part 0 with `tm`

@@ -44,9 +44,8 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
-void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
-  if (optLevel == 0)
-    return;
+void runModulePipeline(Module &m, TargetMachine &tm,
+                       function_ref<ModulePassManager(PassBuilder &)> buildPipeline) {
   LoopAnalysisManager lam;
   FunctionAnalysisManager fam;
   CGSCCAnalysisManager cgam;
@@ -57,9 +56,18 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager mpm;
-  cantFail(pb.parsePassPipeline(mpm, "function(early-cse<memssa>,loop-mssa(licm),simplifycfg)"));
+  ModulePassManager mpm = buildPipeline(pb);
   mpm.run(m, mam);
+}
+
+void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
+  if (optLevel == 0)
+    return;
+  runModulePipeline(m, tm, [](PassBuilder &pb) {
+    ModulePassManager mpm;
+    cantFail(pb.parsePassPipeline(mpm, "function(early-cse<memssa>,loop-mssa(licm),simplifycfg)"));
+    return mpm;
+  });
 }
 
 Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
