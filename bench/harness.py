@@ -11,13 +11,17 @@ In order, on this machine:
   2. the same step in PyTorch eager (manual backward and autograd, one
      thread) and in the hand-written C reference (gcc -O3 -march=native),
      via bench/run_references.py;
-  3. AOT single-row forward latency (bench/run_aot.sh, if present).
+  3. AOT single-row forward latency (bench/run_aot.sh, if present);
+  4. a full `mlpc train examples/makemore.mlp` (200k steps): wall time, final
+     losses and the peak RSS of the process (wait4's ru_maxrss).
 Prints a table (mlpc/PyTorch and mlpc/C ratios, GFLOP/s against the peak) and
 writes bench/results/harness.json.
 
-Peak FLOP/s: Zen 5 has two 512-bit FMA pipes, so one core retires
-2 pipes x 16 f32 lanes x 2 flops = 64 flops/cycle; times the clock from
-/proc/cpuinfo ("cpu MHz"). Matmul FLOPs per step: 6*B*H*(T*E + V)
+Peak FLOP/s is measured, not looked up: bench/peak/peak_fma.c runs twelve
+independent chains of 16-lane f32 FMAs on one core (throughput-bound), which is
+what the core retires at the clock it really runs at (on Zen 5: 2 FMA pipes x
+16 lanes x 2 flops = 64 flops/cycle at ~3.5 GHz, not the nominal "cpu MHz" of
+/proc/cpuinfo). Matmul FLOPs per step: 6*B*H*(T*E + V)
 (forward, and both backward matmuls, of both layers; bench/flops.py).
 """
 import argparse
@@ -35,12 +39,26 @@ sys.path.insert(0, HERE)
 from flops import matmul_flops  # noqa: E402
 
 
-def cpu_ghz():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("cpu MHz"):
-                return float(line.split(":")[1]) / 1000.0
-    return 0.0
+def measured_peak_gflops(tmp):
+    exe = os.path.join(tmp, "peak_fma")
+    subprocess.run(["cc", "-O2", "-march=native", os.path.join(HERE, "peak/peak_fma.c"), "-o", exe],
+                   check=True)
+    out = subprocess.run([exe], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)["peak_gflops"]
+
+
+def train_makemore(mlpc, data, tmp):
+    """Full training run; returns metrics plus the process's peak RSS in MB."""
+    metrics = os.path.join(tmp, "train_metrics.json")
+    p = subprocess.Popen([mlpc, "train", "examples/makemore.mlp", "--data", data, "--metrics", metrics,
+                          "--out", os.path.join(tmp, "makemore.safetensors"), "--samples", "0"],
+                         cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise SystemExit(f"harness: mlpc train failed (status {status})")
+    rec = json.load(open(metrics))
+    rec["peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    return rec
 
 
 def find_data():
@@ -79,10 +97,11 @@ def main():
     args = ap.parse_args()
     data = find_data()
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
-    peak = 64 * cpu_ghz()
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        peak = measured_peak_gflops(tmp)
+        print(f"measured peak: {peak:.1f} GFLOP/s (one core, f32 FMA)", flush=True)
         for hidden, batch in sizes:
             flops = matmul_flops(hidden, batch)[0]
             steps = max(200, int(2e5 / max(1.0, flops / 1e6))) // (4 if args.quick else 1)
@@ -104,6 +123,9 @@ def main():
             r = json.loads(line)
             refs[(r["impl"], r["hidden"], r["batch"])] = r["us_per_step_median"]
 
+    with tempfile.TemporaryDirectory() as tmp:
+        train = train_makemore(args.mlpc, data, tmp)
+
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")
     if os.path.exists(aot_script):
@@ -112,7 +134,7 @@ def main():
         aot = [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
 
     print()
-    print(f"peak: 64 flops/cycle x {cpu_ghz():.2f} GHz = {peak:.0f} GFLOP/s per core")
+    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c)")
     header = f"{'H':>5} {'B':>4} {'mlpc us':>9} {'GFLOP/s':>8} {'%peak':>6} {'C us':>9} {'torch us':>9} " \
              f"{'vs C':>6} {'vs torch':>8} {'compile ms':>10}"
     print(header)
@@ -135,9 +157,12 @@ def main():
               f"{mm['compile_ms']:.0f} ms, full train-split eval {mm['eval_train_split_ms_median']:.1f} ms")
     for rec in aot or []:
         print(f"AOT / inference: {json.dumps(rec)}")
+    print(f"mlpc train examples/makemore.mlp ({train['steps']} steps): train {train['train_loss']:.4f} / "
+          f"val {train['val_loss']:.4f}, {train['us_per_step']:.2f} us/step over the run, "
+          f"peak RSS {train['peak_rss_mb']:.1f} MB")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"peak_gflops": peak, "rows": rows, "aot": aot}, f, indent=2)
+        json.dump({"peak_gflops": peak, "rows": rows, "aot": aot, "train": train}, f, indent=2)
     print(f"wrote {args.out}")
 
 
