@@ -169,8 +169,14 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       summary.interrupted = true;
       break;
     }
-    if ((step - first) % kSnapshotEvery == 0 && step != first)
-      good = Snapshot{step, rng.snapshot(), model.params()};
+    if ((step - first) % kSnapshotEvery == 0 && step != first) {
+      // Copied into the existing buffers (map assignment would rebuild every
+      // vector): the loop allocates nothing per step (test_no_alloc.cpp).
+      good.step = step;
+      good.rng = rng.snapshot();
+      for (auto &[name, values] : model.params())
+        std::copy(values.begin(), values.end(), good.params[name].begin());
+    }
     sampleBatch(rng, train, batch, context, X.data(), Y.data());
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = options.stats && options.stats->due(step)
