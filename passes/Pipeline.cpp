@@ -41,8 +41,9 @@ std::optional<Graph> runPipeline(const Graph &forward, Stage stage, const Pipeli
                                  DiagnosticEngine &diags) {
   PassContext ctx{&diags, options.verbose};
   Graph g = forward;
+  const bool fuse = options.fuse || stage == Stage::Infer || stage == Stage::Folded;
   for (const PassEntry &pass : kPipeline)
-    if (wants(pass.firstStage, stage) && (options.fuse || !pass.isFusion))
+    if (wants(pass.firstStage, stage) && (fuse || !pass.isFusion))
       pass.run(g, ctx);
 
   if (stage == Stage::Grad) {

@@ -16,7 +16,10 @@ enum class Stage {
 };
 
 struct PipelineOptions {
-  bool fuse = true; // --no-fuse
+  // --no-fuse: the training graph differentiates the atomic ops. Inference
+  // stages fuse regardless: they need the recognised cross_entropy (to find
+  // the logits) and batchnorm (to switch to running statistics).
+  bool fuse = true;
   bool verbose = false;
 };
 

@@ -9,7 +9,7 @@ namespace mlpc {
 
 namespace {
 const FlagSpec kVocab{"--vocab", "N", "value of 'dim V = vocab' without a dataset (default 27)"};
-const FlagSpec kNoFuse{"--no-fuse", "", "disable the cross-entropy and batchnorm fusion passes"};
+const FlagSpec kNoFuse{"--no-fuse", "", "no cross-entropy or batchnorm fusion in the fused and training graphs (inference stages always fuse)"};
 const FlagSpec kVerbose{"--verbose", "", "explain pass decisions (e.g. why a chain was not fused)"};
 const FlagSpec kOutput{"-o", "FILE", "write the output to FILE instead of stdout"};
 const FlagSpec kData{"--data", "FILE", "names file (default: data/names.txt, $MLPC_DATA, ../shared/data/names.txt)"};

@@ -2,6 +2,7 @@
 // inference graph computes the same logits as the unfolded one.
 #include "TestUtil.h"
 #include "ir/GradCheck.h"
+#include "ir/Printer.h"
 #include "passes/FoldBatchNorm.h"
 #include "runtime/ParamInit.h"
 
@@ -60,4 +61,25 @@ void checkFoldEquivalence(const std::string &example) {
 TEST_CASE("folding batchnorm preserves the inference forward pass", "[fold]") {
   SECTION("makemore") { checkFoldEquivalence("makemore.mlp"); }
   SECTION("mlp3_bn") { checkFoldEquivalence("mlp3_bn.mlp"); }
+}
+
+// --no-fuse only changes the training graph: inference of the atomic model
+// still finds the logits and switches every batchnorm to its running
+// statistics, so `mlpc train makemore_atomic.mlp --no-fuse` can evaluate.
+TEST_CASE("inference stages fuse even under --no-fuse", "[fold][pipeline]") {
+  auto model = test::lowerSource(test::readFile(test::examplePath("makemore_atomic.mlp")));
+  REQUIRE(model);
+  Graph fused = test::stage(model->graph, Stage::Infer);
+  Graph unfusedRequest = test::stage(model->graph, Stage::Infer, /*fuse=*/false);
+  CHECK(printGraph(unfusedRequest) == printGraph(fused));
+  int batchNorms = 0;
+  for (const Node &n : unfusedRequest.nodes)
+    batchNorms += n.op == Op::BatchNormInfer;
+  CHECK(batchNorms == 1);
+  // The training graph really is unfused.
+  Graph training = test::stage(model->graph, Stage::Grad, /*fuse=*/false);
+  for (const Node &n : training.nodes) {
+    CHECK(n.op != Op::CrossEntropy);
+    CHECK(n.op != Op::BatchNorm);
+  }
 }
