@@ -1,7 +1,8 @@
 /* aot_latency: speed of an inference object emitted by `mlpc compile`.
  *
  *   mlpc compile examples/makemore.mlp --weights makemore.safetensors -o build/makemore.o
- *   cc -O2 -DMLPC_MODEL_HEADER='"makemore.h"' -Ibuild bench/aot_latency.c build/makemore.o -o aot_latency
+ *   cc -O2 -DMLPC_MODEL_HEADER='"makemore.h"' -Ibuild bench/aot_latency.c build/makemore.o -o
+ * aot_latency
  *   ./aot_latency names.txt [seconds]
  *
  * (bench/run_aot.sh does all of this.) Prints one JSON line:
@@ -56,8 +57,10 @@ static int32_t *read_rows(const char *path, size_t *rows) {
     return NULL;
   }
   int index[256];
-  for (int c = 0; c < 256; ++c) index[c] = -1;
-  for (int k = 0; k < V && MLPC_MODEL_VOCAB[k]; ++k) index[(unsigned char)MLPC_MODEL_VOCAB[k]] = k;
+  for (int c = 0; c < 256; ++c)
+    index[c] = -1;
+  for (int k = 0; k < V && MLPC_MODEL_VOCAB[k]; ++k)
+    index[(unsigned char)MLPC_MODEL_VOCAB[k]] = k;
   char line[1024];
   size_t names = 0;
   while (fgets(line, sizeof line, f))

@@ -397,10 +397,11 @@ Error EntryBuilder::build() {
 // 32-row block).
 void optimizeFully(Module &m, TargetMachine &tm, unsigned optLevel) {
   codegen::runModulePipeline(m, tm, [optLevel](PassBuilder &pb) {
-    return optLevel == 0 ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
-                         : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
-                                                            : optLevel == 2 ? OptimizationLevel::O2
-                                                                            : OptimizationLevel::O3);
+    return optLevel == 0
+               ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
+               : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
+                                                  : optLevel == 2 ? OptimizationLevel::O2
+                                                                  : OptimizationLevel::O3);
   });
 }
 

@@ -59,8 +59,9 @@ lowerGraphParts(const Graph &g, const std::string &name, const CompileOptions &o
                 llvm::TargetMachine &tm, unsigned maxParts, size_t minPartInstructions);
 
 // Runs the pipeline `buildPipeline` makes on `m`, with analyses for `tm`.
-void runModulePipeline(llvm::Module &m, llvm::TargetMachine &tm,
-                       llvm::function_ref<llvm::ModulePassManager(llvm::PassBuilder &)> buildPipeline);
+void runModulePipeline(
+    llvm::Module &m, llvm::TargetMachine &tm,
+    llvm::function_ref<llvm::ModulePassManager(llvm::PassBuilder &)> buildPipeline);
 // PassSchedule.cpp: the IR passes run on every lowered module (optLevel 0: none).
 void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel);
 // Optimises and compiles each part to a relocatable object: part 0 with `tm`

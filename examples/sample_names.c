@@ -2,7 +2,8 @@
  * `mlpc compile` and samples names from it, seeded.
  *
  *   mlpc compile examples/makemore.mlp --weights makemore.safetensors -o makemore.o
- *   cc -O2 -DMLPC_MODEL_HEADER='"makemore.h"' -I. examples/sample_names.c makemore.o -lm -o sample_names
+ *   cc -O2 -DMLPC_MODEL_HEADER='"makemore.h"' -I. examples/sample_names.c makemore.o -lm -o
+ * sample_names
  *   ./sample_names 20 42
  *
  * or, with examples/Makefile (same two steps, rebuilt when the checkpoint changes):
@@ -66,13 +67,17 @@ int main(int argc, char **argv) {
         return 1;
       double probs[MLPC_MODEL_VOCAB_SIZE], max = logits[0], total = 0;
       for (int k = 1; k < MLPC_MODEL_VOCAB_SIZE; ++k)
-        if (logits[k] > max) max = logits[k];
+        if (logits[k] > max)
+          max = logits[k];
       for (int k = 0; k < MLPC_MODEL_VOCAB_SIZE; ++k)
         total += probs[k] = exp(logits[k] - max);
       double u = uniform01() * total;
       int next = MLPC_MODEL_VOCAB_SIZE - 1;
       for (int k = 0; k < MLPC_MODEL_VOCAB_SIZE; ++k) {
-        if (u < probs[k]) { next = k; break; }
+        if (u < probs[k]) {
+          next = k;
+          break;
+        }
         u -= probs[k];
       }
       if (next == 0)

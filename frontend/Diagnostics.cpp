@@ -36,13 +36,17 @@ std::string DiagnosticEngine::render(const Diagnostic &d) const {
                                                        : "note";
   if (!d.loc.isValid())
     return fmt::format("{}: {}: {}\n", fileName_, kind, d.message);
-  std::string out = fmt::format("{}:{}:{}: {}: {}\n", fileName_, d.loc.line, d.loc.col, kind, d.message);
+  std::string out =
+      fmt::format("{}:{}:{}: {}: {}\n", fileName_, d.loc.line, d.loc.col, kind, d.message);
   std::string_view text = lineOf(source_, d.loc.line);
   // Non-printable bytes (binary garbage) are shown as '?' so the caret lines up
   // and the terminal is not corrupted.
   std::string shown;
   for (char c : text)
-    shown += (c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f)) ? c : '?';
+    shown += (c == '\t' ||
+              (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f))
+                 ? c
+                 : '?';
   if (shown.size() > 200)
     shown = shown.substr(0, 200) + "...";
   out += shown + "\n";

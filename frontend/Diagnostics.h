@@ -30,7 +30,9 @@ public:
   DiagnosticEngine(std::string fileName, std::string_view source)
       : fileName_(std::move(fileName)), source_(source) {}
 
-  void error(SourceLoc loc, std::string message) { report(Severity::Error, loc, std::move(message)); }
+  void error(SourceLoc loc, std::string message) {
+    report(Severity::Error, loc, std::move(message));
+  }
   void warning(SourceLoc loc, std::string message) {
     report(Severity::Warning, loc, std::move(message));
   }

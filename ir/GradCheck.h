@@ -17,8 +17,8 @@ llvm::Expected<std::vector<double>> finiteDifferences(const Graph &g, LeafValues
                                                       double h = 1e-6);
 
 struct Discrepancy {
-  double maxAbs = 0;  // max |a - b|
-  double maxRel = 0;  // max |a - b| / max(|a|, |b|, floor): 0 for two exact zeros
+  double maxAbs = 0; // max |a - b|
+  double maxRel = 0; // max |a - b| / max(|a|, |b|, floor): 0 for two exact zeros
 };
 // Compares a[indices[i]] (or a[i] when indices is empty) with b[i].
 Discrepancy compareValues(const std::vector<double> &a, const std::vector<double> &b,

@@ -38,8 +38,8 @@ ValueId reduceToShape(Graph &g, ValueId grad, const Shape &target) {
   ValueId cur = grad;
   size_t extra = shape.size() - target.size();
   for (size_t axis = 0; axis < shape.size(); ++axis) {
-    bool broadcastAxis = axis < extra ? shape[axis] != 1
-                                      : (target[axis - extra] == 1 && shape[axis] != 1);
+    bool broadcastAxis =
+        axis < extra ? shape[axis] != 1 : (target[axis - extra] == 1 && shape[axis] != 1);
     if (broadcastAxis)
       cur = sumAxis(g, cur, static_cast<int>(axis));
   }

@@ -16,7 +16,9 @@ constexpr OpInfo kOpTable[] = {
 };
 } // namespace
 
-const OpInfo &opInfo(Op op) { return kOpTable[static_cast<int>(op)]; }
+const OpInfo &opInfo(Op op) {
+  return kOpTable[static_cast<int>(op)];
+}
 
 std::optional<Op> opByName(const std::string &name) {
   for (size_t i = 0; i < std::size(kOpTable); ++i)
@@ -25,24 +27,40 @@ std::optional<Op> opByName(const std::string &name) {
   return std::nullopt;
 }
 
-std::string toString(DType t) { return t == DType::F32 ? "f32" : "i32"; }
+std::string toString(DType t) {
+  return t == DType::F32 ? "f32" : "i32";
+}
 
-std::string toString(const Shape &s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string toString(const Shape &s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
-std::string toString(const TensorType &t) { return toString(t.dtype) + toString(t.shape); }
+std::string toString(const TensorType &t) {
+  return toString(t.dtype) + toString(t.shape);
+}
 
 std::string InitExpr::str() const {
   switch (kind) {
-  case Kind::Randn: return "randn";
-  case Kind::Zeros: return "zeros";
-  case Kind::Ones: return "ones";
-  case Kind::Number: return fmt::format("{}", value);
-  case Kind::Neg: return fmt::format("(neg {})", args[0].str());
-  case Kind::Sqrt: return fmt::format("(sqrt {})", args[0].str());
-  case Kind::Add: return fmt::format("(+ {} {})", args[0].str(), args[1].str());
-  case Kind::Sub: return fmt::format("(- {} {})", args[0].str(), args[1].str());
-  case Kind::Mul: return fmt::format("(* {} {})", args[0].str(), args[1].str());
-  case Kind::Div: return fmt::format("(/ {} {})", args[0].str(), args[1].str());
+  case Kind::Randn:
+    return "randn";
+  case Kind::Zeros:
+    return "zeros";
+  case Kind::Ones:
+    return "ones";
+  case Kind::Number:
+    return fmt::format("{}", value);
+  case Kind::Neg:
+    return fmt::format("(neg {})", args[0].str());
+  case Kind::Sqrt:
+    return fmt::format("(sqrt {})", args[0].str());
+  case Kind::Add:
+    return fmt::format("(+ {} {})", args[0].str(), args[1].str());
+  case Kind::Sub:
+    return fmt::format("(- {} {})", args[0].str(), args[1].str());
+  case Kind::Mul:
+    return fmt::format("(* {} {})", args[0].str(), args[1].str());
+  case Kind::Div:
+    return fmt::format("(/ {} {})", args[0].str(), args[1].str());
   }
   return "?";
 }

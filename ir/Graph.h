@@ -45,14 +45,15 @@ using ValueId = uint32_t;
 
 struct Node {
   Node() = default;
-  explicit Node(Op op, std::vector<ValueId> operands = {}) : op(op), operands(std::move(operands)) {}
+  explicit Node(Op op, std::vector<ValueId> operands = {})
+      : op(op), operands(std::move(operands)) {}
 
   Op op = Op::Const;
   std::vector<ValueId> operands;
   TensorType type;
   // Attributes; which ones an op reads is stated in ir/Ops.def.
-  double scalar = 0; // Const value, Pow exponent, BatchNorm epsilon
-  int axis = -1;     // reductions, MaxMask
+  double scalar = 0;                   // Const value, Pow exponent, BatchNorm epsilon
+  int axis = -1;                       // reductions, MaxMask
   bool transA = false, transB = false; // MatMul
   Shape shapeAttr;                     // Reshape, Broadcast, ScatterAdd, Unpick
   // Source name (parameters, inputs, forward assignments, `d<name>` for gradients).

@@ -37,12 +37,15 @@ struct AxisSplit {
   int64_t outer = 1, size = 1, inner = 1;
   AxisSplit(const Shape &s, int axis) {
     if (axis < 0) {
-      for (int64_t d : s) size *= d;
+      for (int64_t d : s)
+        size *= d;
       return;
     }
-    for (int i = 0; i < axis; ++i) outer *= s[i];
+    for (int i = 0; i < axis; ++i)
+      outer *= s[i];
     size = s[axis];
-    for (size_t i = axis + 1; i < s.size(); ++i) inner *= s[i];
+    for (size_t i = axis + 1; i < s.size(); ++i)
+      inner *= s[i];
   }
 };
 
@@ -53,10 +56,12 @@ struct BatchStats {
 BatchStats batchStats(const std::vector<double> &x, int64_t n, int64_t h, double eps) {
   BatchStats s{std::vector<double>(h, 0), std::vector<double>(h, 0)};
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < h; ++j) s.mean[j] += x[i * h + j] / n;
+    for (int64_t j = 0; j < h; ++j)
+      s.mean[j] += x[i * h + j] / n;
   for (int64_t j = 0; j < h; ++j) {
     double var = 0;
-    for (int64_t i = 0; i < n; ++i) var += (x[i * h + j] - s.mean[j]) * (x[i * h + j] - s.mean[j]);
+    for (int64_t i = 0; i < n; ++i)
+      var += (x[i * h + j] - s.mean[j]) * (x[i * h + j] - s.mean[j]);
     s.invStd[j] = 1.0 / std::sqrt(var / (n - 1) + eps);
   }
   return s;
@@ -64,7 +69,8 @@ BatchStats batchStats(const std::vector<double> &x, int64_t n, int64_t h, double
 
 } // namespace
 
-llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std::vector<double>> &leaves) {
+llvm::Expected<Values> interpret(const Graph &g,
+                                 const std::map<std::string, std::vector<double>> &leaves) {
   Values val(g.size());
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
@@ -75,16 +81,19 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
     const Shape &os = n.type.shape;
 
     auto unary = [&](auto f) {
-      for (size_t i = 0; i < out.size(); ++i) out[i] = f(in(0)[i]);
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = f(in(0)[i]);
     };
     auto binary = [&](auto f) {
       BroadcastIndexer ia(shapeOf(0), os), ib(shapeOf(1), os);
-      for (size_t i = 0; i < out.size(); ++i) out[i] = f(in(0)[ia(i)], in(1)[ib(i)]);
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = f(in(0)[ia(i)], in(1)[ib(i)]);
     };
     auto label = [&](size_t operand, int64_t row, int64_t classes) -> llvm::Expected<int64_t> {
       double y = in(operand)[row];
       if (y < 0 || y >= classes)
-        return fail(fmt::format("'{}': label {} in row {} is outside [0, {})", opInfo(n.op).name, y, row, classes));
+        return fail(fmt::format("'{}': label {} in row {} is outside [0, {})", opInfo(n.op).name, y,
+                                row, classes));
       return static_cast<int64_t>(y);
     };
 
@@ -96,24 +105,50 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
       if (it == leaves.end())
         return fail(fmt::format("no value bound for '{}'", n.name));
       if (it->second.size() != out.size())
-        return fail(fmt::format("'{}' has {} elements, expected {} for {}", n.name, it->second.size(),
-                                out.size(), toString(n.type)));
+        return fail(fmt::format("'{}' has {} elements, expected {} for {}", n.name,
+                                it->second.size(), out.size(), toString(n.type)));
       out = it->second;
       break;
     }
-    case Op::Const: out[0] = n.scalar; break;
-    case Op::Add: binary([](double a, double b) { return a + b; }); break;
-    case Op::Sub: binary([](double a, double b) { return a - b; }); break;
-    case Op::Mul: binary([](double a, double b) { return a * b; }); break;
-    case Op::Div: binary([](double a, double b) { return a / b; }); break;
-    case Op::Neg: unary([](double a) { return -a; }); break;
-    case Op::Pow: unary([&](double a) { return std::pow(a, n.scalar); }); break;
-    case Op::Tanh: unary([](double a) { return std::tanh(a); }); break;
-    case Op::Sigmoid: unary([](double a) { return 1 / (1 + std::exp(-a)); }); break;
-    case Op::Relu: unary([](double a) { return a > 0 ? a : 0.0; }); break;
-    case Op::Exp: unary([](double a) { return std::exp(a); }); break;
-    case Op::Log: unary([](double a) { return std::log(a); }); break;
-    case Op::Step: unary([](double a) { return a > 0 ? 1.0 : 0.0; }); break;
+    case Op::Const:
+      out[0] = n.scalar;
+      break;
+    case Op::Add:
+      binary([](double a, double b) { return a + b; });
+      break;
+    case Op::Sub:
+      binary([](double a, double b) { return a - b; });
+      break;
+    case Op::Mul:
+      binary([](double a, double b) { return a * b; });
+      break;
+    case Op::Div:
+      binary([](double a, double b) { return a / b; });
+      break;
+    case Op::Neg:
+      unary([](double a) { return -a; });
+      break;
+    case Op::Pow:
+      unary([&](double a) { return std::pow(a, n.scalar); });
+      break;
+    case Op::Tanh:
+      unary([](double a) { return std::tanh(a); });
+      break;
+    case Op::Sigmoid:
+      unary([](double a) { return 1 / (1 + std::exp(-a)); });
+      break;
+    case Op::Relu:
+      unary([](double a) { return a > 0 ? a : 0.0; });
+      break;
+    case Op::Exp:
+      unary([](double a) { return std::exp(a); });
+      break;
+    case Op::Log:
+      unary([](double a) { return std::log(a); });
+      break;
+    case Op::Step:
+      unary([](double a) { return a > 0 ? 1.0 : 0.0; });
+      break;
 
     case Op::Sum:
     case Op::Mean:
@@ -157,18 +192,23 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
         }
       break;
     }
-    case Op::Reshape: out = in(0); break;
+    case Op::Reshape:
+      out = in(0);
+      break;
     case Op::Broadcast: {
       BroadcastIndexer ia(shapeOf(0), os);
-      for (size_t i = 0; i < out.size(); ++i) out[i] = in(0)[ia(i)];
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = in(0)[ia(i)];
       break;
     }
     case Op::Gather: {
       int64_t rows = static_cast<int64_t>(in(1).size()), e = shapeOf(0)[1];
       for (int64_t r = 0; r < rows; ++r) {
         auto index = label(1, r, shapeOf(0)[0]);
-        if (!index) return index.takeError();
-        for (int64_t j = 0; j < e; ++j) out[r * e + j] = in(0)[*index * e + j];
+        if (!index)
+          return index.takeError();
+        for (int64_t j = 0; j < e; ++j)
+          out[r * e + j] = in(0)[*index * e + j];
       }
       break;
     }
@@ -176,8 +216,10 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
       int64_t rows = static_cast<int64_t>(in(1).size()), e = os[1];
       for (int64_t r = 0; r < rows; ++r) {
         auto index = label(1, r, os[0]);
-        if (!index) return index.takeError();
-        for (int64_t j = 0; j < e; ++j) out[*index * e + j] += in(0)[r * e + j];
+        if (!index)
+          return index.takeError();
+        for (int64_t j = 0; j < e; ++j)
+          out[*index * e + j] += in(0)[r * e + j];
       }
       break;
     }
@@ -186,9 +228,12 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
       int64_t rows = os[0], k = n.op == Op::Pick ? shapeOf(0)[1] : os[1];
       for (int64_t r = 0; r < rows; ++r) {
         auto y = label(1, r, k);
-        if (!y) return y.takeError();
-        if (n.op == Op::Pick) out[r] = in(0)[r * k + *y];
-        else out[r * k + *y] = in(0)[r];
+        if (!y)
+          return y.takeError();
+        if (n.op == Op::Pick)
+          out[r] = in(0)[r * k + *y];
+        else
+          out[r * k + *y] = in(0)[r];
       }
       break;
     }
@@ -200,15 +245,19 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
       BatchStats s;
       if (n.op == Op::BatchNormInfer) {
         s.mean = in(3);
-        for (int64_t j = 0; j < h; ++j) s.invStd.push_back(1.0 / std::sqrt(in(4)[j] + n.scalar));
+        for (int64_t j = 0; j < h; ++j)
+          s.invStd.push_back(1.0 / std::sqrt(in(4)[j] + n.scalar));
       } else {
         s = batchStats(in(0), rows, h, n.scalar);
       }
-      auto xhat = [&](int64_t i, int64_t j) { return (in(0)[i * h + j] - s.mean[j]) * s.invStd[j]; };
+      auto xhat = [&](int64_t i, int64_t j) {
+        return (in(0)[i * h + j] - s.mean[j]) * s.invStd[j];
+      };
       if (n.op != Op::BatchNormGrad) {
         for (int64_t i = 0; i < rows; ++i)
           for (int64_t j = 0; j < h; ++j)
-            out[i * h + j] = n.op == Op::BatchNormXhat ? xhat(i, j) : in(1)[j] * xhat(i, j) + in(2)[j];
+            out[i * h + j] =
+                n.op == Op::BatchNormXhat ? xhat(i, j) : in(1)[j] * xhat(i, j) + in(2)[j];
         break;
       }
       // dx = gain * invStd / n * (n*dout - sum(dout) - n/(n-1) * xhat * sum(dout*xhat))
@@ -220,8 +269,9 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
           sumDX += dout[i * h + j] * xhat(i, j);
         }
         for (int64_t i = 0; i < rows; ++i)
-          out[i * h + j] = in(1)[j] * s.invStd[j] / rows *
-                           (rows * dout[i * h + j] - sumD - double(rows) / (rows - 1) * xhat(i, j) * sumDX);
+          out[i * h + j] =
+              in(1)[j] * s.invStd[j] / rows *
+              (rows * dout[i * h + j] - sumD - double(rows) / (rows - 1) * xhat(i, j) * sumDX);
       }
       break;
     }
@@ -231,11 +281,14 @@ llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std
       int64_t rows = ls[0], k = ls[1];
       for (int64_t r = 0; r < rows; ++r) {
         auto y = label(1, r, k);
-        if (!y) return y.takeError();
+        if (!y)
+          return y.takeError();
         const double *row = &in(0)[r * k];
         double mx = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < k; ++j) mx = std::max(mx, row[j]);
-        for (int64_t j = 0; j < k; ++j) sum += std::exp(row[j] - mx);
+        for (int64_t j = 0; j < k; ++j)
+          mx = std::max(mx, row[j]);
+        for (int64_t j = 0; j < k; ++j)
+          sum += std::exp(row[j] - mx);
         if (n.op == Op::CrossEntropy) {
           out[0] += (std::log(sum) + mx - row[*y]) / rows;
         } else {

@@ -18,6 +18,7 @@ using Values = std::vector<std::vector<double>>; // one flat row-major buffer pe
 // Leaves (inputs, params, state) are bound by name; i32 inputs hold exact
 // integers. Returns every node's value, or an error for a missing or
 // mis-sized binding or an out-of-range index.
-llvm::Expected<Values> interpret(const Graph &g, const std::map<std::string, std::vector<double>> &leaves);
+llvm::Expected<Values> interpret(const Graph &g,
+                                 const std::map<std::string, std::vector<double>> &leaves);
 
 } // namespace mlpc

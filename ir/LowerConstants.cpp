@@ -41,9 +41,15 @@ std::optional<int64_t> Lowerer::evalInt(const Expr &e) {
     int64_t r = 0;
     bool overflow = false;
     switch (e.op) {
-    case '+': overflow = __builtin_add_overflow(*a, *b, &r); break;
-    case '-': overflow = __builtin_sub_overflow(*a, *b, &r); break;
-    case '*': overflow = __builtin_mul_overflow(*a, *b, &r); break;
+    case '+':
+      overflow = __builtin_add_overflow(*a, *b, &r);
+      break;
+    case '-':
+      overflow = __builtin_sub_overflow(*a, *b, &r);
+      break;
+    case '*':
+      overflow = __builtin_mul_overflow(*a, *b, &r);
+      break;
     case '/':
       // INT64_MIN / -1 is the one quotient that overflows (and `%` traps on it).
       if (*a == INT64_MIN && *b == -1) {
@@ -88,8 +94,8 @@ std::optional<Shape> Lowerer::evalShape(const std::vector<ExprPtr> &dims, Source
       continue;
     }
     if (__builtin_mul_overflow(numel, *v, &numel) || numel > kMaxTensorElements) {
-      diags_.error(d->loc, fmt::format("tensor is too large: more than {} elements",
-                                       kMaxTensorElements));
+      diags_.error(d->loc,
+                   fmt::format("tensor is too large: more than {} elements", kMaxTensorElements));
       return std::nullopt;
     }
     shape.push_back(*v);
@@ -103,7 +109,8 @@ std::optional<Shape> Lowerer::evalShape(const std::vector<ExprPtr> &dims, Source
 
 std::optional<double> Lowerer::evalConst(const Expr &e) {
   switch (e.kind) {
-  case ExprKind::Number: return e.number;
+  case ExprKind::Number:
+    return e.number;
   case ExprKind::Ident:
     if (auto it = dims_.find(e.name); it != dims_.end())
       return static_cast<double>(it->second);
@@ -118,16 +125,23 @@ std::optional<double> Lowerer::evalConst(const Expr &e) {
     if (!a || !b)
       return std::nullopt;
     switch (e.op) {
-    case '+': return *a + *b;
-    case '-': return *a - *b;
-    case '*': return *a * *b;
-    case '/': return *a / *b;
-    case '^': return std::pow(*a, *b);
-    default: break;
+    case '+':
+      return *a + *b;
+    case '-':
+      return *a - *b;
+    case '*':
+      return *a * *b;
+    case '/':
+      return *a / *b;
+    case '^':
+      return std::pow(*a, *b);
+    default:
+      break;
     }
     break;
   }
-  default: break;
+  default:
+    break;
   }
   diags_.error(e.loc, "expected a constant expression");
   return std::nullopt;
@@ -136,23 +150,30 @@ std::optional<double> Lowerer::evalConst(const Expr &e) {
 std::optional<InitExpr> Lowerer::lowerInit(const Expr &e) {
   using K = InitExpr::Kind;
   switch (e.kind) {
-  case ExprKind::Number: return InitExpr{K::Number, e.number, {}};
+  case ExprKind::Number:
+    return InitExpr{K::Number, e.number, {}};
   case ExprKind::Ident:
-    if (e.name == "randn") return InitExpr{K::Randn, 0, {}};
-    if (e.name == "zeros") return InitExpr{K::Zeros, 0, {}};
-    if (e.name == "ones") return InitExpr{K::Ones, 0, {}};
+    if (e.name == "randn")
+      return InitExpr{K::Randn, 0, {}};
+    if (e.name == "zeros")
+      return InitExpr{K::Zeros, 0, {}};
+    if (e.name == "ones")
+      return InitExpr{K::Ones, 0, {}};
     if (auto it = dims_.find(e.name); it != dims_.end())
       return InitExpr{K::Number, static_cast<double>(it->second), {}};
     diags_.error(e.loc, fmt::format("unknown name '{}' in initializer (expected randn, zeros, "
-                                    "ones, a number or a dimension)", e.name));
+                                    "ones, a number or a dimension)",
+                                    e.name));
     return std::nullopt;
   case ExprKind::Unary: {
     auto a = lowerInit(*e.args[0]);
-    if (!a) return std::nullopt;
+    if (!a)
+      return std::nullopt;
     return InitExpr{K::Neg, 0, {*a}};
   }
   case ExprKind::Binary: {
-    static const std::map<char, K> kinds = {{'+', K::Add}, {'-', K::Sub}, {'*', K::Mul}, {'/', K::Div}};
+    static const std::map<char, K> kinds = {
+        {'+', K::Add}, {'-', K::Sub}, {'*', K::Mul}, {'/', K::Div}};
     auto it = kinds.find(e.op);
     if (it == kinds.end()) {
       diags_.error(e.loc, fmt::format("operator '{}' is not allowed in an initializer", e.op));
@@ -160,23 +181,25 @@ std::optional<InitExpr> Lowerer::lowerInit(const Expr &e) {
     }
     auto a = lowerInit(*e.args[0]);
     auto b = lowerInit(*e.args[1]);
-    if (!a || !b) return std::nullopt;
+    if (!a || !b)
+      return std::nullopt;
     return InitExpr{it->second, 0, {*a, *b}};
   }
   case ExprKind::Call:
     if (e.name == "sqrt" && e.args.size() == 1) {
       auto a = lowerInit(*e.args[0]);
-      if (!a) return std::nullopt;
+      if (!a)
+        return std::nullopt;
       return InitExpr{K::Sqrt, 0, {*a}};
     }
-    diags_.error(e.loc, fmt::format("unknown initializer function '{}' (expected sqrt(x))", e.name));
+    diags_.error(e.loc,
+                 fmt::format("unknown initializer function '{}' (expected sqrt(x))", e.name));
     return std::nullopt;
   default:
     diags_.error(e.loc, "unsupported expression in initializer");
     return std::nullopt;
   }
 }
-
 
 bool Lowerer::account(const TensorType &t, SourceLoc loc, bool isParam) {
   // numel() is safe here: every shape already passed kMaxTensorElements.

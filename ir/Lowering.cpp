@@ -18,7 +18,6 @@ bool Lowerer::declare(const std::string &name, SourceLoc loc) {
   return false;
 }
 
-
 std::optional<ValueId> Lowerer::build(Node node, SourceLoc loc) {
   node.loc = loc;
   std::string error;
@@ -57,7 +56,8 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
   }
   case ExprKind::Unary: {
     auto a = lower(*e.args[0]);
-    if (!a) return std::nullopt;
+    if (!a)
+      return std::nullopt;
     Node n{Op::Neg, {*a}};
     return build(std::move(n), e.loc);
   }
@@ -65,7 +65,8 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
     if (e.op == '^') {
       auto base = lower(*e.args[0]);
       auto exponent = evalConst(*e.args[1]);
-      if (!base || !exponent) return std::nullopt;
+      if (!base || !exponent)
+        return std::nullopt;
       // `x ^ (0/0)`: a NaN attribute would also compare equal to every other
       // exponent in simplify's CSE, merging x^NaN with x^2.
       if (!std::isfinite(*exponent)) {
@@ -80,7 +81,8 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
     }
     auto a = lower(*e.args[0]);
     auto b = lower(*e.args[1]);
-    if (!a || !b) return std::nullopt;
+    if (!a || !b)
+      return std::nullopt;
     static const std::map<char, Op> ops = {
         {'+', Op::Add}, {'-', Op::Sub}, {'*', Op::Mul}, {'/', Op::Div}, {'@', Op::MatMul}};
     auto it = ops.find(e.op);
@@ -93,10 +95,12 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
   case ExprKind::Index: {
     auto table = lower(*e.args[0]);
     auto index = lower(*e.args[1]);
-    if (!table || !index) return std::nullopt;
+    if (!table || !index)
+      return std::nullopt;
     return build(Node{Op::Gather, {*table, *index}}, e.loc);
   }
-  case ExprKind::Call: return lowerCall(e);
+  case ExprKind::Call:
+    return lowerCall(e);
   case ExprKind::List:
     diags_.error(e.loc, "a list is only allowed as the shape argument of reshape");
     return std::nullopt;
@@ -105,8 +109,10 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
 }
 
 std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
-  static const std::map<std::string, Op> unary = {{"tanh", Op::Tanh}, {"sigmoid", Op::Sigmoid},
-                                                  {"relu", Op::Relu}, {"exp", Op::Exp},
+  static const std::map<std::string, Op> unary = {{"tanh", Op::Tanh},
+                                                  {"sigmoid", Op::Sigmoid},
+                                                  {"relu", Op::Relu},
+                                                  {"exp", Op::Exp},
                                                   {"log", Op::Log}};
   static const std::map<std::string, Op> reductions = {
       {"sum", Op::Sum}, {"mean", Op::Mean}, {"max", Op::Max}};
@@ -118,8 +124,8 @@ std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
   auto arity = [&](size_t lo, size_t hi, const char *usage) {
     if (e.args.size() >= lo && e.args.size() <= hi)
       return true;
-    diags_.error(e.loc, fmt::format("'{}' expects {}, got {} argument(s)", e.name, usage,
-                                    e.args.size()));
+    diags_.error(e.loc,
+                 fmt::format("'{}' expects {}, got {} argument(s)", e.name, usage, e.args.size()));
     return false;
   };
   auto lowerArgs = [&](size_t count) -> std::optional<std::vector<ValueId>> {
@@ -128,31 +134,37 @@ std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
     for (size_t i = 0; i < count; ++i) {
       auto v = lower(*e.args[i]);
       ok = ok && v.has_value();
-      if (v) ids.push_back(*v);
+      if (v)
+        ids.push_back(*v);
     }
     return ok ? std::optional(ids) : std::nullopt;
   };
 
   if (auto it = unary.find(e.name); it != unary.end()) {
-    if (!arity(1, 1, "1 argument (x)")) return std::nullopt;
+    if (!arity(1, 1, "1 argument (x)"))
+      return std::nullopt;
     auto args = lowerArgs(1);
     return args ? build(Node{it->second, *args}, e.loc) : std::nullopt;
   }
   if (e.name == "sqrt") {
-    if (!arity(1, 1, "1 argument (x)")) return std::nullopt;
+    if (!arity(1, 1, "1 argument (x)"))
+      return std::nullopt;
     auto args = lowerArgs(1);
-    if (!args) return std::nullopt;
+    if (!args)
+      return std::nullopt;
     Node n{Op::Pow, *args};
     n.scalar = 0.5;
     return build(std::move(n), e.loc);
   }
   if (auto it = reductions.find(e.name); it != reductions.end()) {
-    if (!arity(1, 2, "(x) or (x, axis)")) return std::nullopt;
+    if (!arity(1, 2, "(x) or (x, axis)"))
+      return std::nullopt;
     auto args = lowerArgs(1);
     std::optional<int64_t> axis = -1;
     if (e.args.size() == 2)
       axis = evalInt(*e.args[1]);
-    if (!args || !axis) return std::nullopt;
+    if (!args || !axis)
+      return std::nullopt;
     if (*axis < 0 && e.args.size() == 2) {
       diags_.error(e.args[1]->loc, fmt::format("axis must be non-negative, got {}", *axis));
       return std::nullopt;
@@ -162,14 +174,16 @@ std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
     return build(std::move(n), e.loc);
   }
   if (e.name == "reshape") {
-    if (!arity(2, 2, "2 arguments (x, [dims])")) return std::nullopt;
+    if (!arity(2, 2, "2 arguments (x, [dims])"))
+      return std::nullopt;
     if (e.args[1]->kind != ExprKind::List) {
       diags_.error(e.args[1]->loc, "reshape expects a shape list such as [N, T*E]");
       return std::nullopt;
     }
     auto args = lowerArgs(1);
     auto shape = evalShape(e.args[1]->args, e.args[1]->loc);
-    if (!args || !shape) return std::nullopt;
+    if (!args || !shape)
+      return std::nullopt;
     Node n{Op::Reshape, *args};
     n.shapeAttr = *shape;
     return build(std::move(n), e.loc);
@@ -179,16 +193,19 @@ std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
     std::string usage = op == Op::BatchNorm ? "3 arguments (x, gain, bias)"
                         : op == Op::Pick    ? "2 arguments (x, labels)"
                                             : "2 arguments (logits, labels)";
-    if (!arity(count, count, usage.c_str())) return std::nullopt;
+    if (!arity(count, count, usage.c_str()))
+      return std::nullopt;
     auto args = lowerArgs(count);
-    if (!args) return std::nullopt;
+    if (!args)
+      return std::nullopt;
     Node n{op, *args};
     if (op == Op::BatchNorm) {
       n.scalar = 1e-5;
       int64_t rows = g_[(*args)[0]].type.rank() == 2 ? g_[(*args)[0]].type.shape[0] : 2;
       if (rows < 2 && !options_.inferenceOnly) {
         diags_.error(e.loc, fmt::format("batchnorm needs at least 2 rows for the Bessel-corrected "
-                                        "variance, got {}", toString(g_[(*args)[0]].type.shape)));
+                                        "variance, got {}",
+                                        toString(g_[(*args)[0]].type.shape)));
         return std::nullopt;
       }
     }
@@ -230,7 +247,8 @@ std::optional<Module> Lowerer::run() {
   g_.name = ast_.name;
 
   for (const DimDecl &d : ast_.dims) {
-    if (!declare(d.name, d.loc)) continue;
+    if (!declare(d.name, d.loc))
+      continue;
     std::optional<int64_t> value;
     if (auto it = options_.dimOverrides.find(d.name); it != options_.dimOverrides.end())
       value = it->second;
@@ -240,7 +258,8 @@ std::optional<Module> Lowerer::run() {
       if (ast_.train && ast_.train->batch)
         value = *ast_.train->batch;
       else
-        diags_.error(d.loc, fmt::format("'dim {} = batch' needs 'batch' in the train block", d.name));
+        diags_.error(d.loc,
+                     fmt::format("'dim {} = batch' needs 'batch' in the train block", d.name));
     } else if (d.value) {
       value = evalInt(*d.value);
     }
@@ -329,7 +348,8 @@ std::optional<Module> Lowerer::run() {
   } else if (g_[loss->second].type.rank() != 0) {
     const Assign *def = nullptr;
     for (const Assign &a : ast_.forward)
-      if (a.name == "loss") def = &a;
+      if (a.name == "loss")
+        def = &a;
     diags_.error(def ? def->loc : ast_.loc,
                  fmt::format("'loss' must be a scalar, got {}", toString(g_[loss->second].type)));
   } else {

@@ -7,7 +7,9 @@ namespace mlpc {
 static std::string attributes(const Node &n) {
   std::vector<std::string> attrs;
   switch (n.op) {
-  case Op::Pow: attrs.push_back(fmt::format("exponent = {}", n.scalar)); break;
+  case Op::Pow:
+    attrs.push_back(fmt::format("exponent = {}", n.scalar));
+    break;
   case Op::Sum:
   case Op::Mean:
   case Op::Max:
@@ -16,18 +18,25 @@ static std::string attributes(const Node &n) {
       attrs.push_back(fmt::format("axis = {}", n.axis));
     break;
   case Op::MatMul:
-    if (n.transA) attrs.push_back("transA");
-    if (n.transB) attrs.push_back("transB");
+    if (n.transA)
+      attrs.push_back("transA");
+    if (n.transB)
+      attrs.push_back("transB");
     break;
   case Op::Reshape:
   case Op::Broadcast:
   case Op::ScatterAdd:
-  case Op::Unpick: attrs.push_back("shape = " + toString(n.shapeAttr)); break;
+  case Op::Unpick:
+    attrs.push_back("shape = " + toString(n.shapeAttr));
+    break;
   case Op::BatchNorm:
   case Op::BatchNormInfer:
   case Op::BatchNormXhat:
-  case Op::BatchNormGrad: attrs.push_back(fmt::format("eps = {}", n.scalar)); break;
-  default: break;
+  case Op::BatchNormGrad:
+    attrs.push_back(fmt::format("eps = {}", n.scalar));
+    break;
+  default:
+    break;
   }
   return attrs.empty() ? "" : fmt::format(" {{{}}}", fmt::join(attrs, ", "));
 }
@@ -37,13 +46,17 @@ std::string printNode(const Graph &g, ValueId v) {
   std::string line = fmt::format("%{} = ", v);
   switch (n.op) {
   case Op::Input:
-    return line + fmt::format("{} {} : {}", n.isTarget ? "target" : "input", n.name, toString(n.type));
+    return line +
+           fmt::format("{} {} : {}", n.isTarget ? "target" : "input", n.name, toString(n.type));
   case Op::Param:
     return line + fmt::format("param {} : {} = {}", n.name, toString(n.type),
                               n.init ? n.init->str() : "?");
-  case Op::State: return line + fmt::format("state {} : {}", n.name, toString(n.type));
-  case Op::Const: return line + fmt::format("const {}", n.scalar);
-  default: break;
+  case Op::State:
+    return line + fmt::format("state {} : {}", n.name, toString(n.type));
+  case Op::Const:
+    return line + fmt::format("const {}", n.scalar);
+  default:
+    break;
   }
   std::vector<std::string> operands;
   for (ValueId o : n.operands)
@@ -66,19 +79,33 @@ std::string printGraph(const Graph &g) {
 }
 
 std::string printDot(const Graph &g) {
-  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n", g.name);
+  std::string out =
+      fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n", g.name);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     std::string label;
     const char *shape = "box";
     switch (n.op) {
-    case Op::Input: label = n.name; shape = "invhouse"; break;
-    case Op::Param: label = n.name; shape = "cylinder"; break;
-    case Op::State: label = n.name; shape = "cylinder"; break;
-    case Op::Const: label = fmt::format("{}", n.scalar); shape = "plaintext"; break;
+    case Op::Input:
+      label = n.name;
+      shape = "invhouse";
+      break;
+    case Op::Param:
+      label = n.name;
+      shape = "cylinder";
+      break;
+    case Op::State:
+      label = n.name;
+      shape = "cylinder";
+      break;
+    case Op::Const:
+      label = fmt::format("{}", n.scalar);
+      shape = "plaintext";
+      break;
     default:
       label = opInfo(n.op).name;
-      if (!n.name.empty()) label += "\\n" + n.name;
+      if (!n.name.empty())
+        label += "\\n" + n.name;
       break;
     }
     label += "\\n" + toString(n.type);

@@ -29,8 +29,7 @@ namespace {
 
 // A per-feature vector of a [N, H] activation may be written [H] or [1, H].
 bool isFeatureVector(const TensorType &t, int64_t h) {
-  return t.dtype == DType::F32 &&
-         (t.shape == Shape{h} || t.shape == Shape{1, h});
+  return t.dtype == DType::F32 && (t.shape == Shape{h} || t.shape == Shape{1, h});
 }
 
 struct Checker {
@@ -54,14 +53,14 @@ struct Checker {
   bool i32(size_t i) {
     if (operand(i).dtype == DType::I32)
       return true;
-    return fail(fmt::format("'{}' expects an i32 index tensor as operand {}, got {}", name(),
-                            i + 1, toString(operand(i))));
+    return fail(fmt::format("'{}' expects an i32 index tensor as operand {}, got {}", name(), i + 1,
+                            toString(operand(i))));
   }
   bool rank(size_t i, int r) {
     if (operand(i).rank() == r)
       return true;
-    return fail(fmt::format("'{}' expects a rank-{} tensor as operand {}, got {}", name(), r,
-                            i + 1, toString(operand(i))));
+    return fail(fmt::format("'{}' expects a rank-{} tensor as operand {}, got {}", name(), r, i + 1,
+                            toString(operand(i))));
   }
   bool sameShape(size_t i, size_t j) {
     if (operand(i).shape == operand(j).shape)
@@ -88,9 +87,9 @@ struct Checker {
     int64_t h = operand(x).shape[1];
     for (size_t v : vectors)
       if (!isFeatureVector(operand(v), h))
-        return fail(fmt::format("'{}' operand {} must have shape [{}] or [1, {}] to match {}, got {}",
-                                name(), v + 1, h, h, toString(operand(x).shape),
-                                toString(operand(v))));
+        return fail(
+            fmt::format("'{}' operand {} must have shape [{}] or [1, {}] to match {}, got {}",
+                        name(), v + 1, h, h, toString(operand(x).shape), toString(operand(v))));
     return true;
   }
 };
@@ -280,8 +279,8 @@ std::vector<std::string> verifyGraph(const Graph &g) {
     const Node &n = g[v];
     for (ValueId o : n.operands)
       if (o >= v) {
-        problems.push_back(fmt::format("%{} ({}) uses %{} before it is defined", v,
-                                       opInfo(n.op).name, o));
+        problems.push_back(
+            fmt::format("%{} ({}) uses %{} before it is defined", v, opInfo(n.op).name, o));
       }
     if (!problems.empty())
       continue;

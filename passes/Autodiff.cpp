@@ -61,8 +61,8 @@ std::optional<Graph> buildTrainingGraph(const Graph &forward, PassContext &ctx) 
       if (!(*grads)[i] || !needsGrad[operand])
         continue;
       ValueId contribution = *(*grads)[i];
-      adjoint[operand] = adjoint[operand] ? g.make(Op::Add, {*adjoint[operand], contribution})
-                                          : contribution;
+      adjoint[operand] =
+          adjoint[operand] ? g.make(Op::Add, {*adjoint[operand], contribution}) : contribution;
     }
   }
   if (failed)

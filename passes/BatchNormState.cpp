@@ -51,8 +51,9 @@ bool addRunningStats(Graph &g, PassContext &) {
     ValueId var = g.make(Op::Mul, {g.build(std::move(sumNode)), g.makeConst(1.0 / (n - 1))});
 
     auto update = [&](ValueId running, ValueId batch) {
-      return g.make(Op::Add, {g.make(Op::Mul, {g.makeConst(1 - kBatchNormMomentum), running}),
-                              g.make(Op::Mul, {g.makeConst(kBatchNormMomentum), vectorOf(g, batch, h)})});
+      return g.make(Op::Add,
+                    {g.make(Op::Mul, {g.makeConst(1 - kBatchNormMomentum), running}),
+                     g.make(Op::Mul, {g.makeConst(kBatchNormMomentum), vectorOf(g, batch, h)})});
     };
     g.setOutput("state." + name + ".running_mean", update(runningMean, mean));
     g.setOutput("state." + name + ".running_var", update(runningVar, var));
@@ -81,7 +82,8 @@ bool makeInferenceGraph(Graph &g, PassContext &ctx) {
     std::string name = batchNormStateName(g, bn);
     ValueId mean = addState(g, name + ".running_mean", h);
     ValueId var = addState(g, name + ".running_var", h);
-    Node infer(Op::BatchNormInfer, {g[bn].operands[0], g[bn].operands[1], g[bn].operands[2], mean, var});
+    Node infer(Op::BatchNormInfer,
+               {g[bn].operands[0], g[bn].operands[1], g[bn].operands[2], mean, var});
     infer.scalar = g[bn].scalar;
     infer.name = g[bn].name;
     infer.loc = g[bn].loc;

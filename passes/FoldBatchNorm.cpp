@@ -78,8 +78,8 @@ bool foldBatchNorm(Graph &g, PassContext &ctx) {
     invStd.scalar = -0.5;
     ValueId scale = g.make(Op::Mul, {vectorOf(gain), vectorOf(g.build(std::move(invStd)))});
     ValueId foldedW = g.make(Op::Mul, {W, scale});
-    ValueId centered = linearBias ? g.make(Op::Sub, {vectorOf(*linearBias), mean})
-                                  : g.make(Op::Neg, {mean});
+    ValueId centered =
+        linearBias ? g.make(Op::Sub, {vectorOf(*linearBias), mean}) : g.make(Op::Neg, {mean});
     ValueId foldedB = g.make(Op::Add, {g.make(Op::Mul, {centered, scale}), vectorOf(bias)});
     g[foldedW].name = g[W].name + ".folded";
     g[foldedB].name = (linearBias ? g[*linearBias].name : g[W].name + ".bias") + ".folded";

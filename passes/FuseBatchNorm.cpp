@@ -30,7 +30,8 @@ struct BnMatch {
 
 // mean over axis 0, written any of the ways above, of a [N, H] value; the
 // divisor must be N (or N-1 when `bessel`).
-std::optional<ValueId> matchColumnMean(const Graph &g, ValueId v, bool bessel, std::set<ValueId> &interior) {
+std::optional<ValueId> matchColumnMean(const Graph &g, ValueId v, bool bessel,
+                                       std::set<ValueId> &interior) {
   if (!bessel && isOp(g, v, Op::Mean) && g[v].axis == 0) {
     interior.insert(v);
     return g[v].operands[0];

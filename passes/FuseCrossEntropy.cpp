@@ -57,12 +57,14 @@ std::optional<Chain> matchLogSoftmax(const Graph &g, ValueId lp) {
         g[g[s].operands[0]].operands[0] != z)
       return std::nullopt;
     ValueId e = g[s].operands[0];
-    if (!matchSumExp(g, s, e, c)) return std::nullopt;
+    if (!matchSumExp(g, s, e, c))
+      return std::nullopt;
     c.interior.insert({logS, e});
     matchShift(g, z, c);
     return c;
   }
-  if (n.op != Op::Log) return std::nullopt;
+  if (n.op != Op::Log)
+    return std::nullopt;
   ValueId probs = n.operands[0];
   const Node &p = g[probs];
   std::optional<ValueId> counts, sum;

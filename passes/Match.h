@@ -12,7 +12,9 @@
 
 namespace mlpc {
 
-inline bool isOp(const Graph &g, ValueId v, Op op) { return g[v].op == op; }
+inline bool isOp(const Graph &g, ValueId v, Op op) {
+  return g[v].op == op;
+}
 
 inline std::optional<double> constOf(const Graph &g, ValueId v) {
   if (g[v].op == Op::Const)
@@ -20,17 +22,22 @@ inline std::optional<double> constOf(const Graph &g, ValueId v) {
   return std::nullopt;
 }
 
-inline bool approxEqual(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::fabs(b); }
+inline bool approxEqual(double a, double b) {
+  return std::fabs(a - b) <= 1e-6 * std::fabs(b);
+}
 
 // Matches `x * c`, `c * x` or `x / (1/c)` where c is a constant; returns {x, c}.
 inline std::optional<std::pair<ValueId, double>> matchScale(const Graph &g, ValueId v) {
   const Node &n = g[v];
   if (n.op == Op::Mul) {
-    if (auto c = constOf(g, n.operands[0])) return std::make_pair(n.operands[1], *c);
-    if (auto c = constOf(g, n.operands[1])) return std::make_pair(n.operands[0], *c);
+    if (auto c = constOf(g, n.operands[0]))
+      return std::make_pair(n.operands[1], *c);
+    if (auto c = constOf(g, n.operands[1]))
+      return std::make_pair(n.operands[0], *c);
   }
   if (n.op == Op::Div)
-    if (auto c = constOf(g, n.operands[1])) return std::make_pair(n.operands[0], 1.0 / *c);
+    if (auto c = constOf(g, n.operands[1]))
+      return std::make_pair(n.operands[0], 1.0 / *c);
   return std::nullopt;
 }
 

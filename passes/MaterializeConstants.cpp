@@ -43,7 +43,8 @@ bool materializeConstantSubgraphs(Graph &g, std::map<std::string, std::vector<fl
     leaves[n.name].assign(it->second.begin(), it->second.end());
   }
   bool any = false;
-  for (ValueId v = 0; v < frontier.size(); ++v) any = any || frontier[v];
+  for (ValueId v = 0; v < frontier.size(); ++v)
+    any = any || frontier[v];
   if (!any)
     return false;
   auto values = interpret(g, leaves);

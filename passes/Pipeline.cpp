@@ -13,8 +13,8 @@ using PassFn = bool (*)(Graph &, PassContext &);
 struct PassEntry {
   const char *name;
   PassFn run;
-  Stage firstStage;  // the pass runs for this stage and every later one (see below)
-  bool isFusion;     // skipped under --no-fuse
+  Stage firstStage; // the pass runs for this stage and every later one (see below)
+  bool isFusion;    // skipped under --no-fuse
 };
 
 // The pipeline, in order. Forward < Fused < Grad; Infer runs the forward and

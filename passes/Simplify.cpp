@@ -47,16 +47,26 @@ bool isConst(const Graph &g, ValueId v, double value) {
 
 std::optional<double> foldScalar(const Node &n, const std::vector<double> &x) {
   switch (n.op) {
-  case Op::Add: return x[0] + x[1];
-  case Op::Sub: return x[0] - x[1];
-  case Op::Mul: return x[0] * x[1];
-  case Op::Div: return x[0] / x[1];
-  case Op::Neg: return -x[0];
-  case Op::Pow: return std::pow(x[0], n.scalar);
-  case Op::Tanh: return std::tanh(x[0]);
-  case Op::Exp: return std::exp(x[0]);
-  case Op::Log: return std::log(x[0]);
-  default: return std::nullopt;
+  case Op::Add:
+    return x[0] + x[1];
+  case Op::Sub:
+    return x[0] - x[1];
+  case Op::Mul:
+    return x[0] * x[1];
+  case Op::Div:
+    return x[0] / x[1];
+  case Op::Neg:
+    return -x[0];
+  case Op::Pow:
+    return std::pow(x[0], n.scalar);
+  case Op::Tanh:
+    return std::tanh(x[0]);
+  case Op::Exp:
+    return std::exp(x[0]);
+  case Op::Log:
+    return std::log(x[0]);
+  default:
+    return std::nullopt;
   }
 }
 
@@ -128,7 +138,8 @@ std::optional<ValueId> rewrite(Graph &g, ValueId v) {
     if (sameShape(n.operands[0]))
       return n.operands[0];
     break;
-  default: break;
+  default:
+    break;
   }
   return std::nullopt;
 }
@@ -150,7 +161,13 @@ bool cse(Graph &g) {
     const Node &n = g[v];
     if (opInfo(n.op).kind == OpKind::Leaf && n.op != Op::Const)
       continue;
-    CseKey key{static_cast<int>(n.op), n.operands, bitsOf(n.scalar), n.axis, n.transA, n.transB, n.shapeAttr};
+    CseKey key{static_cast<int>(n.op),
+               n.operands,
+               bitsOf(n.scalar),
+               n.axis,
+               n.transA,
+               n.transB,
+               n.shapeAttr};
     auto [it, inserted] = seen.emplace(key, v);
     if (!inserted) {
       // Keep the earlier node; it inherits a source name if it had none.

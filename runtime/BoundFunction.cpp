@@ -5,7 +5,9 @@
 
 namespace mlpc {
 
-void BoundFunction::AlignedFree::operator()(void *p) const { std::free(p); }
+void BoundFunction::AlignedFree::operator()(void *p) const {
+  std::free(p);
+}
 
 BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
   const auto &bindings = fn_.bindings();
@@ -50,8 +52,9 @@ llvm::Error BoundFunction::ready() const {
   const auto &bindings = fn_.bindings();
   for (size_t i = 0; i < bindings.size(); ++i)
     if (!args_[i] && !bindings[i].optional)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     fmt::format("internal error: '{}' is not bound", bindings[i].name));
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          fmt::format("internal error: '{}' is not bound", bindings[i].name));
   return llvm::Error::success();
 }
 

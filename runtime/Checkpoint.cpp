@@ -11,7 +11,9 @@ llvm::Error fail(std::string message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-std::string shapeText(const std::vector<int64_t> &s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shapeText(const std::vector<int64_t> &s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 llvm::Error checkTensor(const TensorData &t, const std::string &path, const Node &leaf,
                         TensorDType dtype) {
@@ -68,7 +70,8 @@ llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::strin
   return result;
 }
 
-llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string &path, const Graph &g) {
+llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string &path,
+                                       const Graph &g) {
   IndexMap result;
   std::set<std::string> known;
   for (const Node &n : g.nodes) {

@@ -17,10 +17,11 @@ using IndexMap = std::map<std::string, std::vector<int32_t>>;
 // Reads the f32 tensors of every leaf of kind `kind` (Param or State) in `g`.
 // Tensors for leaves of the other f32 kind are ignored (a checkpoint holds
 // both); any other tensor is an error unless `allowExtra`.
-llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::string &path, const Graph &g,
-                                        Op kind, bool allowExtra = false);
+llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::string &path,
+                                        const Graph &g, Op kind, bool allowExtra = false);
 // Reads the i32 tensors of every Input leaf (inputs and targets).
-llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string &path, const Graph &g);
+llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string &path,
+                                       const Graph &g);
 
 // Parameters and BatchNorm running statistics: the leaves of `g` of kind
 // Param or State. `metadata` is stored in the header (e.g. step, seed).

@@ -25,9 +25,11 @@ double crossEntropy(const float *logits, const int32_t *Y, int64_t rows, int64_t
   for (int64_t r = 0; r < rows; ++r) {
     const float *row = logits + r * classes;
     double mx = row[0];
-    for (int64_t k = 1; k < classes; ++k) mx = std::max(mx, double(row[k]));
+    for (int64_t k = 1; k < classes; ++k)
+      mx = std::max(mx, double(row[k]));
     double sum = 0;
-    for (int64_t k = 0; k < classes; ++k) sum += std::exp(double(row[k]) - mx);
+    for (int64_t k = 0; k < classes; ++k)
+      sum += std::exp(double(row[k]) - mx);
     total += std::log(sum) + mx - row[Y[r]];
   }
   return rows ? total / rows : 0.0;
@@ -76,7 +78,10 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
 void ModelRuntime::initParams(uint64_t seed) {
   Rng rng(seed);
   params_ = initParameters(training_, rng);
-  train_.reset(); eval_.reset(); forward_.reset(); stats_.reset(); // bindings point at the old buffers
+  train_.reset();
+  eval_.reset();
+  forward_.reset();
+  stats_.reset(); // bindings point at the old buffers
 }
 
 llvm::Error ModelRuntime::loadParams(const std::string &path,
@@ -85,7 +90,10 @@ llvm::Error ModelRuntime::loadParams(const std::string &path,
   if (!loaded)
     return loaded.takeError();
   params_ = std::move(*loaded);
-  train_.reset(); eval_.reset(); forward_.reset(); stats_.reset();
+  train_.reset();
+  eval_.reset();
+  forward_.reset();
+  stats_.reset();
   return llvm::Error::success();
 }
 
@@ -113,8 +121,9 @@ llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {
   return llvm::Error::success();
 }
 
-llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
-                                                       int64_t rows, bool sgd, const char *name) {
+llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunction> &slot,
+                                                       Stage stage, int64_t rows, bool sgd,
+                                                       const char *name) {
   if (slot)
     return slot.get();
   Graph graph;
@@ -126,7 +135,8 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
     options.dimOverrides[module_.batchDim] = rows;
     options.inferenceOnly = stage == Stage::Infer;
     std::optional<Module> module = lowerModel(*ast_, options, *diags_);
-    std::optional<Graph> g = module ? runPipeline(module->graph, stage, pipeline_, *diags_) : std::nullopt;
+    std::optional<Graph> g =
+        module ? runPipeline(module->graph, stage, pipeline_, *diags_) : std::nullopt;
     if (!g)
       return fail(fmt::format("cannot build the {} graph for {} rows", name, rows));
     graph = std::move(*g);
@@ -184,7 +194,9 @@ llvm::Error ModelRuntime::prepareStats() {
   statsY_.assign(batch(), 0);
   statsBuffers_.clear();
   statsTensors_.clear();
-  auto startsWith = [](const std::string &s, const char *prefix) { return s.rfind(prefix, 0) == 0; };
+  auto startsWith = [](const std::string &s, const char *prefix) {
+    return s.rfind(prefix, 0) == 0;
+  };
   auto opOf = [&](const std::string &output) {
     std::optional<ValueId> v = graph->output(output);
     return v ? (*graph)[*v].op : Op::Const;
@@ -206,14 +218,16 @@ llvm::Error ModelRuntime::prepareStats() {
       grad.assign(b.type.numel(), 0.0f);
       if (llvm::Error e = bound->bind(b.name, grad.data()))
         return e;
-      statsTensors_.push_back({StepTensor::Kind::ParamGrad, b.name.substr(5), Op::Param, b.type, grad.data()});
+      statsTensors_.push_back(
+          {StepTensor::Kind::ParamGrad, b.name.substr(5), Op::Param, b.type, grad.data()});
     } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActPrefix)) {
-      statsTensors_.push_back({StepTensor::Kind::Activation, b.name.substr(std::strlen(kStatsActPrefix)),
-                               opOf(b.name), b.type, bound->output(b.name)});
+      statsTensors_.push_back({StepTensor::Kind::Activation,
+                               b.name.substr(std::strlen(kStatsActPrefix)), opOf(b.name), b.type,
+                               bound->output(b.name)});
     } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActGradPrefix)) {
       std::string value = b.name.substr(std::strlen(kStatsActGradPrefix));
-      statsTensors_.push_back({StepTensor::Kind::ActivationGrad, value, opOf(kStatsActPrefix + value), b.type,
-                               bound->output(b.name)});
+      statsTensors_.push_back({StepTensor::Kind::ActivationGrad, value,
+                               opOf(kStatsActPrefix + value), b.type, bound->output(b.name)});
     }
   }
   if (llvm::Error e = bindLeaves(*bound))
@@ -271,8 +285,9 @@ llvm::Expected<double> ModelRuntime::loss(const Split &split) {
 
 llvm::Expected<SplitLosses> ModelRuntime::losses(const Dataset &data) {
   SplitLosses result;
-  for (auto [split, out] : {std::pair{&data.train, &result.train}, std::pair{&data.val, &result.val},
-                            std::pair{&data.test, &result.test}}) {
+  for (auto [split, out] :
+       {std::pair{&data.train, &result.train}, std::pair{&data.val, &result.val},
+        std::pair{&data.test, &result.test}}) {
     auto l = loss(*split);
     if (!l)
       return l.takeError();
@@ -304,7 +319,8 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
       const float *x = eval_->output(kBatchNormInputPrefix + layer);
       // Shifted sums (by the first row) keep the variance accurate in double.
       if (row == 0)
-        for (int64_t j = 0; j < h; ++j) shift[j] = x[j];
+        for (int64_t j = 0; j < h; ++j)
+          shift[j] = x[j];
       for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < h; ++j) {
           double d = x[i * h + j] - shift[j];
@@ -324,7 +340,8 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
   return llvm::Error::success();
 }
 
-llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed, int maxLength) {
+llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed,
+                                                              int maxLength) {
   if (!forward_) {
     auto fn = compiled(forward_, Stage::Infer, 1, false, "forward");
     if (!fn)
@@ -348,11 +365,15 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
       forward_->run();
       const float *logits = forward_->output("logits");
       double mx = *std::max_element(logits, logits + classes), total = 0;
-      for (int64_t k = 0; k < classes; ++k) total += probs[k] = std::exp(logits[k] - mx);
+      for (int64_t k = 0; k < classes; ++k)
+        total += probs[k] = std::exp(logits[k] - mx);
       double u = rng.uniform() * total;
       int64_t next = classes - 1;
       for (int64_t k = 0; k < classes; ++k) {
-        if (u < probs[k]) { next = k; break; }
+        if (u < probs[k]) {
+          next = k;
+          break;
+        }
         u -= probs[k];
       }
       if (next == 0)

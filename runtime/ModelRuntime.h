@@ -34,7 +34,7 @@ struct SplitLosses {
 // initParams / loadParams.
 struct StepTensor {
   enum class Kind { Activation, ActivationGrad, ParamGrad } kind;
-  std::string name; // the forward value's or the parameter's name
+  std::string name;  // the forward value's or the parameter's name
   Op op = Op::Const; // Activation / ActivationGrad: the op that computes the value
   TensorType type;
   const float *data = nullptr;
@@ -48,9 +48,10 @@ public:
   // Lowers `ast` with V bound to the vocabulary size, checks that the model
   // reads [N, T] contexts and [N] targets, and sets up the JIT. Model errors
   // go to `diags`.
-  static llvm::Expected<std::unique_ptr<ModelRuntime>>
-  create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEngine &diags,
-         const PipelineOptions &pipeline = {});
+  static llvm::Expected<std::unique_ptr<ModelRuntime>> create(const ModelAST &ast,
+                                                              const Vocabulary &vocab,
+                                                              DiagnosticEngine &diags,
+                                                              const PipelineOptions &pipeline = {});
 
   const Module &module() const { return module_; }
   const Vocabulary &vocab() const { return vocab_; }
@@ -62,7 +63,8 @@ public:
   void initParams(uint64_t seed);
   llvm::Error loadParams(const std::string &checkpointPath,
                          std::map<std::string, std::string> *metadata = nullptr);
-  llvm::Error saveParams(const std::string &path, const std::map<std::string, std::string> &metadata);
+  llvm::Error saveParams(const std::string &path,
+                         const std::map<std::string, std::string> &metadata);
 
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);

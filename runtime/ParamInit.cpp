@@ -7,16 +7,34 @@ namespace mlpc {
 double evalInit(const InitExpr &e, Rng &rng) {
   using K = InitExpr::Kind;
   switch (e.kind) {
-  case K::Randn: return rng.normal();
-  case K::Zeros: return 0.0;
-  case K::Ones: return 1.0;
-  case K::Number: return e.value;
-  case K::Neg: return -evalInit(e.args[0], rng);
-  case K::Sqrt: return std::sqrt(evalInit(e.args[0], rng));
-  case K::Add: { double a = evalInit(e.args[0], rng); return a + evalInit(e.args[1], rng); }
-  case K::Sub: { double a = evalInit(e.args[0], rng); return a - evalInit(e.args[1], rng); }
-  case K::Mul: { double a = evalInit(e.args[0], rng); return a * evalInit(e.args[1], rng); }
-  case K::Div: { double a = evalInit(e.args[0], rng); return a / evalInit(e.args[1], rng); }
+  case K::Randn:
+    return rng.normal();
+  case K::Zeros:
+    return 0.0;
+  case K::Ones:
+    return 1.0;
+  case K::Number:
+    return e.value;
+  case K::Neg:
+    return -evalInit(e.args[0], rng);
+  case K::Sqrt:
+    return std::sqrt(evalInit(e.args[0], rng));
+  case K::Add: {
+    double a = evalInit(e.args[0], rng);
+    return a + evalInit(e.args[1], rng);
+  }
+  case K::Sub: {
+    double a = evalInit(e.args[0], rng);
+    return a - evalInit(e.args[1], rng);
+  }
+  case K::Mul: {
+    double a = evalInit(e.args[0], rng);
+    return a * evalInit(e.args[1], rng);
+  }
+  case K::Div: {
+    double a = evalInit(e.args[0], rng);
+    return a / evalInit(e.args[1], rng);
+  }
   }
   return 0.0;
 }

@@ -12,9 +12,13 @@
 namespace mlpc {
 namespace {
 
-bool startsWith(const std::string &s, const std::string &prefix) { return s.rfind(prefix, 0) == 0; }
+bool startsWith(const std::string &s, const std::string &prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
-bool isNonlinearity(Op op) { return op == Op::Tanh || op == Op::Sigmoid || op == Op::Relu; }
+bool isNonlinearity(Op op) {
+  return op == Op::Tanh || op == Op::Sigmoid || op == Op::Relu;
+}
 
 // Every value the loss depends on (the forward pass), as a mask over nodes.
 std::vector<bool> forwardValues(const Graph &g) {
@@ -98,7 +102,9 @@ template <typename T> TensorSummary summarizeImpl(const T *data, int64_t n, bool
 llvm::json::Value number(double x) {
   return std::isfinite(x) ? llvm::json::Value(x) : llvm::json::Value(nullptr);
 }
-llvm::json::Value number(std::optional<double> x) { return x ? number(*x) : llvm::json::Value(nullptr); }
+llvm::json::Value number(std::optional<double> x) {
+  return x ? number(*x) : llvm::json::Value(nullptr);
+}
 
 llvm::json::Value toJSON(const Shape &shape) {
   llvm::json::Array a;
@@ -130,7 +136,8 @@ llvm::json::Value toJSON(const TensorSummary &s) {
 llvm::json::Value toJSON(const StatsRecord &r) {
   llvm::json::Array layers, params;
   for (const LayerStats &l : r.layers) {
-    llvm::json::Object o{{"name", l.name}, {"op", l.op}, {"shape", toJSON(l.shape)}, {"value", toJSON(l.value)}};
+    llvm::json::Object o{
+        {"name", l.name}, {"op", l.op}, {"shape", toJSON(l.shape)}, {"value", toJSON(l.value)}};
     if (l.grad)
       o["grad"] = toJSON(*l.grad);
     layers.push_back(std::move(o));
@@ -146,12 +153,15 @@ llvm::json::Value toJSON(const StatsRecord &r) {
                                         {"update_to_data", number(p.updateToData)},
                                         {"log10_update_to_data", number(log10Ratio)}});
   }
-  return llvm::json::Object{{"step", r.step},       {"lr", number(r.lr)},
-                            {"loss", number(r.loss)}, {"layers", std::move(layers)},
+  return llvm::json::Object{{"step", r.step},
+                            {"lr", number(r.lr)},
+                            {"loss", number(r.loss)},
+                            {"layers", std::move(layers)},
                             {"params", std::move(params)}};
 }
 
-llvm::json::Value curve(const std::vector<std::pair<int64_t, double>> &points, const char *valueKey) {
+llvm::json::Value curve(const std::vector<std::pair<int64_t, double>> &points,
+                        const char *valueKey) {
   llvm::json::Array steps, values;
   for (auto [step, value] : points) {
     steps.push_back(step);
@@ -206,18 +216,19 @@ TensorSummary summarize(const double *data, int64_t n, bool tanhOutput) {
 StatsRecorder::StatsRecorder(std::string model, int64_t steps, int64_t every, const Split *val,
                              int64_t lossEvery)
     : model_(std::move(model)), steps_(steps), every_(std::max<int64_t>(every, 1)),
-      valEvery_(every_ * std::max<int64_t>(1, 10000 / every_)), lossEvery_(std::max<int64_t>(lossEvery, 1)),
-      val_(val) {}
+      valEvery_(every_ * std::max<int64_t>(1, 10000 / every_)),
+      lossEvery_(std::max<int64_t>(lossEvery, 1)), val_(val) {}
 
-llvm::Expected<float> StatsRecorder::step(ModelRuntime &model, const int32_t *X, const int32_t *Y, float lr,
-                                          int64_t step) {
+llvm::Expected<float> StatsRecorder::step(ModelRuntime &model, const int32_t *X, const int32_t *Y,
+                                          float lr, int64_t step) {
   StatsRecord r;
   r.step = step;
   r.lr = lr;
   const Graph &g = model.trainingGraph();
   for (ValueId p : g.leaves(Op::Param)) {
     const std::vector<float> &value = model.params().at(g[p].name);
-    r.params.push_back({g[p].name, g[p].type.shape, summarize(value.data(), value.size()), {}, std::nullopt});
+    r.params.push_back(
+        {g[p].name, g[p].type.shape, summarize(value.data(), value.size()), {}, std::nullopt});
   }
   auto loss = model.statsStep(X, Y, lr);
   if (!loss)
@@ -293,7 +304,8 @@ llvm::Error StatsRecorder::write(const std::string &path) const {
   if (os.has_error()) {
     std::error_code error = os.error();
     os.clear_error(); // raw_fd_ostream aborts on destruction with an unchecked error
-    return llvm::createStringError(error, fmt::format("cannot write '{}': {}", path, error.message()));
+    return llvm::createStringError(error,
+                                   fmt::format("cannot write '{}': {}", path, error.message()));
   }
   return llvm::Error::success();
 }

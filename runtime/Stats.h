@@ -60,11 +60,11 @@ struct Histogram {
 // Statistics of one tensor, over its finite entries.
 struct TensorSummary {
   int64_t numel = 0;
-  int64_t nonFinite = 0;  // NaN / inf entries (left out of everything else)
+  int64_t nonFinite = 0;    // NaN / inf entries (left out of everything else)
   double mean = 0, std = 0; // std is Bessel-corrected, like torch.std
   double min = 0, max = 0;
-  double norm = 0;          // L2 norm
-  double zeroFraction = 0;  // entries exactly 0 (either sign)
+  double norm = 0;                 // L2 norm
+  double zeroFraction = 0;         // entries exactly 0 (either sign)
   std::optional<double> saturated; // tanh outputs: fraction with |x| > kTanhSaturation
   Histogram hist;
 };
@@ -92,7 +92,7 @@ struct ParamStats {
 struct StatsRecord {
   int64_t step = 0; // 0-based: step 0 is the first update
   double lr = 0;
-  float loss = 0;   // this step's minibatch loss
+  float loss = 0; // this step's minibatch loss
   std::vector<LayerStats> layers;
   std::vector<ParamStats> params;
 };

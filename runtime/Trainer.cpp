@@ -1,8 +1,8 @@
 #include "runtime/Trainer.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
@@ -17,7 +17,8 @@ double secondsSince(Clock::time_point t) {
 }
 
 std::string formatDuration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
   int s = static_cast<int>(seconds + 0.5);
   return s >= 60 ? fmt::format("{}m{:02d}s", s / 60, s % 60) : fmt::format("{}s", s);
 }
@@ -25,19 +26,23 @@ std::string formatDuration(double seconds) {
 class CsvLog {
 public:
   llvm::Error open(const std::string &path) {
-    if (path.empty()) return llvm::Error::success();
+    if (path.empty())
+      return llvm::Error::success();
     file_ = std::fopen(path.c_str(), "w");
     if (!file_)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     fmt::format("cannot write log '{}': {}", path, std::strerror(errno)));
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          fmt::format("cannot write log '{}': {}", path, std::strerror(errno)));
     std::fputs("step,loss,lr\n", file_);
     return llvm::Error::success();
   }
   void add(int64_t step, float loss, double lr) {
-    if (file_) std::fprintf(file_, "%lld,%.6f,%g\n", static_cast<long long>(step), loss, lr);
+    if (file_)
+      std::fprintf(file_, "%lld,%.6f,%g\n", static_cast<long long>(step), loss, lr);
   }
   ~CsvLog() {
-    if (file_) std::fclose(file_);
+    if (file_)
+      std::fclose(file_);
   }
 
 private:
@@ -69,7 +74,8 @@ std::optional<std::string> firstNonFiniteParam(ModelRuntime &model) {
   return std::nullopt;
 }
 
-void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X, int32_t *Y) {
+void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X,
+                 int32_t *Y) {
   for (int64_t r = 0; r < batch; ++r) {
     int64_t row = static_cast<int64_t>(rng.below(train.rows()));
     std::copy_n(train.X.data() + row * context, context, X + r * context);
@@ -98,11 +104,14 @@ std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const Tr
     std::vector<const StepTensor *> ordered;
     const auto &tensors = model.statsTensors();
     for (const StepTensor &t : tensors)
-      if (t.kind == StepTensor::Kind::Activation) ordered.push_back(&t);
+      if (t.kind == StepTensor::Kind::Activation)
+        ordered.push_back(&t);
     for (auto it = tensors.rbegin(); it != tensors.rend(); ++it)
-      if (it->kind == StepTensor::Kind::ActivationGrad) ordered.push_back(&*it);
+      if (it->kind == StepTensor::Kind::ActivationGrad)
+        ordered.push_back(&*it);
     for (const StepTensor &t : tensors)
-      if (t.kind == StepTensor::Kind::ParamGrad) ordered.push_back(&t);
+      if (t.kind == StepTensor::Kind::ParamGrad)
+        ordered.push_back(&t);
     const char *kinds[] = {"activation", "gradient of activation", "gradient of parameter"};
     for (const StepTensor *t : ordered)
       if (!allFinite(t->data, t->type.numel()))
@@ -125,9 +134,10 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   if (train.rows() == 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");
   if (options.startStep > steps)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fmt::format("the checkpoint is at step {}, past the {} steps to train",
-                                               options.startStep, steps));
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("the checkpoint is at step {}, past the {} steps to train", options.startStep,
+                    steps));
   CsvLog log;
   if (llvm::Error e = log.open(options.logCsvPath))
     return e;
@@ -196,7 +206,8 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     windowSum += *loss;
     ++windowCount;
     log.add(step, *loss, lr);
-    if (options.checkpointEvery > 0 && (step + 1) % options.checkpointEvery == 0 && step + 1 < steps)
+    if (options.checkpointEvery > 0 && (step + 1) % options.checkpointEvery == 0 &&
+        step + 1 < steps)
       if (llvm::Error e = saveCheckpoint(step + 1))
         return e;
 
@@ -207,17 +218,19 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       double elapsed = secondsSince(start), rate = (step - first) / std::max(elapsed, 1e-9);
       int filled = static_cast<int>(30.0 * (step + 1) / steps);
       progress << fmt::format("\r  step {:>7}/{} [{}{}] loss {:.4f}  {:>7.0f} steps/s  ETA {:<6}",
-                              step + 1, steps, std::string(filled, '#'), std::string(30 - filled, '.'),
-                              windowSum / windowCount, rate, formatDuration((steps - step - 1) / rate));
+                              step + 1, steps, std::string(filled, '#'),
+                              std::string(30 - filled, '.'), windowSum / windowCount, rate,
+                              formatDuration((steps - step - 1) / rate));
       progress.flush();
     }
     if (step % options.reportEvery == 0 || last) {
       summary.lastWindowMeanLoss = windowSum / windowCount;
       if (!options.terminal) {
         double elapsed = secondsSince(start);
-        progress << fmt::format("  step {:>7}/{}: loss {:.4f} (mean of last {} {:.4f})  lr {:g}  {:.0f} steps/s\n",
-                                step, steps, *loss, windowCount, windowSum / windowCount, lr,
-                                (step - first) / std::max(elapsed, 1e-9));
+        progress << fmt::format(
+            "  step {:>7}/{}: loss {:.4f} (mean of last {} {:.4f})  lr {:g}  {:.0f} steps/s\n",
+            step, steps, *loss, windowCount, windowSum / windowCount, lr,
+            (step - first) / std::max(elapsed, 1e-9));
         progress.flush();
       }
       windowSum = 0;
@@ -254,12 +267,13 @@ llvm::Expected<RunPosition> decodeRunPosition(const std::map<std::string, std::s
   };
   auto step = metadata.find("step"), seed = metadata.find("seed"), rng = metadata.find("rng");
   if (step == metadata.end() || seed == metadata.end() || rng == metadata.end())
-    return fail("the checkpoint has no run position (step, seed, rng metadata); it was not written by mlpc train");
+    return fail("the checkpoint has no run position (step, seed, rng metadata); it was not written "
+                "by mlpc train");
   RunPosition p;
   unsigned long long words[6] = {};
   char tail = 0;
-  if (std::sscanf(rng->second.c_str(), "%llu %llu %llu %llu %llu %llu %c", &words[0], &words[1], &words[2],
-                  &words[3], &words[4], &words[5], &tail) != 6)
+  if (std::sscanf(rng->second.c_str(), "%llu %llu %llu %llu %llu %llu %c", &words[0], &words[1],
+                  &words[2], &words[3], &words[4], &words[5], &tail) != 6)
     return fail("malformed 'rng' metadata");
   char *end = nullptr;
   p.nextStep = std::strtoll(step->second.c_str(), &end, 10);

@@ -12,15 +12,15 @@
 namespace mlpc {
 
 struct FlagSpec {
-  std::string name;     // "--steps" or "-n"
-  std::string metavar;  // "N"; empty for a boolean switch
+  std::string name;    // "--steps" or "-n"
+  std::string metavar; // "N"; empty for a boolean switch
   std::string help;
 };
 
 struct CommandSpec {
-  std::string name;       // "train"
-  std::string usage;      // "MODEL --data FILE [options]"
-  std::string summary;    // one line
+  std::string name;    // "train"
+  std::string usage;   // "MODEL --data FILE [options]"
+  std::string summary; // one line
   std::vector<FlagSpec> flags;
   size_t minPositional = 0, maxPositional = 1;
 };
@@ -32,8 +32,10 @@ public:
   std::optional<std::string> get(const std::string &flag) const;
   std::string getOr(const std::string &flag, const std::string &fallback) const;
   // Integer/float flags: nullopt + error message on malformed values.
-  std::optional<long long> getInt(const std::string &flag, long long fallback, std::string &error) const;
-  std::optional<double> getDouble(const std::string &flag, double fallback, std::string &error) const;
+  std::optional<long long> getInt(const std::string &flag, long long fallback,
+                                  std::string &error) const;
+  std::optional<double> getDouble(const std::string &flag, double fallback,
+                                  std::string &error) const;
   std::map<std::string, std::string> &values() { return values_; }
 
 private:

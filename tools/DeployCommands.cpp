@@ -23,8 +23,9 @@ struct InferenceFunction {
   std::vector<int32_t> X;
 };
 
-llvm::Expected<InferenceFunction> compileInference(JitEngine &jit, const Graph &g, TensorMap &weights,
-                                                   const std::string &name, int64_t rows, int64_t context) {
+llvm::Expected<InferenceFunction> compileInference(JitEngine &jit, const Graph &g,
+                                                   TensorMap &weights, const std::string &name,
+                                                   int64_t rows, int64_t context) {
   auto compiled = jit.compile(g, name, CompileOptions{});
   if (!compiled)
     return compiled.takeError();
@@ -125,11 +126,13 @@ int runFoldCheck(const ParsedArgs &args) {
   lossBefore /= std::max<int64_t>(val.rows(), 1);
   lossAfter /= std::max<int64_t>(val.rows(), 1);
   bool ok = maxDiff <= kFoldTolerance && remaining == 0;
-  llvm::outs() << fmt::format("fold-check {} on the val split ({} rows)\n", (*runtime)->module().name,
-                              val.rows());
+  llvm::outs() << fmt::format("fold-check {} on the val split ({} rows)\n",
+                              (*runtime)->module().name, val.rows());
   llvm::outs() << fmt::format("  batchnorm layers left after folding: {}\n", remaining);
-  llvm::outs() << fmt::format("  max |logit difference|: {:.3e} (tolerance {:g})\n", maxDiff, kFoldTolerance);
-  llvm::outs() << fmt::format("  val loss unfolded: {:.6f}\n  val loss folded:   {:.6f}\n", lossBefore, lossAfter);
+  llvm::outs() << fmt::format("  max |logit difference|: {:.3e} (tolerance {:g})\n", maxDiff,
+                              kFoldTolerance);
+  llvm::outs() << fmt::format("  val loss unfolded: {:.6f}\n  val loss folded:   {:.6f}\n",
+                              lossBefore, lossAfter);
   llvm::outs() << (ok ? "fold-check passed\n" : "fold-check FAILED\n");
   return ok ? kExitOk : kExitUserError;
 }

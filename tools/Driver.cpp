@@ -15,7 +15,8 @@ namespace mlpc {
 constexpr uint64_t kMaxModelFileBytes = 16u << 20;
 
 llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  auto buffer =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!buffer)
     return llvm::createStringError(buffer.getError(), "cannot read '%s': %s", path.c_str(),
                                    buffer.getError().message().c_str());
@@ -77,7 +78,8 @@ std::optional<LoweringOptions> loweringOptions(const ParsedArgs &args, int64_t v
   std::string error;
   auto v = args.getInt("--vocab", vocab, error);
   if (!v || *v <= 0 || *v > (1 << 24)) {
-    reportError(error.empty() ? fmt::format("--vocab must be in [1, 16777216], got {}", *v) : error);
+    reportError(error.empty() ? fmt::format("--vocab must be in [1, 16777216], got {}", *v)
+                              : error);
     return std::nullopt;
   }
   options.vocab = *v;

@@ -1,8 +1,8 @@
 // mlpc gradcheck / mlpc grad: the autodiff pipeline checked against the f64
 // interpreter (finite differences, and fused vs atomic gradients).
 #include "ir/GradCheck.h"
-#include "runtime/ParamInit.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/ParamInit.h"
 #include "tools/Driver.h"
 
 #include <llvm/Support/raw_ostream.h>
@@ -107,11 +107,13 @@ int runGradcheck(const ParsedArgs &args) {
     constexpr size_t kSamples = 48;
     std::vector<size_t> elements;
     if (grad.size() <= kSamples) {
-      for (size_t i = 0; i < grad.size(); ++i) elements.push_back(i);
+      for (size_t i = 0; i < grad.size(); ++i)
+        elements.push_back(i);
     } else {
-      elements.push_back(std::max_element(grad.begin(), grad.end(),
-                                          [](double a, double b) { return std::fabs(a) < std::fabs(b); }) -
-                         grad.begin());
+      elements.push_back(
+          std::max_element(grad.begin(), grad.end(),
+                           [](double a, double b) { return std::fabs(a) < std::fabs(b); }) -
+          grad.begin());
       while (elements.size() < kSamples)
         elements.push_back(pick.below(grad.size()));
     }
@@ -127,8 +129,9 @@ int runGradcheck(const ParsedArgs &args) {
                                 param, shapeText(*fusedGraph, param), elements.size(), vsFd.maxAbs,
                                 vsFd.maxRel, vsAtomic.maxAbs, vsAtomic.maxRel, ok ? "ok" : "FAIL");
   }
-  llvm::outs() << fmt::format("tolerances: fd |d| <= {:g} + {:g}|fd|, atomic |d| <= {:g} + {:g}|x|\n",
-                              kFdAtol, kFdRtol, kAtomicAtol, kAtomicRtol);
+  llvm::outs() << fmt::format(
+      "tolerances: fd |d| <= {:g} + {:g}|fd|, atomic |d| <= {:g} + {:g}|x|\n", kFdAtol, kFdRtol,
+      kAtomicAtol, kAtomicRtol);
   llvm::outs() << (allOk ? "gradcheck passed\n" : "gradcheck FAILED\n");
   return allOk ? kExitOk : kExitUserError;
 }
@@ -138,7 +141,8 @@ int runGradcheck(const ParsedArgs &args) {
 namespace mlpc {
 
 int runGrad(const ParsedArgs &args) {
-  auto weightsPath = args.get("--weights"), batchPath = args.get("--batch"), outPath = args.get("-o");
+  auto weightsPath = args.get("--weights"), batchPath = args.get("--batch"),
+       outPath = args.get("-o");
   if (!weightsPath || !batchPath || !outPath)
     return reportError("mlpc grad needs --weights FILE, --batch FILE and -o FILE");
   auto file = ModelFile::open(args.positional[0]);
@@ -197,8 +201,8 @@ int runGrad(const ParsedArgs &args) {
   out.metadata["loss_f64"] = fmt::format("{:.17g}", loss);
   if (llvm::Error e = writeSafetensors(*outPath, out))
     return reportError(std::move(e));
-  llvm::outs() << fmt::format("loss {:.8f}; wrote {} gradients to {}\n", loss, out.tensors.size() - 1,
-                              *outPath);
+  llvm::outs() << fmt::format("loss {:.8f}; wrote {} gradients to {}\n", loss,
+                              out.tensors.size() - 1, *outPath);
   return kExitOk;
 }
 

@@ -43,7 +43,9 @@ std::optional<double> num(const Object *o, llvm::StringRef key) {
 }
 
 // "?" is the script's missing-value marker (a null in the JSON, or a zero on a log axis).
-std::string cell(std::optional<double> x) { return x && std::isfinite(*x) ? fmt::format("{:.9g}", *x) : "?"; }
+std::string cell(std::optional<double> x) {
+  return x && std::isfinite(*x) ? fmt::format("{:.9g}", *x) : "?";
+}
 
 std::string shapeText(const Object &o) {
   std::vector<std::string> dims;
@@ -70,10 +72,11 @@ private:
   void begin(const std::string &png, const std::string &title, const std::string &xlabel,
              const std::string &ylabel);
   llvm::Error lossPlot();
-  llvm::Error histogramPlot(const std::string &png, const char *list, const char *field, bool onlyWeights,
-                            const std::string &what);
-  llvm::Error timePlot(const std::string &png, const char *field, bool logAxis, const std::string &title,
-                       const std::string &ylabel, std::optional<double> guide);
+  llvm::Error histogramPlot(const std::string &png, const char *list, const char *field,
+                            bool onlyWeights, const std::string &what);
+  llvm::Error timePlot(const std::string &png, const char *field, bool logAxis,
+                       const std::string &title, const std::string &ylabel,
+                       std::optional<double> guide);
 
   const Object &stats_;
   std::string dir_, dataDir_, model_, script_;
@@ -82,7 +85,8 @@ private:
   std::vector<std::string> pngs_;
 };
 
-llvm::Error Plotter::writeData(const std::string &name, const std::string &text, std::string &path) {
+llvm::Error Plotter::writeData(const std::string &name, const std::string &text,
+                               std::string &path) {
   path = dataDir_ + "/" + name;
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec);
@@ -95,10 +99,11 @@ llvm::Error Plotter::writeData(const std::string &name, const std::string &text,
 void Plotter::begin(const std::string &png, const std::string &title, const std::string &xlabel,
                     const std::string &ylabel) {
   pngs_.push_back(dir_ + "/" + png);
-  script_ += fmt::format("\nreset\nset terminal pngcairo size 1200,600 noenhanced font 'sans,10'\n"
-                         "set output {}\nset title {}\nset xlabel {}\nset ylabel {}\nset grid\n"
-                         "set datafile missing '?'\nset key outside right top\n",
-                         quote(pngs_.back()), quote(model_ + ": " + title), quote(xlabel), quote(ylabel));
+  script_ +=
+      fmt::format("\nreset\nset terminal pngcairo size 1200,600 noenhanced font 'sans,10'\n"
+                  "set output {}\nset title {}\nset xlabel {}\nset ylabel {}\nset grid\n"
+                  "set datafile missing '?'\nset key outside right top\n",
+                  quote(pngs_.back()), quote(model_ + ": " + title), quote(xlabel), quote(ylabel));
 }
 
 // Train loss as 100-step window means (light) and their 10-window means
@@ -131,11 +136,14 @@ llvm::Error Plotter::lossPlot() {
     }
   }
   std::string trainPath, smoothPath, valPath;
-  if (auto e = writeData("loss_train.dat", text, trainPath)) return e;
-  if (auto e = writeData("loss_train_smooth.dat", smooth, smoothPath)) return e;
+  if (auto e = writeData("loss_train.dat", text, trainPath))
+    return e;
+  if (auto e = writeData("loss_train_smooth.dat", smooth, smoothPath))
+    return e;
   std::string val;
   if (const Object *v = stats_.getObject("val_loss"))
-    if (const Array *vs = v->getArray("step"), *vl = v->getArray("loss"); vs && vl && vs->size() == vl->size())
+    if (const Array *vs = v->getArray("step"), *vl = v->getArray("loss");
+        vs && vl && vs->size() == vl->size())
       for (size_t i = 0; i < vs->size(); ++i) {
         std::optional<double> l = (*vl)[i].getAsNumber();
         val += fmt::format("{} {}\n", cell((*vs)[i].getAsNumber()), cell(l));
@@ -145,8 +153,10 @@ llvm::Error Plotter::lossPlot() {
         }
       }
   begin("loss.png", "loss (log scale)", "step", "cross-entropy loss");
-  script_ += fmt::format("set logscale y\nset autoscale yfix\nset offsets 0, 0, graph 0.05, graph 0.05\n"
-                         "set xrange [0:{}]\n", steps_);
+  script_ +=
+      fmt::format("set logscale y\nset autoscale yfix\nset offsets 0, 0, graph 0.05, graph 0.05\n"
+                  "set xrange [0:{}]\n",
+                  steps_);
   // A loss curve rarely spans a decade, where gnuplot puts its log-axis tics:
   // eight tics spaced evenly in log between the extremes, at 3 digits.
   if (std::isfinite(lo) && hi > lo) {
@@ -157,14 +167,17 @@ llvm::Error Plotter::lossPlot() {
     }
     script_ += fmt::format("set ytics ({})\n", fmt::join(tics, ", "));
   }
-  script_ += fmt::format("plot {} using 1:2 with lines lc rgb '#a6c8e8' title {}, \\\n"
-                         "     {} using 1:2 with lines lw 2 lc rgb '#1f5fa8' title {}",
-                         quote(trainPath), quote(fmt::format("train, mean of {} steps", window)),
-                         quote(smoothPath), quote(fmt::format("train, mean of {} steps", 10 * window)));
+  script_ +=
+      fmt::format("plot {} using 1:2 with lines lc rgb '#a6c8e8' title {}, \\\n"
+                  "     {} using 1:2 with lines lw 2 lc rgb '#1f5fa8' title {}",
+                  quote(trainPath), quote(fmt::format("train, mean of {} steps", window)),
+                  quote(smoothPath), quote(fmt::format("train, mean of {} steps", 10 * window)));
   if (!val.empty()) {
-    if (auto e = writeData("loss_val.dat", val, valPath)) return e;
-    script_ += fmt::format(", \\\n     {} using 1:2 with linespoints lw 2 pt 7 lc rgb '#c0392b' title 'val'",
-                           quote(valPath));
+    if (auto e = writeData("loss_val.dat", val, valPath))
+      return e;
+    script_ += fmt::format(
+        ", \\\n     {} using 1:2 with linespoints lw 2 pt 7 lc rgb '#c0392b' title 'val'",
+        quote(valPath));
   }
   script_ += "\n";
   return llvm::Error::success();
@@ -210,9 +223,10 @@ llvm::Error Plotter::histogramPlot(const std::string &png, const char *list, con
                           (*counts)[i].getAsNumber().value_or(0) / (total * width));
     text += "\n\n";
     std::string name = o->getString("name").value_or("?").str();
-    std::string label = fmt::format("{} {}: mean {:+.2e} std {:.2e}", name,
-                                    onlyWeights ? shapeText(*o) : "(" + o->getString("op").value_or("?").str() + ")",
-                                    num(s, "mean").value_or(NAN), num(s, "std").value_or(NAN));
+    std::string label = fmt::format(
+        "{} {}: mean {:+.2e} std {:.2e}", name,
+        onlyWeights ? shapeText(*o) : "(" + o->getString("op").value_or("?").str() + ")",
+        num(s, "mean").value_or(NAN), num(s, "std").value_or(NAN));
     if (auto sat = num(s, "saturated"))
       label += fmt::format(", saturated {:.1f}%", 100 * *sat);
     if (auto zero = num(s, "zero_fraction"); zero && *zero > 0)
@@ -220,14 +234,16 @@ llvm::Error Plotter::histogramPlot(const std::string &png, const char *list, con
     if (onlyWeights)
       if (auto ratio = num(o, "update_to_data"))
         label += fmt::format(", update:data {:.1e}", *ratio);
-    plot += fmt::format("{}{} index {} using 1:2 with lines lw 2 title {}", block ? ", \\\n     " : "",
-                        block ? "''" : quote(dataDir_ + "/" + dataName), block, quote(label));
+    plot +=
+        fmt::format("{}{} index {} using 1:2 with lines lw 2 title {}", block ? ", \\\n     " : "",
+                    block ? "''" : quote(dataDir_ + "/" + dataName), block, quote(label));
     ++block;
   }
   if (block == 0)
     return llvm::Error::success(); // nothing of that kind (e.g. no nonlinearity)
   std::string path;
-  if (auto e = writeData(dataName, text, path)) return e;
+  if (auto e = writeData(dataName, text, path))
+    return e;
   int64_t step = last->getInteger("step").value_or(0);
   begin(png, fmt::format("{} at step {}", what, step), "value", "density");
   script_ += "set key below\nplot " + plot + "\n";
@@ -238,8 +254,9 @@ llvm::Error Plotter::histogramPlot(const std::string &png, const char *list, con
 // dashed for the rest. Parameters with no value to draw at any record (null,
 // or <= 0 on a log axis) are named in a label instead: on the gradient-norm
 // plot, the parameters that never received a gradient.
-llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool logAxis, const std::string &title,
-                              const std::string &ylabel, std::optional<double> guide) {
+llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool logAxis,
+                              const std::string &title, const std::string &ylabel,
+                              std::optional<double> guide) {
   if (!records_ || records_->empty())
     return fail("the stats file has no records");
   const Object *first = records_->front().getAsObject();
@@ -281,7 +298,8 @@ llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool lo
     text += "\n";
   }
   std::string path;
-  if (auto e = writeData(png.substr(0, png.size() - 4) + ".dat", text, path)) return e;
+  if (auto e = writeData(png.substr(0, png.size() - 4) + ".dat", text, path))
+    return e;
   begin(png, title, "step", ylabel);
   script_ += fmt::format("set xrange [0:{}]\n", steps_);
   if (logAxis)
@@ -302,18 +320,18 @@ llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool lo
       never.push_back(names[i]);
       continue;
     }
-    lines.push_back(fmt::format("{} using 1:{} with linespoints pt 7 ps 0.4 lw 2 dt {} lc rgb '{}' title {}",
-                                lines.empty() ? quote(path) : "''", i + 2, dt, kColours[colour % 10],
-                                quote(names[i])));
+    lines.push_back(fmt::format(
+        "{} using 1:{} with linespoints pt 7 ps 0.4 lw 2 dt {} lc rgb '{}' title {}",
+        lines.empty() ? quote(path) : "''", i + 2, dt, kColours[colour % 10], quote(names[i])));
   }
   if (guide)
     lines.push_back(fmt::format("{} with lines lw 1 dt 3 lc rgb 'black' title {}", *guide,
                                 quote(fmt::format("{:g} (the lecture's guide)", *guide))));
   if (!never.empty())
-    script_ += fmt::format("set label 1 {} at graph 0.01, graph 0.04 front\n",
-                           quote(fmt::format("no value at any record ({}): {}",
-                                             logAxis ? "zero or undefined" : "undefined",
-                                             fmt::join(never, " "))));
+    script_ += fmt::format(
+        "set label 1 {} at graph 0.01, graph 0.04 front\n",
+        quote(fmt::format("no value at any record ({}): {}",
+                          logAxis ? "zero or undefined" : "undefined", fmt::join(never, " "))));
   if (lines.empty()) // gnuplot refuses a plot with no points at all
     lines.push_back("NaN notitle");
   script_ += fmt::format("plot {}\n", fmt::join(lines, ", \\\n     "));
@@ -323,28 +341,39 @@ llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool lo
 llvm::Error Plotter::run(const std::string &gnuplot, std::vector<std::string> &written) {
   if (std::error_code ec = llvm::sys::fs::create_directories(dataDir_))
     return fail(fmt::format("cannot create '{}': {}", dataDir_, ec.message()));
-  if (auto e = lossPlot()) return e;
-  if (auto e = histogramPlot("activations.png", "layers", "value", false, "activation distribution")) return e;
-  if (auto e = histogramPlot("activation_grads.png", "layers", "grad", false, "gradient distribution (dloss/dh)"))
+  if (auto e = lossPlot())
     return e;
-  if (auto e = histogramPlot("param_grads.png", "params", "grad", true, "weight gradient distribution")) return e;
+  if (auto e =
+          histogramPlot("activations.png", "layers", "value", false, "activation distribution"))
+    return e;
+  if (auto e = histogramPlot("activation_grads.png", "layers", "grad", false,
+                             "gradient distribution (dloss/dh)"))
+    return e;
+  if (auto e =
+          histogramPlot("param_grads.png", "params", "grad", true, "weight gradient distribution"))
+    return e;
   if (auto e = timePlot("update_ratio.png", "log10_update_to_data", false,
                         "update:data ratio, log10(lr * grad.std / param.std)", "log10 ratio", -3.0))
     return e;
-  if (auto e = timePlot("grad_norms.png", "grad_norm", true, "gradient norm per parameter", "||grad||",
-                        std::nullopt))
+  if (auto e = timePlot("grad_norms.png", "grad_norm", true, "gradient norm per parameter",
+                        "||grad||", std::nullopt))
     return e;
   std::string scriptPath;
-  if (auto e = writeData("plots.gp", "# Written by mlpc plot; rerun with: gnuplot plots.gp\n" + script_, scriptPath))
+  if (auto e =
+          writeData("plots.gp", "# Written by mlpc plot; rerun with: gnuplot plots.gp\n" + script_,
+                    scriptPath))
     return e;
   std::string errPath = dataDir_ + "/gnuplot.log";
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(errPath), llvm::StringRef(errPath)};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(errPath),
+                                                llvm::StringRef(errPath)};
   std::string message;
-  int rc = llvm::sys::ExecuteAndWait(gnuplot, {gnuplot, scriptPath}, std::nullopt, redirects, 120, 0, &message);
+  int rc = llvm::sys::ExecuteAndWait(gnuplot, {gnuplot, scriptPath}, std::nullopt, redirects, 120,
+                                     0, &message);
   if (rc != 0) {
     auto log = llvm::MemoryBuffer::getFile(errPath);
-    return fail(fmt::format("gnuplot failed ({}) on {}:\n{}", message.empty() ? fmt::format("exit {}", rc) : message,
-                            scriptPath, log ? (*log)->getBuffer().str() : ""));
+    return fail(fmt::format("gnuplot failed ({}) on {}:\n{}",
+                            message.empty() ? fmt::format("exit {}", rc) : message, scriptPath,
+                            log ? (*log)->getBuffer().str() : ""));
   }
   written = pngs_;
   return llvm::Error::success();
@@ -362,10 +391,12 @@ int runPlot(const ParsedArgs &args) {
     return reportError(fmt::format("cannot read '{}': {}", input, buffer.getError().message()));
   auto json = llvm::json::parse((*buffer)->getBuffer());
   if (!json)
-    return reportError(fmt::format("{} is not valid JSON: {}", input, llvm::toString(json.takeError())));
+    return reportError(
+        fmt::format("{} is not valid JSON: {}", input, llvm::toString(json.takeError())));
   const Object *stats = json->getAsObject();
   if (!stats || stats->getString("format") != "mlpc-stats/1")
-    return reportError(fmt::format("{} is not an 'mlpc train --stats' file (format mlpc-stats/1)", input));
+    return reportError(
+        fmt::format("{} is not an 'mlpc train --stats' file (format mlpc-stats/1)", input));
   auto gnuplot = llvm::sys::findProgramByName("gnuplot");
   if (!gnuplot)
     return reportError("gnuplot not found on PATH: mlpc plot renders with it "

@@ -33,7 +33,8 @@ struct Loaded {
 
 // Parses the model, reads the names (if `needData`), binds V to the
 // vocabulary and prepares the runtime. Returns nullopt after reporting.
-std::optional<Loaded> load(const ParsedArgs &args, bool needData, const Vocabulary *vocab = nullptr) {
+std::optional<Loaded> load(const ParsedArgs &args, bool needData,
+                           const Vocabulary *vocab = nullptr) {
   Loaded l;
   auto file = ModelFile::open(args.positional[0]);
   if (!file) {
@@ -88,7 +89,9 @@ std::optional<Loaded> load(const ParsedArgs &args, bool needData, const Vocabula
 // steps and saves a checkpoint. (A signal handler can do nothing else safely,
 // which is why this one piece of mutable global state exists.)
 volatile std::sig_atomic_t stopSignal = 0;
-extern "C" void requestStop(int signal) { stopSignal = signal; }
+extern "C" void requestStop(int signal) {
+  stopSignal = signal;
+}
 
 void installStopHandlers() {
   struct sigaction action = {};
@@ -116,7 +119,8 @@ int runTrain(const ParsedArgs &args) {
   if (!statsEvery)
     return reportError(error);
   if (*steps < 0 || *every < 1 || *samples < 0 || *statsEvery < 1)
-    return reportError("--steps, --samples must be non-negative and --log-every, --stats-every positive");
+    return reportError(
+        "--steps, --samples must be non-negative and --log-every, --stats-every positive");
   if (args.has("--stats-every") && !args.has("--stats"))
     return reportError("--stats-every needs --stats FILE");
   TrainOptions options;
@@ -141,7 +145,8 @@ int runTrain(const ParsedArgs &args) {
   if (!checkpointEvery || *checkpointEvery < 0)
     return reportError(error.empty() ? "--checkpoint-every must be non-negative" : error);
   // Interrupted runs always leave a checkpoint: --out, or a default next to the model's name.
-  std::string checkpointPath = args.getOr("--out", model.module().name + ".interrupted.safetensors");
+  std::string checkpointPath =
+      args.getOr("--out", model.module().name + ".interrupted.safetensors");
   if (*checkpointEvery > 0 && !args.has("--out"))
     return reportError("--checkpoint-every needs --out CKPT");
   if (auto resume = args.get("--resume")) {
@@ -152,8 +157,8 @@ int runTrain(const ParsedArgs &args) {
     if (!position)
       return reportError(position.takeError());
     if (args.has("--seed") && position->seed != options.seed)
-      return reportError(fmt::format("--seed {} differs from the seed {} of the run in {}", options.seed,
-                                     position->seed, *resume));
+      return reportError(fmt::format("--seed {} differs from the seed {} of the run in {}",
+                                     options.seed, position->seed, *resume));
     options.seed = position->seed;
     options.startStep = position->nextStep;
     options.rngState = position->rng;
@@ -169,8 +174,8 @@ int runTrain(const ParsedArgs &args) {
   options.stopRequested = &stopSignal;
   std::optional<StatsRecorder> stats;
   if (auto path = args.get("--stats")) {
-    stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps, *statsEvery,
-                  &data.val);
+    stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps,
+                  *statsEvery, &data.val);
     options.stats = &*stats;
     // Written now as well (no records yet), so that a bad path fails before training, not after.
     if (llvm::Error e = stats->write(*path))
@@ -178,26 +183,27 @@ int runTrain(const ParsedArgs &args) {
   }
   llvm::errs() << fmt::format("mlpc: training {} on {} names ({} / {} / {} rows, vocabulary {}), "
                               "batch {}, {} steps\n",
-                              model.module().name, data.numWords, data.train.rows(), data.val.rows(),
-                              data.test.rows(), data.vocab.size(), model.batch(),
+                              model.module().name, data.numWords, data.train.rows(),
+                              data.val.rows(), data.test.rows(), data.vocab.size(), model.batch(),
                               options.steps ? options.steps : model.module().train.steps);
   auto summary = trainModel(model, data.train, options, llvm::errs());
   if (!summary)
     return reportError(summary.takeError());
   if (summary->interrupted) {
-    llvm::errs() << fmt::format("mlpc: interrupted by signal {} at step {}; saved {} (continue with "
-                                "--resume {})\n",
-                                static_cast<int>(stopSignal), summary->nextStep, checkpointPath, checkpointPath);
+    llvm::errs() << fmt::format(
+        "mlpc: interrupted by signal {} at step {}; saved {} (continue with "
+        "--resume {})\n",
+        static_cast<int>(stopSignal), summary->nextStep, checkpointPath, checkpointPath);
     return 128 + static_cast<int>(stopSignal);
   }
-  llvm::errs() << fmt::format("mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
-                              summary->steps, summary->seconds, summary->usPerStep,
-                              model.trainCompileMillis());
+  llvm::errs() << fmt::format(
+      "mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
+      summary->steps, summary->seconds, summary->usPerStep, model.trainCompileMillis());
   if (stats) {
     if (llvm::Error e = stats->write(*args.get("--stats")))
       return reportError(std::move(e));
-    llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n", stats->records().size(),
-                                *args.get("--stats"));
+    llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
+                                stats->records().size(), *args.get("--stats"));
   }
   // The seed's "calibrate the batch norm": exact statistics over the training split.
   if (llvm::Error e = model.calibrate(data.train))

@@ -25,8 +25,8 @@ struct OpCase {
   std::vector<Shape> paramShapes;
   std::vector<Shape> indexShapes; // i32 inputs, values in [0, indexRange)
   int64_t indexRange = 3;
-  double low = -1.5, high = 1.5;  // parameter value range
-  bool avoidZero = false;         // keep |x| >= 0.2 (kinks of relu/max)
+  double low = -1.5, high = 1.5; // parameter value range
+  bool avoidZero = false;        // keep |x| >= 0.2 (kinks of relu/max)
 };
 
 ValueId attr(Graph &g, Op op, std::vector<ValueId> operands, std::function<void(Node &)> set) {
@@ -48,7 +48,8 @@ Graph makeCase(const OpCase &c, LeafValues &leaves, Rng &rng) {
     auto &values = leaves[p.name];
     for (int64_t k = 0; k < p.type.numel(); ++k) {
       double x = c.low + (c.high - c.low) * rng.uniform();
-      if (c.avoidZero && std::fabs(x) < 0.2) x = x < 0 ? x - 0.2 : x + 0.2;
+      if (c.avoidZero && std::fabs(x) < 0.2)
+        x = x < 0 ? x - 0.2 : x + 0.2;
       values.push_back(x);
     }
   }
@@ -58,7 +59,8 @@ Graph makeCase(const OpCase &c, LeafValues &leaves, Rng &rng) {
     in.type = {DType::I32, c.indexShapes[i]};
     args.push_back(g.add(in));
     auto &values = leaves[in.name];
-    for (int64_t k = 0; k < in.type.numel(); ++k) values.push_back(double(rng.below(c.indexRange)));
+    for (int64_t k = 0; k < in.type.numel(); ++k)
+      values.push_back(double(rng.below(c.indexRange)));
   }
   ValueId out = c.build(g, args);
   ValueId loss = out;
@@ -67,7 +69,8 @@ Graph makeCase(const OpCase &c, LeafValues &leaves, Rng &rng) {
     r.name = "R";
     r.type = g[out].type;
     ValueId weights = g.add(r);
-    for (int64_t k = 0; k < r.type.numel(); ++k) leaves["R"].push_back(rng.uniform() * 2 - 1);
+    for (int64_t k = 0; k < r.type.numel(); ++k)
+      leaves["R"].push_back(rng.uniform() * 2 - 1);
     loss = attr(g, Op::Sum, {g.make(Op::Mul, {out, weights})}, [](Node &n) { n.axis = -1; });
   }
   g.setOutput("loss", loss);
@@ -76,17 +79,28 @@ Graph makeCase(const OpCase &c, LeafValues &leaves, Rng &rng) {
 }
 
 std::vector<OpCase> opCases() {
-  auto un = [](Op op) { return [op](Graph &g, std::vector<ValueId> &a) { return g.make(op, {a[0]}); }; };
-  auto bin = [](Op op) { return [op](Graph &g, std::vector<ValueId> &a) { return g.make(op, {a[0], a[1]}); }; };
+  auto un = [](Op op) {
+    return [op](Graph &g, std::vector<ValueId> &a) { return g.make(op, {a[0]}); };
+  };
+  auto bin = [](Op op) {
+    return [op](Graph &g, std::vector<ValueId> &a) { return g.make(op, {a[0], a[1]}); };
+  };
   auto red = [](Op op, int axis) {
-    return [op, axis](Graph &g, std::vector<ValueId> &a) { return attr(g, op, {a[0]}, [&](Node &n) { n.axis = axis; }); };
+    return [op, axis](Graph &g, std::vector<ValueId> &a) {
+      return attr(g, op, {a[0]}, [&](Node &n) { n.axis = axis; });
+    };
   };
   auto pow = [](double e) {
-    return [e](Graph &g, std::vector<ValueId> &a) { return attr(g, Op::Pow, {a[0]}, [&](Node &n) { n.scalar = e; }); };
+    return [e](Graph &g, std::vector<ValueId> &a) {
+      return attr(g, Op::Pow, {a[0]}, [&](Node &n) { n.scalar = e; });
+    };
   };
   auto mm = [](bool ta, bool tb) {
     return [ta, tb](Graph &g, std::vector<ValueId> &a) {
-      return attr(g, Op::MatMul, {a[0], a[1]}, [&](Node &n) { n.transA = ta; n.transB = tb; });
+      return attr(g, Op::MatMul, {a[0], a[1]}, [&](Node &n) {
+        n.transA = ta;
+        n.transB = tb;
+      });
     };
   };
   std::vector<OpCase> cases = {
@@ -115,12 +129,22 @@ std::vector<OpCase> opCases() {
       {"matmul transA", mm(true, false), {{5, 3}, {5, 4}}},
       {"matmul transB", mm(false, true), {{3, 5}, {4, 5}}},
       {"matmul transA transB", mm(true, true), {{5, 3}, {4, 5}}},
-      {"reshape", [](Graph &g, std::vector<ValueId> &a) { return attr(g, Op::Reshape, {a[0]}, [](Node &n) { n.shapeAttr = {2, 6}; }); }, {{3, 4}}},
-      {"broadcast", [](Graph &g, std::vector<ValueId> &a) { return attr(g, Op::Broadcast, {a[0]}, [](Node &n) { n.shapeAttr = {3, 4}; }); }, {{1, 4}}},
+      {"reshape",
+       [](Graph &g, std::vector<ValueId> &a) {
+         return attr(g, Op::Reshape, {a[0]}, [](Node &n) { n.shapeAttr = {2, 6}; });
+       },
+       {{3, 4}}},
+      {"broadcast",
+       [](Graph &g, std::vector<ValueId> &a) {
+         return attr(g, Op::Broadcast, {a[0]}, [](Node &n) { n.shapeAttr = {3, 4}; });
+       },
+       {{1, 4}}},
       {"gather (repeated indices)", bin(Op::Gather), {{3, 4}}, {{5, 2}}},
       {"pick", bin(Op::Pick), {{5, 3}}, {{5}}},
-      {"batchnorm [H] gain", [](Graph &g, std::vector<ValueId> &a) {
-         return attr(g, Op::BatchNorm, {a[0], a[1], a[2]}, [](Node &n) { n.scalar = 1e-5; }); },
+      {"batchnorm [H] gain",
+       [](Graph &g, std::vector<ValueId> &a) {
+         return attr(g, Op::BatchNorm, {a[0], a[1], a[2]}, [](Node &n) { n.scalar = 1e-5; });
+       },
        {{6, 4}, {4}, {1, 4}}},
       {"cross_entropy", bin(Op::CrossEntropy), {{5, 3}}, {{5}}},
   };
@@ -141,10 +165,12 @@ TEST_CASE("every op's gradient rule matches central finite differences", "[autod
       auto values = interpret(*training, leaves);
       REQUIRE(bool(values));
       for (const GraphOutput &o : training->outputs) {
-        if (o.name.rfind("grad.", 0) != 0) continue;
+        if (o.name.rfind("grad.", 0) != 0)
+          continue;
         std::string leaf = o.name.substr(5);
         std::vector<size_t> all(leaves[leaf].size());
-        for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+        for (size_t i = 0; i < all.size(); ++i)
+          all[i] = i;
         auto fd = finiteDifferences(g, leaves, leaf, all);
         REQUIRE(bool(fd));
         Discrepancy d = compareValues((*values)[o.value], *fd);
@@ -155,17 +181,21 @@ TEST_CASE("every op's gradient rule matches central finite differences", "[autod
   }
 }
 
-TEST_CASE("an op without a gradient rule is a located error naming every occurrence", "[autodiff]") {
-  std::string src = "model m\ndim N = 4\ninput X : i32[N, 1]\ntarget Y : i32[N]\nparam C : [3, 3] = randn\n"
-                    "forward {\n  h = reshape(C[X], [N, 3])\n  loss = max(h) + max(h * 2)\n}\n";
+TEST_CASE("an op without a gradient rule is a located error naming every occurrence",
+          "[autodiff]") {
+  std::string src =
+      "model m\ndim N = 4\ninput X : i32[N, 1]\ntarget Y : i32[N]\nparam C : [3, 3] = randn\n"
+      "forward {\n  h = reshape(C[X], [N, 3])\n  loss = max(h) + max(h * 2)\n}\n";
   auto m = test::lowerSource(src);
   REQUIRE(m);
   DiagnosticEngine diags("t.mlp", src);
   PassContext ctx{&diags, false};
   CHECK_FALSE(buildTrainingGraph(m->graph, ctx));
   CHECK(diags.errorCount() == 2);
-  CHECK(diags.render().find("t.mlp:8:10: error: no gradient rule for 'max' over all axes") != std::string::npos);
-  CHECK(diags.render().find("t.mlp:8:19: error: no gradient rule for 'max' over all axes") != std::string::npos);
+  CHECK(diags.render().find("t.mlp:8:10: error: no gradient rule for 'max' over all axes") !=
+        std::string::npos);
+  CHECK(diags.render().find("t.mlp:8:19: error: no gradient rule for 'max' over all axes") !=
+        std::string::npos);
 }
 
 namespace {
@@ -173,25 +203,30 @@ namespace {
 LeafValues randomMakemoreLeaves(const Graph &g, uint64_t seed) {
   Rng rng(seed);
   LeafValues leaves;
-  for (auto &[name, v] : initParameters(g, rng)) leaves[name].assign(v.begin(), v.end());
+  for (auto &[name, v] : initParameters(g, rng))
+    leaves[name].assign(v.begin(), v.end());
   for (ValueId v : g.leaves(Op::Input)) {
     auto &x = leaves[g[v].name];
-    for (int64_t i = 0; i < g[v].type.numel(); ++i) x.push_back(double(rng.below(27)));
+    for (int64_t i = 0; i < g[v].type.numel(); ++i)
+      x.push_back(double(rng.below(27)));
   }
   return leaves;
 }
 
-std::map<std::string, std::vector<double>> gradients(const Graph &training, const LeafValues &leaves) {
+std::map<std::string, std::vector<double>> gradients(const Graph &training,
+                                                     const LeafValues &leaves) {
   auto values = interpret(training, leaves);
   REQUIRE(bool(values));
   std::map<std::string, std::vector<double>> grads;
-  for (const GraphOutput &o : training.outputs) grads[o.name] = (*values)[o.value];
+  for (const GraphOutput &o : training.outputs)
+    grads[o.name] = (*values)[o.value];
   return grads;
 }
 
 } // namespace
 
-TEST_CASE("makemore and makemore_atomic give the same gradients (f64, 1e-9)", "[autodiff][fusion]") {
+TEST_CASE("makemore and makemore_atomic give the same gradients (f64, 1e-9)",
+          "[autodiff][fusion]") {
   auto fusedModel = test::lowerSource(test::readFile(test::examplePath("makemore.mlp")));
   auto atomicModel = test::lowerSource(test::readFile(test::examplePath("makemore_atomic.mlp")));
   REQUIRE(fusedModel);
@@ -206,9 +241,11 @@ TEST_CASE("makemore and makemore_atomic give the same gradients (f64, 1e-9)", "[
   }
   for (uint64_t seed : {1, 2, 3}) {
     LeafValues leaves = randomMakemoreLeaves(fused, seed);
-    auto a = gradients(fused, leaves), b = gradients(atomicFused, leaves), c = gradients(atomicUnfused, leaves);
+    auto a = gradients(fused, leaves), b = gradients(atomicFused, leaves),
+         c = gradients(atomicUnfused, leaves);
     for (const auto &[name, grad] : a) {
-      if (name.rfind("state.", 0) == 0) continue;
+      if (name.rfind("state.", 0) == 0)
+        continue;
       INFO(name);
       // Same fused graph: identical. Atomic (unfused) chain: equal to 1e-9
       // relative (entries below 1e-6 compared absolutely).
@@ -232,17 +269,21 @@ TEST_CASE("makemore gradients equal the seed's hand-written backward pass", "[au
   std::vector<double> embcat(n * T * E), hprebn(n * H, 0), bnraw(n * H), h(n * H), logits(n * V, 0);
   for (int i = 0; i < n; ++i)
     for (int t = 0; t < T; ++t)
-      for (int e = 0; e < E; ++e) embcat[i * T * E + t * E + e] = C[int(X[i * T + t]) * E + e];
+      for (int e = 0; e < E; ++e)
+        embcat[i * T * E + t * E + e] = C[int(X[i * T + t]) * E + e];
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < H; ++j) {
       hprebn[i * H + j] = b1[j];
-      for (int k = 0; k < T * E; ++k) hprebn[i * H + j] += embcat[i * T * E + k] * W1[k * H + j];
+      for (int k = 0; k < T * E; ++k)
+        hprebn[i * H + j] += embcat[i * T * E + k] * W1[k * H + j];
     }
   std::vector<double> varInv(H);
   for (int j = 0; j < H; ++j) {
     double mean = 0, var = 0;
-    for (int i = 0; i < n; ++i) mean += hprebn[i * H + j] / n;
-    for (int i = 0; i < n; ++i) var += std::pow(hprebn[i * H + j] - mean, 2) / (n - 1);
+    for (int i = 0; i < n; ++i)
+      mean += hprebn[i * H + j] / n;
+    for (int i = 0; i < n; ++i)
+      var += std::pow(hprebn[i * H + j] - mean, 2) / (n - 1);
     varInv[j] = std::pow(var + 1e-5, -0.5);
     for (int i = 0; i < n; ++i) {
       bnraw[i * H + j] = (hprebn[i * H + j] - mean) * varInv[j];
@@ -252,19 +293,22 @@ TEST_CASE("makemore gradients equal the seed's hand-written backward pass", "[au
   for (int i = 0; i < n; ++i)
     for (int v = 0; v < V; ++v) {
       logits[i * V + v] = b2[v];
-      for (int j = 0; j < H; ++j) logits[i * V + v] += h[i * H + j] * W2[j * V + v];
+      for (int j = 0; j < H; ++j)
+        logits[i * V + v] += h[i * H + j] * W2[j * V + v];
     }
   // dlogits = (softmax(logits) - onehot(Y)) / n
   std::vector<double> dlogits(n * V), dh(n * H, 0), dhpreact(n * H), dhprebn(n * H);
   for (int i = 0; i < n; ++i) {
     double mx = -1e300, sum = 0;
-    for (int v = 0; v < V; ++v) mx = std::max(mx, logits[i * V + v]);
-    for (int v = 0; v < V; ++v) sum += std::exp(logits[i * V + v] - mx);
+    for (int v = 0; v < V; ++v)
+      mx = std::max(mx, logits[i * V + v]);
+    for (int v = 0; v < V; ++v)
+      sum += std::exp(logits[i * V + v] - mx);
     for (int v = 0; v < V; ++v)
       dlogits[i * V + v] = (std::exp(logits[i * V + v] - mx) / sum - (v == int(Y[i]))) / n;
   }
-  std::vector<double> dW2(H * V, 0), db2(V, 0), dbngain(H, 0), dbnbias(H, 0), dW1(T * E * H, 0), db1(H, 0),
-      dC(V * E, 0), dembcat(n * T * E, 0);
+  std::vector<double> dW2(H * V, 0), db2(V, 0), dbngain(H, 0), dbnbias(H, 0), dW1(T * E * H, 0),
+      db1(H, 0), dC(V * E, 0), dembcat(n * T * E, 0);
   for (int i = 0; i < n; ++i)
     for (int v = 0; v < V; ++v) {
       db2[v] += dlogits[i * V + v];
@@ -273,7 +317,8 @@ TEST_CASE("makemore gradients equal the seed's hand-written backward pass", "[au
         dW2[j * V + v] += h[i * H + j] * dlogits[i * V + v];
       }
     }
-  for (int k = 0; k < n * H; ++k) dhpreact[k] = (1.0 - h[k] * h[k]) * dh[k];
+  for (int k = 0; k < n * H; ++k)
+    dhpreact[k] = (1.0 - h[k] * h[k]) * dh[k];
   for (int j = 0; j < H; ++j) {
     double sumD = 0, sumDR = 0;
     for (int i = 0; i < n; ++i) {
@@ -283,8 +328,9 @@ TEST_CASE("makemore gradients equal the seed's hand-written backward pass", "[au
       sumDR += dhpreact[i * H + j] * bnraw[i * H + j];
     }
     for (int i = 0; i < n; ++i)
-      dhprebn[i * H + j] = gain[j] * varInv[j] / n *
-                           (n * dhpreact[i * H + j] - sumD - double(n) / (n - 1) * bnraw[i * H + j] * sumDR);
+      dhprebn[i * H + j] =
+          gain[j] * varInv[j] / n *
+          (n * dhpreact[i * H + j] - sumD - double(n) / (n - 1) * bnraw[i * H + j] * sumDR);
   }
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < H; ++j) {
@@ -296,11 +342,12 @@ TEST_CASE("makemore gradients equal the seed's hand-written backward pass", "[au
     }
   for (int i = 0; i < n; ++i)
     for (int t = 0; t < T; ++t)
-      for (int e = 0; e < E; ++e) dC[int(X[i * T + t]) * E + e] += dembcat[i * T * E + t * E + e];
+      for (int e = 0; e < E; ++e)
+        dC[int(X[i * T + t]) * E + e] += dembcat[i * T * E + t * E + e];
 
-  std::map<std::string, std::vector<double> *> manual = {{"C", &dC},   {"W1", &dW1},       {"b1", &db1},
-                                                         {"W2", &dW2}, {"b2", &db2},       {"bngain", &dbngain},
-                                                         {"bnbias", &dbnbias}};
+  std::map<std::string, std::vector<double> *> manual = {
+      {"C", &dC},   {"W1", &dW1},         {"b1", &db1},        {"W2", &dW2},
+      {"b2", &db2}, {"bngain", &dbngain}, {"bnbias", &dbnbias}};
   for (auto &[name, grad] : manual) {
     INFO(name);
     CHECK(compareValues(grads["grad." + name], *grad).maxAbs < 1e-12);

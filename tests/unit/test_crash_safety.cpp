@@ -69,7 +69,8 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
   half.steps = 150;
   auto summary = trainModel(*first, f.data->train, half, progress);
   REQUIRE(bool(summary));
-  REQUIRE_FALSE(bool(first->saveParams(path, encodeRunPosition({summary->nextStep, options.seed, summary->rng}))));
+  REQUIRE_FALSE(bool(
+      first->saveParams(path, encodeRunPosition({summary->nextStep, options.seed, summary->rng}))));
 
   auto resumed = f.runtime();
   std::map<std::string, std::string> metadata;
@@ -89,7 +90,8 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
   std::remove(path.c_str());
 }
 
-TEST_CASE("a diverging run names the step and the first non-finite tensor", "[training][divergence]") {
+TEST_CASE("a diverging run names the step and the first non-finite tensor",
+          "[training][divergence]") {
   Fixture f;
   if (!f.ready()) {
     WARN("names.txt not found; skipped");
@@ -120,8 +122,9 @@ TEST_CASE("a diverging run names the step and the first non-finite tensor", "[tr
   auto result = trainModel(*model, f.data->train, options, progress);
   REQUIRE_FALSE(bool(result));
   std::string message = llvm::toString(result.takeError());
-  CHECK(message.find("training diverged: at step 2 the first non-finite tensor is the activation 'hprebn' "
-                     "f32[32, 200]") != std::string::npos);
+  CHECK(message.find(
+            "training diverged: at step 2 the first non-finite tensor is the activation 'hprebn' "
+            "f32[32, 200]") != std::string::npos);
   // The checkpoint on disk is the last good one: finite, from step 2.
   std::map<std::string, std::string> metadata;
   auto reloaded = f.runtime();

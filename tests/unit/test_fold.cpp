@@ -24,11 +24,15 @@ void checkFoldEquivalence(const std::string &example) {
   TensorMap weights = initParameters(infer, rng);
   for (auto &[name, values] : weights) // non-trivial running statistics
     if (name.find(".running_") != std::string::npos)
-      for (float &v : values) v = name.find("_var") != std::string::npos ? 0.5f + float(rng.uniform()) : float(rng.normal());
+      for (float &v : values)
+        v = name.find("_var") != std::string::npos ? 0.5f + float(rng.uniform())
+                                                   : float(rng.normal());
   std::map<std::string, std::vector<double>> leaves;
-  for (auto &[name, values] : weights) leaves[name].assign(values.begin(), values.end());
+  for (auto &[name, values] : weights)
+    leaves[name].assign(values.begin(), values.end());
   auto X = *infer.findLeaf(Op::Input, "X");
-  for (int64_t i = 0; i < infer[X].type.numel(); ++i) leaves["X"].push_back(double(rng.below(27)));
+  for (int64_t i = 0; i < infer[X].type.numel(); ++i)
+    leaves["X"].push_back(double(rng.below(27)));
 
   auto before = interpret(infer, leaves);
   REQUIRE(bool(before));
@@ -48,7 +52,8 @@ void checkFoldEquivalence(const std::string &example) {
   std::map<std::string, std::vector<double>> foldedLeaves;
   for (const Node &n : folded.nodes)
     if (n.op == Op::Param)
-      foldedLeaves[n.name].assign(materializedWeights[n.name].begin(), materializedWeights[n.name].end());
+      foldedLeaves[n.name].assign(materializedWeights[n.name].begin(),
+                                  materializedWeights[n.name].end());
   foldedLeaves["X"] = leaves["X"];
   auto after = interpret(folded, foldedLeaves);
   REQUIRE(bool(after));
@@ -59,8 +64,12 @@ void checkFoldEquivalence(const std::string &example) {
 } // namespace
 
 TEST_CASE("folding batchnorm preserves the inference forward pass", "[fold]") {
-  SECTION("makemore") { checkFoldEquivalence("makemore.mlp"); }
-  SECTION("mlp3_bn") { checkFoldEquivalence("mlp3_bn.mlp"); }
+  SECTION("makemore") {
+    checkFoldEquivalence("makemore.mlp");
+  }
+  SECTION("mlp3_bn") {
+    checkFoldEquivalence("mlp3_bn.mlp");
+  }
 }
 
 // --no-fuse only changes the training graph: inference of the atomic model

@@ -64,7 +64,8 @@ TEST_CASE("shape rules explain mismatches with both shapes", "[shape]") {
   CHECK(typeError(g, Node(Op::Add, {a, b})) == "cannot broadcast [32, 30] and [20, 200] in 'add'");
   CHECK(typeError(g, Node(Op::Pick, {a, y})) ==
         "'pick' needs one label per row: 32 rows but labels of shape [16]");
-  CHECK(typeError(g, Node(Op::Tanh, {y})) == "'tanh' expects a f32 tensor as operand 1, got i32[16]");
+  CHECK(typeError(g, Node(Op::Tanh, {y})) ==
+        "'tanh' expects a f32 tensor as operand 1, got i32[16]");
   Node r(Op::Reshape, {a});
   r.shapeAttr = {7, 7};
   CHECK(typeError(g, r) == "cannot reshape [32, 30] (960 elements) to [7, 7] (49 elements)");
@@ -89,16 +90,20 @@ TEST_CASE("the verifier catches broken graphs", "[verifier]") {
 
 TEST_CASE("lowering binds dims, vocab and batch overrides", "[lowering]") {
   std::string errors;
-  std::string src = "model m\ndim V = vocab\ndim N = batch\ninput X : i32[N, 2]\ntarget Y : i32[N]\n"
-                    "param C : [V, 4] = randn\nforward {\n  loss = cross_entropy(reshape(C[X], [N, 8]) @ ones8, Y)\n}\n";
+  std::string src =
+      "model m\ndim V = vocab\ndim N = batch\ninput X : i32[N, 2]\ntarget Y : i32[N]\n"
+      "param C : [V, 4] = randn\nforward {\n  loss = cross_entropy(reshape(C[X], [N, 8]) @ ones8, "
+      "Y)\n}\n";
   // `ones8` is unknown: errors are reported, not thrown.
   CHECK_FALSE(test::lowerSource(src, &errors));
   CHECK(errors.find("unknown name 'ones8'") != std::string::npos);
 
   std::string ok = "model m\ndim V = vocab\ndim N = batch\ninput X : i32[N, 2]\ntarget Y : i32[N]\n"
-                   "param C : [V, V] = randn\nforward {\n  loss = cross_entropy(reshape(C[X], [N, 2*V]) @ W, Y)\n}\n"
+                   "param C : [V, V] = randn\nforward {\n  loss = cross_entropy(reshape(C[X], [N, "
+                   "2*V]) @ W, Y)\n}\n"
                    "train {\n  batch 16\n}\n";
-  std::string full = ok.substr(0, ok.find("forward")) + "param W : [2*V, V] = zeros\n" + ok.substr(ok.find("forward"));
+  std::string full = ok.substr(0, ok.find("forward")) + "param W : [2*V, V] = zeros\n" +
+                     ok.substr(ok.find("forward"));
   LoweringOptions options;
   options.vocab = 5;
   auto m = test::lowerSource(full, &errors, options);

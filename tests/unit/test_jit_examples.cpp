@@ -31,13 +31,16 @@ void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab) {
   TensorMap params = initParameters(g, rng);
   for (auto &[name, values] : params) // non-trivial running statistics
     if (name.find(".running_var") != std::string::npos)
-      for (float &v : values) v = 0.5f + float(rng.uniform());
+      for (float &v : values)
+        v = 0.5f + float(rng.uniform());
   std::map<std::string, std::vector<int32_t>> inputs;
   LeafValues leaves;
-  for (auto &[name, values] : params) leaves[name].assign(values.begin(), values.end());
+  for (auto &[name, values] : params)
+    leaves[name].assign(values.begin(), values.end());
   for (ValueId v : g.leaves(Op::Input)) {
     auto &x = inputs[g[v].name];
-    for (int64_t i = 0; i < g[v].type.numel(); ++i) x.push_back(int32_t(rng.below(vocab)));
+    for (int64_t i = 0; i < g[v].type.numel(); ++i)
+      x.push_back(int32_t(rng.below(vocab)));
     leaves[g[v].name].assign(x.begin(), x.end());
   }
   auto expected = interpret(g, leaves);
@@ -76,7 +79,8 @@ void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab) {
 } // namespace
 
 TEST_CASE("JIT training and inference graphs agree with the f64 interpreter", "[jit]") {
-  for (const char *example : {"makemore.mlp", "makemore_atomic.mlp", "mlp3_bn.mlp", "deep_tanh_zero.mlp"}) {
+  for (const char *example :
+       {"makemore.mlp", "makemore_atomic.mlp", "mlp3_bn.mlp", "deep_tanh_zero.mlp"}) {
     SECTION(example) {
       auto model = test::lowerSource(test::readFile(test::examplePath(example)));
       REQUIRE(model);

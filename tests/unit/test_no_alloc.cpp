@@ -35,23 +35,47 @@ void *operator new(std::size_t n) {
     return p;
   throw std::bad_alloc();
 }
-void *operator new[](std::size_t n) { return operator new(n); }
-void *operator new(std::size_t n, const std::nothrow_t &) noexcept { return countedAllocate(n, 0); }
-void *operator new[](std::size_t n, const std::nothrow_t &) noexcept { return countedAllocate(n, 0); }
+void *operator new[](std::size_t n) {
+  return operator new(n);
+}
+void *operator new(std::size_t n, const std::nothrow_t &) noexcept {
+  return countedAllocate(n, 0);
+}
+void *operator new[](std::size_t n, const std::nothrow_t &) noexcept {
+  return countedAllocate(n, 0);
+}
 void *operator new(std::size_t n, std::align_val_t a) {
   if (void *p = countedAllocate(n, static_cast<std::size_t>(a)))
     return p;
   throw std::bad_alloc();
 }
-void *operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void *p) noexcept { std::free(p); }
-void operator delete[](void *p) noexcept { std::free(p); }
-void operator delete(void *p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
-void operator delete(void *p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void *p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void *p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void *operator new[](std::size_t n, std::align_val_t a) {
+  return operator new(n, a);
+}
+void operator delete(void *p) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p) noexcept {
+  std::free(p);
+}
+void operator delete(void *p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void *p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void *p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 using namespace mlpc;
 

@@ -93,27 +93,33 @@ void makeBatch(ModelRuntime &rt, uint32_t seed, std::vector<int32_t> &X, std::ve
   Y.resize(rt.batch());
   uint32_t s = seed * 2654435761u + 1;
   auto next = [&] { return static_cast<int32_t>(((s = s * 1664525u + 1013904223u) >> 8) % vocab); };
-  for (int32_t &x : X) x = next();
-  for (int32_t &y : Y) y = next();
+  for (int32_t &x : X)
+    x = next();
+  for (int32_t &y : Y)
+    y = next();
 }
 
 // Leaves for the interpreter: the batch, the model's params and state, zero probes.
-std::map<std::string, std::vector<double>> leavesOf(const Graph &g, ModelRuntime &rt, const std::vector<int32_t> &X,
+std::map<std::string, std::vector<double>> leavesOf(const Graph &g, ModelRuntime &rt,
+                                                    const std::vector<int32_t> &X,
                                                     const std::vector<int32_t> &Y) {
   std::map<std::string, std::vector<double>> leaves;
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     if (n.op == Op::Input)
-      leaves[n.name] = n.isTarget ? std::vector<double>(Y.begin(), Y.end()) : std::vector<double>(X.begin(), X.end());
+      leaves[n.name] = n.isTarget ? std::vector<double>(Y.begin(), Y.end())
+                                  : std::vector<double>(X.begin(), X.end());
     else if (n.op == Op::Param && n.name.rfind(kStatsProbePrefix, 0) == 0)
       leaves[n.name].assign(n.type.numel(), 0.0);
     else if (n.op == Op::Param || n.op == Op::State)
-      leaves[n.name] = std::vector<double>(rt.params().at(n.name).begin(), rt.params().at(n.name).end());
+      leaves[n.name] =
+          std::vector<double>(rt.params().at(n.name).begin(), rt.params().at(n.name).end());
   }
   return leaves;
 }
 
-const std::vector<double> &outputValue(const Graph &g, const Values &values, const std::string &name) {
+const std::vector<double> &outputValue(const Graph &g, const Values &values,
+                                       const std::string &name) {
   std::optional<ValueId> v = g.output(name);
   REQUIRE(v);
   return values[*v];
@@ -137,7 +143,8 @@ void checkSummary(const TensorSummary &jit, const TensorSummary &oracle, const s
   CHECK(jit.zeroFraction == oracle.zeroFraction);
   CHECK(jit.saturated.has_value() == oracle.saturated.has_value());
   if (jit.saturated && oracle.saturated)
-    CHECK(std::abs(*jit.saturated - *oracle.saturated) <= 1.0 / jit.numel); // one entry at |x| ~ 0.97
+    CHECK(std::abs(*jit.saturated - *oracle.saturated) <=
+          1.0 / jit.numel); // one entry at |x| ~ 0.97
   // Bin edges move with min/max by ~1e-7: an entry may fall into a neighbour.
   int64_t total = 0, moved = 0;
   for (size_t i = 0; i < jit.hist.counts.size(); ++i) {
@@ -158,7 +165,8 @@ TEST_CASE("summarize: moments, zeros, saturation, histogram", "[stats]") {
   double mean = (0.5 - 0.98 + 0.99 + 2.0) / 6;
   CHECK(s.mean == Approx(mean));
   double var = 0;
-  for (double v : {0.0, 0.0, 0.5, -0.98, 0.99, 2.0}) var += (v - mean) * (v - mean);
+  for (double v : {0.0, 0.0, 0.5, -0.98, 0.99, 2.0})
+    var += (v - mean) * (v - mean);
   CHECK(s.std == Approx(std::sqrt(var / 5)));
   CHECK(s.zeroFraction == Approx(2.0 / 6));
   REQUIRE(s.saturated);
@@ -204,11 +212,14 @@ TEST_CASE("stats step statistics match the f64 interpreter", "[stats]") {
   std::vector<std::string> layers;
   for (const LayerStats &layer : r.layers) {
     layers.push_back(layer.name);
-    const std::vector<double> &value = outputValue(*statsGraph, statsValues, kStatsActPrefix + layer.name);
-    checkSummary(layer.value, summarize(value.data(), value.size(), layer.op == "tanh"), layer.name);
+    const std::vector<double> &value =
+        outputValue(*statsGraph, statsValues, kStatsActPrefix + layer.name);
+    checkSummary(layer.value, summarize(value.data(), value.size(), layer.op == "tanh"),
+                 layer.name);
     CHECK(layer.grad.has_value() == (layer.op == "tanh" || layer.op == "relu"));
     if (layer.grad) {
-      const std::vector<double> &grad = outputValue(*statsGraph, statsValues, kStatsActGradPrefix + layer.name);
+      const std::vector<double> &grad =
+          outputValue(*statsGraph, statsValues, kStatsActGradPrefix + layer.name);
       checkSummary(*layer.grad, summarize(grad.data(), grad.size()), "d" + layer.name);
     }
   }
@@ -218,12 +229,14 @@ TEST_CASE("stats step statistics match the f64 interpreter", "[stats]") {
   // Parameter gradients: the stats graph's are the training graph's.
   REQUIRE(r.params.size() == 9);
   for (const ParamStats &p : r.params) {
-    const std::vector<double> &grad = outputValue(rt.trainingGraph(), trainValues, "grad." + p.name);
+    const std::vector<double> &grad =
+        outputValue(rt.trainingGraph(), trainValues, "grad." + p.name);
     const std::vector<double> &same = outputValue(*statsGraph, statsValues, "grad." + p.name);
     for (size_t i = 0; i < grad.size(); ++i)
       REQUIRE(same[i] == Approx(grad[i]).margin(1e-12));
     if (p.name == "b1") // it feeds a batchnorm, which removes the batch mean: a zero
-      CHECK(p.grad.norm < 1e-6); // gradient up to rounding (f64 ~1e-17, f32 ~1e-8), no scale to compare
+      CHECK(p.grad.norm <
+            1e-6); // gradient up to rounding (f64 ~1e-17, f32 ~1e-8), no scale to compare
     else
       checkSummary(p.grad, summarize(grad.data(), grad.size()), "grad." + p.name);
     const std::vector<float> &value = before.at(p.name);
@@ -329,7 +342,8 @@ TEST_CASE("training with --stats follows the same trajectory", "[stats]") {
   const llvm::json::Object *first = (*o->getArray("records"))[0].getAsObject();
   const llvm::json::Object *w1 = (*first->getArray("params"))[1].getAsObject();
   CHECK(w1->getString("name") == "W1");
-  CHECK(w1->getObject("grad")->getObject("hist")->getArray("counts")->size() == size_t(kStatsHistogramBins));
+  CHECK(w1->getObject("grad")->getObject("hist")->getArray("counts")->size() ==
+        size_t(kStatsHistogramBins));
   CHECK(w1->getNumber("log10_update_to_data"));
   llvm::SmallString<128> path;
   REQUIRE(!llvm::sys::fs::createTemporaryFile("mlpc-stats", "json", path));
