@@ -209,10 +209,6 @@ void GraphLowering::lowerElementwise(ValueId root) {
   std::optional<ValueId> matmul;
   collectExpression(root, leaves, leafIndex, matmul);
   const Buf &out = buf(root);
-  auto evalTree = [&](ArrayRef<Value *> leafValues, Value *acc) {
-    return evalExpression(root, leafIndex, leafValues, acc);
-  };
-
   if (matmul) {
     // Epilogue of a matmul tile: the shape is the matmul's [M, N]; leaves
     // are loaded at (row, column chunk) with their broadcast strides.

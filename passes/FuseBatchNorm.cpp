@@ -15,6 +15,10 @@
 // dmu = -sum(dxhat) * inv (the path through var is zero since sum(d) = 0);
 // dx = dxhat*inv + dvar * 2d/(N-1) + dmu/N, then substitute d = xhat/inv),
 // which autodiff emits as one batchnorm_grad op instead of ~15 VJPs.
+// At N = 2 the Bessel factor is 1 and simplify has removed it; the bare sum
+// is matched. At N = 1 simplify has already collapsed the chain (a sum over a
+// size-1 axis is the identity, so d = x - x), and nothing is matched: this is
+// why one-row inference is compiled for two rows (ModelRuntime::sample).
 // Does nothing when no chain matches or an intermediate has another user
 // (said under --verbose).
 #include "passes/Match.h"
@@ -37,6 +41,10 @@ std::optional<ValueId> matchColumnMean(const Graph &g, ValueId v, bool bessel,
     return g[v].operands[0];
   }
   auto scaled = matchScale(g, v);
+  // A factor of exactly 1 (Bessel at N = 2) has been simplified away: the
+  // sum stands alone.
+  if (!scaled && isOp(g, v, Op::Sum))
+    scaled = std::make_pair(v, 1.0);
   if (!scaled || !isOp(g, scaled->first, Op::Sum) || g[scaled->first].axis != 0)
     return std::nullopt;
   ValueId x = g[scaled->first].operands[0];

@@ -64,6 +64,16 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   if (!training)
     return fail("the model has errors");
   rt->training_ = std::move(*training);
+  // Unfused (--no-fuse), an atomic batchnorm chain has no running statistics
+  // in the training graph, but inference (which always fuses) reads them. The
+  // training graph carries them as unused state so they are allocated, saved
+  // and loaded with the parameters; calibration after training sets them.
+  auto inference = runPipeline(rt->module_.graph, Stage::Infer, pipeline, diags);
+  if (!inference)
+    return fail("the model has errors");
+  for (ValueId s : inference->leaves(Op::State))
+    if (!rt->training_.findLeaf(Op::State, (*inference)[s].name))
+      rt->training_.add(Node((*inference)[s]));
   auto jit = JitEngine::create(CompileOptions{});
   if (!jit)
     return jit.takeError();
@@ -343,10 +353,14 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
 llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed,
                                                               int maxLength) {
   if (!forward_) {
-    auto fn = compiled(forward_, Stage::Infer, 1, false, "forward");
+    // Two rows, of which sampling uses the first: at one row the atomic
+    // batchnorm chain degenerates (sum over a size-1 axis, 1/(N-1) = inf)
+    // before fuse-batchnorm can recognise it, and inference would then
+    // normalise the row by its own statistics instead of the running ones.
+    auto fn = compiled(forward_, Stage::Infer, kForwardRows, false, "forward");
     if (!fn)
       return fn.takeError();
-    forwardX_.assign(context(), 0);
+    forwardX_.assign(kForwardRows * context(), 0);
     for (const BindingInfo &b : (*fn)->function().bindings())
       if (b.kind == BindingInfo::Kind::Input)
         if (llvm::Error e = (*fn)->bind(b.name, forwardX_.data()))
@@ -358,8 +372,9 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
   int64_t classes = static_cast<int64_t>(vocab_.size());
   std::vector<double> probs(classes);
   std::vector<std::string> names;
+  const auto row = forwardX_.begin(), rowEnd = forwardX_.begin() + context();
   for (int i = 0; i < count; ++i) {
-    std::fill(forwardX_.begin(), forwardX_.end(), 0);
+    std::fill(row, rowEnd, 0);
     std::string name;
     while (static_cast<int>(name.size()) < maxLength) {
       forward_->run();
@@ -379,8 +394,8 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
       if (next == 0)
         break;
       name += vocab_.itos[next];
-      std::rotate(forwardX_.begin(), forwardX_.begin() + 1, forwardX_.end());
-      forwardX_.back() = static_cast<int32_t>(next);
+      std::rotate(row, row + 1, rowEnd);
+      *(rowEnd - 1) = static_cast<int32_t>(next);
     }
     names.push_back(name);
   }

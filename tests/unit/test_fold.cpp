@@ -92,3 +92,22 @@ TEST_CASE("inference stages fuse even under --no-fuse", "[fold][pipeline]") {
     CHECK(n.op != Op::BatchNorm);
   }
 }
+
+// Sampling compiles the inference graph for two rows (ModelRuntime::sample).
+// There the atomic chain's Bessel factor 1/(N-1) is 1, which simplify removes
+// before fusion; the chain must still be recognised as batchnorm (and so use
+// the running statistics) or sampling would normalise by the batch's own
+// statistics.
+TEST_CASE("the atomic batchnorm chain is recognised at batch size 2", "[fold][pipeline]") {
+  LoweringOptions twoRows;
+  twoRows.dimOverrides["N"] = 2;
+  auto atomic =
+      test::lowerSource(test::readFile(test::examplePath("makemore_atomic.mlp")), nullptr, twoRows);
+  REQUIRE(atomic);
+  Graph atomicInfer = test::stage(atomic->graph, Stage::Infer);
+  int batchNorms = 0;
+  for (const Node &n : atomicInfer.nodes)
+    batchNorms += n.op == Op::BatchNormInfer;
+  CHECK(batchNorms == 1);
+  CHECK(atomicInfer[*atomicInfer.output("logits")].type.shape == std::vector<int64_t>{2, 27});
+}
