@@ -165,8 +165,13 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   if (!parts)
     return parts.takeError();
   size_t workspace = parts->front().workspaceBytes;
+  std::optional<size_t> profile = parts->front().profileOffset;
   std::vector<BindingInfo> bindings = std::move(parts->front().bindings);
-  TargetSpec spec = resolveTarget(CompileOptions{false, cpu_, triple_, options.optLevel});
+  CompileOptions targetOptions;
+  targetOptions.cpu = cpu_;
+  targetOptions.triple = triple_;
+  targetOptions.optLevel = options.optLevel;
+  TargetSpec spec = resolveTarget(targetOptions);
   auto objects = codegen::compileParts(*parts, *tm_, options.optLevel, [&] {
     return createTargetMachine(spec, options.optLevel, /*pic=*/false);
   });
@@ -180,8 +185,8 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
     return symbol.takeError();
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms,
-                          std::move(bindings));
+  return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms, std::move(bindings),
+                          profile);
 }
 
 Expected<std::string> emitLLVMText(const Graph &g, const std::string &name,

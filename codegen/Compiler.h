@@ -26,6 +26,7 @@
 #include <llvm/Support/Error.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct CompileOptions {
   // Outputs named "grad.<P>" update the Param leaf named P in place: P -= lr * grad
   // (no gradient buffer needed; the binding for that output may be null).
   bool sgdUpdate = false;
+  // Per-node timing (`mlpc bench --profile`): the generated code reads the
+  // cycle counter around every node's code and adds the difference to a u64
+  // counter per graph node, placed at CompiledFunction::profileOffset() in
+  // the workspace (the caller zeroes them). Costs ~2 counter reads per node.
+  bool profileNodes = false;
   std::string cpu;    // empty: host CPU and features
   std::string triple; // empty: host triple
   unsigned optLevel = 3;
@@ -64,21 +70,25 @@ public:
 
   CompiledFunction() = default;
   CompiledFunction(Fn fn, size_t workspaceBytes, double compileMillis,
-                   std::vector<BindingInfo> bindings)
+                   std::vector<BindingInfo> bindings, std::optional<size_t> profileOffset = {})
       : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
-        bindings_(std::move(bindings)) {}
+        bindings_(std::move(bindings)), profileOffset_(profileOffset) {}
 
   void run(void *const *bindings, float lr, void *workspace) const { fn_(bindings, lr, workspace); }
   size_t workspaceBytes() const { return workspaceBytes_; }
   double compileMillis() const { return compileMillis_; } // lowering + optimisation + machine code
   const std::vector<BindingInfo> &bindings() const { return bindings_; }
   Fn function() const { return fn_; }
+  // With CompileOptions::profileNodes: the byte offset in the workspace of
+  // the per-node cycle counters (uint64_t[graph size], by value id).
+  std::optional<size_t> profileOffset() const { return profileOffset_; }
 
 private:
   Fn fn_ = nullptr;
   size_t workspaceBytes_ = 0;
   double compileMillis_ = 0;
   std::vector<BindingInfo> bindings_;
+  std::optional<size_t> profileOffset_;
 };
 
 // Owns one ORC LLJIT; several functions (distinct names) can be added.

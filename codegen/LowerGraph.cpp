@@ -5,6 +5,7 @@
 #include "codegen/MathEmitter.h"
 
 #include <llvm/Analysis/TargetTransformInfo.h>
+#include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -156,8 +157,23 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
   };
   for (ValueId v = begin; v < end; ++v) {
     size_t before = cost ? size() : 0;
+    Instruction *started = nullptr;
+    size_t startedSize = 0;
+    if (profileOffset_) {
+      started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
+      startedSize = size();
+    }
     lowerNode(v);
     emitPostActions(v);
+    if (started && size() == startedSize) {
+      started->eraseFromParent(); // the node emitted no code
+    } else if (started) {
+      Value *elapsed =
+          b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), started);
+      Value *counter = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_,
+                                                     *profileOffset_ + 8 * static_cast<size_t>(v));
+      b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), elapsed), counter);
+    }
     if (cost)
       (*cost)[v] = size() - before;
   }

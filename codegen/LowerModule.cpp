@@ -58,8 +58,20 @@ Error verify(LoweredModule &out, const std::string &name) {
   return Error::success();
 }
 
-void describeBindings(const Graph &g, const BufferPlan &plan, LoweredModule &out) {
+// The profile counters follow the planned workspace, 64-byte aligned.
+std::optional<size_t> profileOffset(const Graph &g, const BufferPlan &plan,
+                                    const CompileOptions &options) {
+  if (!options.profileNodes)
+    return std::nullopt;
+  return (static_cast<size_t>(plan.workspaceBytes) + 63) / 64 * 64;
+}
+
+void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptions &options,
+                      LoweredModule &out) {
   out.workspaceBytes = static_cast<size_t>(plan.workspaceBytes);
+  out.profileOffset = profileOffset(g, plan, options);
+  if (out.profileOffset)
+    out.workspaceBytes = *out.profileOffset + 8 * g.size();
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     if (!isBindingLeaf(n.op))
@@ -82,10 +94,12 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
   if (!plan)
     return plan.takeError();
   LoweredModule out = emptyModule(name, tm);
-  GraphLowering(g, *plan, *out.module, tm).emit(name);
+  GraphLowering lowering(g, *plan, *out.module, tm);
+  lowering.setProfileOffset(profileOffset(g, *plan, options));
+  lowering.emit(name);
   if (Error e = verify(out, name))
     return e;
-  describeBindings(g, *plan, out);
+  describeBindings(g, *plan, options, out);
   return out;
 }
 
@@ -124,6 +138,7 @@ Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::
   for (size_t p = 0; p + 1 < bounds.size(); ++p) {
     out.push_back(emptyModule(p ? partNames[p - 1] : name, tm));
     GraphLowering lowering(g, *plan, *out.back().module, tm);
+    lowering.setProfileOffset(profileOffset(g, *plan, options));
     if (p == 0)
       lowering.emitHead(name, bounds[1], partNames);
     else
@@ -131,7 +146,7 @@ Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::
     if (Error e = verify(out.back(), name))
       return e;
   }
-  describeBindings(g, *plan, out.front());
+  describeBindings(g, *plan, options, out.front());
   return out;
 }
 

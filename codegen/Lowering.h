@@ -39,6 +39,7 @@ struct LoweredModule {
   std::unique_ptr<llvm::Module> module;
   size_t workspaceBytes = 0;
   std::vector<BindingInfo> bindings;
+  std::optional<size_t> profileOffset; // CompileOptions::profileNodes
 };
 
 // Verifies the graph, plans its buffers and emits `name` for the target of
@@ -74,6 +75,9 @@ compileParts(std::vector<LoweredModule> &parts, llvm::TargetMachine &tm, unsigne
 class GraphLowering {
 public:
   GraphLowering(const Graph &g, const BufferPlan &plan, llvm::Module &m, llvm::TargetMachine &tm);
+  // Instruments every node with cycle counters at this workspace offset
+  // (CompileOptions::profileNodes).
+  void setProfileOffset(std::optional<size_t> offset) { profileOffset_ = offset; }
   // The whole graph: `name` (the bindings-array ABI) and `name.body`.
   void emit(const std::string &name);
   // The split form (lowerGraphParts): `name` and `name.body`, which runs
@@ -156,6 +160,7 @@ private:
   std::vector<llvm::Value *> leafArg_;   // per value id (leaves only)
   std::vector<llvm::Value *> outputArg_; // per graph output
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
+  std::optional<size_t> profileOffset_;
   std::vector<Buf> bufs_;    // per value id
   std::vector<Buf> scratch_; // per node (only nodes with scratch bytes)
   std::vector<Buf> stats_;   // per StatsPlan: its means [H], then its 1/std [H]

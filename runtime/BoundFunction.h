@@ -29,6 +29,7 @@ public:
 
   void run(float lr = 0.0f) { fn_.run(args_.data(), lr, workspace_.get()); }
   const CompiledFunction &function() const { return fn_; }
+  void *workspace() { return workspace_.get(); }
 
 private:
   struct AlignedFree {

@@ -159,6 +159,7 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   }
   CompileOptions options;
   options.sgdUpdate = sgd;
+  options.profileNodes = profile_ && &slot == &train_;
   auto fn = jit_->compile(graph, name, options);
   if (!fn)
     return fn.takeError();
@@ -169,12 +170,21 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   return slot.get();
 }
 
+uint64_t *ModelRuntime::trainProfileCounters() {
+  if (!train_ || !train_->function().profileOffset())
+    return nullptr;
+  return reinterpret_cast<uint64_t *>(static_cast<char *>(train_->workspace()) +
+                                      *train_->function().profileOffset());
+}
+
 llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y, float lr) {
   if (!train_) {
     auto fn = compiled(train_, Stage::Grad, batch(), /*sgd=*/true, "train_step");
     if (!fn)
       return fn.takeError();
     trainCompileMs_ = (*fn)->function().compileMillis();
+    if (uint64_t *counters = trainProfileCounters())
+      std::fill(counters, counters + training_.size(), 0); // the workspace starts as garbage
     trainX_.assign(batch() * context(), 0);
     trainY_.assign(batch(), 0);
     const Graph &g = training_;

@@ -71,6 +71,13 @@ public:
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
   double trainCompileMillis() const { return trainCompileMs_; }
+  // `mlpc bench --profile`: compile train_step with per-node cycle counters
+  // (CompileOptions::profileNodes). Call before the first trainStep.
+  void enableProfiling() { profile_ = true; }
+  // The counters (one per trainingGraph() node: cycles summed over the steps
+  // since compilation, or since the caller last zeroed them), or nullptr
+  // without profiling / before the first step.
+  uint64_t *trainProfileCounters();
   // trainStep, from the stats_step function: the same update, and afterwards
   // statsTensors() hold this step's activations and gradients.
   llvm::Expected<float> statsStep(const int32_t *X, const int32_t *Y, float lr);
@@ -105,6 +112,7 @@ private:
   std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
   std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
+  bool profile_ = false;
   TensorMap statsBuffers_; // the stats step's probes (zeros) and gradient outputs
   std::vector<StepTensor> statsTensors_;
   int statsCompiles_ = 0; // each compile needs a fresh symbol name in the JIT

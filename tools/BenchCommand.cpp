@@ -2,6 +2,7 @@
 // tests). Prints one JSON line.
 #include "runtime/ModelRuntime.h"
 #include "tools/Driver.h"
+#include "tools/StepProfile.h"
 
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/raw_ostream.h>
@@ -115,6 +116,14 @@ int runBench(const ParsedArgs &args) {
                             {"eval_rows", train.rows()}};
   for (auto &[name, value] : model.module().dims)
     result["dim_" + name] = value;
+  // Last, so the instrumented step cannot disturb the measurements above.
+  if (args.has("--profile")) {
+    auto profile = profileTrainStep((*file)->ast(), vocab, (*file)->diags(), train, *steps);
+    if (!profile)
+      return reportError(profile.takeError());
+    for (auto &[key, value] : *profile)
+      result[key] = std::move(value);
+  }
   llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
   return kExitOk;
 }

@@ -1,0 +1,140 @@
+// Per-node timing of the training step. The generated code adds the cycle
+// counter difference around each node's code to a counter per node; the
+// host converts cycles to microseconds with the same counter (x86: the
+// time-stamp counter, which ticks at a constant rate) against the wall clock.
+// The two counter reads per node cost a little; the report states the
+// instrumented step time so the overhead is visible.
+#include "tools/StepProfile.h"
+
+#include "ir/Type.h"
+#include "runtime/ModelRuntime.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define MLPC_HAVE_TSC 1
+#endif
+
+namespace mlpc {
+namespace {
+
+// The ops fused into node v's code: its operands (transitively) that ran no
+// code of their own, e.g. "add <- matmul" for a matmul with a bias epilogue.
+std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters) {
+  std::vector<std::string> fused;
+  std::vector<ValueId> work(g[v].operands.begin(), g[v].operands.end());
+  std::vector<bool> seen(g.size(), false);
+  while (!work.empty()) {
+    ValueId o = work.back();
+    work.pop_back();
+    const Node &n = g[o];
+    if (seen[o] || counters[o] || n.op == Op::Input || n.op == Op::Param || n.op == Op::State ||
+        n.op == Op::Const)
+      continue;
+    seen[o] = true;
+    std::string name = opInfo(n.op).name;
+    if (std::find(fused.begin(), fused.end(), name) == fused.end())
+      fused.push_back(name);
+    work.insert(work.end(), n.operands.begin(), n.operands.end());
+  }
+  std::string label = opInfo(g[v].op).name;
+  for (size_t i = 0; i < fused.size(); ++i)
+    label += (i ? "," : " <- ") + fused[i];
+  return label;
+}
+
+} // namespace
+
+llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const Vocabulary &vocab,
+                                                    DiagnosticEngine &diags, const Split &train,
+                                                    int64_t steps) {
+#ifndef MLPC_HAVE_TSC
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "--profile needs an x86 host (it reads the time-stamp counter)");
+#else
+  auto runtime = ModelRuntime::create(ast, vocab, diags);
+  if (!runtime)
+    return runtime.takeError();
+  ModelRuntime &model = **runtime;
+  model.enableProfiling();
+  model.initParams(42);
+  const int64_t batch = model.batch(), context = model.context();
+  std::vector<int32_t> X(batch * context), Y(batch);
+  Rng rng(1);
+  auto runSteps = [&](int64_t n) -> llvm::Error {
+    for (int64_t s = 0; s < n; ++s) {
+      for (int64_t r = 0; r < batch; ++r) {
+        int64_t row = static_cast<int64_t>(rng.below(train.rows()));
+        std::copy_n(train.X.data() + row * context, context, X.data() + r * context);
+        Y[r] = train.Y[row];
+      }
+      if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
+        return loss.takeError();
+    }
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10))) // compiles, warms up
+    return e;
+  const Graph &g = model.trainingGraph();
+  uint64_t *counters = model.trainProfileCounters();
+  if (!counters)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "internal error: the train step has no profile counters");
+  std::fill(counters, counters + g.size(), 0);
+
+  auto wallStart = std::chrono::steady_clock::now();
+  uint64_t ticksStart = __rdtsc();
+  if (llvm::Error e = runSteps(steps))
+    return e;
+  uint64_t ticks = __rdtsc() - ticksStart;
+  double wallUs =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wallStart)
+          .count();
+  const double ticksPerUs = ticks / wallUs;
+  const double stepUs = wallUs / steps;
+
+  std::vector<ValueId> nodes;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (counters[v])
+      nodes.push_back(v);
+  std::sort(nodes.begin(), nodes.end(),
+            [&](ValueId a, ValueId b) { return counters[a] > counters[b]; });
+  auto usPerStep = [&](ValueId v) { return counters[v] / ticksPerUs / steps; };
+  double nodesUs = 0;
+  for (ValueId v : nodes)
+    nodesUs += usPerStep(v);
+
+  llvm::raw_ostream &os = llvm::outs();
+  os << fmt::format("profile of {} train_step over {} steps (instrumented: {:.2f} us/step; "
+                    "the nodes account for {:.2f} us, sampling and call overhead for the rest)\n",
+                    model.module().name, steps, stepUs, nodesUs);
+  os << fmt::format("{:>7} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", "share", "node", "type",
+                    "op (<- ops fused into its loop)", "name");
+  llvm::json::Array rows;
+  for (ValueId v : nodes) {
+    const Node &n = g[v];
+    double us = usPerStep(v);
+    std::string label = fusedLabel(g, v, counters);
+    os << fmt::format("{:>7.2f} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, 100 * us / stepUs, v,
+                      toString(n.type), label, n.name);
+    rows.push_back(llvm::json::Object{{"node", static_cast<int64_t>(v)},
+                                      {"op", label},
+                                      {"type", toString(n.type)},
+                                      {"name", n.name},
+                                      {"us_per_step", us}});
+  }
+  return llvm::json::Object{{"profile_steps", steps},
+                            {"profile_step_us", stepUs},
+                            {"profile_nodes_us", nodesUs},
+                            {"profile", std::move(rows)}};
+#endif
+}
+
+} // namespace mlpc
