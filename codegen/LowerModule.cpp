@@ -59,8 +59,7 @@ Error verify(LoweredModule &out, const std::string &name) {
 }
 
 // The profile counters follow the planned workspace, 64-byte aligned.
-std::optional<size_t> profileOffset(const Graph &g, const BufferPlan &plan,
-                                    const CompileOptions &options) {
+std::optional<size_t> profileOffset(const BufferPlan &plan, const CompileOptions &options) {
   if (!options.profileNodes)
     return std::nullopt;
   return (static_cast<size_t>(plan.workspaceBytes) + 63) / 64 * 64;
@@ -69,7 +68,7 @@ std::optional<size_t> profileOffset(const Graph &g, const BufferPlan &plan,
 void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptions &options,
                       LoweredModule &out) {
   out.workspaceBytes = static_cast<size_t>(plan.workspaceBytes);
-  out.profileOffset = profileOffset(g, plan, options);
+  out.profileOffset = profileOffset(plan, options);
   if (out.profileOffset)
     out.workspaceBytes = *out.profileOffset + 8 * g.size();
   for (ValueId v = 0; v < g.size(); ++v) {
@@ -95,7 +94,7 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
     return plan.takeError();
   LoweredModule out = emptyModule(name, tm);
   GraphLowering lowering(g, *plan, *out.module, tm);
-  lowering.setProfileOffset(profileOffset(g, *plan, options));
+  lowering.setProfileOffset(profileOffset(*plan, options));
   lowering.emit(name);
   if (Error e = verify(out, name))
     return e;
@@ -138,7 +137,7 @@ Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::
   for (size_t p = 0; p + 1 < bounds.size(); ++p) {
     out.push_back(emptyModule(p ? partNames[p - 1] : name, tm));
     GraphLowering lowering(g, *plan, *out.back().module, tm);
-    lowering.setProfileOffset(profileOffset(g, *plan, options));
+    lowering.setProfileOffset(profileOffset(*plan, options));
     if (p == 0)
       lowering.emitHead(name, bounds[1], partNames);
     else
