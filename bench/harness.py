@@ -13,7 +13,8 @@ In order, on this machine:
      via bench/run_references.py;
   3. AOT single-row forward latency (bench/run_aot.sh, if present);
   4. a full `mlpc train examples/makemore.mlp` (200k steps): wall time, final
-     losses and the peak RSS of the process (wait4's ru_maxrss).
+     losses and the peak RSS of the process (wait4's ru_maxrss);
+  5. `mlpc bench examples/makemore.mlp --profile`: each node's share of the step.
 Prints a table (mlpc/PyTorch and mlpc/C ratios, GFLOP/s against the peak) and
 writes bench/results/harness.json.
 
@@ -125,6 +126,12 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         train = train_makemore(args.mlpc, data, tmp)
+    # Where makemore's step spends its time (per-node cycle counters).
+    out = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
+                          "--reps", "1", "--profile"], check=True, stdout=subprocess.PIPE, text=True,
+                         cwd=ROOT).stdout
+    profile_table = [l for l in out.splitlines() if not l.startswith("{")]
+    profile = json.loads([l for l in out.splitlines() if l.startswith("{")][-1]).get("profile")
 
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")
@@ -157,12 +164,16 @@ def main():
               f"{mm['compile_ms']:.0f} ms, full train-split eval {mm['eval_train_split_ms_median']:.1f} ms")
     for rec in aot or []:
         print(f"AOT / inference: {json.dumps(rec)}")
+    print()
+    print("\n".join(profile_table[:14]))
+    print()
     print(f"mlpc train examples/makemore.mlp ({train['steps']} steps): train {train['train_loss']:.4f} / "
           f"val {train['val_loss']:.4f}, {train['us_per_step']:.2f} us/step over the run, "
           f"peak RSS {train['peak_rss_mb']:.1f} MB")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"peak_gflops": peak, "rows": rows, "aot": aot, "train": train}, f, indent=2)
+        json.dump({"peak_gflops": peak, "rows": rows, "aot": aot, "train": train, "makemore_profile": profile},
+                  f, indent=2)
     print(f"wrote {args.out}")
 
 
