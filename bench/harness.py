@@ -127,11 +127,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         train = train_makemore(args.mlpc, data, tmp)
     # Where makemore's step spends its time (per-node cycle counters).
-    out = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
-                          "--reps", "1", "--profile"], check=True, stdout=subprocess.PIPE, text=True,
-                         cwd=ROOT).stdout
-    profile_table = [l for l in out.splitlines() if not l.startswith("{")]
-    profile = json.loads([l for l in out.splitlines() if l.startswith("{")][-1]).get("profile")
+    p = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
+                        "--reps", "1", "--profile"], check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    profile_table = p.stderr.splitlines()
+    profile = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1]).get("profile")
 
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")

@@ -110,6 +110,10 @@ struct Built {
 };
 
 Expected<Built> build(const Graph &g, const std::string &name, const CompileOptions &options) {
+  // Object files and text dumps have no way to report the profile counters'
+  // extra workspace: profiling is JIT-only.
+  if (options.profileNodes)
+    return fail("per-node profiling is only available in the JIT");
   auto tm = createTargetMachine(resolveTarget(options), options.optLevel, /*pic=*/true);
   if (!tm)
     return tm.takeError();
@@ -157,6 +161,10 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   if ((!options.cpu.empty() && options.cpu != cpu_) ||
       (!options.triple.empty() && options.triple != triple_))
     return fail("compile options name a different target than the JIT engine was created for");
+  // The counters read the x86 time-stamp counter; elsewhere llvm.readcyclecounter
+  // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
+  if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
+    return fail("per-node profiling needs an x86 host");
   // Big graphs are split so that both cores generate machine code (see
   // codegen/PassSchedule.cpp); below ~1500 IR instructions per part the
   // fixed cost of a second module and thread outweighs the gain.

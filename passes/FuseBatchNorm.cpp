@@ -15,10 +15,11 @@
 // dmu = -sum(dxhat) * inv (the path through var is zero since sum(d) = 0);
 // dx = dxhat*inv + dvar * 2d/(N-1) + dmu/N, then substitute d = xhat/inv),
 // which autodiff emits as one batchnorm_grad op instead of ~15 VJPs.
-// At N = 2 the Bessel factor is 1 and simplify has removed it; the bare sum
-// is matched. At N = 1 simplify has already collapsed the chain (a sum over a
-// size-1 axis is the identity, so d = x - x), and nothing is matched: this is
-// why one-row inference is compiled for two rows (ModelRuntime::sample).
+// Factors of exactly 1 have been simplified away (1/N at N = 1, Bessel's
+// 1/(N-1) at N = 2): a bare sum is matched as scale 1. At N = 1 the Bessel
+// factor is inf, matched as such (simplifyBeforeFusion keeps the size-1
+// batch sums), so one-row inference of an atomic model still gets its
+// running statistics.
 // Does nothing when no chain matches or an intermediate has another user
 // (said under --verbose).
 #include "passes/Match.h"

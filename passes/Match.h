@@ -23,7 +23,8 @@ inline std::optional<double> constOf(const Graph &g, ValueId v) {
 }
 
 inline bool approxEqual(double a, double b) {
-  return std::fabs(a - b) <= 1e-6 * std::fabs(b);
+  // a == b first: equal infinities (Bessel's 1/(N-1) at N = 1) match.
+  return a == b || std::fabs(a - b) <= 1e-6 * std::fabs(b);
 }
 
 // Matches `x * c`, `c * x` or `x / (1/c)` where c is a constant; returns {x, c}.

@@ -22,6 +22,8 @@ std::vector<std::vector<ValueId>> userLists(const Graph &g);
 
 // Cleanup: CSE, constant folding, algebraic identities, dead-code elimination.
 bool simplify(Graph &g, PassContext &ctx);
+// The same, but reductions over size-1 axes stay (for the fusion patterns).
+bool simplifyBeforeFusion(Graph &g, PassContext &ctx);
 
 // Atomic softmax-cross-entropy chains -> one cross_entropy op.
 bool fuseCrossEntropy(Graph &g, PassContext &ctx);

@@ -21,7 +21,8 @@ struct PassEntry {
 // fusion entries, then its own. Why each pass is where it is:
 const PassEntry kPipeline[] = {
     // Fold `1/N`-style constants first: the fusion patterns match numbers.
-    {"simplify", simplify, Stage::Forward, false},
+    // (Batch reductions stay even at N = 1, so the patterns keep their shape.)
+    {"simplify", simplifyBeforeFusion, Stage::Forward, false},
     // Fusion must precede autodiff: it is what turns ~25 atomic VJPs into two
     // closed-form gradients.
     {"fuse-cross-entropy", fuseCrossEntropy, Stage::Fused, true},

@@ -14,6 +14,10 @@
 //   - CSE: nodes with the same op, operands and attributes are merged
 //     (leaves never: two parameters with equal shapes are different values);
 //   - DCE: Graph::compact() drops everything not reachable from an output.
+// simplifyBeforeFusion is the same minus one identity: a sum/mean/max over
+// an axis of size 1 stays. The fusion patterns are written with their batch
+// reductions, and at N = 1 (one-row inference) collapsing `sum(x, 0)` would
+// turn batchnorm's `x - mean(x)` into `x - x` before fuse-batchnorm saw it.
 // Does nothing on a graph that is already minimal.
 #include "passes/Pass.h"
 
@@ -71,7 +75,7 @@ std::optional<double> foldScalar(const Node &n, const std::vector<double> &x) {
 }
 
 // Returns the value `v` can be replaced with, or nullopt.
-std::optional<ValueId> rewrite(Graph &g, ValueId v) {
+std::optional<ValueId> rewrite(Graph &g, ValueId v, bool collapseSizeOneReductions) {
   const Node n = g[v];
   const Shape &shape = n.type.shape;
   auto sameShape = [&](ValueId x) { return g[x].type.shape == shape; };
@@ -135,7 +139,7 @@ std::optional<ValueId> rewrite(Graph &g, ValueId v) {
   case Op::Mean:
   case Op::Max:
     // Reducing an axis of size 1 (or a scalar) is the identity.
-    if (sameShape(n.operands[0]))
+    if (collapseSizeOneReductions && sameShape(n.operands[0]))
       return n.operands[0];
     break;
   default:
@@ -180,15 +184,13 @@ bool cse(Graph &g) {
   return changed;
 }
 
-} // namespace
-
-bool simplify(Graph &g, PassContext &) {
+bool simplifyImpl(Graph &g, bool collapseSizeOneReductions) {
   bool changedAny = false;
   for (int round = 0; round < 100; ++round) {
     bool changed = false;
     size_t original = g.size();
     for (ValueId v = 0; v < original; ++v) {
-      if (auto replacement = rewrite(g, v)) {
+      if (auto replacement = rewrite(g, v, collapseSizeOneReductions)) {
         if (g[*replacement].name.empty())
           g[*replacement].name = g[v].name;
         g.replaceAllUses(v, *replacement);
@@ -202,6 +204,16 @@ bool simplify(Graph &g, PassContext &) {
       break;
   }
   return changedAny;
+}
+
+} // namespace
+
+bool simplify(Graph &g, PassContext &) {
+  return simplifyImpl(g, true);
+}
+
+bool simplifyBeforeFusion(Graph &g, PassContext &) {
+  return simplifyImpl(g, false);
 }
 
 } // namespace mlpc

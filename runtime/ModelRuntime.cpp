@@ -72,8 +72,10 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   if (!inference)
     return fail("the model has errors");
   for (ValueId s : inference->leaves(Op::State))
-    if (!rt->training_.findLeaf(Op::State, (*inference)[s].name))
+    if (!rt->training_.findLeaf(Op::State, (*inference)[s].name)) {
       rt->training_.add(Node((*inference)[s]));
+      ++rt->untrackedStates_;
+    }
   auto jit = JitEngine::create(CompileOptions{});
   if (!jit)
     return jit.takeError();
@@ -363,10 +365,6 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
 llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed,
                                                               int maxLength) {
   if (!forward_) {
-    // Two rows, of which sampling uses the first: at one row the atomic
-    // batchnorm chain degenerates (sum over a size-1 axis, 1/(N-1) = inf)
-    // before fuse-batchnorm can recognise it, and inference would then
-    // normalise the row by its own statistics instead of the running ones.
     auto fn = compiled(forward_, Stage::Infer, kForwardRows, false, "forward");
     if (!fn)
       return fn.takeError();

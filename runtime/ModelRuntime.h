@@ -4,7 +4,7 @@
 //               model's batch size (training graph, compiled with sgdUpdate);
 //   eval        inference-mode forward at kEvalRows rows, outputs the logits
 //               and every batchnorm's input (for losses and calibration);
-//   forward     inference-mode forward for sampling (row 0 of kForwardRows);
+//   forward     inference-mode forward for sampling (kForwardRows rows);
 //   stats_step  train_step plus activations and gradients as outputs, for
 //               `mlpc train --stats` (see runtime/Stats.h).
 // Each is compiled on first use.
@@ -44,8 +44,8 @@ class ModelRuntime {
 public:
   // Rows per call of the eval function (the split's tail is padded).
   static constexpr int64_t kEvalRows = 512;
-  // Rows of the sampling forward function (see sample()).
-  static constexpr int64_t kForwardRows = 2;
+  // Rows of the sampling forward function; sampling uses row 0.
+  static constexpr int64_t kForwardRows = 1;
 
   // Lowers `ast` with V bound to the vocabulary size, checks that the model
   // reads [N, T] contexts and [N] targets, and sets up the JIT. Model errors
@@ -61,6 +61,11 @@ public:
   int64_t batch() const { return module_.train.batch; }
   TensorMap &params() { return params_; }
   const Graph &trainingGraph() const { return training_; }
+
+  // False when the training step does not update the batchnorm running
+  // statistics (an atomic chain trained under --no-fuse): they only hold
+  // meaningful values after calibrate().
+  bool tracksRunningStats() const { return untrackedStates_ == 0; }
 
   void initParams(uint64_t seed);
   llvm::Error loadParams(const std::string &checkpointPath,
@@ -113,7 +118,8 @@ private:
   std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
   bool profile_ = false;
-  TensorMap statsBuffers_; // the stats step's probes (zeros) and gradient outputs
+  size_t untrackedStates_ = 0; // state leaves only the inference graph uses
+  TensorMap statsBuffers_;     // the stats step's probes (zeros) and gradient outputs
   std::vector<StepTensor> statsTensors_;
   int statsCompiles_ = 0; // each compile needs a fresh symbol name in the JIT
 };

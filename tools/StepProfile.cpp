@@ -111,7 +111,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   for (ValueId v : nodes)
     nodesUs += usPerStep(v);
 
-  llvm::raw_ostream &os = llvm::outs();
+  llvm::raw_ostream &os = llvm::errs(); // stdout carries the one JSON line
   os << fmt::format("profile of {} train_step over {} steps (instrumented: {:.2f} us/step; "
                     "the nodes account for {:.2f} us, sampling and call overhead for the rest)\n",
                     model.module().name, steps, stepUs, nodesUs);

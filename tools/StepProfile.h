@@ -12,7 +12,7 @@ namespace mlpc {
 
 // Compiles the model's train step a second time with per-node cycle counters
 // (CompileOptions::profileNodes), runs `steps` steps as `mlpc train` does
-// (minibatch sampling included) and prints, to stdout, each node's share of
+// (minibatch sampling included) and prints, to stderr, each node's share of
 // the step, largest first. Returns the same numbers as JSON.
 llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const Vocabulary &vocab,
                                                     DiagnosticEngine &diags, const Split &train,

@@ -167,8 +167,17 @@ int runTrain(const ParsedArgs &args) {
     model.initParams(options.seed);
   }
   options.checkpointEvery = *checkpointEvery;
-  options.checkpoint = [&](int64_t nextStep, const Rng::Snapshot &rng) {
-    return model.saveParams(checkpointPath, encodeRunPosition({nextStep, options.seed, rng}));
+  options.checkpoint = [&](int64_t nextStep, const Rng::Snapshot &rng) -> llvm::Error {
+    std::map<std::string, std::string> meta = encodeRunPosition({nextStep, options.seed, rng});
+    // Unfused (--no-fuse), training does not track the running statistics:
+    // calibrate them so the checkpoint evaluates and samples correctly (the
+    // training step never reads them, so the run itself is unchanged).
+    if (!model.tracksRunningStats()) {
+      if (llvm::Error e = model.calibrate(data.train))
+        return e;
+      meta["calibrated"] = "1";
+    }
+    return model.saveParams(checkpointPath, meta);
   };
   installStopHandlers();
   options.stopRequested = &stopSignal;

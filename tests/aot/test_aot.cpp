@@ -97,3 +97,8 @@ TEST_CASE("aot: makemore object + sample_names match the JIT forward", "[aot][ma
 TEST_CASE("aot: mlp3_bn (two folded batchnorms) matches the JIT forward", "[aot][mlp3_bn]") {
   checkEmbedded("mlp3_bn", 12);
 }
+
+TEST_CASE("aot: makemore_atomic (the chains fused at one row too) matches the JIT forward",
+          "[aot][atomic]") {
+  checkEmbedded("makemore_atomic", 13);
+}

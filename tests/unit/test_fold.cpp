@@ -93,21 +93,36 @@ TEST_CASE("inference stages fuse even under --no-fuse", "[fold][pipeline]") {
   }
 }
 
-// Sampling compiles the inference graph for two rows (ModelRuntime::sample).
-// There the atomic chain's Bessel factor 1/(N-1) is 1, which simplify removes
-// before fusion; the chain must still be recognised as batchnorm (and so use
-// the running statistics) or sampling would normalise by the batch's own
-// statistics.
-TEST_CASE("the atomic batchnorm chain is recognised at batch size 2", "[fold][pipeline]") {
-  LoweringOptions twoRows;
-  twoRows.dimOverrides["N"] = 2;
-  auto atomic =
-      test::lowerSource(test::readFile(test::examplePath("makemore_atomic.mlp")), nullptr, twoRows);
-  REQUIRE(atomic);
-  Graph atomicInfer = test::stage(atomic->graph, Stage::Infer);
-  int batchNorms = 0;
-  for (const Node &n : atomicInfer.nodes)
-    batchNorms += n.op == Op::BatchNormInfer;
-  CHECK(batchNorms == 1);
-  CHECK(atomicInfer[*atomicInfer.output("logits")].type.shape == std::vector<int64_t>{2, 27});
+// Sampling and `mlpc compile`'s row kernel build the inference graph for one
+// row. There the atomic chain's batch sums run over a size-1 axis and its
+// Bessel factor 1/(N-1) is inf; at two rows that factor is 1 and simplified
+// away. The chain must still be recognised as batchnorm (so inference uses
+// the running statistics), or one-row inference would normalise the row by
+// its own statistics.
+TEST_CASE("the atomic batchnorm chain is recognised at batch sizes 1 and 2", "[fold][pipeline]") {
+  for (int64_t rows : {1, 2, 3}) {
+    INFO("rows " << rows);
+    LoweringOptions options;
+    options.dimOverrides["N"] = rows;
+    options.inferenceOnly = true; // a one-row batchnorm is only valid in inference
+    auto atomic = test::lowerSource(test::readFile(test::examplePath("makemore_atomic.mlp")),
+                                    nullptr, options);
+    std::string errors;
+    auto fused =
+        test::lowerSource(test::readFile(test::examplePath("makemore.mlp")), &errors, options);
+    REQUIRE(atomic);
+    INFO(errors);
+    REQUIRE(fused);
+    Graph atomicInfer = test::stage(atomic->graph, Stage::Infer);
+    int batchNorms = 0;
+    for (const Node &n : atomicInfer.nodes)
+      batchNorms += n.op == Op::BatchNormInfer;
+    CHECK(batchNorms == 1);
+    CHECK(atomicInfer[*atomicInfer.output("logits")].type.shape == std::vector<int64_t>{rows, 27});
+    // The same inference graph as the model written with batchnorm() and
+    // cross_entropy() (the printed graphs differ only in the model's name).
+    std::string a = printGraph(atomicInfer),
+                f = printGraph(test::stage(fused->graph, Stage::Infer));
+    CHECK(a.substr(a.find('\n')) == f.substr(f.find('\n')));
+  }
 }

@@ -34,6 +34,9 @@ TEST_CASE("an unfused model trains, evaluates and samples like the fused one",
     pipeline.fuse = fuse;
     auto model = ModelRuntime::create(ast, data->vocab, diags, pipeline);
     REQUIRE(bool(model));
+    // Unfused, the step does not update the running statistics (the driver
+    // then calibrates before every checkpoint).
+    CHECK((*model)->tracksRunningStats() == fuse);
     (*model)->initParams(42);
     TrainOptions options;
     options.steps = 300;
