@@ -28,19 +28,6 @@ Error fail(std::string message) {
   return createStringError(inconvertibleErrorCode(), message);
 }
 
-bool isBindingLeaf(Op op) {
-  return op == Op::Input || op == Op::Param || op == Op::State;
-}
-
-bool isCIdentifier(const std::string &s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
-    return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-      return false;
-  return true;
-}
-
 // The facts of one graph that the C API depends on.
 struct GraphInterface {
   ValueId input = 0;
@@ -141,7 +128,7 @@ Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, Module &m,
   Kernel k;
   k.body = m.getFunction(name + ".body");
   for (ValueId v = 0; v < g.size(); ++v)
-    if (isBindingLeaf(g[v].op))
+    if (codegen::isBindingLeaf(g[v].op))
       k.leaves.push_back(v);
   return k;
 }
@@ -408,7 +395,7 @@ void optimizeFully(Module &m, TargetMachine &tm, unsigned optLevel) {
 } // namespace
 
 Expected<InferenceInterface> checkInferenceModel(const InferenceModel &model) {
-  if (!isCIdentifier(model.name))
+  if (!codegen::isCIdentifier(model.name))
     return fail(fmt::format("model name '{}' is not a C identifier", model.name));
   if (!model.block || !model.row || !model.weights || model.blockRows < 1)
     return fail("internal error: incomplete inference model");

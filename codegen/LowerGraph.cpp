@@ -12,13 +12,6 @@
 using namespace llvm;
 
 namespace mlpc::codegen {
-namespace {
-
-bool isBindingLeaf(Op op) {
-  return op == Op::Input || op == Op::Param || op == Op::State;
-}
-
-} // namespace
 
 GraphLowering::GraphLowering(const Graph &g, const BufferPlan &plan, Module &m, TargetMachine &tm)
     : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), b_(m.getContext()) {

@@ -18,19 +18,6 @@ Error fail(std::string message) {
   return createStringError(inconvertibleErrorCode(), message);
 }
 
-bool isCIdentifier(const std::string &s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
-    return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-      return false;
-  return true;
-}
-
-bool isBindingLeaf(Op op) {
-  return op == Op::Input || op == Op::Param || op == Op::State;
-}
-
 Expected<BufferPlan> checkAndPlan(const Graph &g, const std::string &name,
                                   const CompileOptions &options) {
   if (!isCIdentifier(name))
@@ -86,6 +73,15 @@ void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptio
 }
 
 } // namespace
+
+bool isCIdentifier(const std::string &s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      return false;
+  return true;
+}
 
 Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
                                    const CompileOptions &options, TargetMachine &tm) {

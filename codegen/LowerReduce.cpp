@@ -16,25 +16,6 @@
 using namespace llvm;
 
 namespace mlpc::codegen {
-namespace {
-
-struct AxisSplit {
-  int64_t outer = 1, size = 1, inner = 1;
-  AxisSplit(const Shape &s, int axis) {
-    if (axis < 0) {
-      for (int64_t d : s)
-        size *= d;
-      return;
-    }
-    for (int i = 0; i < axis; ++i)
-      outer *= s[i];
-    size = s[axis];
-    for (size_t i = axis + 1; i < s.size(); ++i)
-      inner *= s[i];
-  }
-};
-
-} // namespace
 
 void GraphLowering::lowerReduction(ValueId v) {
   const Node &n = g_[v];

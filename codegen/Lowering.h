@@ -42,6 +42,13 @@ struct LoweredModule {
   std::optional<size_t> profileOffset; // CompileOptions::profileNodes
 };
 
+// The leaves that get a binding (Compiler.h): inputs, parameters, state.
+inline bool isBindingLeaf(Op op) {
+  return op == Op::Input || op == Op::Param || op == Op::State;
+}
+// Names that can be C function names (the JIT's and the object file's symbols).
+bool isCIdentifier(const std::string &s);
+
 // Verifies the graph, plans its buffers and emits `name` for the target of
 // `tm` (whose CPU and features are also attached to the functions).
 llvm::Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,

@@ -32,23 +32,6 @@ struct BroadcastIndexer {
   }
 };
 
-// outer x axis x inner decomposition of a reduction over `axis` (-1 = all).
-struct AxisSplit {
-  int64_t outer = 1, size = 1, inner = 1;
-  AxisSplit(const Shape &s, int axis) {
-    if (axis < 0) {
-      for (int64_t d : s)
-        size *= d;
-      return;
-    }
-    for (int i = 0; i < axis; ++i)
-      outer *= s[i];
-    size = s[axis];
-    for (size_t i = axis + 1; i < s.size(); ++i)
-      inner *= s[i];
-  }
-};
-
 struct BatchStats {
   std::vector<double> mean, invStd; // per column
 };

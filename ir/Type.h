@@ -26,6 +26,25 @@ struct TensorType {
   bool operator!=(const TensorType &o) const { return !(*this == o); }
 };
 
+// A shape seen as outer x size x inner around `axis` (-1: everything is
+// `size`), the view every reduction over one axis iterates in (the f64
+// interpreter and the generated kernels alike).
+struct AxisSplit {
+  int64_t outer = 1, size = 1, inner = 1;
+  AxisSplit(const Shape &s, int axis) {
+    if (axis < 0) {
+      for (int64_t d : s)
+        size *= d;
+      return;
+    }
+    for (int i = 0; i < axis; ++i)
+      outer *= s[i];
+    size = s[axis];
+    for (size_t i = axis + 1; i < s.size(); ++i)
+      inner *= s[i];
+  }
+};
+
 std::string toString(DType t);
 std::string toString(const Shape &s);      // "[32, 30]"
 std::string toString(const TensorType &t); // "f32[32, 30]"

@@ -365,10 +365,10 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
 llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed,
                                                               int maxLength) {
   if (!forward_) {
-    auto fn = compiled(forward_, Stage::Infer, kForwardRows, false, "forward");
+    auto fn = compiled(forward_, Stage::Infer, 1, false, "forward");
     if (!fn)
       return fn.takeError();
-    forwardX_.assign(kForwardRows * context(), 0);
+    forwardX_.assign(context(), 0);
     for (const BindingInfo &b : (*fn)->function().bindings())
       if (b.kind == BindingInfo::Kind::Input)
         if (llvm::Error e = (*fn)->bind(b.name, forwardX_.data()))
@@ -380,9 +380,8 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
   int64_t classes = static_cast<int64_t>(vocab_.size());
   std::vector<double> probs(classes);
   std::vector<std::string> names;
-  const auto row = forwardX_.begin(), rowEnd = forwardX_.begin() + context();
   for (int i = 0; i < count; ++i) {
-    std::fill(row, rowEnd, 0);
+    std::fill(forwardX_.begin(), forwardX_.end(), 0);
     std::string name;
     while (static_cast<int>(name.size()) < maxLength) {
       forward_->run();
@@ -402,8 +401,8 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
       if (next == 0)
         break;
       name += vocab_.itos[next];
-      std::rotate(row, row + 1, rowEnd);
-      *(rowEnd - 1) = static_cast<int32_t>(next);
+      std::rotate(forwardX_.begin(), forwardX_.begin() + 1, forwardX_.end());
+      forwardX_.back() = static_cast<int32_t>(next);
     }
     names.push_back(name);
   }

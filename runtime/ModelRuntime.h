@@ -4,7 +4,7 @@
 //               model's batch size (training graph, compiled with sgdUpdate);
 //   eval        inference-mode forward at kEvalRows rows, outputs the logits
 //               and every batchnorm's input (for losses and calibration);
-//   forward     inference-mode forward for sampling (kForwardRows rows);
+//   forward     inference-mode forward for one row (sampling);
 //   stats_step  train_step plus activations and gradients as outputs, for
 //               `mlpc train --stats` (see runtime/Stats.h).
 // Each is compiled on first use.
@@ -44,8 +44,6 @@ class ModelRuntime {
 public:
   // Rows per call of the eval function (the split's tail is padded).
   static constexpr int64_t kEvalRows = 512;
-  // Rows of the sampling forward function; sampling uses row 0.
-  static constexpr int64_t kForwardRows = 1;
 
   // Lowers `ast` with V bound to the vocabulary size, checks that the model
   // reads [N, T] contexts and [N] targets, and sets up the JIT. Model errors

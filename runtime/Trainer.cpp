@@ -74,6 +74,8 @@ std::optional<std::string> firstNonFiniteParam(ModelRuntime &model) {
   return std::nullopt;
 }
 
+} // namespace
+
 void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X,
                  int32_t *Y) {
   for (int64_t r = 0; r < batch; ++r) {
@@ -82,6 +84,8 @@ void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, i
     Y[r] = train.Y[row];
   }
 }
+
+namespace {
 
 // Replays the steps [from.step, failedStep] with the stats step, which
 // exposes every activation and gradient, and names the first non-finite one:

@@ -39,6 +39,12 @@ struct TrainOptions {
   std::optional<Rng::Snapshot> rngState;
 };
 
+// A minibatch as the training loop draws it: `batch` rows of `train`,
+// uniformly with replacement (one rng.below per row), contexts into X
+// (batch x context) and targets into Y.
+void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X,
+                 int32_t *Y);
+
 struct TrainSummary {
   int64_t steps = 0;
   double seconds = 0; // wall time of the step loop (sampling + step)

@@ -1,6 +1,7 @@
 // mlpc bench: timing of the compiled functions, for bench/ (never asserted in
 // tests). Prints one JSON line.
 #include "runtime/ModelRuntime.h"
+#include "runtime/Trainer.h"
 #include "tools/Driver.h"
 #include "tools/StepProfile.h"
 
@@ -68,11 +69,7 @@ int runBench(const ParsedArgs &args) {
   Rng rng(1);
   auto runSteps = [&](int64_t n) -> llvm::Error {
     for (int64_t s = 0; s < n; ++s) {
-      for (int64_t r = 0; r < batch; ++r) {
-        int64_t row = static_cast<int64_t>(rng.below(train.rows()));
-        std::copy_n(train.X.data() + row * context, context, X.data() + r * context);
-        Y[r] = train.Y[row];
-      }
+      sampleBatch(rng, train, batch, context, X.data(), Y.data());
       auto loss = model.trainStep(X.data(), Y.data(), 0.01f);
       if (!loss)
         return loss.takeError();

@@ -8,6 +8,7 @@
 
 #include "ir/Type.h"
 #include "runtime/ModelRuntime.h"
+#include "runtime/Trainer.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -35,8 +36,7 @@ std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters) {
     ValueId o = work.back();
     work.pop_back();
     const Node &n = g[o];
-    if (seen[o] || counters[o] || n.op == Op::Input || n.op == Op::Param || n.op == Op::State ||
-        n.op == Op::Const)
+    if (seen[o] || counters[o] || opInfo(n.op).kind == OpKind::Leaf)
       continue;
     seen[o] = true;
     std::string name = opInfo(n.op).name;
@@ -70,11 +70,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   Rng rng(1);
   auto runSteps = [&](int64_t n) -> llvm::Error {
     for (int64_t s = 0; s < n; ++s) {
-      for (int64_t r = 0; r < batch; ++r) {
-        int64_t row = static_cast<int64_t>(rng.below(train.rows()));
-        std::copy_n(train.X.data() + row * context, context, X.data() + r * context);
-        Y[r] = train.Y[row];
-      }
+      sampleBatch(rng, train, batch, context, X.data(), Y.data());
       if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
         return loss.takeError();
     }

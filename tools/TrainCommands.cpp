@@ -15,16 +15,6 @@
 namespace mlpc {
 namespace {
 
-llvm::Expected<std::string> dataPath(const ParsedArgs &args) {
-  if (auto path = args.get("--data"))
-    return *path;
-  if (auto found = findNamesFile())
-    return *found;
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "no names file found in data/, $MLPC_DATA or ../shared/data/; "
-                                 "pass --data FILE (scripts/setup.sh downloads names.txt)");
-}
-
 struct Loaded {
   std::unique_ptr<ModelFile> file;
   std::unique_ptr<ModelRuntime> runtime;
@@ -49,7 +39,7 @@ std::optional<Loaded> load(const ParsedArgs &args, bool needData,
   std::vector<std::string> words;
   Vocabulary v;
   if (needData) {
-    auto path = dataPath(args);
+    auto path = namesFilePath(args);
     if (!path) {
       reportError(path.takeError());
       return std::nullopt;

@@ -1,7 +1,7 @@
 // Crash-safe training: a run resumed from its checkpoint takes exactly the
 // same steps as an uninterrupted one, and a diverging run stops with the step
 // and the first non-finite tensor while the last checkpoint stays intact.
-#include "TestUtil.h"
+#include "TrainingFixture.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Trainer.h"
 
@@ -14,30 +14,6 @@ using namespace mlpc;
 
 namespace {
 
-struct Fixture {
-  std::string source = test::readFile(test::examplePath("makemore.mlp"));
-  DiagnosticEngine diags{"makemore.mlp", source};
-  ModelAST ast;
-  std::optional<Dataset> data;
-
-  bool ready() {
-    if (!std::filesystem::exists(MLPC_DATA_FILE))
-      return false;
-    ast = parseModel(source, diags);
-    auto words = readWords(MLPC_DATA_FILE);
-    REQUIRE(bool(words));
-    auto built = buildDataset(*words, 3);
-    REQUIRE(bool(built));
-    data = std::move(*built);
-    return true;
-  }
-  std::unique_ptr<ModelRuntime> runtime() {
-    auto rt = ModelRuntime::create(ast, data->vocab, diags);
-    REQUIRE(bool(rt));
-    return std::move(*rt);
-  }
-};
-
 std::string tempPath(const char *name) {
   return (std::filesystem::temp_directory_path() / (std::string("mlpc_test_") + name)).string();
 }
@@ -45,11 +21,9 @@ std::string tempPath(const char *name) {
 } // namespace
 
 TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
-  Fixture f;
-  if (!f.ready()) {
-    WARN("names.txt not found; skipped");
+  test::TrainingFixture f("makemore.mlp");
+  if (!f.ready())
     return;
-  }
   TrainOptions options;
   options.steps = 400;
   options.seed = 7;
@@ -92,11 +66,9 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
 
 TEST_CASE("a diverging run names the step and the first non-finite tensor",
           "[training][divergence]") {
-  Fixture f;
-  if (!f.ready()) {
-    WARN("names.txt not found; skipped");
+  test::TrainingFixture f("makemore.mlp");
+  if (!f.ready())
     return;
-  }
   const std::string path = tempPath("diverge.safetensors");
   auto model = f.runtime();
   model->initParams(1);

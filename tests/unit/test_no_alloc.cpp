@@ -4,7 +4,7 @@
 // over two runs of the real loop (trainModel: batch sampling, the JIT step,
 // the schedule, divergence snapshots) that differ only in their step count;
 // the allocation counts must be equal.
-#include "TestUtil.h"
+#include "TrainingFixture.h"
 #include "runtime/Trainer.h"
 
 #include <catch2/catch.hpp>
@@ -80,20 +80,11 @@ void operator delete[](void *p, std::size_t, std::align_val_t) noexcept {
 using namespace mlpc;
 
 TEST_CASE("the training loop allocates nothing per step", "[training][memory]") {
-  if (!std::filesystem::exists(MLPC_DATA_FILE)) {
-    WARN("names.txt not found; skipped");
+  test::TrainingFixture f("makemore.mlp");
+  if (!f.ready())
     return;
-  }
-  std::string source = test::readFile(test::examplePath("makemore.mlp"));
-  DiagnosticEngine diags{"makemore.mlp", source};
-  ModelAST ast = parseModel(source, diags);
-  auto words = readWords(MLPC_DATA_FILE);
-  REQUIRE(bool(words));
-  auto data = buildDataset(*words, 3);
-  REQUIRE(bool(data));
-  auto model = ModelRuntime::create(ast, data->vocab, diags);
-  REQUIRE(bool(model));
-  (*model)->initParams(42);
+  auto model = f.runtime();
+  model->initParams(42);
 
   std::string out;
   llvm::raw_string_ostream progress(out);
@@ -103,7 +94,7 @@ TEST_CASE("the training loop allocates nothing per step", "[training][memory]") 
     options.steps = steps;
     options.reportEvery = 1000000;
     long before = allocations.load();
-    auto summary = trainModel(**model, data->train, options, progress);
+    auto summary = trainModel(*model, f.data->train, options, progress);
     long counted = allocations.load() - before;
     REQUIRE(bool(summary));
     REQUIRE(summary->steps == steps);

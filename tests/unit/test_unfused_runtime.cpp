@@ -2,7 +2,7 @@
 // calibration, evaluation and sampling (inference, which always fuses) must
 // work as for the fused model. Oracle: the fused run of the same model, whose
 // gradients are the same closed forms up to f32 rounding.
-#include "TestUtil.h"
+#include "TrainingFixture.h"
 #include "runtime/Trainer.h"
 
 #include <catch2/catch.hpp>
@@ -13,17 +13,10 @@ using namespace mlpc;
 
 TEST_CASE("an unfused model trains, evaluates and samples like the fused one",
           "[training][pipeline]") {
-  if (!std::filesystem::exists(MLPC_DATA_FILE)) {
-    WARN("names.txt not found; skipped");
+  test::TrainingFixture f("makemore_atomic.mlp");
+  if (!f.ready())
     return;
-  }
-  std::string source = test::readFile(test::examplePath("makemore_atomic.mlp"));
-  DiagnosticEngine diags{"makemore_atomic.mlp", source};
-  ModelAST ast = parseModel(source, diags);
-  auto words = readWords(MLPC_DATA_FILE);
-  REQUIRE(bool(words));
-  auto data = buildDataset(*words, 3);
-  REQUIRE(bool(data));
+  const Dataset *data = &*f.data;
 
   struct Result {
     SplitLosses losses;
@@ -32,22 +25,21 @@ TEST_CASE("an unfused model trains, evaluates and samples like the fused one",
   auto run = [&](bool fuse) {
     PipelineOptions pipeline;
     pipeline.fuse = fuse;
-    auto model = ModelRuntime::create(ast, data->vocab, diags, pipeline);
-    REQUIRE(bool(model));
+    auto model = f.runtime(pipeline);
     // Unfused, the step does not update the running statistics (the driver
     // then calibrates before every checkpoint).
-    CHECK((*model)->tracksRunningStats() == fuse);
-    (*model)->initParams(42);
+    CHECK(model->tracksRunningStats() == fuse);
+    model->initParams(42);
     TrainOptions options;
     options.steps = 300;
     options.reportEvery = 1000000;
     std::string out;
     llvm::raw_string_ostream progress(out);
-    REQUIRE(bool(trainModel(**model, data->train, options, progress)));
-    REQUIRE_FALSE(bool((*model)->calibrate(data->train)));
-    auto losses = (*model)->losses(*data);
+    REQUIRE(bool(trainModel(*model, data->train, options, progress)));
+    REQUIRE_FALSE(bool(model->calibrate(data->train)));
+    auto losses = model->losses(*data);
     REQUIRE(bool(losses));
-    auto names = (*model)->sample(5, 7);
+    auto names = model->sample(5, 7);
     REQUIRE(bool(names));
     return Result{*losses, *names};
   };
