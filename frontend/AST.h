@@ -102,6 +102,9 @@ struct ModelAST {
   SourceLoc forwardLoc;
   bool hasForward = false;
   std::optional<TrainBlock> train;
+  // `--set` overrides applied to this AST, "NAME=VALUE" in order (see
+  // frontend/Overrides.h); checkpoints record them.
+  std::vector<std::string> overrides;
 };
 
 } // namespace mlpc

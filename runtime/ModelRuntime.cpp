@@ -1,5 +1,7 @@
 #include "runtime/ModelRuntime.h"
 
+#include "frontend/Overrides.h"
+
 #include "ir/ShapeRules.h"
 #include "passes/BatchNormState.h"
 #include "runtime/Checkpoint.h"
@@ -100,7 +102,7 @@ llvm::Error ModelRuntime::loadParams(const std::string &path,
                                      std::map<std::string, std::string> *metadata) {
   auto loaded = loadCheckpoint(path, training_, metadata);
   if (!loaded)
-    return loaded.takeError();
+    return explainDimMismatch(path, loaded.takeError());
   params_ = std::move(*loaded);
   train_.reset();
   eval_.reset();
@@ -115,7 +117,53 @@ llvm::Error ModelRuntime::saveParams(const std::string &path,
   meta["model"] = module_.name;
   meta["vocab"] = vocab_.itos;
   meta["context"] = std::to_string(context());
+  meta["dims"] = shapeDims();
+  if (!ast_->overrides.empty())
+    meta["overrides"] = encodeOverrides(ast_->overrides);
   return saveCheckpoint(path, training_, params_, meta);
+}
+
+namespace {
+bool isVocabDim(const ModelAST &ast, const std::string &name) {
+  for (const DimDecl &d : ast.dims)
+    if (d.name == name)
+      return d.binding == "vocab";
+  return false;
+}
+} // namespace
+
+std::string ModelRuntime::shapeDims() const {
+  std::string out;
+  for (const auto &[name, value] : module_.dims)
+    if (name != module_.batchDim && !isVocabDim(*ast_, name))
+      out += (out.empty() ? "" : " ") + name + "=" + std::to_string(value);
+  return out;
+}
+
+llvm::Error ModelRuntime::explainDimMismatch(const std::string &path, llvm::Error error) const {
+  auto file = readSafetensors(path);
+  if (!file) {
+    llvm::consumeError(file.takeError());
+    return error;
+  }
+  auto it = file->metadata.find("dims");
+  if (it == file->metadata.end() || it->second == shapeDims())
+    return error;
+  // The checkpoint's dims that differ from the model's: the missing --set.
+  std::string missing;
+  llvm::SmallVector<llvm::StringRef> recorded;
+  llvm::StringRef(it->second).split(recorded, ' ', -1, false);
+  for (llvm::StringRef entry : recorded) {
+    auto [name, value] = entry.split('=');
+    auto ours = module_.dim(name.str());
+    if (ours && std::to_string(*ours) != value)
+      missing += fmt::format(" --set {}={}", name.str(), value.str());
+  }
+  if (missing.empty())
+    return error;
+  return fail(fmt::format("{}\n{} was trained with dims {}, the model gives {}: pass{}",
+                          llvm::toString(std::move(error)), path, it->second, shapeDims(),
+                          missing));
 }
 
 llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {

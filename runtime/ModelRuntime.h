@@ -97,7 +97,14 @@ public:
 
   llvm::Expected<std::vector<std::string>> sample(int count, uint64_t seed, int maxLength = 64);
 
+  // "T=3 E=10 H=200": the dims that shape the parameters (all but the batch
+  // and vocabulary dims), as checkpoints record them.
+  std::string shapeDims() const;
+
 private:
+  // Adds "pass --set H=300" to a checkpoint-loading error when the
+  // checkpoint's recorded dims differ from the model's.
+  llvm::Error explainDimMismatch(const std::string &path, llvm::Error error) const;
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
   llvm::Error bindLeaves(BoundFunction &fn);

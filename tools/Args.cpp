@@ -15,6 +15,11 @@ std::optional<std::string> ParsedArgs::get(const std::string &flag) const {
   return it->second;
 }
 
+std::vector<std::string> ParsedArgs::getAll(const std::string &flag) const {
+  auto it = repeated_.find(flag);
+  return it == repeated_.end() ? std::vector<std::string>{} : it->second;
+}
+
 std::string ParsedArgs::getOr(const std::string &flag, const std::string &fallback) const {
   return get(flag).value_or(fallback);
 }
@@ -85,6 +90,8 @@ std::optional<ParsedArgs> parseArgs(const CommandSpec &spec, const std::vector<s
       value = args[++i];
     }
     parsed.values()[name] = value;
+    if (flag->repeatable)
+      parsed.repeated()[name].push_back(value);
   }
   if (parsed.positional.size() < spec.minPositional ||
       parsed.positional.size() > spec.maxPositional) {
@@ -100,7 +107,7 @@ std::string helpText(const CommandSpec &spec) {
     out += "\noptions:\n";
   for (const FlagSpec &f : spec.flags) {
     std::string left = f.metavar.empty() ? f.name : f.name + " " + f.metavar;
-    out += fmt::format("  {:<26} {}\n", left, f.help);
+    out += fmt::format("  {:<26} {}{}\n", left, f.help, f.repeatable ? " (repeatable)" : "");
   }
   out += fmt::format("  {:<26} {}\n", "--help", "show this help");
   return out;

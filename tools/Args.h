@@ -15,6 +15,7 @@ struct FlagSpec {
   std::string name;    // "--steps" or "-n"
   std::string metavar; // "N"; empty for a boolean switch
   std::string help;
+  bool repeatable = false; // may be given several times (ParsedArgs::getAll)
 };
 
 struct CommandSpec {
@@ -36,10 +37,14 @@ public:
                                   std::string &error) const;
   std::optional<double> getDouble(const std::string &flag, double fallback,
                                   std::string &error) const;
+  // Every value of a repeatable flag, in command-line order.
+  std::vector<std::string> getAll(const std::string &flag) const;
   std::map<std::string, std::string> &values() { return values_; }
+  std::map<std::string, std::vector<std::string>> &repeated() { return repeated_; }
 
 private:
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> values_; // the last value of each flag
+  std::map<std::string, std::vector<std::string>> repeated_;
 };
 
 // Parses argv (after the subcommand). Returns nullopt with `error` set for an

@@ -36,7 +36,7 @@ int runBench(const ParsedArgs &args) {
     return reportError(error);
   if (*steps < 1 || *reps < 1)
     return reportError("--steps and --reps must be positive");
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
   auto dataFile = namesFilePath(args);

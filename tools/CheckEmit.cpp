@@ -16,7 +16,7 @@
 namespace mlpc {
 
 int runCheck(const ParsedArgs &args) {
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
   auto options = loweringOptions(args, 27);
@@ -61,7 +61,7 @@ int runEmit(const ParsedArgs &args) {
                        "block kernel and a 1-row kernel");
   if (args.has("--data") && !args.has("--weights"))
     return reportError("--data needs --weights CKPT");
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args, args.getOr("--weights", ""));
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;

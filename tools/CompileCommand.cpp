@@ -129,7 +129,7 @@ std::optional<PreparedInference> prepareInference(const ParsedArgs &args, bool e
   }
   PreparedInference p;
   p.externalWeights = externalWeights;
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args, *weightsPath);
   if (!file) {
     reportError(file.takeError());
     return std::nullopt;

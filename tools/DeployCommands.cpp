@@ -50,7 +50,7 @@ int runFoldCheck(const ParsedArgs &args) {
   auto weightsPath = args.get("--weights");
   if (!weightsPath)
     return reportError("mlpc fold-check needs --weights CKPT");
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args, *weightsPath);
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;

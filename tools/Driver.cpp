@@ -2,11 +2,14 @@
 
 #include "frontend/Parser.h"
 #include "runtime/Dataset.h"
+#include "runtime/Safetensors.h"
 
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <fmt/format.h>
+
+#include <csignal>
 
 namespace mlpc {
 
@@ -14,7 +17,8 @@ namespace mlpc {
 // a binary) from being lexed for minutes.
 constexpr uint64_t kMaxModelFileBytes = 16u << 20;
 
-llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &path) {
+llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &path,
+                                                           llvm::ArrayRef<Override> overrides) {
   auto buffer =
       llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!buffer)
@@ -30,7 +34,48 @@ llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &pa
   file->diags_ = std::make_unique<DiagnosticEngine>(path, *file->source_);
   file->ast_ = parseModel(*file->source_, *file->diags_);
   file->parseOk_ = !file->diags_->hasErrors();
+  if (file->parseOk_ && !overrides.empty())
+    if (llvm::Error e = applyOverrides(file->ast_, overrides))
+      return std::move(e);
   return file;
+}
+
+const FlagSpec kSetFlag{"--set", "NAME=VALUE",
+                        "override a dim (H=300) or a train setting (steps=50000, batch=64, "
+                        "lr=0.05, \"sgd=lr 0.1, 0.01 after 50000\")",
+                        /*repeatable=*/true};
+
+llvm::Expected<std::vector<Override>> commandOverrides(const ParsedArgs &args,
+                                                       const std::string &checkpoint) {
+  std::vector<Override> overrides;
+  if (!checkpoint.empty()) {
+    auto file = readSafetensors(checkpoint);
+    if (!file)
+      return file.takeError();
+    if (auto it = file->metadata.find("overrides"); it != file->metadata.end()) {
+      auto recorded = decodeOverrides(it->second);
+      if (!recorded)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "%s: bad 'overrides' metadata: %s", checkpoint.c_str(),
+                                       llvm::toString(recorded.takeError()).c_str());
+      overrides = std::move(*recorded);
+    }
+  }
+  for (const std::string &text : args.getAll("--set")) {
+    auto o = parseOverride(text);
+    if (!o)
+      return o.takeError();
+    overrides.push_back(std::move(*o));
+  }
+  return overrides;
+}
+
+llvm::Expected<std::unique_ptr<ModelFile>> openModel(const ParsedArgs &args,
+                                                     const std::string &checkpoint) {
+  auto overrides = commandOverrides(args, checkpoint);
+  if (!overrides)
+    return overrides.takeError();
+  return ModelFile::open(args.positional[0], *overrides);
 }
 
 std::optional<Module> ModelFile::lower(const LoweringOptions &options) {
@@ -51,6 +96,26 @@ void ModelFile::flushDiagnostics() {
   for (; printed_ < all.size(); ++printed_)
     llvm::errs() << diags_->render(all[printed_]);
   llvm::errs().flush();
+}
+
+namespace {
+// SIGINT / SIGTERM only set this flag; long-running commands poll it (the
+// training loop between steps, a sweep between its runs' polls). A signal
+// handler can do nothing else safely, which is why this one piece of mutable
+// global state exists.
+volatile std::sig_atomic_t stopSignal = 0;
+extern "C" void requestStop(int signal) {
+  stopSignal = signal;
+}
+} // namespace
+
+const volatile std::sig_atomic_t &installStopHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = requestStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  return stopSignal;
 }
 
 int reportError(llvm::Error error) {

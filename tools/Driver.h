@@ -4,12 +4,15 @@
 
 #include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
+#include "frontend/Overrides.h"
 #include "ir/Module.h"
 #include "passes/Pipeline.h"
+#include "runtime/ModelRuntime.h"
 #include "tools/Args.h"
 
 #include <llvm/Support/Error.h>
 
+#include <csignal>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,7 +26,9 @@ constexpr int kExitUserError = 1;
 // the batch size, once for sampling at one row).
 class ModelFile {
 public:
-  static llvm::Expected<std::unique_ptr<ModelFile>> open(const std::string &path);
+  // Parses the file and applies `overrides` (`--set`) to its AST.
+  static llvm::Expected<std::unique_ptr<ModelFile>> open(const std::string &path,
+                                                         llvm::ArrayRef<Override> overrides = {});
 
   // Reports errors to diags(); nullopt if the model does not lower.
   std::optional<Module> lower(const LoweringOptions &options);
@@ -44,6 +49,34 @@ private:
   bool parseOk_ = false;
   size_t printed_ = 0;
 };
+
+// The flag every model-reading command takes.
+extern const FlagSpec kSetFlag;
+
+// The overrides for a command: those recorded in `checkpoint` (when non-empty;
+// a checkpoint of an overridden model rebuilds its shapes), then the command
+// line's `--set` values (a later one wins).
+llvm::Expected<std::vector<Override>> commandOverrides(const ParsedArgs &args,
+                                                       const std::string &checkpoint = "");
+// ModelFile::open of the command's MODEL with commandOverrides(args, checkpoint).
+llvm::Expected<std::unique_ptr<ModelFile>> openModel(const ParsedArgs &args,
+                                                     const std::string &checkpoint = "");
+
+// A model ready to run on names (tools/LoadModel.cpp).
+struct Loaded {
+  std::unique_ptr<ModelFile> file;
+  std::unique_ptr<ModelRuntime> runtime;
+  std::optional<Dataset> data;
+};
+// Parses the model (with the overrides recorded in `checkpoint`, if any, and
+// --set), reads the names (if `needData`, else binds V to `*vocab`) and
+// prepares the runtime (--no-fuse, --verbose). Returns nullopt after reporting.
+std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData, const std::string &checkpoint,
+                           const Vocabulary *vocab = nullptr);
+
+// Makes SIGINT and SIGTERM set the returned flag (to the signal's number)
+// instead of ending the process.
+const volatile std::sig_atomic_t &installStopHandlers();
 
 // Prints "mlpc: error: <message>" for errors that have no source location.
 int reportError(llvm::Error error);
@@ -68,6 +101,9 @@ int runCompile(const ParsedArgs &args);
 int runFoldCheck(const ParsedArgs &args);
 int runBench(const ParsedArgs &args);
 int runPlot(const ParsedArgs &args);
+int runLrFind(const ParsedArgs &args);
+int runSweep(const ParsedArgs &args);
+int runPlotEmbedding(const ParsedArgs &args);
 
 // The names file: --data, else data/names.txt, $MLPC_DATA, ../shared/data/names.txt.
 llvm::Expected<std::string> namesFilePath(const ParsedArgs &args);

@@ -55,7 +55,7 @@ std::string shapeText(const Graph &g, const std::string &param) {
 } // namespace
 
 int runGradcheck(const ParsedArgs &args) {
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;
@@ -145,7 +145,7 @@ int runGrad(const ParsedArgs &args) {
        outPath = args.get("-o");
   if (!weightsPath || !batchPath || !outPath)
     return reportError("mlpc grad needs --weights FILE, --batch FILE and -o FILE");
-  auto file = ModelFile::open(args.positional[0]);
+  auto file = openModel(args, *weightsPath);
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;

@@ -2,6 +2,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/Trainer.h"
 #include "tools/Driver.h"
+#include "tools/Gnuplot.h"
 
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/Process.h>
@@ -10,89 +11,62 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 
 namespace mlpc {
 namespace {
 
-struct Loaded {
-  std::unique_ptr<ModelFile> file;
-  std::unique_ptr<ModelRuntime> runtime;
-  std::optional<Dataset> data;
-};
-
-// Parses the model, reads the names (if `needData`), binds V to the
-// vocabulary and prepares the runtime. Returns nullopt after reporting.
-std::optional<Loaded> load(const ParsedArgs &args, bool needData,
-                           const Vocabulary *vocab = nullptr) {
-  Loaded l;
-  auto file = ModelFile::open(args.positional[0]);
-  if (!file) {
-    reportError(file.takeError());
-    return std::nullopt;
-  }
-  l.file = std::move(*file);
-  if (!l.file->parsedCleanly()) {
-    l.file->flushDiagnostics();
-    return std::nullopt;
-  }
-  std::vector<std::string> words;
-  Vocabulary v;
-  if (needData) {
-    auto path = namesFilePath(args);
-    if (!path) {
-      reportError(path.takeError());
-      return std::nullopt;
-    }
-    auto read = readWords(*path);
-    if (!read) {
-      reportError(read.takeError());
-      return std::nullopt;
-    }
-    words = std::move(*read);
-    v = buildVocabulary(words);
-  } else {
-    v = *vocab;
-  }
-  PipelineOptions pipeline;
-  pipeline.fuse = !args.has("--no-fuse");
-  pipeline.verbose = args.has("--verbose");
-  auto runtime = ModelRuntime::create(l.file->ast(), v, l.file->diags(), pipeline);
-  l.file->flushDiagnostics();
-  if (!runtime) {
-    reportError(runtime.takeError());
-    return std::nullopt;
-  }
-  l.runtime = std::move(*runtime);
-  if (needData) {
-    auto data = buildDataset(std::move(words), static_cast<int>(l.runtime->context()));
-    if (!data) {
-      reportError(data.takeError());
-      return std::nullopt;
-    }
-    l.data = std::move(*data);
-  }
+// The split losses; the test split only when `withTest` (a sweep looks at
+// test once, for its best run: `train --no-test`).
+llvm::Expected<SplitLosses> splitLosses(ModelRuntime &model, const Dataset &data, bool withTest) {
+  if (withTest)
+    return model.losses(data);
+  SplitLosses l;
+  auto train = model.loss(data.train);
+  if (!train)
+    return train.takeError();
+  auto val = model.loss(data.val);
+  if (!val)
+    return val.takeError();
+  l.train = *train;
+  l.val = *val;
+  l.test = NAN;
   return l;
 }
 
-// SIGINT / SIGTERM only set this flag; the training loop polls it between
-// steps and saves a checkpoint. (A signal handler can do nothing else safely,
-// which is why this one piece of mutable global state exists.)
-volatile std::sig_atomic_t stopSignal = 0;
-extern "C" void requestStop(int signal) {
-  stopSignal = signal;
-}
-
-void installStopHandlers() {
-  struct sigaction action = {};
-  action.sa_handler = requestStop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
 void printLosses(const SplitLosses &l) {
-  llvm::outs() << fmt::format("train {:.4f}\nval   {:.4f}\ntest  {:.4f}\n", l.train, l.val, l.test);
+  llvm::outs() << fmt::format("train {:.4f}\nval   {:.4f}\n", l.train, l.val);
+  if (!std::isnan(l.test))
+    llvm::outs() << fmt::format("test  {:.4f}\n", l.test);
+}
+
+int64_t parameterCount(const ModelRuntime &model) {
+  int64_t count = 0;
+  for (ValueId p : model.trainingGraph().leaves(Op::Param))
+    count += model.trainingGraph()[p].type.numel();
+  return count;
+}
+
+llvm::Error writeMetrics(const std::string &path, const ModelRuntime &model,
+                         const SplitLosses &losses, const TrainSummary &summary, uint64_t seed) {
+  llvm::json::Object metrics{{"model", model.module().name},
+                             {"params", parameterCount(model)},
+                             {"train_loss", losses.train},
+                             {"val_loss", losses.val},
+                             {"test_loss", std::isnan(losses.test)
+                                               ? llvm::json::Value(nullptr)
+                                               : llvm::json::Value(losses.test)},
+                             {"steps", summary.steps},
+                             {"train_seconds", summary.seconds},
+                             {"us_per_step", summary.usPerStep},
+                             {"compile_ms", model.trainCompileMillis()},
+                             {"last_minibatch_loss", summary.lastLoss},
+                             {"seed", static_cast<int64_t>(seed)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(metrics))) << "\n";
+  return writeFileAtomically(path, os.str());
 }
 
 } // namespace
@@ -126,7 +100,7 @@ int runTrain(const ParsedArgs &args) {
     options.lr = *lr;
   }
 
-  std::optional<Loaded> l = load(args, /*needData=*/true);
+  std::optional<Loaded> l = loadModel(args, /*needData=*/true, args.getOr("--resume", ""));
   if (!l)
     return kExitUserError;
   ModelRuntime &model = *l->runtime;
@@ -169,7 +143,7 @@ int runTrain(const ParsedArgs &args) {
     }
     return model.saveParams(checkpointPath, meta);
   };
-  installStopHandlers();
+  const volatile std::sig_atomic_t &stopSignal = installStopHandlers();
   options.stopRequested = &stopSignal;
   std::optional<StatsRecorder> stats;
   if (auto path = args.get("--stats")) {
@@ -207,7 +181,7 @@ int runTrain(const ParsedArgs &args) {
   // The seed's "calibrate the batch norm": exact statistics over the training split.
   if (llvm::Error e = model.calibrate(data.train))
     return reportError(std::move(e));
-  auto losses = model.losses(data);
+  auto losses = splitLosses(model, data, !args.has("--no-test"));
   if (!losses)
     return reportError(losses.takeError());
   printLosses(*losses);
@@ -227,23 +201,9 @@ int runTrain(const ParsedArgs &args) {
       return reportError(std::move(e));
     llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
   }
-  if (auto path = args.get("--metrics")) {
-    llvm::json::Object metrics{{"model", model.module().name},
-                               {"train_loss", losses->train},
-                               {"val_loss", losses->val},
-                               {"test_loss", losses->test},
-                               {"steps", summary->steps},
-                               {"train_seconds", summary->seconds},
-                               {"us_per_step", summary->usPerStep},
-                               {"compile_ms", model.trainCompileMillis()},
-                               {"last_minibatch_loss", summary->lastLoss},
-                               {"seed", static_cast<int64_t>(options.seed)}};
-    std::error_code ec;
-    llvm::raw_fd_ostream os(*path, ec);
-    if (ec)
-      return reportError(fmt::format("cannot write '{}': {}", *path, ec.message()));
-    os << llvm::formatv("{0:2}", llvm::json::Value(std::move(metrics))) << "\n";
-  }
+  if (auto path = args.get("--metrics"))
+    if (llvm::Error e = writeMetrics(*path, model, *losses, *summary, options.seed))
+      return reportError(std::move(e));
   return kExitOk;
 }
 
@@ -251,11 +211,24 @@ int runEval(const ParsedArgs &args) {
   auto weights = args.get("--weights");
   if (!weights)
     return reportError("mlpc eval needs --weights CKPT");
-  std::optional<Loaded> l = load(args, /*needData=*/true);
+  std::optional<Loaded> l = loadModel(args, /*needData=*/true, *weights);
   if (!l)
     return kExitUserError;
   if (llvm::Error e = l->runtime->loadParams(*weights))
     return reportError(std::move(e));
+  if (auto split = args.get("--split")) {
+    const Split *chosen = *split == "train" ? &l->data->train
+                          : *split == "val" ? &l->data->val
+                          : *split == "test" ? &l->data->test
+                                             : nullptr;
+    if (!chosen)
+      return reportError(fmt::format("--split must be train, val or test, got '{}'", *split));
+    auto loss = l->runtime->loss(*chosen);
+    if (!loss)
+      return reportError(loss.takeError());
+    llvm::outs() << fmt::format("{:<5} {:.4f}\n", *split, *loss);
+    return kExitOk;
+  }
   auto losses = l->runtime->losses(*l->data);
   if (!losses)
     return reportError(losses.takeError());
@@ -287,7 +260,7 @@ int runSample(const ParsedArgs &args) {
       return reportError(fmt::format("{} has no vocabulary metadata; pass --data FILE", *weights));
     vocab.itos = it->second;
   }
-  std::optional<Loaded> l = load(args, needData, &vocab);
+  std::optional<Loaded> l = loadModel(args, needData, *weights, &vocab);
   if (!l)
     return kExitUserError;
   if (llvm::Error e = l->runtime->loadParams(*weights))

@@ -1,0 +1,62 @@
+// Loading a model for the commands that run it on names: the parsed file,
+// the runtime and (optionally) the dataset.
+#include "tools/Driver.h"
+
+namespace mlpc {
+
+// Parses the model (with the overrides recorded in `checkpoint`, if any, and
+// --set), reads the names (if `needData`), binds V to the vocabulary and
+// prepares the runtime. Returns nullopt after reporting.
+std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData, const std::string &checkpoint,
+                           const Vocabulary *vocab) {
+  Loaded l;
+  auto file = openModel(args, checkpoint);
+  if (!file) {
+    reportError(file.takeError());
+    return std::nullopt;
+  }
+  l.file = std::move(*file);
+  if (!l.file->parsedCleanly()) {
+    l.file->flushDiagnostics();
+    return std::nullopt;
+  }
+  std::vector<std::string> words;
+  Vocabulary v;
+  if (needData) {
+    auto path = namesFilePath(args);
+    if (!path) {
+      reportError(path.takeError());
+      return std::nullopt;
+    }
+    auto read = readWords(*path);
+    if (!read) {
+      reportError(read.takeError());
+      return std::nullopt;
+    }
+    words = std::move(*read);
+    v = buildVocabulary(words);
+  } else {
+    v = *vocab;
+  }
+  PipelineOptions pipeline;
+  pipeline.fuse = !args.has("--no-fuse");
+  pipeline.verbose = args.has("--verbose");
+  auto runtime = ModelRuntime::create(l.file->ast(), v, l.file->diags(), pipeline);
+  l.file->flushDiagnostics();
+  if (!runtime) {
+    reportError(runtime.takeError());
+    return std::nullopt;
+  }
+  l.runtime = std::move(*runtime);
+  if (needData) {
+    auto data = buildDataset(std::move(words), static_cast<int>(l.runtime->context()));
+    if (!data) {
+      reportError(data.takeError());
+      return std::nullopt;
+    }
+    l.data = std::move(*data);
+  }
+  return l;
+}
+
+} // namespace mlpc
