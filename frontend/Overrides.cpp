@@ -156,9 +156,11 @@ llvm::Error applyOverrides(ModelAST &ast, llvm::ArrayRef<Override> overrides) {
                                o.text(), o.name, ast.name, knownNames(ast)));
     if (error)
       return error;
-    // One record per name (a resumed run re-applies its checkpoint's).
+    // One record per setting (a resumed run re-applies its checkpoint's);
+    // `lr` and `sgd` both set the schedule.
+    auto setting = [](llvm::StringRef name) { return name == "lr" ? llvm::StringRef("sgd") : name; };
     llvm::erase_if(ast.overrides, [&](const std::string &text) {
-      return llvm::StringRef(text).split('=').first == o.name;
+      return setting(llvm::StringRef(text).split('=').first) == setting(o.name);
     });
     ast.overrides.push_back(o.text());
   }

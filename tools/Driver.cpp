@@ -95,6 +95,12 @@ void ModelFile::flushDiagnostics() {
   const auto &all = diags_->diagnostics();
   for (; printed_ < all.size(); ++printed_)
     llvm::errs() << diags_->render(all[printed_]);
+  // Errors after --set: say which dims the shapes came from.
+  if (diags_->hasErrors() && !ast_.overrides.empty() && !notedOverrides_) {
+    notedOverrides_ = true;
+    llvm::errs() << fmt::format("mlpc: note: with --set {} the model's dims are {}\n",
+                                fmt::join(ast_.overrides, " --set "), describeDims(ast_));
+  }
   llvm::errs().flush();
 }
 

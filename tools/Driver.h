@@ -48,6 +48,7 @@ private:
   ModelAST ast_;
   bool parseOk_ = false;
   size_t printed_ = 0;
+  bool notedOverrides_ = false;
 };
 
 // The flag every model-reading command takes.

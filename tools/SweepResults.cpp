@@ -116,7 +116,7 @@ llvm::Error plotResults(const std::string &dir, const std::vector<RunResult> &ru
   double lo = INFINITY, hi = -INFINITY;
   for (const RunResult &r : runs)
     if (r.valLoss) {
-      data += fmt::format("{} {:.6f}\n", gnuplotQuote(configText(r)).substr(0), *r.valLoss);
+      data += fmt::format("\"{}\" {:.6f}\n", configText(r), *r.valLoss); // values hold no '"'
       lo = std::min(lo, *r.valLoss);
       hi = std::max(hi, *r.valLoss);
     }

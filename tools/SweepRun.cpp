@@ -70,17 +70,18 @@ Value configJson(const RunConfig &config) {
                 {"eval_args", std::move(evalArgs)}};
 }
 
-// The last "mlpc: error: ..." line of the run's log (the child's own message).
-std::string lastError(const std::string &logPath) {
+// The first error line of the run's log: the root cause (a model error is
+// followed by a generic "the model has errors").
+std::string firstError(const std::string &logPath) {
   auto buffer = llvm::MemoryBuffer::getFile(logPath);
   if (!buffer)
     return "";
   llvm::SmallVector<llvm::StringRef> lines;
   (*buffer)->getBuffer().split(lines, '\n');
-  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    size_t at = it->find("error: ");
+  for (llvm::StringRef line : lines) {
+    size_t at = line.find("error: ");
     if (at != llvm::StringRef::npos)
-      return it->substr(at + 7).trim().str();
+      return line.substr(at + 7).trim().str();
   }
   return "";
 }
@@ -219,7 +220,7 @@ llvm::Expected<RunResult> executeRun(const std::string &mlpcPath, const std::str
   }
   std::string error;
   if (!ok) {
-    error = lastError(logPath);
+    error = firstError(logPath);
     if (error.empty())
       error = WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
                                   : fmt::format("exit status {}", WEXITSTATUS(status));
