@@ -8,13 +8,13 @@ args=(sweep "$model" --set E=4 --grid H=24,32,40 --steps 150000 --jobs 2 --out s
 "$MLPC" "${args[@]}" >/dev/null 2>first.txt &
 sweep=$!
 for _ in $(seq 200); do   # until both first runs are training
-  [ "$(ls sw/*/train.log 2>/dev/null | wc -l)" -ge 2 ] && break
+  [ "$(find sw -name train.log 2>/dev/null | wc -l)" -ge 2 ] && break
   sleep 0.05
 done
 sleep 0.3
 kill -9 "$sweep"
 wait "$sweep" 2>/dev/null || true
-finished=$(ls sw/*/status.json 2>/dev/null | wc -l)
+finished=$(find sw -name status.json | wc -l)
 [ "$finished" -lt 3 ] || fail "every run finished before the kill: the test did not test anything"
 sleep 0.5
 if pgrep -f "$PWD/sw/" >/dev/null; then fail "training processes survived the sweep: $(pgrep -af "$PWD/sw/")"; fi
