@@ -103,9 +103,15 @@ llvm::Expected<SweepPlan> plan(const ParsedArgs &args) {
   SweepPlan p;
   p.dir = absolute(*args.get("--out"));
   std::string model = absolute(args.positional[0]);
-  std::vector<std::string> common;
-  if (auto data = args.get("--data"))
-    common = {"--data", absolute(*data)};
+  // The names file is found once, here, so every run reads the same one
+  // wherever it runs (and a missing file fails now, not in every run).
+  auto data = namesFilePath(args);
+  if (!data)
+    return data.takeError();
+  if (!llvm::sys::fs::exists(*data))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot read '%s'",
+                                   data->c_str());
+  std::vector<std::string> common = {"--data", absolute(*data)};
   for (const Point &point : cartesian(grid)) {
     RunConfig c;
     c.name = runName(point);
@@ -236,8 +242,16 @@ int runSweep(const ParsedArgs &args) {
   for (const RunConfig &c : p->runs) {
     if (llvm::Error e = prepareRun(p->dir, c))
       return reportError(std::move(e));
-    if (!runFinished(p->dir + "/" + c.name))
-      todo.push_back(p->dir + "/" + c.name);
+    std::string runDir = p->dir + "/" + c.name;
+    if (args.has("--retry-failed") && runFinished(runDir)) {
+      auto previous = readRun(runDir);
+      if (previous && previous->status == "failed")
+        llvm::sys::fs::remove(runDir + "/status.json");
+      else if (!previous)
+        llvm::consumeError(previous.takeError());
+    }
+    if (!runFinished(runDir))
+      todo.push_back(runDir);
   }
   if (auto jobsFile = args.get("--emit-jobs"))
     return emitJobs(mlpcPath, *p, *jobsFile);

@@ -166,6 +166,7 @@ const std::vector<Command> &allCommands() {
          kSeed,
          {"--emit-jobs", "FILE",
           "write one shell command per unfinished run (for GNU parallel, Slurm) and stop"},
+         {"--retry-failed", "", "run the failed runs of an earlier sweep again (default: keep them)"},
          {"--run-one", "RUNDIR", "run one prepared run directory (the --emit-jobs commands)"},
          {"--collect", "DIR", "rank the finished runs in DIR (after --emit-jobs)"}},
         0,
