@@ -33,8 +33,8 @@ std::string knownNames(const ModelAST &ast) {
   std::string train;
   for (const std::string &s : kTrainSettings)
     train += (train.empty() ? "" : ", ") + s;
-  return fmt::format("the model's dims are {}; train settings: {}",
-                     dims.empty() ? "(none)" : dims, train);
+  return fmt::format("the model's dims are {}; train settings: {}", dims.empty() ? "(none)" : dims,
+                     train);
 }
 
 llvm::Expected<int64_t> parsePositiveInteger(const Override &o) {
@@ -84,8 +84,8 @@ llvm::Expected<TrainBlock> parseTrainStatement(const std::string &statement, con
   DiagnosticEngine diags("--set", source);
   ModelAST parsed = parseModel(source, diags);
   if (diags.hasErrors() || !parsed.train) {
-    std::string message = diags.diagnostics().empty() ? "not a train statement"
-                                                       : diags.diagnostics().front().message;
+    std::string message =
+        diags.diagnostics().empty() ? "not a train statement" : diags.diagnostics().front().message;
     return fail(fmt::format("--set {}: {}", o.text(), message));
   }
   return std::move(*parsed.train);
@@ -158,7 +158,9 @@ llvm::Error applyOverrides(ModelAST &ast, llvm::ArrayRef<Override> overrides) {
       return error;
     // One record per setting (a resumed run re-applies its checkpoint's);
     // `lr` and `sgd` both set the schedule.
-    auto setting = [](llvm::StringRef name) { return name == "lr" ? llvm::StringRef("sgd") : name; };
+    auto setting = [](llvm::StringRef name) {
+      return name == "lr" ? llvm::StringRef("sgd") : name;
+    };
     llvm::erase_if(ast.overrides, [&](const std::string &text) {
       return setting(llvm::StringRef(text).split('=').first) == setting(o.name);
     });

@@ -23,14 +23,15 @@ constexpr double kBackOffDecades = 1.0 / 3.0;
 
 double lrFindRate(int64_t k, const LrFindOptions &options) {
   double lo = std::log10(options.lo), hi = std::log10(options.hi);
-  double exponent = lo + static_cast<double>(k) * (hi - lo) / static_cast<double>(options.steps - 1);
+  double exponent =
+      lo + static_cast<double>(k) * (hi - lo) / static_cast<double>(options.steps - 1);
   return std::pow(10.0, exponent);
 }
 
 llvm::Error validate(const LrFindOptions &options) {
   if (options.steps < 2)
-    return fail(fmt::format("the learning-rate search needs at least 2 steps, got {}",
-                            options.steps));
+    return fail(
+        fmt::format("the learning-rate search needs at least 2 steps, got {}", options.steps));
   if (!(options.lo > 0) || !(options.hi > options.lo) || !std::isfinite(options.hi))
     return fail(fmt::format("the learning-rate range needs 0 < lo < hi, got lo {} and hi {}",
                             options.lo, options.hi));

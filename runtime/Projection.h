@@ -9,8 +9,8 @@
 namespace mlpc {
 
 struct Projection2D {
-  std::vector<double> x, y;    // one point per row
-  bool principal = false;      // the principal components, not raw columns
+  std::vector<double> x, y;     // one point per row
+  bool principal = false;       // the principal components, not raw columns
   double explained[2] = {1, 0}; // fraction of the total variance on each axis
 };
 

@@ -72,8 +72,8 @@ struct Loaded {
 // Parses the model (with the overrides recorded in `checkpoint`, if any, and
 // --set), reads the names (if `needData`, else binds V to `*vocab`) and
 // prepares the runtime (--no-fuse, --verbose). Returns nullopt after reporting.
-std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData, const std::string &checkpoint,
-                           const Vocabulary *vocab = nullptr);
+std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
+                                const std::string &checkpoint, const Vocabulary *vocab = nullptr);
 
 // Makes SIGINT and SIGTERM set the returned flag (to the signal's number)
 // instead of ending the process.

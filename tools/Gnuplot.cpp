@@ -55,8 +55,8 @@ llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath)
   std::optional<llvm::StringRef> redirects[] = {llvm::StringRef("/dev/null"),
                                                 llvm::StringRef(logPath), llvm::StringRef(logPath)};
   std::string message;
-  int rc = llvm::sys::ExecuteAndWait(*gnuplot, {*gnuplot, scriptPath}, std::nullopt, redirects,
-                                     120, 0, &message);
+  int rc = llvm::sys::ExecuteAndWait(*gnuplot, {*gnuplot, scriptPath}, std::nullopt, redirects, 120,
+                                     0, &message);
   if (rc != 0) {
     auto log = llvm::MemoryBuffer::getFile(logPath);
     return fail(fmt::format("gnuplot failed ({}) on {}:\n{}",

@@ -7,8 +7,8 @@ namespace mlpc {
 // Parses the model (with the overrides recorded in `checkpoint`, if any, and
 // --set), reads the names (if `needData`), binds V to the vocabulary and
 // prepares the runtime. Returns nullopt after reporting.
-std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData, const std::string &checkpoint,
-                           const Vocabulary *vocab) {
+std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
+                                const std::string &checkpoint, const Vocabulary *vocab) {
   Loaded l;
   auto file = openModel(args, checkpoint);
   if (!file) {

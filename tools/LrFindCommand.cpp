@@ -54,7 +54,8 @@ void printSummary(const LrFindResult &r) {
     llvm::errs() << fmt::format("{:>7.3g}   {:.4f}\n", r.lr[k], r.smoothed[k]);
   }
   llvm::errs() << fmt::format("lowest smoothed loss at lr {:.3g}{}\n", r.minSmoothedLr,
-                              r.stoppedEarly ? " (the loss diverged after it; search stopped)" : "");
+                              r.stoppedEarly ? " (the loss diverged after it; search stopped)"
+                                             : "");
 }
 
 } // namespace
@@ -93,8 +94,7 @@ int runLrFind(const ParsedArgs &args) {
     return reportError(result.takeError());
   if (llvm::Error e = writeFileAtomically(csv, curveCsv(*result)))
     return reportError(std::move(e));
-  if (llvm::Error e =
-          runGnuplot(curveScript(model.module().name, csv, png, *result), png + ".gp"))
+  if (llvm::Error e = runGnuplot(curveScript(model.module().name, csv, png, *result), png + ".gp"))
     return reportError(std::move(e));
   printSummary(*result);
   llvm::errs() << fmt::format("mlpc: wrote {} and {}\n", csv, png);

@@ -33,9 +33,8 @@ llvm::Expected<std::string> findTable(const TensorFile &file, const std::string 
       all += fmt::format(" {}[{}, {}]", name, t.shape[0], t.shape[1]);
   return llvm::createStringError(
       llvm::inconvertibleErrorCode(),
-      candidates.empty()
-          ? "%s has no [%zu, E] embedding table (2-D tensors:%s); pass --param NAME"
-          : "%s has several [%zu, E] tables (2-D tensors:%s); pass --param NAME",
+      candidates.empty() ? "%s has no [%zu, E] embedding table (2-D tensors:%s); pass --param NAME"
+                         : "%s has several [%zu, E] tables (2-D tensors:%s); pass --param NAME",
       path.c_str(), vocab, all.c_str());
 }
 
@@ -71,7 +70,8 @@ int runPlotEmbedding(const ParsedArgs &args) {
     return reportError(file.takeError());
   auto vocab = file->metadata.find("vocab");
   if (vocab == file->metadata.end() || vocab->second.empty())
-    return reportError(fmt::format("{} has no vocabulary metadata (write it with mlpc train)", path));
+    return reportError(
+        fmt::format("{} has no vocabulary metadata (write it with mlpc train)", path));
   const std::string &itos = vocab->second;
   std::string name;
   if (auto given = args.get("--param")) {
@@ -105,8 +105,7 @@ int runPlotEmbedding(const ParsedArgs &args) {
   auto model = file->metadata.find("model");
   std::string title = fmt::format(
       "{} embedding {} [{} x {}]{}", model != file->metadata.end() ? model->second : "model", name,
-      table.shape[0], table.shape[1],
-      p.principal ? ": first two principal components" : "");
+      table.shape[0], table.shape[1], p.principal ? ": first two principal components" : "");
   if (llvm::Error e = runGnuplot(script(png, dataPath, title, p), png + ".gp"))
     return reportError(std::move(e));
   llvm::outs() << png << "\n";

@@ -116,8 +116,8 @@ llvm::Expected<SweepPlan> plan(const ParsedArgs &args) {
     RunConfig c;
     c.name = runName(point);
     c.set = point;
-    c.trainArgs = {"train", model, "--samples", "0", "--no-test", "--seed",
-                   args.getOr("--seed", "42")};
+    c.trainArgs = {
+        "train", model, "--samples", "0", "--no-test", "--seed", args.getOr("--seed", "42")};
     c.trainArgs.insert(c.trainArgs.end(), common.begin(), common.end());
     for (const Override &o : *base)
       c.trainArgs.insert(c.trainArgs.end(), {"--set", o.text()});
@@ -136,8 +136,8 @@ std::string duration(double seconds) {
 }
 
 // Runs the unfinished runs, `jobs` at a time, printing progress as each ends.
-void runAll(const std::string &mlpcPath, const std::vector<std::string> &todo,
-            int jobs, const volatile std::sig_atomic_t &stop) {
+void runAll(const std::string &mlpcPath, const std::vector<std::string> &todo, int jobs,
+            const volatile std::sig_atomic_t &stop) {
   std::mutex mutex;
   std::atomic<size_t> next{0};
   size_t done = 0, failed = 0;
@@ -196,11 +196,11 @@ int emitJobs(const std::string &mlpcPath, const SweepPlan &p, const std::string 
   }
   if (llvm::Error e = writeFileAtomically(jobsFile, lines))
     return reportError(std::move(e));
-  llvm::errs() << fmt::format(
-      "mlpc: wrote {} commands ({} runs finished already) to {}\n"
-      "  run them, e.g.: parallel -j 4 < {}   or a Slurm array: sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" "
-      "{} | sh\n  then: mlpc sweep --collect {}\n",
-      count, p.runs.size() - count, jobsFile, jobsFile, jobsFile, p.dir);
+  llvm::errs() << fmt::format("mlpc: wrote {} commands ({} runs finished already) to {}\n"
+                              "  run them, e.g.: parallel -j 4 < {}   or a Slurm array: sed -n "
+                              "\"${{SLURM_ARRAY_TASK_ID}}p\" "
+                              "{} | sh\n  then: mlpc sweep --collect {}\n",
+                              count, p.runs.size() - count, jobsFile, jobsFile, jobsFile, p.dir);
   return kExitOk;
 }
 

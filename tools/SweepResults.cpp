@@ -33,7 +33,9 @@ std::string number(std::optional<double> x, const char *format = "{:.4f}") {
 
 // ok runs by val loss, then failed, then unfinished.
 void rank(std::vector<RunResult> &runs) {
-  auto order = [](const RunResult &r) { return r.status == "ok" ? 0 : r.status == "failed" ? 1 : 2; };
+  auto order = [](const RunResult &r) {
+    return r.status == "ok" ? 0 : r.status == "failed" ? 1 : 2;
+  };
   std::stable_sort(runs.begin(), runs.end(), [&](const RunResult &a, const RunResult &b) {
     if (order(a) != order(b))
       return order(a) < order(b);
@@ -148,8 +150,7 @@ llvm::Expected<double> bestTestLoss(const std::string &mlpcPath, const std::stri
     return evalArgs.takeError();
   std::vector<std::string> argv = {mlpcPath};
   argv.insert(argv.end(), evalArgs->begin(), evalArgs->end());
-  argv.insert(argv.end(),
-              {"--weights", runDir + "/checkpoint.safetensors", "--split", "test"});
+  argv.insert(argv.end(), {"--weights", runDir + "/checkpoint.safetensors", "--split", "test"});
   std::vector<llvm::StringRef> refs(argv.begin(), argv.end());
   std::string outPath = dir + "/best-test.txt";
   std::optional<llvm::StringRef> redirects[] = {llvm::StringRef("/dev/null"),
@@ -199,8 +200,8 @@ int reportSweep(const std::string &mlpcPath, const std::string &dir) {
       return reportError(test.takeError());
     llvm::outs() << fmt::format("best: {} (val {:.4f}); its test loss {:.4f}\n", configText(best),
                                 *best.valLoss, *test);
-    results["best"] = llvm::json::Object{
-        {"run", best.name}, {"val_loss", *best.valLoss}, {"test_loss", *test}};
+    results["best"] =
+        llvm::json::Object{{"run", best.name}, {"val_loss", *best.valLoss}, {"test_loss", *test}};
   }
   std::string json;
   llvm::raw_string_ostream os(json);

@@ -62,12 +62,9 @@ Value configJson(const RunConfig &config) {
     args.push_back(a);
   for (const std::string &a : config.evalArgs)
     evalArgs.push_back(a);
-  return Object{{"format", "mlpc-sweep-run/1"},
-                {"name", config.name},
-                {"set", std::move(set)},
-                {"order", std::move(order)},
-                {"train_args", std::move(args)},
-                {"eval_args", std::move(evalArgs)}};
+  return Object{{"format", "mlpc-sweep-run/1"},  {"name", config.name},
+                {"set", std::move(set)},         {"order", std::move(order)},
+                {"train_args", std::move(args)}, {"eval_args", std::move(evalArgs)}};
 }
 
 // The first error line of the run's log: the root cause (a model error is
@@ -190,8 +187,8 @@ llvm::Expected<RunResult> executeRun(const std::string &mlpcPath, const std::str
   auto config = readJson(join(runDir, "config.json"));
   if (!config)
     return config.takeError();
-  const Array *trainArgs = config->getAsObject() ? config->getAsObject()->getArray("train_args")
-                                                 : nullptr;
+  const Array *trainArgs =
+      config->getAsObject() ? config->getAsObject()->getArray("train_args") : nullptr;
   if (!trainArgs)
     return fail(fmt::format("{}/config.json has no train_args", runDir));
   cleanUnfinished(runDir);
@@ -209,8 +206,7 @@ llvm::Expected<RunResult> executeRun(const std::string &mlpcPath, const std::str
     return pid.takeError();
   bool stopped = false;
   int status = waitFor(*pid, stop, stopped);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bool ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!ok && stopped) {
     auto pending = readRun(runDir);
@@ -228,7 +224,8 @@ llvm::Expected<RunResult> executeRun(const std::string &mlpcPath, const std::str
   Object statusJson{{"status", ok ? "ok" : "failed"}, {"seconds", seconds}};
   if (!ok)
     statusJson["error"] = error;
-  if (llvm::Error e = writeFileAtomically(join(runDir, "status.json"), toText(std::move(statusJson))))
+  if (llvm::Error e =
+          writeFileAtomically(join(runDir, "status.json"), toText(std::move(statusJson))))
     return std::move(e);
   return readRun(runDir);
 }
@@ -237,7 +234,8 @@ llvm::Expected<std::vector<std::string>> runEvalArgs(const std::string &runDir) 
   auto config = readJson(join(runDir, "config.json"));
   if (!config)
     return config.takeError();
-  const Array *args = config->getAsObject() ? config->getAsObject()->getArray("eval_args") : nullptr;
+  const Array *args =
+      config->getAsObject() ? config->getAsObject()->getArray("eval_args") : nullptr;
   if (!args)
     return fail(fmt::format("{}/config.json has no eval_args", runDir));
   std::vector<std::string> out;

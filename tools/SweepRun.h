@@ -28,10 +28,10 @@
 namespace mlpc {
 
 struct RunConfig {
-  std::string name;                             // directory name, from the overrides
+  std::string name;                                     // directory name, from the overrides
   std::vector<std::pair<std::string, std::string>> set; // grid point, in grid order
-  std::vector<std::string> trainArgs;           // argv of `mlpc train` without the output flags
-  std::vector<std::string> evalArgs;            // argv of `mlpc eval` without --weights
+  std::vector<std::string> trainArgs; // argv of `mlpc train` without the output flags
+  std::vector<std::string> evalArgs;  // argv of `mlpc eval` without --weights
 };
 
 struct RunResult {

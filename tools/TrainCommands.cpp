@@ -217,8 +217,8 @@ int runEval(const ParsedArgs &args) {
   if (llvm::Error e = l->runtime->loadParams(*weights))
     return reportError(std::move(e));
   if (auto split = args.get("--split")) {
-    const Split *chosen = *split == "train" ? &l->data->train
-                          : *split == "val" ? &l->data->val
+    const Split *chosen = *split == "train"  ? &l->data->train
+                          : *split == "val"  ? &l->data->val
                           : *split == "test" ? &l->data->test
                                              : nullptr;
     if (!chosen)
