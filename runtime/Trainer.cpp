@@ -210,6 +210,8 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     windowSum += *loss;
     ++windowCount;
     log.add(step, *loss, lr);
+    if (options.onStep)
+      options.onStep(step, *loss);
     if (options.checkpointEvery > 0 && (step + 1) % options.checkpointEvery == 0 &&
         step + 1 < steps)
       if (llvm::Error e = saveCheckpoint(step + 1))

@@ -34,6 +34,9 @@ struct TrainOptions {
   std::function<llvm::Error(int64_t nextStep, const Rng::Snapshot &rng)> checkpoint;
   int64_t checkpointEvery = 0;
   const volatile std::sig_atomic_t *stopRequested = nullptr;
+  // Called after every finished step with its minibatch loss (the Python
+  // module's callbacks and Ctrl-C polling); it may set *stopRequested.
+  std::function<void(int64_t step, float loss)> onStep;
   // Resume: start at this step with this sampling stream (from a checkpoint).
   int64_t startStep = 0;
   std::optional<Rng::Snapshot> rngState;

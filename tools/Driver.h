@@ -7,6 +7,7 @@
 #include "frontend/Overrides.h"
 #include "ir/Module.h"
 #include "passes/Pipeline.h"
+#include "runtime/ModelFile.h"
 #include "runtime/ModelRuntime.h"
 #include "tools/Args.h"
 
@@ -21,35 +22,6 @@ namespace mlpc {
 
 constexpr int kExitOk = 0;
 constexpr int kExitUserError = 1;
-
-// A model file, parsed once and lowered on demand (e.g. once for training at
-// the batch size, once for sampling at one row).
-class ModelFile {
-public:
-  // Parses the file and applies `overrides` (`--set`) to its AST.
-  static llvm::Expected<std::unique_ptr<ModelFile>> open(const std::string &path,
-                                                         llvm::ArrayRef<Override> overrides = {});
-
-  // Reports errors to diags(); nullopt if the model does not lower.
-  std::optional<Module> lower(const LoweringOptions &options);
-  // The batch dimension name, for dimOverrides.
-  std::string batchDimName() const;
-
-  DiagnosticEngine &diags() { return *diags_; }
-  const ModelAST &ast() const { return ast_; }
-  bool parsedCleanly() const { return parseOk_; }
-  // Prints diagnostics collected so far to stderr (once each).
-  void flushDiagnostics();
-
-private:
-  std::string path_;
-  std::unique_ptr<std::string> source_;
-  std::unique_ptr<DiagnosticEngine> diags_;
-  ModelAST ast_;
-  bool parseOk_ = false;
-  size_t printed_ = 0;
-  bool notedOverrides_ = false;
-};
 
 // The flag every model-reading command takes.
 extern const FlagSpec kSetFlag;
