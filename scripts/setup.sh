@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake ninja-build llvm-19-dev lld-19 libzstd-dev zlib1g-dev libfmt-dev catch2 ccache curl ca-certificates gnuplot-nox)
+PACKAGES=(build-essential cmake ninja-build llvm-19-dev lld-19 libzstd-dev zlib1g-dev libfmt-dev catch2 ccache curl ca-certificates gnuplot-nox pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
