@@ -3,8 +3,7 @@
 // --emit=llvm|asm --weights CKPT` to print the same module.
 #pragma once
 
-#include "codegen/InferenceObject.h"
-#include "runtime/ModelRuntime.h"
+#include "runtime/InferenceBuild.h"
 #include "tools/Driver.h"
 
 #include <memory>
@@ -12,27 +11,12 @@
 
 namespace mlpc {
 
-// Rows per call of the block kernel. 32 rows keep the hidden activations of
-// makemore (32 x 200 floats) in L1 while amortising each weight load over 32
-// rows; the row kernel takes the remainder.
-constexpr int64_t kInferenceBlockRows = 32;
-// The block shrinks (halving) until the kernels' stack workspace fits this,
-// so wide models stay safe on small thread stacks.
-constexpr int64_t kMaxInferenceStackBytes = 256 << 10;
-
 // The folded graphs and weights of a checkpoint, ready for emitInferenceModule.
 struct PreparedInference {
   std::unique_ptr<ModelFile> file; // owns the AST the graphs came from
-  std::string vocab;               // index -> character
-  std::string modelName;
-  Graph block, row;
-  int64_t blockRows = 0;
-  TensorMap weights; // every Param leaf of block and row
-  bool externalWeights = false;
+  FoldedInference folded;
 
-  InferenceModel model() const {
-    return InferenceModel{modelName, &block, &row, blockRows, &weights, externalWeights};
-  }
+  InferenceModel model() const { return folded.model(); }
 };
 
 // Reads MODEL (args.positional[0]), --weights, --data; reports errors (to
