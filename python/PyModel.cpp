@@ -2,6 +2,7 @@
 
 #include "python/Arrays.h"
 #include "python/Errors.h"
+#include "runtime/InferenceBuild.h"
 #include "runtime/Safetensors.h"
 
 #include <llvm/Support/FileSystem.h>
@@ -225,7 +226,28 @@ void PyModel::save(const std::string &path) {
 }
 
 void PyModel::compile(const std::string &path, bool train) {
-  raiseNotImplemented("Model.compile is not implemented yet");
+  if (train)
+    raiseNotImplemented("Model.compile(train=True): an AOT training object is not in this "
+                        "build of mlpc; train=False writes the inference object");
+  Use use(*this, false);
+  HeaderInfo info;
+  info.modelPath = file_->diags().fileName();
+  info.weightsPath = fmt::format("the parameters of a Python mlpc.Model at step {}", position_);
+  std::optional<llvm::Expected<FoldedInference>> folded;
+  llvm::Error written = llvm::Error::success();
+  {
+    py::gil_scoped_release release;
+    folded.emplace(foldInference(*file_, *runtime_, /*externalWeights=*/false));
+    if (*folded)
+      written = writeInferenceFiles(**folded, path, CompileOptions{}, std::move(info));
+  }
+  if (!*folded) {
+    llvm::Error error = folded->takeError();
+    if (file_->diags().hasErrors())
+      raiseCompileError(file_->diags(), llvm::toString(std::move(error)));
+    raise(std::move(error));
+  }
+  check(std::move(written));
 }
 
 std::string PyModel::repr() const {

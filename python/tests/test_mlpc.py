@@ -86,6 +86,21 @@ def test_save_is_the_checkpoint_the_cli_reads(cli, names, tmp_path):
     assert again.step_count == 50 and again.eval() == m.eval()
 
 
+def test_compile_writes_what_mlpc_compile_writes(cli, cli_run, names, tmp_path):
+    m = mlpc.Model.load(MODEL, cli_run["ckpt"], data=names)
+    m.compile(str(tmp_path / "py.o"))
+    cli("compile", MODEL, "--weights", cli_run["ckpt"], "-o", tmp_path / "cli.o")
+    assert (tmp_path / "py.o").read_bytes() == (tmp_path / "cli.o").read_bytes()
+
+    def declarations(path):  # the header but its comment naming the weights' origin
+        return [line.replace("py.", "cli.").replace("PY_", "CLI_")
+                for line in path.read_text().splitlines() if " *   weights " not in line]
+
+    assert declarations(tmp_path / "py.h") == declarations(tmp_path / "cli.h")
+    with pytest.raises(NotImplementedError):
+        m.compile(str(tmp_path / "train.o"), train=True)
+
+
 def malformed_expectation(name):
     """file:line:col: error: message, the first line of the golden .expected file."""
     first = (ROOT / "tests" / "malformed" / (name + ".expected")).read_text().splitlines()[0]
