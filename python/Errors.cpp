@@ -12,7 +12,8 @@ PyDiagnostic toPython(const DiagnosticEngine &diags, const Diagnostic &d) {
                       severity,         d.message,  diags.render(d)};
 }
 
-void raiseCompileError(const DiagnosticEngine &diags, const std::string &extra) {
+void raiseCompileError(const DiagnosticEngine &diags, const std::string &extra,
+                       const std::string &note) {
   py::list list;
   std::string text;
   for (const Diagnostic &d : diags.diagnostics()) {
@@ -24,6 +25,12 @@ void raiseCompileError(const DiagnosticEngine &diags, const std::string &extra) 
     PyDiagnostic p{
         diags.fileName(), 0,     0,
         "error",          extra, fmt::format("{}: error: {}\n", diags.fileName(), extra)};
+    text += p.rendered;
+    list.append(py::cast(std::move(p)));
+  }
+  if (!note.empty()) {
+    PyDiagnostic p{diags.fileName(), 0,    0,
+                   "note",           note, fmt::format("{}: note: {}\n", diags.fileName(), note)};
     text += p.rendered;
     list.append(py::cast(std::move(p)));
   }

@@ -27,7 +27,9 @@ PyDiagnostic toPython(const DiagnosticEngine &diags, const Diagnostic &d);
 // Raises mlpc.CompileError with every diagnostic of `diags`, plus `extra`
 // (an error without a location, e.g. "the model needs an input [N, T]")
 // unless it is empty or only says that the diagnostics hold errors.
-[[noreturn]] void raiseCompileError(const DiagnosticEngine &diags, const std::string &extra = "");
+// `note`, when not empty, follows as a note without a location.
+[[noreturn]] void raiseCompileError(const DiagnosticEngine &diags, const std::string &extra = "",
+                                    const std::string &note = "");
 
 // RuntimeError with the error's message.
 [[noreturn]] void raise(llvm::Error error);

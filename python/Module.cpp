@@ -26,13 +26,16 @@ constexpr const char *kModelDoc = R"(A model file compiled for JIT training and 
 
 Model(path, set={}, seed=42, data=None)
 
-path: a model file (.mlp). set: knob overrides as `mlpc train --set
-NAME=VALUE` (a dict NAME -> value). seed: initialises the parameters and
-seeds train()'s minibatch stream, as `mlpc train --seed`. data: the names
-file (default: data/names.txt, $MLPC_DATA, ../shared/data/names.txt); its
-characters bind `dim V = vocab`.
+path: a model file (.mlp). set: knob overrides, `mlpc train --set NAME=VALUE`
+as a dict NAME -> value (str(value) is the VALUE): a dim ({"H": 300,
+"T": 4}) or a train setting ({"steps": 50000, "batch": 64, "lr": 0.05,
+"sgd": "lr 0.1, 0.01 after 50000"}); checkpoints record them. seed:
+initialises the parameters and seeds train()'s minibatch stream, as `mlpc
+train --seed`. data: the names file (default: data/names.txt, $MLPC_DATA,
+../shared/data/names.txt); its characters bind `dim V = vocab`.
 
 Raises mlpc.CompileError (with .diagnostics) if the model has errors,
+ValueError for an override that names no dim or train setting,
 FileNotFoundError for a missing file.)";
 
 constexpr const char *kTrainDoc =
@@ -73,8 +76,9 @@ dtype, shape or index.)";
 constexpr const char *kLoadDoc = R"(Model.load(model_path, ckpt_path, data=None) -> Model
 
 A model with the parameters and BatchNorm statistics of a safetensors
-checkpoint written by `mlpc train --out` or Model.save. The vocabulary
-comes from the checkpoint (data=PATH to check it against a names file);
+checkpoint written by `mlpc train --out` or Model.save, with the overrides
+(set) it records. The vocabulary comes from the checkpoint (data=PATH to
+check it against a names file);
 training continues from the checkpoint's step and minibatch stream, as
 `mlpc train --resume`.)";
 

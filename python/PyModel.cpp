@@ -49,22 +49,28 @@ PyModel::Use::~Use() {
     m_.mutex_.unlock();
 }
 
-std::unique_ptr<PyModel> PyModel::open(const std::string &path, const py::dict &overrides,
+std::unique_ptr<PyModel> PyModel::open(const std::string &path,
+                                       const std::vector<Override> &overrides,
                                        const Vocabulary &vocab) {
-  if (!overrides.empty())
-    raiseNotImplemented(
-        "Model(set=...): knob overrides (`mlpc train --set NAME=VALUE`) are not in this build "
-        "of mlpc yet");
   if (!llvm::sys::fs::exists(path))
     raiseFileNotFound("the model file", path);
   auto model = std::unique_ptr<PyModel>(new PyModel());
-  model->file_ = unwrap(ModelFile::open(path));
-  ModelFile &file = *model->file_;
-  if (!file.parsedCleanly())
-    raiseCompileError(file.diags());
-  auto runtime = ModelRuntime::create(file.ast(), vocab, file.diags());
-  if (!runtime)
-    raiseCompileError(file.diags(), llvm::toString(runtime.takeError()));
+  auto file = ModelFile::open(path, overrides);
+  if (!file) // unreadable, or an override that names no dim or train setting
+    throw py::value_error(llvm::toString(file.takeError()));
+  model->file_ = std::move(*file);
+  ModelFile &f = *model->file_;
+  if (!f.parsedCleanly())
+    raiseCompileError(f.diags());
+  auto runtime = ModelRuntime::create(f.ast(), vocab, f.diags());
+  if (!runtime) {
+    // As the CLI: after --set, say which dims the shapes came from.
+    std::string note = f.ast().overrides.empty()
+                           ? ""
+                           : fmt::format("with set={{{}}} the model's dims are {}",
+                                         fmt::join(f.ast().overrides, ", "), describeDims(f.ast()));
+    raiseCompileError(f.diags(), llvm::toString(runtime.takeError()), note);
+  }
   model->runtime_ = std::move(*runtime);
   return model;
 }
@@ -72,8 +78,15 @@ std::unique_ptr<PyModel> PyModel::open(const std::string &path, const py::dict &
 std::unique_ptr<PyModel> PyModel::create(const std::string &path, const py::dict &overrides,
                                          uint64_t seed, std::optional<std::string> data) {
   std::string names = namesFile(data);
+  std::vector<Override> knobs;
+  for (auto [name, value] : overrides) {
+    if (!py::isinstance<py::str>(name))
+      throw py::type_error("set: the names must be strings (dims such as \"H\", or train "
+                           "settings such as \"steps\", \"lr\")");
+    knobs.push_back(Override{name.cast<std::string>(), py::str(value).cast<std::string>()});
+  }
   std::vector<std::string> words = unwrap(readWords(names));
-  std::unique_ptr<PyModel> model = open(path, overrides, buildVocabulary(words));
+  std::unique_ptr<PyModel> model = open(path, knobs, buildVocabulary(words));
   model->words_ = std::move(words);
   model->seed_ = seed;
   model->runtime_->initParams(seed);
@@ -99,7 +112,11 @@ std::unique_ptr<PyModel> PyModel::load(const std::string &path, const std::strin
                                         fromData.itos, checkpoint, vocab.itos));
     vocab = fromData;
   }
-  std::unique_ptr<PyModel> model = open(path, py::dict(), vocab);
+  // A checkpoint of an overridden model records its overrides (`set`).
+  std::vector<Override> recorded;
+  if (auto o = file.metadata.find("overrides"); o != file.metadata.end())
+    recorded = unwrap(decodeOverrides(o->second));
+  std::unique_ptr<PyModel> model = open(path, recorded, vocab);
   model->words_ = std::move(words);
   std::map<std::string, std::string> metadata;
   check(model->runtime_->loadParams(checkpoint, &metadata));

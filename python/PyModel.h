@@ -76,8 +76,8 @@ private:
     bool locked_ = false;
   };
 
-  static std::unique_ptr<PyModel> open(const std::string &path, const py::dict &overrides,
-                                       const Vocabulary &vocab);
+  static std::unique_ptr<PyModel>
+  open(const std::string &path, const std::vector<Override> &overrides, const Vocabulary &vocab);
   // The dataset, read on first use from `path` (else the default names file).
   const Dataset &dataset(const std::optional<std::string> &path);
   py::dict calibratedLosses(const Dataset &data, bool calibrate);

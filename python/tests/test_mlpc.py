@@ -1,4 +1,5 @@
 """mlpc's Python module against the command line and closed forms."""
+import json
 import os
 import pathlib
 import signal
@@ -203,9 +204,44 @@ def test_ctrl_c_interrupts_training_promptly_with_parameters_intact(names):
         np.testing.assert_array_equal(m.params[name], value, err_msg=name)
 
 
-def test_set_overrides_are_not_available_yet(names):
-    with pytest.raises(NotImplementedError):
-        mlpc.Model(MODEL, set={"lr": 0.2}, data=names)
+def test_set_overrides_are_the_cli_set(cli, names, tmp_path):
+    knobs = {"H": 64, "E": 6, "steps": 120, "lr": 0.2}
+    m = mlpc.Model(MODEL, set=knobs, seed=4, data=names)
+    assert m.params["C"].shape == (27, 6) and m.params["W1"].shape == (18, 64)
+    losses = m.train()  # steps from set
+    assert m.step_count == 120
+    metrics = tmp_path / "m.json"
+    cli("train", MODEL, "--data", names, "--seed", 4, "--samples", 0, "--metrics", metrics,
+        *(a for k, v in knobs.items() for a in ("--set", f"{k}={v}")))
+    cli_losses = json.loads(metrics.read_text())
+    for split in ("train", "val", "test"):
+        assert losses[split] == pytest.approx(cli_losses[split + "_loss"], abs=1e-12)
+    # The checkpoint records the overrides: the CLI and Model.load rebuild the shapes.
+    ckpt = tmp_path / "m.safetensors"
+    m.save(str(ckpt))
+    printed = dict(line.split() for line in
+                   cli("eval", MODEL, "--weights", ckpt, "--data", names).splitlines())
+    again = mlpc.Model.load(MODEL, str(ckpt), data=names)
+    assert again.params["W1"].shape == (18, 64)
+    for split, loss in again.eval().items():
+        assert abs(loss - float(printed[split])) <= 0.5e-4 + 1e-6
+
+
+def test_bad_overrides(names):
+    with pytest.raises(ValueError, match="'Q' is not a dim or train setting"):
+        mlpc.Model(MODEL, set={"Q": 3}, data=names)
+    with pytest.raises(ValueError):
+        mlpc.Model(MODEL, set={"H": "many"}, data=names)
+    with pytest.raises(TypeError):
+        mlpc.Model(MODEL, set={3: 3}, data=names)
+    # A value that breaks a shape: the located lowering error, then a note.
+    broken = str(ROOT / "tests" / "cli" / "broken_dim.mlp")  # W1 is [D, H], D must be T*E
+    with pytest.raises(mlpc.CompileError) as caught:
+        mlpc.Model(broken, set={"D": 5}, data=names)
+    first, last = caught.value.diagnostics[0], caught.value.diagnostics[-1]
+    assert (first.line, first.column, first.severity) == (16, 36, "error")
+    assert first.message.startswith("matmul shapes do not match")
+    assert last.severity == "note" and "the model's dims are T=3 E=2 D=5 H=16" in last.message
 
 
 def test_docstrings():
