@@ -179,6 +179,29 @@ def test_callback_false_stops_and_exceptions_propagate(names):
     assert m.step_count == 11
 
 
+def test_training_releases_the_gil(names):
+    m = mlpc.Model(MODEL, data=names)
+    m.train(steps=1)  # compiled
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (m.train(steps=5000), done.set()))
+    start = time.perf_counter()
+    worker.start()
+    last, gap, refused = start, 0.0, 0
+    while not done.is_set():  # pure Python: it runs only while train() lets go of the GIL
+        now = time.perf_counter()
+        gap, last = max(gap, now - last), now
+        if refused == 0:
+            try:
+                m.forward([[0, 0, 0]])
+            except RuntimeError:  # the model is busy in the other thread: refused, not raced
+                refused += 1
+    worker.join()
+    total = time.perf_counter() - start
+    assert m.step_count == 5001
+    assert refused == 1
+    assert gap < 0.5 * total, f"the main thread stalled {gap:.3f} s of {total:.3f} s"
+
+
 def test_ctrl_c_interrupts_training_promptly_with_parameters_intact(names):
     m = mlpc.Model(MODEL, seed=9, data=names)
     m.train(steps=1)  # compile first: the interrupt should land mid-run
