@@ -3,9 +3,10 @@
 // the run position (steps taken, sampling stream) that train() continues.
 //
 // Errors arrive in Python as exceptions: model errors as mlpc.CompileError
-// with the located diagnostics, bad arrays as ValueError, missing files as
-// FileNotFoundError, everything else (a checkpoint that does not match, a
-// diverged run) as RuntimeError with the library's message.
+// with the located diagnostics, bad arrays and unknown `set` names as
+// ValueError, missing files as FileNotFoundError, everything else (a
+// checkpoint that does not match, a diverged run) as RuntimeError with the
+// library's message.
 //
 // Threads: train() and forward() release the GIL. A Model is used by one
 // thread at a time (a second thread gets RuntimeError, not a data race);
