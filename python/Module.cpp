@@ -57,7 +57,8 @@ learning rate instead of the schedule.
 The GIL is released while training; Ctrl-C raises KeyboardInterrupt within
 a fraction of a second, with the parameters as after the last finished
 step (no calibration). A diverged run raises RuntimeError naming the step
-and the first non-finite tensor.)";
+and the first non-finite tensor; the parameters are then non-finite (load
+or recreate the model).)";
 
 constexpr const char *kStepDoc = R"(step(X, Y, lr=None) -> float
 

@@ -157,6 +157,12 @@ def test_bad_arrays_are_value_errors(names):
     assert np.isfinite(m.step(good_X.astype(np.int64), good_Y))
 
 
+def test_a_diverged_run_is_a_runtime_error_naming_the_tensor(names):
+    m = mlpc.Model(MODEL, data=names)
+    with pytest.raises(RuntimeError, match="training diverged: at step 1 the first non-finite"):
+        m.train(steps=5, lr=1e30)
+
+
 def test_step_trains_on_the_given_batch(names):
     m = mlpc.Model(MODEL, data=names)
     X, Y = m.split("train")
