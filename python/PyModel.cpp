@@ -34,8 +34,9 @@ std::string namesFile(const std::optional<std::string> &path) {
 PyModel::Use::Use(PyModel &m, bool mutating) : m_(m) {
   if (m.trainer_ == std::this_thread::get_id()) {
     if (mutating)
-      throw std::runtime_error("a train() callback cannot train or change the model it is "
-                               "called from; return False to stop training instead");
+      throw std::runtime_error("a train() callback can only read the model it is called "
+                               "from (forward, eval, sample, split, params, compile): "
+                               "return False to stop training, then train, step or save");
     return; // a callback between two steps: the step is not running
   }
   if (!m.mutex_.try_lock())
@@ -237,7 +238,7 @@ py::dict PyModel::tensors(py::handle self, bool state) {
 }
 
 void PyModel::save(const std::string &path) {
-  Use use(*this, false);
+  Use use(*this, true); // not from a callback: the run position is only known after train()
   Rng::Snapshot rng = rng_ ? *rng_ : Rng(seed_).snapshot();
   check(runtime_->saveParams(path, encodeRunPosition({position_, seed_, rng})));
 }

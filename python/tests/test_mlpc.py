@@ -184,6 +184,16 @@ def test_callback_false_stops_and_exceptions_propagate(names):
         m.train(steps=100, callback=boom)
     assert m.step_count == 11
 
+    seen = []
+
+    def reads_then_trains(step, loss):
+        seen.append(m.forward([[0, 0, 0]]).shape)  # reading between two steps is fine
+        m.step(np.zeros((m.batch, 3), np.int32), np.zeros(m.batch, np.int32))
+
+    with pytest.raises(RuntimeError, match="can only read the model"):
+        m.train(steps=100, callback=reads_then_trains)
+    assert seen == [(1, 27)] and m.step_count == 12
+
 
 def test_training_releases_the_gil(names):
     m = mlpc.Model(MODEL, data=names)
