@@ -176,4 +176,22 @@ llvm::Error writeInferenceFiles(const FoldedInference &folded, const std::string
   return llvm::Error::success();
 }
 
+llvm::Error writeFilesAtomically(std::vector<std::pair<std::string, std::string>> files) {
+  std::vector<PendingFile> pending;
+  pending.reserve(files.size());
+  for (auto &[path, bytes] : files) {
+    pending.emplace_back(path);
+    if (llvm::Error e = pending.back().write(bytes))
+      return e;
+  }
+  for (PendingFile &file : pending)
+    if (llvm::Error e = file.commit())
+      return e;
+  return llvm::Error::success();
+}
+
+std::string replaceExtension(const std::string &path, const char *ext) {
+  return withExtension(path, ext);
+}
+
 } // namespace mlpc

@@ -49,4 +49,10 @@ llvm::Expected<FoldedInference> foldInference(ModelFile &file, ModelRuntime &run
 llvm::Error writeInferenceFiles(const FoldedInference &folded, const std::string &out,
                                 const CompileOptions &options, HeaderInfo info);
 
+// The same atomic write for any set of files (`mlpc compile --train`): every
+// (path, bytes) to a temporary next to it, then all renamed into place.
+llvm::Error writeFilesAtomically(std::vector<std::pair<std::string, std::string>> files);
+// `path` with its extension replaced by `ext` (no dot): OUT.o -> OUT.h.
+std::string replaceExtension(const std::string &path, const char *ext);
+
 } // namespace mlpc

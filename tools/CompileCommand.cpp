@@ -113,6 +113,8 @@ std::optional<std::string> inferenceModuleText(const ParsedArgs &args, Inference
 }
 
 int runCompile(const ParsedArgs &args) {
+  if (args.has("--train"))
+    return runCompileTrain(args);
   auto out = args.get("-o");
   if (!out)
     return reportError("mlpc compile needs -o OUT.o");

@@ -27,4 +27,8 @@ std::optional<PreparedInference> prepareInference(const ParsedArgs &args, bool e
 // compile` (host target, embedded weights) as LLVM IR or assembly text.
 std::optional<std::string> inferenceModuleText(const ParsedArgs &args, InferenceEmit kind);
 
+// `mlpc compile --train` (tools/CompileTrainCommand.cpp): a training object
+// and header (codegen/TrainingObject.h).
+int runCompileTrain(const ParsedArgs &args);
+
 } // namespace mlpc
