@@ -1,0 +1,204 @@
+// End-to-end tests of `mlpc compile --train` (issue 16): the training object
+// is linked with the system C compiler into tests/aot/train_check.c, which
+// runs M_init, 1000 M_train_step calls, M_forward and M_calibrate; the
+// oracle is ModelRuntime (the JIT that `mlpc train` uses, its C++ Rng and
+// libm) on the same seed and batches:
+//   - M_init: the tensors equal initParams(seed) bit for bit;
+//   - every step's loss and, after the steps, every tensor within 1e-6
+//     relative, and in fact bit for bit: the object runs the JIT's kernels
+//     for the same (host) target;
+//   - forward logits and calibrated statistics as the JIT's logits()/calibrate().
+// train_check itself checks the error paths (NaN and an unchanged state).
+#include <catch2/catch.hpp>
+
+#include "AotTestUtil.h"
+
+#include <llvm/Object/ObjectFile.h>
+
+#include <cstring>
+
+namespace {
+
+using namespace mlpc;
+using namespace mlpc::aot_test;
+
+// No undefined symbols and no writable data (what `nm -u` / `objdump -h` show).
+void requireSelfContained(const std::string &object) {
+  auto file = llvm::object::ObjectFile::createObjectFile(object);
+  if (!file)
+    FAIL(llvm::toString(file.takeError()));
+  for (const llvm::object::SymbolRef &sym : file->getBinary()->symbols()) {
+    auto flags = sym.getFlags();
+    REQUIRE(static_cast<bool>(flags));
+    auto name = sym.getName();
+    INFO("undefined symbol " << (name ? name->str() : std::string("?")));
+    CHECK(!(*flags & llvm::object::SymbolRef::SF_Undefined));
+  }
+  for (const llvm::object::SectionRef &section : file->getBinary()->sections()) {
+    auto name = section.getName();
+    REQUIRE(static_cast<bool>(name));
+    INFO("section " << name->str());
+    if (section.getSize() > 0)
+      CHECK(!(name->starts_with(".data") || section.isBSS()));
+  }
+}
+
+// A names file whose vocabulary is kVocab.
+std::string writeNames(const TempDir &dir) {
+  writeFile(dir / "names.txt", "abcdefghijklm\nnopqrstuvwxyz\nemma\n");
+  return dir / "names.txt";
+}
+
+struct Run {
+  std::vector<std::vector<float>> init, trained, calibrated; // per tensor
+  std::vector<float> losses, logits, calibratedLogits;
+};
+
+template <typename T> void append(std::string &bytes, const T *p, size_t n) {
+  bytes.append(reinterpret_cast<const char *>(p), n * sizeof(T));
+}
+
+double maxRelative(const std::vector<float> &got, const std::vector<float> &want) {
+  REQUIRE(got.size() == want.size());
+  double scale = 0, worst = 0;
+  for (float w : want)
+    scale = std::max(scale, std::fabs(double(w)));
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / std::max(scale, 1e-30));
+  return worst;
+}
+
+void checkTraining(const std::string &model, uint64_t seed, int64_t steps) {
+  TempDir dir;
+  std::string mlp = kSource + "/examples/" + model + ".mlp";
+  Ran c = runMlpc(dir, {"compile", mlp, "--train", "--data", writeNames(dir), "-o", dir / "m.o"});
+  INFO(c.err);
+  REQUIRE(c.rc == 0);
+  requireSelfContained(dir / "m.o");
+  std::string header = readFile(dir / "m.h");
+  for (const char *decl :
+       {"size_t %_state_bytes(void);", "int %_init(void *state, uint64_t seed);",
+        "float %_train_step(void *state, const int32_t *X, const int32_t *Y);",
+        "void %_set_lr(void *state, float lr);",
+        "int %_forward(const void *state, const int32_t *X, int64_t n, float *logits);",
+        "int %_calibrate(void *state, const int32_t *X, int64_t n);",
+        "float *%_param(void *state, const char *name, int64_t *numel);",
+        "const char *%_param_name(int64_t i);", "#define MLPC_MODEL_TRAIN_STEP %_train_step"}) {
+    std::string d = decl;
+    d.replace(d.find('%'), 1, model);
+    if (d.find('%') != std::string::npos)
+      d.replace(d.find('%'), 1, model);
+    INFO(d);
+    CHECK(header.find(d) != std::string::npos);
+  }
+  std::string exe = buildC(dir, dir / "m.o", "m.h", kSource + "/tests/aot/train_check.c",
+                           "train_check");
+
+  // The reference runtime, the batches and the contexts for forward/calibrate.
+  std::string source = readFile(mlp);
+  DiagnosticEngine diags(model, source);
+  ModelAST ast = parseModel(source, diags);
+  Vocabulary vocab;
+  vocab.itos = kVocab;
+  auto rt = ModelRuntime::create(ast, vocab, diags);
+  if (!rt)
+    FAIL(llvm::toString(rt.takeError()));
+  ModelRuntime &ref = **rt;
+  const int64_t B = ref.batch(), T = ref.context(), V = 27, rows = 77;
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::uniform_int_distribution<int32_t> index(0, V - 1);
+  std::vector<int32_t> batches((B * T + B) * steps), contexts = randomContexts(rows, T, V, 5);
+  for (int32_t &x : batches)
+    x = index(rng);
+  std::string input;
+  int64_t head[3] = {static_cast<int64_t>(seed), steps, rows};
+  append(input, head, 3);
+  append(input, batches.data(), batches.size());
+  append(input, contexts.data(), contexts.size());
+  writeFile(dir / "in.bin", input);
+  Ran r = run(dir, exe, {dir / "in.bin", dir / "out.bin"});
+  INFO(r.err);
+  REQUIRE(r.rc == 0);
+
+  // The object's output, tensor by tensor in checkpoint order (Params, then States).
+  std::vector<std::string> names;
+  const Graph &g = ref.trainingGraph();
+  for (Op kind : {Op::Param, Op::State})
+    for (ValueId v : g.leaves(kind))
+      names.push_back(g[v].name);
+  std::string out = readFile(dir / "out.bin");
+  size_t at = 0;
+  auto take = [&](size_t n) {
+    REQUIRE(at + n * 4 <= out.size());
+    std::vector<float> v(n);
+    std::memcpy(v.data(), out.data() + at, n * 4);
+    at += n * 4;
+    return v;
+  };
+  auto tensors = [&] {
+    std::vector<std::vector<float>> t;
+    for (const std::string &n : names)
+      t.push_back(take(ref.params().at(n).size()));
+    return t;
+  };
+  Run obj;
+  obj.init = tensors();
+  obj.losses = take(steps);
+  obj.trained = tensors();
+  obj.logits = take(rows * V);
+  obj.calibrated = tensors();
+  obj.calibratedLogits = take(rows * V);
+  REQUIRE(at == out.size());
+
+  ref.initParams(seed);
+  for (size_t i = 0; i < names.size(); ++i) {
+    INFO("M_init vs initParams: " << names[i]);
+    CHECK(obj.init[i] == ref.params().at(names[i]));
+  }
+  std::vector<float> losses;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int32_t *X = batches.data() + s * (B * T + B);
+    auto loss = ref.trainStep(X, X + B * T, static_cast<float>(ref.module().train.learningRate(s)));
+    if (!loss)
+      FAIL(llvm::toString(loss.takeError()));
+    losses.push_back(*loss);
+  }
+  CHECK(maxRelative(obj.losses, losses) <= 1e-6);
+  size_t identical = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    INFO("after " << steps << " steps: " << names[i]);
+    CHECK(maxRelative(obj.trained[i], ref.params().at(names[i])) <= 1e-6);
+    identical += obj.trained[i] == ref.params().at(names[i]);
+  }
+  // Same kernels, same target: the same bits (the 1e-6 above is the contract).
+  CHECK(identical == names.size());
+  CHECK(obj.losses == losses);
+  auto logits = ref.logits(contexts.data(), rows);
+  if (!logits)
+    FAIL(llvm::toString(logits.takeError()));
+  requireClose(obj.logits, std::vector<float>(*logits, *logits + rows * V));
+  Split split;
+  split.X = contexts;
+  split.Y.assign(rows, 0);
+  if (llvm::Error e = ref.calibrate(split))
+    FAIL(llvm::toString(std::move(e)));
+  for (size_t i = 0; i < names.size(); ++i) {
+    INFO("after calibrate: " << names[i]);
+    CHECK(maxRelative(obj.calibrated[i], ref.params().at(names[i])) <= 1e-6);
+  }
+  logits = ref.logits(contexts.data(), rows);
+  if (!logits)
+    FAIL(llvm::toString(logits.takeError()));
+  requireClose(obj.calibratedLogits, std::vector<float>(*logits, *logits + rows * V));
+}
+
+} // namespace
+
+TEST_CASE("aot train: makemore object trains like the JIT", "[train]") {
+  checkTraining("makemore", 7, 1000);
+}
+
+TEST_CASE("aot train: mlp3_bn (two batchnorms, calibrated in order) trains like the JIT",
+          "[train]") {
+  checkTraining("mlp3_bn", 8, 300);
+}
