@@ -68,10 +68,24 @@ double maxRelative(const std::vector<float> &got, const std::vector<float> &want
   return worst;
 }
 
-void checkTraining(const std::string &model, uint64_t seed, int64_t steps) {
+struct Variant {
+  std::vector<std::string> flags; // extra `mlpc compile` flags
+  bool fuse = true;                // false: --no-fuse, for the object and the reference
+  // The object runs the JIT's code for the host: the same bits. Another CPU
+  // (--cpu x86-64-v3) vectorizes differently: only close.
+  bool sameCode = true;
+};
+
+void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
+                   const Variant &variant = {}) {
   TempDir dir;
   std::string mlp = kSource + "/examples/" + model + ".mlp";
-  Ran c = runMlpc(dir, {"compile", mlp, "--train", "--data", writeNames(dir), "-o", dir / "m.o"});
+  std::vector<std::string> args = {"compile", mlp,  "--train", "--data",
+                                   writeNames(dir), "-o", dir / "m.o"};
+  args.insert(args.end(), variant.flags.begin(), variant.flags.end());
+  if (!variant.fuse)
+    args.push_back("--no-fuse");
+  Ran c = runMlpc(dir, args);
   INFO(c.err);
   REQUIRE(c.rc == 0);
   requireSelfContained(dir / "m.o");
@@ -100,7 +114,9 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps) {
   ModelAST ast = parseModel(source, diags);
   Vocabulary vocab;
   vocab.itos = kVocab;
-  auto rt = ModelRuntime::create(ast, vocab, diags);
+  PipelineOptions pipeline;
+  pipeline.fuse = variant.fuse;
+  auto rt = ModelRuntime::create(ast, vocab, diags, pipeline);
   if (!rt)
     FAIL(llvm::toString(rt.takeError()));
   ModelRuntime &ref = **rt;
@@ -163,16 +179,18 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps) {
       FAIL(llvm::toString(loss.takeError()));
     losses.push_back(*loss);
   }
-  CHECK(maxRelative(obj.losses, losses) <= 1e-6);
+  const double tolerance = variant.sameCode ? 1e-6 : 1e-4;
+  CHECK(maxRelative(obj.losses, losses) <= tolerance);
   size_t identical = 0;
   for (size_t i = 0; i < names.size(); ++i) {
     INFO("after " << steps << " steps: " << names[i]);
-    CHECK(maxRelative(obj.trained[i], ref.params().at(names[i])) <= 1e-6);
+    CHECK(maxRelative(obj.trained[i], ref.params().at(names[i])) <= tolerance);
     identical += obj.trained[i] == ref.params().at(names[i]);
   }
-  // Same kernels, same target: the same bits (the 1e-6 above is the contract).
-  CHECK(identical == names.size());
-  CHECK(obj.losses == losses);
+  if (variant.sameCode) { // same kernels, same target: the same bits
+    CHECK(identical == names.size());
+    CHECK(obj.losses == losses);
+  }
   auto logits = ref.logits(contexts.data(), rows);
   if (!logits)
     FAIL(llvm::toString(logits.takeError()));
@@ -184,7 +202,7 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps) {
     FAIL(llvm::toString(std::move(e)));
   for (size_t i = 0; i < names.size(); ++i) {
     INFO("after calibrate: " << names[i]);
-    CHECK(maxRelative(obj.calibrated[i], ref.params().at(names[i])) <= 1e-6);
+    CHECK(maxRelative(obj.calibrated[i], ref.params().at(names[i])) <= tolerance);
   }
   logits = ref.logits(contexts.data(), rows);
   if (!logits)
@@ -201,4 +219,29 @@ TEST_CASE("aot train: makemore object trains like the JIT", "[train]") {
 TEST_CASE("aot train: mlp3_bn (two batchnorms, calibrated in order) trains like the JIT",
           "[train]") {
   checkTraining("mlp3_bn", 8, 300);
+}
+
+TEST_CASE("aot train: makemore_atomic under --no-fuse (statistics only calibration sets)",
+          "[train]") {
+  checkTraining("makemore_atomic", 9, 200, {{}, /*fuse=*/false, true});
+}
+
+TEST_CASE("aot train: --target aarch64 and --cpu x86-64-v3", "[train_target]") {
+  TempDir dir;
+  std::string mlp = kSource + "/examples/makemore.mlp";
+  Ran arm = runMlpc(dir, {"compile", mlp, "--train", "--data", writeNames(dir), "--target",
+                          "aarch64-linux-gnu", "-o", dir / "arm.o"});
+  INFO(arm.err);
+  REQUIRE(arm.rc == 0);
+  std::string elf = readFile(dir / "arm.o");
+  REQUIRE(elf.size() > 20);
+  CHECK(static_cast<unsigned char>(elf[18]) == 183); // e_machine: AArch64
+  requireSelfContained(dir / "arm.o");
+#if defined(__x86_64__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    WARN("SKIPPED: this CPU cannot run x86-64-v3 code");
+    return;
+  }
+  checkTraining("makemore", 10, 50, {{"--cpu", "x86-64-v3"}, true, /*sameCode=*/false});
+#endif
 }
