@@ -125,9 +125,8 @@ Function *InitBuilder::emitLog() {
   Value *fZero = b_.CreateFCmpOEQ(fv, c(0.0));
   Value *zeroCase = b_.CreateSelect(kZero, c(0.0), add(mul(dk, c(ln2Hi)), mul(dk, c(ln2Lo))));
   Value *rTiny = mul(mul(fv, fv), sub(c(0.5), mul(c(0.33333333333333333), fv)));
-  Value *tinyCase =
-      b_.CreateSelect(kZero, sub(fv, rTiny),
-                      sub(mul(dk, c(ln2Hi)), sub(sub(rTiny, mul(dk, c(ln2Lo))), fv)));
+  Value *tinyCase = b_.CreateSelect(kZero, sub(fv, rTiny),
+                                    sub(mul(dk, c(ln2Hi)), sub(sub(rTiny, mul(dk, c(ln2Lo))), fv)));
   tinyCase = b_.CreateSelect(fZero, zeroCase, tinyCase);
   // The general case.
   Value *s = b_.CreateFDiv(fv, add(c(2.0), fv));
@@ -139,8 +138,8 @@ Function *InitBuilder::emitLog() {
   Value *r = add(t2, t1);
   Value *hfsq = mul(mul(c(0.5), fv), fv);
   Value *bigK0 = sub(fv, sub(hfsq, mul(s, add(hfsq, r))));
-  Value *bigK = sub(mul(dk, c(ln2Hi)),
-                    sub(sub(hfsq, add(mul(s, add(hfsq, r)), mul(dk, c(ln2Lo)))), fv));
+  Value *bigK =
+      sub(mul(dk, c(ln2Hi)), sub(sub(hfsq, add(mul(s, add(hfsq, r)), mul(dk, c(ln2Lo)))), fv));
   Value *smallK0 = sub(fv, mul(s, sub(fv, r)));
   Value *smallK = sub(mul(dk, c(ln2Hi)), sub(sub(mul(s, sub(fv, r)), mul(dk, c(ln2Lo))), fv));
   Value *big = b_.CreateSelect(kZero, bigK0, bigK);

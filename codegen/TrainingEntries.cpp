@@ -144,9 +144,7 @@ private:
   void emitParamShape();
   void emitParam();
   Constant *nameString(const std::string &name);
-  Value *tensorPtr(Value *state, const StateTensor &t) {
-    return byteOffset(b_, state, t.offset);
-  }
+  Value *tensorPtr(Value *state, const StateTensor &t) { return byteOffset(b_, state, t.offset); }
 
   const TrainingModel &model_;
   const TrainingLayout &layout_;
@@ -174,9 +172,9 @@ void StepBuilder::emitStateBytes() {
 }
 
 void StepBuilder::emitSetLr() {
-  Function *f = createExported(
-      m_, tm_, model_.name + "_set_lr",
-      FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getFloatTy()}, false));
+  Function *f =
+      createExported(m_, tm_, model_.name + "_set_lr",
+                     FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getFloatTy()}, false));
   b_.SetInsertPoint(BasicBlock::Create(m_.getContext(), "entry", f));
   Value *lr = f->getArg(1);
   // Negative (and NaN): back to the schedule, stored as -1.
@@ -254,7 +252,8 @@ Error StepBuilder::emitTrainStep() {
   Value *nan = ConstantFP::getNaN(f32);
   b_.SetInsertPoint(entry);
   Value *loss = stackBuffer(b_, f32, 1, "loss");
-  Value *null = b_.CreateOr(b_.CreateIsNull(state), b_.CreateOr(b_.CreateIsNull(X), b_.CreateIsNull(Y)));
+  Value *null =
+      b_.CreateOr(b_.CreateIsNull(state), b_.CreateOr(b_.CreateIsNull(X), b_.CreateIsNull(Y)));
   b_.CreateCondBr(null, reject, check);
 
   b_.SetInsertPoint(check);
@@ -336,9 +335,9 @@ void StepBuilder::emitParamName() {
 }
 
 void StepBuilder::emitParamShape() {
-  Function *f = createExported(
-      m_, tm_, model_.name + "_param_shape",
-      FunctionType::get(b_.getInt32Ty(), {b_.getInt64Ty(), b_.getPtrTy()}, false));
+  Function *f =
+      createExported(m_, tm_, model_.name + "_param_shape",
+                     FunctionType::get(b_.getInt32Ty(), {b_.getInt64Ty(), b_.getPtrTy()}, false));
   b_.SetInsertPoint(BasicBlock::Create(m_.getContext(), "entry", f));
   Value *dims = f->getArg(1);
   switchOnIndex(
@@ -351,7 +350,8 @@ void StepBuilder::emitParamShape() {
         b_.CreateCondBr(b_.CreateIsNull(dims), done, write);
         b_.SetInsertPoint(write);
         for (size_t d = 0; d < s.size(); ++d)
-          b_.CreateStore(b_.getInt64(s[d]), b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), dims, d));
+          b_.CreateStore(b_.getInt64(s[d]),
+                         b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), dims, d));
         b_.CreateBr(done);
         b_.SetInsertPoint(done);
         b_.CreateRet(b_.getInt32(static_cast<uint32_t>(s.size())));

@@ -59,7 +59,7 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line(" * edit.");
   line(fmt::format(" *   model   {}", commentSafe(info.modelPath)));
   line(fmt::format(" *   weights {}", info.weightsPath.empty()
-                                          ? std::string("none: M_init runs the model's initialisers")
+                                          ? "none: " + M + "_init runs the model's initialisers"
                                           : commentSafe(info.weightsPath)));
   line(fmt::format(" *   target  {}", commentSafe(info.target)));
   line(" *");

@@ -72,8 +72,7 @@ Function *InferenceBuilder::entry(const std::string &suffix, bool forward) {
 void InferenceBuilder::emitChecks(Value *state, Value *X, Value *n, Value *out,
                                   BasicBlock *reject) {
   Function *f = b_.GetInsertBlock()->getParent();
-  int64_t maxRows =
-      std::numeric_limits<int64_t>::max() / std::max(layout_.context, layout_.vocab);
+  int64_t maxRows = std::numeric_limits<int64_t>::max() / std::max(layout_.context, layout_.vocab);
   Value *bad =
       b_.CreateOr(b_.CreateICmpSLT(n, b_.getInt64(1)), b_.CreateICmpSGT(n, b_.getInt64(maxRows)));
   bad = b_.CreateOr(bad, b_.CreateOr(b_.CreateIsNull(state), b_.CreateIsNull(X)));
@@ -115,9 +114,8 @@ void InferenceBuilder::fillPadded(Value *X, Value *first, Value *count, Value *p
     b_.CreateStore(b_.CreateLoad(i32, b_.CreateInBoundsGEP(i32, src, i)),
                    b_.CreateInBoundsGEP(i32, padded, i));
   });
-  emitLoop(b_, copied, b_.getInt64(model_.blockRows * layout_.context), "pad.zero", [&](Value *i) {
-    b_.CreateStore(b_.getInt32(0), b_.CreateInBoundsGEP(i32, padded, i));
-  });
+  emitLoop(b_, copied, b_.getInt64(model_.blockRows * layout_.context), "pad.zero",
+           [&](Value *i) { b_.CreateStore(b_.getInt32(0), b_.CreateInBoundsGEP(i32, padded, i)); });
 }
 
 void InferenceBuilder::emitForward(const Kernel &block, const Kernel &row) {
@@ -151,7 +149,8 @@ void InferenceBuilder::emitForward(const Kernel &block, const Kernel &row) {
   b_.CreateBr(done);
   b_.SetInsertPoint(single);
   emitLoop(b_, first, n, "tail", [&](Value *r) {
-    callKernel(row, *model_.row, state, rowPtr(i32, X, r, T), {{"logits", rowPtr(f32, logits, r, V)}});
+    callKernel(row, *model_.row, state, rowPtr(i32, X, r, T),
+               {{"logits", rowPtr(f32, logits, r, V)}});
   });
   b_.CreateBr(done);
   b_.SetInsertPoint(done);
@@ -222,8 +221,8 @@ void InferenceBuilder::calibrateLayer(const Kernel &k, const std::string &layer,
     Value *sh = b_.CreateLoad(f64, b_.CreateInBoundsGEP(f64, shift, j));
     b_.CreateStore(b_.CreateFPTrunc(b_.CreateFAdd(sh, m), f32), b_.CreateInBoundsGEP(f32, mean, j));
     Value *sq = b_.CreateLoad(f64, b_.CreateInBoundsGEP(f64, sumSq, j));
-    Value *v = b_.CreateFDiv(b_.CreateFSub(sq, b_.CreateFMul(b_.CreateFMul(count, m), m)),
-                             countMinus1);
+    Value *v =
+        b_.CreateFDiv(b_.CreateFSub(sq, b_.CreateFMul(b_.CreateFMul(count, m), m)), countMinus1);
     b_.CreateStore(b_.CreateFPTrunc(v, f32), b_.CreateInBoundsGEP(f32, var, j));
   });
 }
@@ -264,8 +263,8 @@ Error InferenceBuilder::build() {
 
 } // namespace
 
-Error emitInferenceEntries(const TrainingModel &model, const TrainingLayout &layout, llvm::Module &m,
-                           TargetMachine &tm) {
+Error emitInferenceEntries(const TrainingModel &model, const TrainingLayout &layout,
+                           llvm::Module &m, TargetMachine &tm) {
   return InferenceBuilder(model, layout, m, tm).build();
 }
 

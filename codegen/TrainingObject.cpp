@@ -47,14 +47,14 @@ Error checkInputs(const Graph &g, int64_t rows, bool training, TrainingLayout &l
   layout.context = x->type.shape[1];
   if (training && (!y || y->type.dtype != DType::I32 || y->type.rank() != 1 ||
                    y->type.shape[0] != rows || g.leaves(Op::Input).size() != 2))
-    return fail(fmt::format("the training graph must read contexts [{}, T] and targets [{}]", rows,
-                            rows));
+    return fail(
+        fmt::format("the training graph must read contexts [{}, T] and targets [{}]", rows, rows));
   if (!training) {
     std::optional<ValueId> logits = g.output("logits");
     if (!logits || g[*logits].type.rank() != 2 || g[*logits].type.shape[0] != rows ||
         g[*logits].type.shape[1] != layout.vocab)
-      return fail(fmt::format("the inference graph must output logits [{}, {}]", rows,
-                              layout.vocab));
+      return fail(
+          fmt::format("the inference graph must output logits [{}, {}]", rows, layout.vocab));
   }
   return Error::success();
 }
@@ -132,8 +132,8 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
             static_cast<int64_t>(it->second.size()) != g[v].type.numel())
           return fail(fmt::format("no weights of the right size for '{}'", g[v].name));
       }
-      layout.tensors.push_back({g[v].name, g[v].type.shape, kind == Op::State, offset,
-                                g[v].type.numel()});
+      layout.tensors.push_back(
+          {g[v].name, g[v].type.shape, kind == Op::State, offset, g[v].type.numel()});
       offset += align64(g[v].type.numel() * 4);
     }
   layout.tensorsBytes = offset - layout.tensorsOffset;

@@ -27,7 +27,8 @@ struct PreparedTraining {
   TrainingModel model;
 };
 
-std::optional<Graph> inferenceGraph(PreparedTraining &p, int64_t rows, const PipelineOptions &pipe) {
+std::optional<Graph> inferenceGraph(PreparedTraining &p, int64_t rows,
+                                    const PipelineOptions &pipe) {
   LoweringOptions options;
   options.vocab = static_cast<int64_t>(p.runtime->vocab().size());
   options.dimOverrides[p.runtime->module().batchDim] = rows;

@@ -113,7 +113,8 @@ const std::vector<Command> &allCommands() {
        runSample},
       {{"compile",
         "MODEL --weights CKPT -o OUT.o [options] | MODEL --train -o OUT.o [--weights CKPT]",
-        "Emit an inference object (BatchNorm folded) or, with --train, a training object, and its C header.",
+        "Emit an inference object (BatchNorm folded) or, with --train, a training object, and its "
+        "C header.",
         {kSetFlag,
          kWeights,
          {"--train", "", "emit the training object (C API: M_init, M_train_step, ...)"},

@@ -70,7 +70,7 @@ double maxRelative(const std::vector<float> &got, const std::vector<float> &want
 
 struct Variant {
   std::vector<std::string> flags; // extra `mlpc compile` flags
-  bool fuse = true;                // false: --no-fuse, for the object and the reference
+  bool fuse = true;               // false: --no-fuse, for the object and the reference
   // The object runs the JIT's code for the host: the same bits. Another CPU
   // (--cpu x86-64-v3) vectorizes differently: only close.
   bool sameCode = true;
@@ -80,7 +80,7 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
                    const Variant &variant = {}) {
   TempDir dir;
   std::string mlp = kSource + "/examples/" + model + ".mlp";
-  std::vector<std::string> args = {"compile", mlp,  "--train", "--data",
+  std::vector<std::string> args = {"compile",       mlp,  "--train",  "--data",
                                    writeNames(dir), "-o", dir / "m.o"};
   args.insert(args.end(), variant.flags.begin(), variant.flags.end());
   if (!variant.fuse)
@@ -105,8 +105,8 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
     INFO(d);
     CHECK(header.find(d) != std::string::npos);
   }
-  std::string exe = buildC(dir, dir / "m.o", "m.h", kSource + "/tests/aot/train_check.c",
-                           "train_check");
+  std::string exe =
+      buildC(dir, dir / "m.o", "m.h", kSource + "/tests/aot/train_check.c", "train_check");
 
   // The reference runtime, the batches and the contexts for forward/calibrate.
   std::string source = readFile(mlp);

@@ -53,8 +53,7 @@ static int same_tensors(void *state, const unsigned char *copy, size_t bytes) {
 static int check_errors(void *state, const int32_t *X, const int32_t *Y) {
   /* The tensors run from the first to the end of the last (64-byte slots). */
   int64_t lastNumel = 0;
-  unsigned char *first =
-      (unsigned char *)MLPC_MODEL_PARAM(state, MLPC_MODEL_PARAM_NAME(0), NULL);
+  unsigned char *first = (unsigned char *)MLPC_MODEL_PARAM(state, MLPC_MODEL_PARAM_NAME(0), NULL);
   unsigned char *last = (unsigned char *)MLPC_MODEL_PARAM(
       state, MLPC_MODEL_PARAM_NAME(MLPC_MODEL_PARAM_COUNT - 1), &lastNumel);
   size_t bytes = (size_t)(last - first) + 4 * (size_t)lastNumel;
@@ -66,7 +65,8 @@ static int check_errors(void *state, const int32_t *X, const int32_t *Y) {
   memcpy(badY, Y, sizeof badY);
   badX[B * T - 1] = V;
   badY[0] = -1;
-  if (!isnan(MLPC_MODEL_TRAIN_STEP(state, badX, Y)) || !isnan(MLPC_MODEL_TRAIN_STEP(state, X, badY)))
+  if (!isnan(MLPC_MODEL_TRAIN_STEP(state, badX, Y)) ||
+      !isnan(MLPC_MODEL_TRAIN_STEP(state, X, badY)))
     return fail("an out-of-range index did not give NaN");
   if (!isnan(MLPC_MODEL_TRAIN_STEP(state, NULL, Y)) || !isnan(MLPC_MODEL_TRAIN_STEP(NULL, X, Y)))
     return fail("a NULL pointer did not give NaN");
