@@ -43,6 +43,8 @@ Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, llvm::Modu
   for (ValueId v = 0; v < g.size(); ++v)
     if (codegen::isBindingLeaf(g[v].op))
       k.leaves.push_back(v);
+  for (const auto &output : plan->outputs)
+    k.optionalOutputs.push_back(output.optional);
   return k;
 }
 
@@ -212,16 +214,10 @@ void StepBuilder::callTrainKernel(const Kernel &k, Value *state, Value *X, Value
   for (ValueId v : k.leaves)
     args.push_back(g[v].op == Op::Input ? (g[v].isTarget ? Y : X)
                                         : byteOffset(b_, state, offsets.at(g[v].name)));
-  std::vector<bool> optional(g.outputs.size(), false);
-  auto plan = codegen::planBuffers(g, true);
-  for (size_t i = 0; plan && i < g.outputs.size(); ++i)
-    optional[i] = plan->outputs[i].optional;
-  if (!plan)
-    consumeError(plan.takeError()); // planned before, in checkTrainingModel
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     if (g.outputs[i].name == "loss")
       args.push_back(loss);
-    else if (optional[i])
+    else if (k.optionalOutputs[i])
       args.push_back(ConstantPointerNull::get(b_.getPtrTy()));
     else // an output the API does not return: a scratch buffer
       args.push_back(stackBuffer(b_, b_.getFloatTy(), g[g.outputs[i].value].type.numel(),

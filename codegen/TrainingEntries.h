@@ -16,6 +16,7 @@ namespace mlpc::training {
 struct Kernel {
   llvm::Function *body = nullptr;
   std::vector<ValueId> leaves;
+  std::vector<bool> optionalOutputs; // per graph output: may be null (BufferPlan)
 };
 
 llvm::Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, llvm::Module &m,

@@ -140,9 +140,17 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   for (const Graph *inf : {model.block, model.row, model.calibrate})
     if (Error e = checkLeaves(*inf, layout))
       return std::move(e);
-  for (const std::string &l : model.bnLayers)
+  for (const std::string &l : model.bnLayers) {
     if (!model.calibrate->output("bn_input." + l))
       return fail("internal error: the calibration graph lacks bn_input." + l);
+    for (const char *stat : {".running_mean", ".running_var"}) {
+      bool held = false;
+      for (const StateTensor &t : layout.tensors)
+        held |= t.isState && t.name == l + stat;
+      if (!held)
+        return fail("internal error: the state lacks " + l + stat);
+    }
+  }
   layout.optimizerOffset = offset;
   layout.optimizerBytes = 0; // SGD keeps no state of its own
   layout.snapshotOffset = layout.optimizerOffset + layout.optimizerBytes;

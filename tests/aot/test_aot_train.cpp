@@ -74,14 +74,48 @@ struct Variant {
   // The object runs the JIT's code for the host: the same bits. Another CPU
   // (--cpu x86-64-v3) vectorizes differently: only close.
   bool sameCode = true;
+  // Compile with --weights (a checkpoint of other initial values): M_init
+  // must copy them.
+  bool fromCheckpoint = false;
 };
 
-void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
-                   const Variant &variant = {}) {
-  TempDir dir;
-  std::string mlp = kSource + "/examples/" + model + ".mlp";
-  std::vector<std::string> args = {"compile",       mlp,  "--train",  "--data",
-                                   writeNames(dir), "-o", dir / "m.o"};
+// The reference: the JIT runtime `mlpc train` uses, on kVocab.
+struct TrainReference {
+  std::string source;
+  std::unique_ptr<DiagnosticEngine> diags;
+  ModelAST ast;
+  std::unique_ptr<ModelRuntime> runtime;
+  std::vector<std::string> names; // tensors in checkpoint order (Params, then States)
+
+  TrainReference(const std::string &mlp, bool fuse) {
+    source = readFile(mlp);
+    diags = std::make_unique<DiagnosticEngine>(mlp, source);
+    ast = parseModel(source, *diags);
+    Vocabulary vocab;
+    vocab.itos = kVocab;
+    PipelineOptions pipeline;
+    pipeline.fuse = fuse;
+    auto rt = ModelRuntime::create(ast, vocab, *diags, pipeline);
+    if (!rt)
+      FAIL(llvm::toString(rt.takeError()));
+    runtime = std::move(*rt);
+    const Graph &g = runtime->trainingGraph();
+    for (Op kind : {Op::Param, Op::State})
+      for (ValueId v : g.leaves(kind))
+        names.push_back(g[v].name);
+  }
+  const std::vector<float> &tensor(size_t i) { return runtime->params().at(names[i]); }
+};
+
+// Compiles `mlp` with --train (and the variant's flags), checks the object
+// and header, and links train_check.c against it.
+std::string buildTrainCheck(const TempDir &dir, const std::string &mlp, const std::string &model,
+                            const Variant &variant, const std::string &checkpoint) {
+  std::vector<std::string> args = {"compile", mlp, "--train", "-o", dir / "m.o"};
+  if (variant.fromCheckpoint)
+    args.insert(args.end(), {"--weights", checkpoint}); // the vocabulary from its metadata
+  else
+    args.insert(args.end(), {"--data", writeNames(dir)});
   args.insert(args.end(), variant.flags.begin(), variant.flags.end());
   if (!variant.fuse)
     args.push_back("--no-fuse");
@@ -99,33 +133,18 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
         "float *%_param(void *state, const char *name, int64_t *numel);",
         "const char *%_param_name(int64_t i);", "#define MLPC_MODEL_TRAIN_STEP %_train_step"}) {
     std::string d = decl;
-    d.replace(d.find('%'), 1, model);
-    if (d.find('%') != std::string::npos)
-      d.replace(d.find('%'), 1, model);
+    for (size_t at = d.find('%'); at != std::string::npos; at = d.find('%'))
+      d.replace(at, 1, model);
     INFO(d);
     CHECK(header.find(d) != std::string::npos);
   }
-  std::string exe =
-      buildC(dir, dir / "m.o", "m.h", kSource + "/tests/aot/train_check.c", "train_check");
+  return buildC(dir, dir / "m.o", "m.h", kSource + "/tests/aot/train_check.c", "train_check");
+}
 
-  // The reference runtime, the batches and the contexts for forward/calibrate.
-  std::string source = readFile(mlp);
-  DiagnosticEngine diags(model, source);
-  ModelAST ast = parseModel(source, diags);
-  Vocabulary vocab;
-  vocab.itos = kVocab;
-  PipelineOptions pipeline;
-  pipeline.fuse = variant.fuse;
-  auto rt = ModelRuntime::create(ast, vocab, diags, pipeline);
-  if (!rt)
-    FAIL(llvm::toString(rt.takeError()));
-  ModelRuntime &ref = **rt;
-  const int64_t B = ref.batch(), T = ref.context(), V = 27, rows = 77;
-  std::mt19937 rng(static_cast<unsigned>(seed));
-  std::uniform_int_distribution<int32_t> index(0, V - 1);
-  std::vector<int32_t> batches((B * T + B) * steps), contexts = randomContexts(rows, T, V, 5);
-  for (int32_t &x : batches)
-    x = index(rng);
+// Runs train_check on the batches and contexts; parses what it wrote.
+Run runTrainCheck(const TempDir &dir, const std::string &exe, TrainReference &ref, uint64_t seed,
+                  int64_t steps, const std::vector<int32_t> &batches,
+                  const std::vector<int32_t> &contexts, int64_t rows) {
   std::string input;
   int64_t head[3] = {static_cast<int64_t>(seed), steps, rows};
   append(input, head, 3);
@@ -135,13 +154,6 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
   Ran r = run(dir, exe, {dir / "in.bin", dir / "out.bin"});
   INFO(r.err);
   REQUIRE(r.rc == 0);
-
-  // The object's output, tensor by tensor in checkpoint order (Params, then States).
-  std::vector<std::string> names;
-  const Graph &g = ref.trainingGraph();
-  for (Op kind : {Op::Param, Op::State})
-    for (ValueId v : g.leaves(kind))
-      names.push_back(g[v].name);
   std::string out = readFile(dir / "out.bin");
   size_t at = 0;
   auto take = [&](size_t n) {
@@ -153,10 +165,11 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
   };
   auto tensors = [&] {
     std::vector<std::vector<float>> t;
-    for (const std::string &n : names)
-      t.push_back(take(ref.params().at(n).size()));
+    for (size_t i = 0; i < ref.names.size(); ++i)
+      t.push_back(take(ref.tensor(i).size()));
     return t;
   };
+  const int64_t V = 27;
   Run obj;
   obj.init = tensors();
   obj.losses = take(steps);
@@ -165,16 +178,50 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
   obj.calibrated = tensors();
   obj.calibratedLogits = take(rows * V);
   REQUIRE(at == out.size());
+  return obj;
+}
 
-  ref.initParams(seed);
-  for (size_t i = 0; i < names.size(); ++i) {
-    INFO("M_init vs initParams: " << names[i]);
-    CHECK(obj.init[i] == ref.params().at(names[i]));
+std::vector<float> jitLogits(ModelRuntime &rt, const std::vector<int32_t> &contexts, int64_t rows) {
+  auto logits = rt.logits(contexts.data(), rows);
+  if (!logits)
+    FAIL(llvm::toString(logits.takeError()));
+  return std::vector<float>(*logits, *logits + rows * 27);
+}
+
+void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
+                   const Variant &variant = {}) {
+  TempDir dir;
+  std::string mlp = kSource + "/examples/" + model + ".mlp";
+  TrainReference ref(mlp, variant.fuse);
+  ModelRuntime &rt = *ref.runtime;
+  // --weights: the object starts from a checkpoint (other values than seed's).
+  const std::string start = dir / "start.safetensors";
+  if (variant.fromCheckpoint) {
+    rt.initParams(seed + 100);
+    if (llvm::Error e = rt.saveParams(start, {}))
+      FAIL(llvm::toString(std::move(e)));
+  }
+  std::string exe = buildTrainCheck(dir, mlp, model, variant, start);
+  const int64_t B = rt.batch(), T = rt.context(), V = 27, rows = 77;
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::uniform_int_distribution<int32_t> index(0, V - 1);
+  std::vector<int32_t> batches((B * T + B) * steps), contexts = randomContexts(rows, T, V, 5);
+  for (int32_t &x : batches)
+    x = index(rng);
+  Run obj = runTrainCheck(dir, exe, ref, seed, steps, batches, contexts, rows);
+
+  if (!variant.fromCheckpoint)
+    rt.initParams(seed);
+  else if (llvm::Error e = rt.loadParams(start))
+    FAIL(llvm::toString(std::move(e)));
+  for (size_t i = 0; i < ref.names.size(); ++i) {
+    INFO("M_init vs the runtime's start: " << ref.names[i]);
+    CHECK(obj.init[i] == ref.tensor(i));
   }
   std::vector<float> losses;
   for (int64_t s = 0; s < steps; ++s) {
     const int32_t *X = batches.data() + s * (B * T + B);
-    auto loss = ref.trainStep(X, X + B * T, static_cast<float>(ref.module().train.learningRate(s)));
+    auto loss = rt.trainStep(X, X + B * T, static_cast<float>(rt.module().train.learningRate(s)));
     if (!loss)
       FAIL(llvm::toString(loss.takeError()));
     losses.push_back(*loss);
@@ -182,32 +229,26 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
   const double tolerance = variant.sameCode ? 1e-6 : 1e-4;
   CHECK(maxRelative(obj.losses, losses) <= tolerance);
   size_t identical = 0;
-  for (size_t i = 0; i < names.size(); ++i) {
-    INFO("after " << steps << " steps: " << names[i]);
-    CHECK(maxRelative(obj.trained[i], ref.params().at(names[i])) <= tolerance);
-    identical += obj.trained[i] == ref.params().at(names[i]);
+  for (size_t i = 0; i < ref.names.size(); ++i) {
+    INFO("after " << steps << " steps: " << ref.names[i]);
+    CHECK(maxRelative(obj.trained[i], ref.tensor(i)) <= tolerance);
+    identical += obj.trained[i] == ref.tensor(i);
   }
   if (variant.sameCode) { // same kernels, same target: the same bits
-    CHECK(identical == names.size());
+    CHECK(identical == ref.names.size());
     CHECK(obj.losses == losses);
   }
-  auto logits = ref.logits(contexts.data(), rows);
-  if (!logits)
-    FAIL(llvm::toString(logits.takeError()));
-  requireClose(obj.logits, std::vector<float>(*logits, *logits + rows * V));
+  requireClose(obj.logits, jitLogits(rt, contexts, rows));
   Split split;
   split.X = contexts;
   split.Y.assign(rows, 0);
-  if (llvm::Error e = ref.calibrate(split))
+  if (llvm::Error e = rt.calibrate(split))
     FAIL(llvm::toString(std::move(e)));
-  for (size_t i = 0; i < names.size(); ++i) {
-    INFO("after calibrate: " << names[i]);
-    CHECK(maxRelative(obj.calibrated[i], ref.params().at(names[i])) <= tolerance);
+  for (size_t i = 0; i < ref.names.size(); ++i) {
+    INFO("after calibrate: " << ref.names[i]);
+    CHECK(maxRelative(obj.calibrated[i], ref.tensor(i)) <= tolerance);
   }
-  logits = ref.logits(contexts.data(), rows);
-  if (!logits)
-    FAIL(llvm::toString(logits.takeError()));
-  requireClose(obj.calibratedLogits, std::vector<float>(*logits, *logits + rows * V));
+  requireClose(obj.calibratedLogits, jitLogits(rt, contexts, rows));
 }
 
 } // namespace
@@ -219,6 +260,10 @@ TEST_CASE("aot train: makemore object trains like the JIT", "[train]") {
 TEST_CASE("aot train: mlp3_bn (two batchnorms, calibrated in order) trains like the JIT",
           "[train]") {
   checkTraining("mlp3_bn", 8, 300);
+}
+
+TEST_CASE("aot train: --weights embeds the starting point", "[train]") {
+  checkTraining("makemore", 11, 100, {{}, true, true, /*fromCheckpoint=*/true});
 }
 
 TEST_CASE("aot train: makemore_atomic under --no-fuse (statistics only calibration sets)",
@@ -244,4 +289,27 @@ TEST_CASE("aot train: --target aarch64 and --cpu x86-64-v3", "[train_target]") {
   }
   checkTraining("makemore", 10, 50, {{"--cpu", "x86-64-v3"}, true, /*sameCode=*/false});
 #endif
+}
+
+TEST_CASE("aot train: errors are reported and leave no output", "[train_target]") {
+  TempDir dir;
+  std::string mlp = kSource + "/examples/makemore.mlp", names = writeNames(dir);
+  auto compile = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"compile", mlp, "--train", "--data", names};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return runMlpc(dir, args);
+  };
+  Ran external = compile({"--weights-external", "-o", dir / "m.o"});
+  CHECK(external.rc == 1);
+  CHECK(external.err.find("--weights-external is for inference objects") != std::string::npos);
+  Ran header = compile({"-o", dir / "m.h"});
+  CHECK(header.rc == 1);
+  CHECK(header.err.find("would be overwritten by the header") != std::string::npos);
+  Ran missing = compile({"--weights", dir / "none.safetensors", "-o", dir / "m.o"});
+  CHECK(missing.rc == 1);
+  CHECK(missing.err.find("none.safetensors") != std::string::npos);
+  Ran noOut = compile({});
+  CHECK(noOut.rc == 1);
+  CHECK(!exists(dir / "m.o"));
+  CHECK(!exists(dir / "m.h"));
 }
