@@ -313,3 +313,50 @@ TEST_CASE("aot train: errors are reported and leave no output", "[train_target]"
   CHECK(!exists(dir / "m.o"));
   CHECK(!exists(dir / "m.h"));
 }
+
+// examples/train_names.c against the object: a short run on a small names
+// file, then `mlpc eval` of the checkpoint it wrote must print the same three
+// losses: the checkpoint is readable, and the example's split is mlpc's.
+TEST_CASE("aot train: examples/train_names.c writes a checkpoint mlpc evaluates alike",
+          "[train_example]") {
+  TempDir dir;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> letter(0, 25), length(2, 8);
+  std::string names = "abcdefghijklmnopqrstuvwxyz\n";
+  for (int i = 0; i < 300; ++i) {
+    for (int n = length(rng); n > 0; --n)
+      names += static_cast<char>('a' + letter(rng));
+    names += '\n';
+  }
+  writeFile(dir / "names.txt", names);
+  std::string mlp = kSource + "/examples/makemore.mlp";
+  Ran c = runMlpc(dir, {"compile", mlp, "--train", "--data", dir / "names.txt", "-o", dir / "m.o"});
+  INFO(c.err);
+  REQUIRE(c.rc == 0);
+  std::string exe =
+      buildC(dir, dir / "m.o", "m.h", kSource + "/examples/train_names.c", "train_names");
+  Ran t = run(dir, exe,
+              {"--data", dir / "names.txt", "--steps", "300", "--every", "100", "--out",
+               dir / "t.safetensors"});
+  INFO(t.out << t.err);
+  REQUIRE(t.rc == 0);
+  size_t at = t.out.find("\ntrain ");
+  REQUIRE(at != std::string::npos);
+  std::istringstream printed(t.out.substr(at + 1));
+  std::string word;
+  double train = 0, val = 0, test = 0;
+  REQUIRE((printed >> word >> train >> word >> val >> word >> test));
+  Ran e =
+      runMlpc(dir, {"eval", mlp, "--weights", dir / "t.safetensors", "--data", dir / "names.txt"});
+  INFO(e.err);
+  REQUIRE(e.rc == 0);
+  std::istringstream evaluated(e.out);
+  double etrain = 0, eval = 0, etest = 0;
+  REQUIRE((evaluated >> word >> etrain >> word >> eval >> word >> etest));
+  CHECK(std::fabs(train - etrain) < 1e-4);
+  CHECK(std::fabs(val - eval) < 1e-4);
+  CHECK(std::fabs(test - etest) < 1e-4);
+  CHECK(train < 3.2); // it learned something (log 27 = 3.30)
+  Ran s = runMlpc(dir, {"sample", mlp, "--weights", dir / "t.safetensors", "-n", "3"});
+  CHECK(s.rc == 0);
+}
