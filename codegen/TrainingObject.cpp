@@ -100,7 +100,7 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   std::vector<ValueId> inputs = g.leaves(Op::Input);
   layout.batch = inputs.empty() ? 0 : g[inputs[0]].type.shape[0];
   if (Error e = checkInputs(g, layout.batch, true, layout))
-    return std::move(e);
+    return e;
   std::optional<ValueId> loss = g.output("loss");
   if (!loss || g[*loss].type.numel() != 1)
     return fail("the training graph must output a scalar 'loss'");
@@ -110,9 +110,9 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   layout.vocab = (*model.block)[*logits].type.shape[1];
   for (const Graph *inf : {model.block, model.calibrate})
     if (Error e = checkInputs(*inf, model.blockRows, false, layout))
-      return std::move(e);
+      return e;
   if (Error e = checkInputs(*model.row, 1, false, layout))
-    return std::move(e);
+    return e;
   // Every gather of the contexts reads a V-row table (the index check's bound).
   for (ValueId v = 0; v < g.size(); ++v)
     if (g[v].op == Op::Gather && g[g[v].operands[1]].op == Op::Input &&
@@ -139,7 +139,7 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   layout.tensorsBytes = offset - layout.tensorsOffset;
   for (const Graph *inf : {model.block, model.row, model.calibrate})
     if (Error e = checkLeaves(*inf, layout))
-      return std::move(e);
+      return e;
   for (const std::string &l : model.bnLayers) {
     if (!model.calibrate->output("bn_input." + l))
       return fail("internal error: the calibration graph lacks bn_input." + l);
@@ -195,9 +195,9 @@ Expected<std::string> emitTrainingModule(const TrainingModel &model, const Compi
   if ((*tm)->createDataLayout().isBigEndian())
     return fail("training objects support little-endian targets only");
   if (Error e = training::emitTrainingEntries(model, *layout, m, **tm))
-    return std::move(e);
+    return e;
   if (Error e = training::emitInferenceEntries(model, *layout, m, **tm))
-    return std::move(e);
+    return e;
   emitInitFunction(model, *layout, m, **tm);
   std::string message;
   raw_string_ostream os(message);

@@ -271,6 +271,38 @@ TEST_CASE("aot train: makemore_atomic under --no-fuse (statistics only calibrati
   checkTraining("makemore_atomic", 9, 200, {{}, /*fuse=*/false, true});
 }
 
+// Links arm.o (and its header arm.h) into a static AArch64 executable with no
+// C library at all (clang -ffreestanding, ld.lld): nothing is left undefined.
+// Needs a clang and ld.lld; reports SKIPPED without them.
+void linkFreestandingAArch64(const TempDir &dir) {
+  auto clang = llvm::sys::findProgramByName("clang");
+  auto lld = llvm::sys::findProgramByName("ld.lld", {MLPC_LLVM_TOOLS_DIR});
+  if (!clang || !lld) {
+    WARN("SKIPPED: the AArch64 link test needs clang and ld.lld");
+    return;
+  }
+  writeFile(dir / "start.c", "#include \"arm.h\"\n"
+                             "static unsigned char state[makemore_STATE_BYTES]\n"
+                             "    __attribute__((aligned(64)));\n"
+                             "static int32_t X[MLPC_MODEL_BATCH * MLPC_MODEL_CONTEXT];\n"
+                             "static int32_t Y[MLPC_MODEL_BATCH];\n"
+                             "volatile float loss;\n"
+                             "void _start(void) {\n"
+                             "  MLPC_MODEL_INIT(state, 42);\n"
+                             "  loss = MLPC_MODEL_TRAIN_STEP(state, X, Y);\n"
+                             "  for (;;) {}\n"
+                             "}\n");
+  Ran cc = run(dir, *clang,
+               {"--target=aarch64-linux-gnu", "-ffreestanding", "-O2", "-c", "-I", dir.path,
+                dir / "start.c", "-o", dir / "start.o"});
+  INFO(cc.err);
+  REQUIRE(cc.rc == 0);
+  Ran ld = run(dir, *lld,
+               {"-static", "-e", "_start", dir / "start.o", dir / "arm.o", "-o", dir / "arm.elf"});
+  INFO(ld.err);
+  CHECK(ld.rc == 0);
+}
+
 TEST_CASE("aot train: --target aarch64 and --cpu x86-64-v3", "[train_target]") {
   TempDir dir;
   std::string mlp = kSource + "/examples/makemore.mlp";
@@ -282,6 +314,7 @@ TEST_CASE("aot train: --target aarch64 and --cpu x86-64-v3", "[train_target]") {
   REQUIRE(elf.size() > 20);
   CHECK(static_cast<unsigned char>(elf[18]) == 183); // e_machine: AArch64
   requireSelfContained(dir / "arm.o");
+  linkFreestandingAArch64(dir);
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     WARN("SKIPPED: this CPU cannot run x86-64-v3 code");
