@@ -22,10 +22,6 @@
 #include "codegen/BufferPlan.h"
 #include "codegen/Lowering.h"
 
-#include <fmt/format.h>
-
-#include <limits>
-
 using namespace llvm;
 
 namespace mlpc::training {
