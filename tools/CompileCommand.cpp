@@ -115,6 +115,8 @@ std::optional<std::string> inferenceModuleText(const ParsedArgs &args, Inference
 int runCompile(const ParsedArgs &args) {
   if (args.has("--train"))
     return runCompileTrain(args);
+  if (args.has("--no-fuse"))
+    return reportError("--no-fuse applies to --train only (inference objects always fold)");
   auto out = args.get("-o");
   if (!out)
     return reportError("mlpc compile needs -o OUT.o");
