@@ -258,16 +258,16 @@ TEST_CASE("aot train: makemore object trains like the JIT", "[train]") {
 }
 
 TEST_CASE("aot train: mlp3_bn (two batchnorms, calibrated in order) trains like the JIT",
-          "[train]") {
+          "[train_variants]") {
   checkTraining("mlp3_bn", 8, 300);
 }
 
-TEST_CASE("aot train: --weights embeds the starting point", "[train]") {
+TEST_CASE("aot train: --weights embeds the starting point", "[train_variants]") {
   checkTraining("makemore", 11, 100, {{}, true, true, /*fromCheckpoint=*/true});
 }
 
 TEST_CASE("aot train: makemore_atomic under --no-fuse (statistics only calibration sets)",
-          "[train]") {
+          "[train_variants]") {
   checkTraining("makemore_atomic", 9, 200, {{}, /*fuse=*/false, true});
 }
 
