@@ -98,6 +98,11 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line(fmt::format("#define {}_STEPS {}", M, model.steps));
   line(fmt::format("/* {}_state_bytes(), as a constant (e.g. for a static buffer). */", M));
   line(fmt::format("#define {}_STATE_BYTES {}", M, layout.stateBytes));
+  line("/* Checkpoint metadata as `mlpc train` writes it: \"dims\" and \"overrides\" (the");
+  line(" * --set values, JSON; empty without any), so mlpc rebuilds the same shapes. */");
+  line(fmt::format("static const char {}_checkpoint_dims[] = \"{}\";", M, cEscape(info.dims)));
+  line(fmt::format("static const char {}_checkpoint_overrides[] = \"{}\";", M,
+                   cEscape(info.overrides)));
   line("");
   line("/* Bytes of one training state: parameters, optimizer state (none for SGD),");
   line(" * running statistics, step count, learning-rate override, workspace. Allocate");
@@ -153,6 +158,8 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   for (const char *c : {"BATCH", "CONTEXT", "VOCAB_SIZE", "PARAM_COUNT", "STEPS"})
     line(fmt::format("#define MLPC_MODEL_{} {}_{}", c, M, c));
   line(fmt::format("#define MLPC_MODEL_VOCAB {}_vocab", M));
+  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_DIMS {}_checkpoint_dims", M));
+  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_OVERRIDES {}_checkpoint_overrides", M));
   line(fmt::format("#define MLPC_MODEL_NAME \"{}\"", cEscape(M)));
   line("");
   line("#ifdef __cplusplus");

@@ -102,6 +102,9 @@ void emitInitFunction(const TrainingModel &model, const TrainingLayout &layout, 
 struct TrainingHeaderInfo {
   std::string vocab; // index -> character
   std::string modelPath, weightsPath, headerFile, objectFile, target;
+  // The checkpoint metadata `mlpc train` records besides vocab and context
+  // ("dims", "overrides": the --set values), for programs that save checkpoints.
+  std::string dims, overrides;
 };
 
 // The C header: constants, vocabulary, the documented API and MLPC_MODEL_* aliases.

@@ -197,12 +197,32 @@ static void put_u64(FILE *f, uint64_t v) {
 
 /* safetensors: u64 header length, JSON header (padded to 8 bytes), f32 data
  * (little-endian, as on every target the training object supports). */
+/* Appends s to json as the contents of a JSON string (quotes and backslashes escaped). */
+static int json_string(char *json, int len, const char *s) {
+  for (; *s && len < 60000; ++s) {
+    if (*s == '"' || *s == '\\')
+      json[len++] = '\\';
+    json[len++] = *s;
+  }
+  return len;
+}
+
 static void write_checkpoint(void *state, const char *path, int64_t steps) {
   char *json = xmalloc(65536);
-  int len = snprintf(json, 65536,
-                     "{\"__metadata__\":{\"model\":\"%s\",\"vocab\":\"%s\",\"context\":\"%d\","
-                     "\"trained_by\":\"train_names\",\"steps\":\"%lld\"}",
-                     MLPC_MODEL_NAME, MLPC_MODEL_VOCAB, T, (long long)steps);
+  /* The metadata `mlpc train` writes: vocab, context, dims and (with --set) overrides. */
+  int len =
+      snprintf(json, 65536, "{\"__metadata__\":{\"model\":\"%s\",\"vocab\":\"", MLPC_MODEL_NAME);
+  len = json_string(json, len, MLPC_MODEL_VOCAB);
+  len += snprintf(json + len, 65536 - len,
+                  "\",\"context\":\"%d\",\"trained_by\":\"train_names\",\"steps\":\"%lld\","
+                  "\"dims\":\"%s\"",
+                  T, (long long)steps, MLPC_MODEL_CHECKPOINT_DIMS);
+  if (MLPC_MODEL_CHECKPOINT_OVERRIDES[0]) {
+    len += snprintf(json + len, 65536 - len, ",\"overrides\":\"");
+    len = json_string(json, len, MLPC_MODEL_CHECKPOINT_OVERRIDES);
+    json[len++] = '"';
+  }
+  len += snprintf(json + len, 65536 - len, "}");
   uint64_t offset = 0;
   for (int64_t i = 0; i < MLPC_MODEL_PARAM_COUNT; ++i) {
     int64_t dims[8], numel = 0;

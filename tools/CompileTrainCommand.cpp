@@ -6,6 +6,7 @@
 #include "tools/CompileCommand.h"
 
 #include "codegen/TrainingObject.h"
+#include "frontend/Overrides.h"
 #include "passes/BatchNormState.h"
 #include "runtime/Safetensors.h"
 
@@ -157,6 +158,9 @@ int runCompileTrain(const ParsedArgs &args) {
   info.vocab = prepared->runtime->vocab().itos;
   info.modelPath = args.positional[0];
   info.weightsPath = args.getOr("--weights", "");
+  info.dims = prepared->runtime->shapeDims();
+  if (!prepared->file->ast().overrides.empty())
+    info.overrides = encodeOverrides(prepared->file->ast().overrides);
   info.headerFile = llvm::sys::path::filename(headerPath).str();
   info.objectFile = llvm::sys::path::filename(*out).str();
   info.target = fmt::format(
