@@ -47,6 +47,77 @@ std::string scheduleText(const TrainingModel &model) {
   return s;
 }
 
+// The documented functions.
+std::string apiDeclarations(const TrainingModel &model) {
+  const std::string &M = model.name;
+  std::string h;
+  auto line = [&](const std::string &s) { h += s + "\n"; };
+  line("/* Bytes of one training state: parameters, optimizer state (none for SGD),");
+  line(" * running statistics, step count, learning-rate override, workspace. Allocate");
+  line(" * it 64-byte aligned (aligned_alloc(64, ...)); it needs no other memory. */");
+  line(fmt::format("size_t {}_state_bytes(void);", M));
+  line("/* Initialises a state: step 0, the schedule's learning rate, and the parameters");
+  line(model.weights ? " * of the checkpoint embedded at compile time (seed is unused)."
+                     : " * the model's initialisers give with this seed: the same values as");
+  if (!model.weights)
+    line(" * `mlpc train --seed SEED` starts from. Running statistics start at 0 / 1.");
+  line(" * Returns 0 (-1 for a NULL state). */");
+  line(fmt::format("int {}_init(void *state, uint64_t seed);", M));
+  line(fmt::format("/* One SGD step on {}_BATCH rows: X int32_t[BATCH][CONTEXT] contexts, Y", M));
+  line(" * int32_t[BATCH] targets, every index in [0, VOCAB_SIZE). The learning rate is");
+  line(" * the schedule's for the state's step count unless set_lr overrides it. Returns");
+  line(" * the minibatch loss (before the update). Returns NaN and leaves the state");
+  line(" * unchanged when a pointer is NULL, an index is out of range or anything (loss,");
+  line(" * parameter, statistic) became non-finite. */");
+  line(fmt::format("float {}_train_step(void *state, const int32_t *X, const int32_t *Y);", M));
+  line("/* Overrides the schedule's learning rate; a negative lr returns to the schedule. */");
+  line(fmt::format("void {}_set_lr(void *state, float lr);", M));
+  line("/* Steps taken (successful train_step calls since init). */");
+  line(fmt::format("uint64_t {}_step(const void *state);", M));
+  line("/* Inference with the running statistics: logits float[n][VOCAB_SIZE] of n >= 1");
+  line(" * rows of context X int32_t[n][CONTEXT]. Returns 0, or -1 (writing nothing) if");
+  line(" * n < 1, a pointer is NULL or an index is out of range. */");
+  line(fmt::format("int {}_forward(const void *state, const int32_t *X, int64_t n, float *logits);",
+                   M));
+  line("/* Replaces every BatchNorm's running statistics by the exact mean and");
+  line(" * (Bessel-corrected) variance of its input over the n rows of X, layer by layer,");
+  line(" * as `mlpc train` does at the end (over its training split). n < 2 changes");
+  line(" * nothing. Returns 0, or -1 as forward does. */");
+  line(fmt::format("int {}_calibrate(void *state, const int32_t *X, int64_t n);", M));
+  line("/* Tensor i < PARAM_COUNT: its name (checkpoint tensor name), or NULL. */");
+  line(fmt::format("const char *{}_param_name(int64_t i);", M));
+  line("/* Tensor i's shape into dims[0..rank) (dims may be NULL; at most 8); returns");
+  line(" * the rank, or -1 for an unknown i. */");
+  line(fmt::format("int {}_param_shape(int64_t i, int64_t *dims);", M));
+  line("/* The float data of the tensor called name inside the state (row-major),");
+  line(" * and its element count in *numel (if numel is not NULL); NULL if unknown. */");
+  line(fmt::format("float *{}_param(void *state, const char *name, int64_t *numel);", M));
+  return h;
+}
+
+// MLPC_MODEL_* for every function and constant.
+std::string aliases(const std::string &M) {
+  std::string h;
+  auto line = [&](const std::string &s) { h += s + "\n"; };
+  line("/* The same, under names that do not depend on the model");
+  line(" * (examples/train_names.c). */");
+  line("#define MLPC_MODEL_TRAINING 1");
+  for (const char *fn : {"state_bytes", "init", "train_step", "set_lr", "step", "forward",
+                         "calibrate", "param_name", "param_shape", "param"}) {
+    std::string upper;
+    for (const char *c = fn; *c; ++c)
+      upper += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    line(fmt::format("#define MLPC_MODEL_{} {}_{}", upper, M, fn));
+  }
+  for (const char *c : {"BATCH", "CONTEXT", "VOCAB_SIZE", "PARAM_COUNT", "STEPS"})
+    line(fmt::format("#define MLPC_MODEL_{} {}_{}", c, M, c));
+  line(fmt::format("#define MLPC_MODEL_VOCAB {}_vocab", M));
+  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_DIMS {}_checkpoint_dims", M));
+  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_OVERRIDES {}_checkpoint_overrides", M));
+  line(fmt::format("#define MLPC_MODEL_NAME \"{}\"", cEscape(M)));
+  return h;
+}
+
 } // namespace
 
 std::string trainingHeader(const TrainingModel &model, const TrainingLayout &layout,
@@ -104,63 +175,9 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line(fmt::format("static const char {}_checkpoint_overrides[] = \"{}\";", M,
                    cEscape(info.overrides)));
   line("");
-  line("/* Bytes of one training state: parameters, optimizer state (none for SGD),");
-  line(" * running statistics, step count, learning-rate override, workspace. Allocate");
-  line(" * it 64-byte aligned (aligned_alloc(64, ...)); it needs no other memory. */");
-  line(fmt::format("size_t {}_state_bytes(void);", M));
-  line("/* Initialises a state: step 0, the schedule's learning rate, and the parameters");
-  line(model.weights ? " * of the checkpoint embedded at compile time (seed is unused)."
-                     : " * the model's initialisers give with this seed: the same values as");
-  if (!model.weights)
-    line(" * `mlpc train --seed SEED` starts from. Running statistics start at 0 / 1.");
-  line(" * Returns 0 (-1 for a NULL state). */");
-  line(fmt::format("int {}_init(void *state, uint64_t seed);", M));
-  line(fmt::format("/* One SGD step on {}_BATCH rows: X int32_t[BATCH][CONTEXT] contexts, Y", M));
-  line(" * int32_t[BATCH] targets, every index in [0, VOCAB_SIZE). The learning rate is");
-  line(" * the schedule's for the state's step count unless set_lr overrides it. Returns");
-  line(" * the minibatch loss (before the update). Returns NaN and leaves the state");
-  line(" * unchanged when a pointer is NULL, an index is out of range or anything (loss,");
-  line(" * parameter, statistic) became non-finite. */");
-  line(fmt::format("float {}_train_step(void *state, const int32_t *X, const int32_t *Y);", M));
-  line("/* Overrides the schedule's learning rate; a negative lr returns to the schedule. */");
-  line(fmt::format("void {}_set_lr(void *state, float lr);", M));
-  line("/* Steps taken (successful train_step calls since init). */");
-  line(fmt::format("uint64_t {}_step(const void *state);", M));
-  line("/* Inference with the running statistics: logits float[n][VOCAB_SIZE] of n >= 1");
-  line(" * rows of context X int32_t[n][CONTEXT]. Returns 0, or -1 (writing nothing) if");
-  line(" * n < 1, a pointer is NULL or an index is out of range. */");
-  line(fmt::format("int {}_forward(const void *state, const int32_t *X, int64_t n, float *logits);",
-                   M));
-  line("/* Replaces every BatchNorm's running statistics by the exact mean and");
-  line(" * (Bessel-corrected) variance of its input over the n rows of X, layer by layer,");
-  line(" * as `mlpc train` does at the end (over its training split). n < 2 changes");
-  line(" * nothing. Returns 0, or -1 as forward does. */");
-  line(fmt::format("int {}_calibrate(void *state, const int32_t *X, int64_t n);", M));
-  line("/* Tensor i < PARAM_COUNT: its name (checkpoint tensor name), or NULL. */");
-  line(fmt::format("const char *{}_param_name(int64_t i);", M));
-  line("/* Tensor i's shape into dims[0..rank) (dims may be NULL; at most 8); returns");
-  line(" * the rank, or -1 for an unknown i. */");
-  line(fmt::format("int {}_param_shape(int64_t i, int64_t *dims);", M));
-  line("/* The float data of the tensor called name inside the state (row-major),");
-  line(" * and its element count in *numel (if numel is not NULL); NULL if unknown. */");
-  line(fmt::format("float *{}_param(void *state, const char *name, int64_t *numel);", M));
+  h += apiDeclarations(model);
   line("");
-  line("/* The same, under names that do not depend on the model");
-  line(" * (examples/train_names.c). */");
-  line("#define MLPC_MODEL_TRAINING 1");
-  for (const char *fn : {"state_bytes", "init", "train_step", "set_lr", "step", "forward",
-                         "calibrate", "param_name", "param_shape", "param"}) {
-    std::string upper;
-    for (const char *c = fn; *c; ++c)
-      upper += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
-    line(fmt::format("#define MLPC_MODEL_{} {}_{}", upper, M, fn));
-  }
-  for (const char *c : {"BATCH", "CONTEXT", "VOCAB_SIZE", "PARAM_COUNT", "STEPS"})
-    line(fmt::format("#define MLPC_MODEL_{} {}_{}", c, M, c));
-  line(fmt::format("#define MLPC_MODEL_VOCAB {}_vocab", M));
-  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_DIMS {}_checkpoint_dims", M));
-  line(fmt::format("#define MLPC_MODEL_CHECKPOINT_OVERRIDES {}_checkpoint_overrides", M));
-  line(fmt::format("#define MLPC_MODEL_NAME \"{}\"", cEscape(M)));
+  h += aliases(M);
   line("");
   line("#ifdef __cplusplus");
   line("} /* extern \"C\" */");
