@@ -78,310 +78,364 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   return 0;
 }
 
-llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
-  const size_t n = g.size();
-  BufferPlan p;
-  p.storage.assign(n, Storage::Workspace);
-  p.root.resize(n);
-  p.offset.assign(n, -1);
-  p.outputSlot.assign(n, -1);
-  p.region.assign(n, -1);
-  p.scratchOffset.assign(n, -1);
-  p.scratchRegion.assign(n, -1);
+namespace {
 
-  std::vector<unsigned> uses = g.useCounts();
-  std::vector<int64_t> user(n, -1); // the consumer node, when there is exactly one use by a node
-  for (ValueId v = 0; v < n; ++v)
-    for (ValueId o : g[v].operands)
-      user[o] = v;
+// planBuffers in steps (the numbered comments); each step reads what the
+// earlier ones decided.
+struct Planner {
+  const Graph &g;
+  const bool sgdUpdate;
+  const size_t n;
+  BufferPlan p;
+  std::vector<unsigned> uses;
+  std::vector<int64_t> user; // the consumer node, when there is exactly one use by a node
+  std::vector<size_t> exprRoot;
+  std::vector<int64_t> statsLastUse;
+  std::set<ValueId> targets; // leaves overwritten by an output
+  std::vector<int64_t> lastRead;
+
+  Planner(const Graph &graph, bool sgd) : g(graph), sgdUpdate(sgd), n(graph.size()) {
+    p.storage.assign(n, Storage::Workspace);
+    p.root.resize(n);
+    p.offset.assign(n, -1);
+    p.outputSlot.assign(n, -1);
+    p.region.assign(n, -1);
+    p.scratchOffset.assign(n, -1);
+    p.scratchRegion.assign(n, -1);
+    uses = g.useCounts();
+    user.assign(n, -1);
+    for (ValueId v = 0; v < n; ++v)
+      for (ValueId o : g[v].operands)
+        user[o] = v;
+  }
+
   // True if every use of v is an operand of its one consumer (x * x counts:
   // a fused operand is then evaluated twice in the consumer's loop, which
   // EarlyCSE folds back into one).
-  auto singleConsumer = [&](ValueId v) {
+  bool singleConsumer(ValueId v) const {
     if (user[v] < 0)
       return false;
     unsigned refs = 0;
     for (ValueId o : g[static_cast<ValueId>(user[v])].operands)
       refs += o == v;
     return refs == uses[v];
-  };
+  }
 
-  // 1. Leaves, constants, aliases.
-  for (ValueId v = 0; v < n; ++v) {
-    const Node &node = g[v];
-    p.root[v] = v;
-    if (node.op == Op::Input || node.op == Op::Param || node.op == Op::State)
-      p.storage[v] = Storage::Leaf;
-    else if (node.op == Op::Const)
-      p.storage[v] = Storage::Const;
-    else if (node.op == Op::Reshape) {
-      p.storage[v] = Storage::Alias;
-      p.root[v] = p.root[node.operands[0]];
+  void leaves() {
+    // 1. Leaves, constants, aliases.
+    for (ValueId v = 0; v < n; ++v) {
+      const Node &node = g[v];
+      p.root[v] = v;
+      if (node.op == Op::Input || node.op == Op::Param || node.op == Op::State)
+        p.storage[v] = Storage::Leaf;
+      else if (node.op == Op::Const)
+        p.storage[v] = Storage::Const;
+      else if (node.op == Op::Reshape) {
+        p.storage[v] = Storage::Alias;
+        p.root[v] = p.root[node.operands[0]];
+      }
     }
   }
 
-  // 2. Fusion: an elementwise node whose only consumer is an elementwise
-  // node of the same shape is evaluated inside that consumer's loop. This
-  // saves a store and a reload of the whole tensor per fused node, a loop,
-  // and the buffer itself (e.g. tanh' = dh * (1 - h*h) becomes one pass over
-  // h and dh). Same shape only: fusing into a broadcasting consumer would
-  // recompute it. Reductions of rank-2 tensors along an axis evaluate their
-  // operand's tree too (sum(dout * xhat, 0), sum((x - mean)^2, 0) of the
-  // BatchNorm gradient and running variance: one pass each instead of two;
-  // -0.6 us on the makemore step), see LowerReduce.cpp.
-  // BatchNorm and BatchNormXhat fuse the same way once their statistics
-  // exist (tanh(batchnorm(x)) is one pass; sum(dout * xhat, 0) one more), but
-  // their input x stays materialised: the statistics kernel reads it too.
-  auto fusible = [&](Op op) { return isElementwiseLike(op) || isBatchNormElementwise(op); };
-  for (ValueId v = 0; v < n; ++v) {
-    if (!fusible(g[v].op) || !singleConsumer(v))
-      continue;
-    const Node &u = g[static_cast<ValueId>(user[v])];
-    if (isBatchNormElementwise(u.op) && u.operands[0] == v)
-      continue;
-    if ((fusible(u.op) && u.type.shape == g[v].type.shape) || fusesOperandTree(g, u))
-      p.storage[v] = Storage::Inlined;
-  }
-
-  // exprRoot: the node whose loop evaluates v (itself unless fused).
-  std::vector<size_t> exprRoot(n);
-  for (size_t v = n; v-- > 0;)
-    exprRoot[v] = p.storage[v] == Storage::Inlined ? exprRoot[user[v]] : v;
-
-  // BatchNorm statistics groups: same input (bytes) and eps.
-  p.statsGroup.assign(n, -1);
-  std::vector<int64_t> statsLastUse;
-  for (ValueId v = 0; v < n; ++v) {
-    const Node &node = g[v];
-    if (!isBatchNormElementwise(node.op) && node.op != Op::BatchNormGrad)
-      continue;
-    int group = -1; // BatchNormInfer: a group of its own (its per-column scale)
-    for (size_t i = 0; i < p.stats.size() && group < 0 && node.op != Op::BatchNormInfer; ++i) {
-      const Node &leader = g[p.stats[i].leader];
-      if (leader.op != Op::BatchNormInfer &&
-          p.root[leader.operands[0]] == p.root[node.operands[0]] && leader.scalar == node.scalar)
-        group = static_cast<int>(i);
-    }
-    if (group < 0) {
-      group = static_cast<int>(p.stats.size());
-      p.stats.push_back(StatsPlan{v, -1, 0, -1});
-      statsLastUse.push_back(v);
-    }
-    p.statsGroup[v] = group;
-    statsLastUse[group] = std::max<int64_t>(statsLastUse[group], static_cast<int64_t>(exprRoot[v]));
-  }
-
-  // Values other kernels compute anyway (see BufferPlan::gradSums and
-  // filledBy): on the makemore step, their own passes cost 0.9 us.
-  p.gradSums.assign(n, {-1, -1, -1});
-  p.filledBy.assign(n, -1);
-  for (ValueId s = 0; s < n; ++s) {
-    const Node &sum = g[s];
-    if ((sum.op != Op::Sum && sum.op != Op::Mean) || sum.axis != 0 ||
-        g[sum.operands[0]].type.rank() != 2 || p.storage[s] != Storage::Workspace)
-      continue;
-    const ValueId o = sum.operands[0];
-    if (sum.op == Op::Mean) {
-      // mean(x, 0) after the statistics of x: the same sum in the same order
-      // divided by N, so the same bits (the running mean update).
-      for (StatsPlan &st : p.stats)
-        if (g[st.leader].op != Op::BatchNormInfer && st.leader < s && st.mean < 0 &&
-            p.storage[o] != Storage::Inlined && p.root[o] == p.root[g[st.leader].operands[0]]) {
-          st.mean = s;
-          p.filledBy[s] = st.leader;
-          break;
-        }
-      continue;
-    }
-    for (ValueId v = 0; v < s && p.filledBy[s] < 0; ++v) {
-      const Node &grad = g[v];
-      if (grad.op != Op::BatchNormGrad)
+  void fuse() {
+    // 2. Fusion: an elementwise node whose only consumer is an elementwise
+    // node of the same shape is evaluated inside that consumer's loop. This
+    // saves a store and a reload of the whole tensor per fused node, a loop,
+    // and the buffer itself (e.g. tanh' = dh * (1 - h*h) becomes one pass over
+    // h and dh). Same shape only: fusing into a broadcasting consumer would
+    // recompute it. Reductions of rank-2 tensors along an axis evaluate their
+    // operand's tree too (sum(dout * xhat, 0), sum((x - mean)^2, 0) of the
+    // BatchNorm gradient and running variance: one pass each instead of two;
+    // -0.6 us on the makemore step), see LowerReduce.cpp.
+    // BatchNorm and BatchNormXhat fuse the same way once their statistics
+    // exist (tanh(batchnorm(x)) is one pass; sum(dout * xhat, 0) one more), but
+    // their input x stays materialised: the statistics kernel reads it too.
+    auto fusible = [&](Op op) { return isElementwiseLike(op) || isBatchNormElementwise(op); };
+    for (ValueId v = 0; v < n; ++v) {
+      if (!fusible(g[v].op) || !singleConsumer(v))
         continue;
-      const ValueId dout = grad.operands[2];
-      auto isXhat = [&](ValueId w) {
-        return g[w].op == Op::BatchNormXhat && p.storage[w] == Storage::Inlined &&
-               p.root[g[w].operands[0]] == p.root[grad.operands[0]] && g[w].scalar == grad.scalar;
-      };
-      int slot = -1;
-      if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[dout])
-        slot = 0;
-      else if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[v])
-        slot = 2; // sum(dx, 0): accumulated as dx is written, same order, same bits
-      else if (p.storage[o] == Storage::Inlined && g[o].op == Op::Mul) {
-        ValueId a = g[o].operands[0], b = g[o].operands[1];
-        auto isDout = [&](ValueId w) {
-          return p.storage[w] != Storage::Inlined && p.root[w] == p.root[dout];
+      const Node &u = g[static_cast<ValueId>(user[v])];
+      if (isBatchNormElementwise(u.op) && u.operands[0] == v)
+        continue;
+      if ((fusible(u.op) && u.type.shape == g[v].type.shape) || fusesOperandTree(g, u))
+        p.storage[v] = Storage::Inlined;
+    }
+
+    // exprRoot: the node whose loop evaluates v (itself unless fused).
+    exprRoot.resize(n);
+    for (size_t v = n; v-- > 0;)
+      exprRoot[v] = p.storage[v] == Storage::Inlined ? exprRoot[user[v]] : v;
+  }
+
+  void statsGroups() {
+    // BatchNorm statistics groups: same input (bytes) and eps.
+    p.statsGroup.assign(n, -1);
+    for (ValueId v = 0; v < n; ++v) {
+      const Node &node = g[v];
+      if (!isBatchNormElementwise(node.op) && node.op != Op::BatchNormGrad)
+        continue;
+      int group = -1; // BatchNormInfer: a group of its own (its per-column scale)
+      for (size_t i = 0; i < p.stats.size() && group < 0 && node.op != Op::BatchNormInfer; ++i) {
+        const Node &leader = g[p.stats[i].leader];
+        if (leader.op != Op::BatchNormInfer &&
+            p.root[leader.operands[0]] == p.root[node.operands[0]] && leader.scalar == node.scalar)
+          group = static_cast<int>(i);
+      }
+      if (group < 0) {
+        group = static_cast<int>(p.stats.size());
+        p.stats.push_back(StatsPlan{v, -1, 0, -1});
+        statsLastUse.push_back(v);
+      }
+      p.statsGroup[v] = group;
+      statsLastUse[group] =
+          std::max<int64_t>(statsLastUse[group], static_cast<int64_t>(exprRoot[v]));
+    }
+  }
+
+  void kernelFills() {
+    // Values other kernels compute anyway (see BufferPlan::gradSums and
+    // filledBy): on the makemore step, their own passes cost 0.9 us.
+    p.gradSums.assign(n, {-1, -1, -1});
+    p.filledBy.assign(n, -1);
+    for (ValueId s = 0; s < n; ++s) {
+      const Node &sum = g[s];
+      if ((sum.op != Op::Sum && sum.op != Op::Mean) || sum.axis != 0 ||
+          g[sum.operands[0]].type.rank() != 2 || p.storage[s] != Storage::Workspace)
+        continue;
+      const ValueId o = sum.operands[0];
+      if (sum.op == Op::Mean) {
+        // mean(x, 0) after the statistics of x: the same sum in the same order
+        // divided by N, so the same bits (the running mean update).
+        for (StatsPlan &st : p.stats)
+          if (g[st.leader].op != Op::BatchNormInfer && st.leader < s && st.mean < 0 &&
+              p.storage[o] != Storage::Inlined && p.root[o] == p.root[g[st.leader].operands[0]]) {
+            st.mean = s;
+            p.filledBy[s] = st.leader;
+            break;
+          }
+        continue;
+      }
+      for (ValueId v = 0; v < s && p.filledBy[s] < 0; ++v) {
+        const Node &grad = g[v];
+        if (grad.op != Op::BatchNormGrad)
+          continue;
+        const ValueId dout = grad.operands[2];
+        auto isXhat = [&](ValueId w) {
+          return g[w].op == Op::BatchNormXhat && p.storage[w] == Storage::Inlined &&
+                 p.root[g[w].operands[0]] == p.root[grad.operands[0]] && g[w].scalar == grad.scalar;
         };
-        if ((isDout(a) && isXhat(b)) || (isDout(b) && isXhat(a)))
-          slot = 1;
-      }
-      if (slot >= 0 && p.gradSums[v][slot] < 0) {
-        p.gradSums[v][slot] = s;
-        p.filledBy[s] = v;
+        int slot = -1;
+        if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[dout])
+          slot = 0;
+        else if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[v])
+          slot = 2; // sum(dx, 0): accumulated as dx is written, same order, same bits
+        else if (p.storage[o] == Storage::Inlined && g[o].op == Op::Mul) {
+          ValueId a = g[o].operands[0], b = g[o].operands[1];
+          auto isDout = [&](ValueId w) {
+            return p.storage[w] != Storage::Inlined && p.root[w] == p.root[dout];
+          };
+          if ((isDout(a) && isXhat(b)) || (isDout(b) && isXhat(a)))
+            slot = 1;
+        }
+        if (slot >= 0 && p.gradSums[v][slot] < 0) {
+          p.gradSums[v][slot] = s;
+          p.filledBy[s] = v;
+        }
       }
     }
   }
 
-  // Matmul epilogues: a MatMul whose only use is a same-shape operand of an
-  // elementwise expression hands its accumulator tiles to that expression
-  // (bias adds, activation-gradient products) instead of storing C and
-  // reading it back in a second loop. One matmul per expression, whose root
-  // is an elementwise loop (not a reduction).
-  std::vector<bool> hasEpilogue(n, false);
-  for (ValueId v = 0; v < n; ++v) {
-    if (g[v].op != Op::MatMul || uses[v] != 1 || user[v] < 0)
-      continue;
-    const Node &u = g[static_cast<ValueId>(user[v])];
-    size_t root = exprRoot[user[v]];
-    if (isElementwiseLike(u.op) && isElementwiseLike(g[root].op) &&
-        u.type.shape == g[v].type.shape && !hasEpilogue[root]) {
-      p.storage[v] = Storage::Epilogue;
-      exprRoot[v] = root;
-      hasEpilogue[root] = true;
+  void epilogues() {
+    // Matmul epilogues: a MatMul whose only use is a same-shape operand of an
+    // elementwise expression hands its accumulator tiles to that expression
+    // (bias adds, activation-gradient products) instead of storing C and
+    // reading it back in a second loop. One matmul per expression, whose root
+    // is an elementwise loop (not a reduction).
+    std::vector<bool> hasEpilogue(n, false);
+    for (ValueId v = 0; v < n; ++v) {
+      if (g[v].op != Op::MatMul || uses[v] != 1 || user[v] < 0)
+        continue;
+      const Node &u = g[static_cast<ValueId>(user[v])];
+      size_t root = exprRoot[user[v]];
+      if (isElementwiseLike(u.op) && isElementwiseLike(g[root].op) &&
+          u.type.shape == g[v].type.shape && !hasEpilogue[root]) {
+        p.storage[v] = Storage::Epilogue;
+        exprRoot[v] = root;
+        hasEpilogue[root] = true;
+      }
     }
   }
 
-  // 3. Outputs.
-  std::set<std::string> names;
-  std::vector<int> outRefs(n, 0);
-  std::set<ValueId> targets;
-  p.outputs.resize(g.outputs.size());
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    const GraphOutput &out = g.outputs[i];
-    if (out.value >= n)
-      return fail(fmt::format("output '{}' refers to a missing value", out.name));
-    if (!names.insert(out.name).second)
-      return fail(fmt::format("duplicate output name '{}'", out.name));
-    OutputPlan &op = p.outputs[i];
-    op.value = out.value;
-    ++outRefs[out.value];
-    auto writeBack = [&](OutputKind kind, Op leafOp, const std::string &leafName) -> llvm::Error {
-      std::optional<ValueId> leaf = g.findLeaf(leafOp, leafName);
-      if (!leaf)
-        return fail(fmt::format("output '{}' has no {} leaf named '{}' to update", out.name,
-                                opInfo(leafOp).name, leafName));
-      const TensorType &lt = g[*leaf].type, &vt = g[out.value].type;
-      if (vt.dtype != DType::F32 || lt.numel() != vt.numel())
-        return fail(fmt::format("output '{}' of type {} cannot update '{}' of type {}", out.name,
-                                toString(vt), leafName, toString(lt)));
-      if (!targets.insert(*leaf).second)
-        return fail(fmt::format("leaf '{}' is updated by two outputs", leafName));
-      op.kind = kind;
-      op.target = *leaf;
-      op.optional = true;
-      return llvm::Error::success();
+  llvm::Error outputs() {
+    // 3. Outputs.
+    std::set<std::string> names; // labels must be unique: bindings are found by name
+    std::vector<int> outRefs(n, 0);
+    p.outputs.resize(g.outputs.size());
+    for (size_t i = 0; i < g.outputs.size(); ++i) {
+      const GraphOutput &out = g.outputs[i];
+      if (out.value >= n)
+        return fail(fmt::format("output '{}' refers to a missing value", out.name));
+      if (!names.insert(out.name).second)
+        return fail(fmt::format("duplicate output name '{}'", out.name));
+      OutputPlan &op = p.outputs[i];
+      op.value = out.value;
+      ++outRefs[out.value];
+      auto writeBack = [&](OutputKind kind) -> llvm::Error {
+        if (!out.subject || *out.subject >= n ||
+            (g[*out.subject].op != Op::Param && g[*out.subject].op != Op::State))
+          return fail(fmt::format("output '{}' ({}) has no parameter or state leaf to update",
+                                  out.name, toString(out.role)));
+        const ValueId leaf = *out.subject;
+        if (out.role == OutputRole::Gradient && g[leaf].op != Op::Param)
+          return fail(fmt::format("output '{}' is the gradient of '{}', which is not a parameter",
+                                  out.name, g[leaf].name));
+        const TensorType &lt = g[leaf].type, &vt = g[out.value].type;
+        if (vt.dtype != DType::F32 || lt.numel() != vt.numel())
+          return fail(fmt::format("output '{}' of type {} cannot update '{}' of type {}", out.name,
+                                  toString(vt), g[leaf].name, toString(lt)));
+        if (!targets.insert(leaf).second)
+          return fail(fmt::format("leaf '{}' is updated by two outputs", g[leaf].name));
+        op.kind = kind;
+        op.target = leaf;
+        op.optional = true;
+        return llvm::Error::success();
+      };
+      if (sgdUpdate && out.role == OutputRole::Gradient) {
+        if (auto e = writeBack(OutputKind::SgdUpdate))
+          return e;
+      } else if (out.role == OutputRole::WriteBack) {
+        if (auto e = writeBack(OutputKind::WriteBack))
+          return e;
+      }
+    }
+    for (size_t i = 0; i < g.outputs.size(); ++i) {
+      OutputPlan &op = p.outputs[i];
+      ValueId v = op.value;
+      if (op.kind == OutputKind::Plain && p.storage[v] == Storage::Workspace && outRefs[v] == 1) {
+        p.storage[v] = Storage::Output;
+        p.outputSlot[v] = static_cast<int>(i);
+        op.direct = true;
+      }
+    }
+
+    return llvm::Error::success();
+  }
+
+  llvm::Error liveness() {
+    // 4. Liveness. A node's operands are read at the position of the loop that
+    // evaluates it: its own, or for fused nodes the consumer's (exprRoot).
+    lastRead.assign(n, -1);
+    auto read = [&](ValueId v, int64_t at) {
+      lastRead[p.root[v]] = std::max(lastRead[p.root[v]], at);
     };
-    if (sgdUpdate && out.name.rfind("grad.", 0) == 0) {
-      if (auto e = writeBack(OutputKind::SgdUpdate, Op::Param, out.name.substr(5)))
-        return e;
-    } else if (out.name.rfind("state.", 0) == 0) {
-      if (auto e = writeBack(OutputKind::StateWriteBack, Op::State, out.name.substr(6)))
-        return e;
+    for (ValueId v = 0; v < n; ++v) {
+      if (p.storage[v] == Storage::Alias)
+        continue; // a Reshape reads nothing itself; its users read the root
+      for (ValueId o : g[v].operands)
+        if (p.storage[o] != Storage::Inlined && p.storage[o] != Storage::Epilogue)
+          read(o, static_cast<int64_t>(exprRoot[v]));
     }
-  }
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    OutputPlan &op = p.outputs[i];
-    ValueId v = op.value;
-    if (op.kind == OutputKind::Plain && p.storage[v] == Storage::Workspace && outRefs[v] == 1) {
-      p.storage[v] = Storage::Output;
-      p.outputSlot[v] = static_cast<int>(i);
-      op.direct = true;
-    }
-  }
-
-  // 4. Liveness. A node's operands are read at the position of the loop that
-  // evaluates it: its own, or for fused nodes the consumer's (exprRoot).
-  std::vector<int64_t> lastRead(n, -1);
-  auto read = [&](ValueId v, int64_t at) {
-    lastRead[p.root[v]] = std::max(lastRead[p.root[v]], at);
-  };
-  for (ValueId v = 0; v < n; ++v) {
-    if (p.storage[v] == Storage::Alias)
-      continue; // a Reshape reads nothing itself; its users read the root
-    for (ValueId o : g[v].operands)
-      if (p.storage[o] != Storage::Inlined && p.storage[o] != Storage::Epilogue)
-        read(o, static_cast<int64_t>(exprRoot[v]));
-  }
-  for (OutputPlan &op : p.outputs)
-    if (op.kind == OutputKind::Plain) {
-      op.position = op.value;
-      if (!op.direct)
-        read(op.value, op.position);
-    }
-  // Write-backs run once the value exists and the overwritten leaf is no
-  // longer read. A write-back whose value is itself a written-back leaf would
-  // need an ordering between the two (or a copy); no real graph has one.
-  for (OutputPlan &op : p.outputs)
-    if (op.kind != OutputKind::Plain) {
-      if (targets.count(p.root[op.value]) && p.root[op.value] != op.target)
-        return fail(fmt::format("output '{}' reads a leaf that another output overwrites",
-                                g.outputs[&op - p.outputs.data()].name));
-      op.position = static_cast<size_t>(std::max<int64_t>(op.value, lastRead[op.target]));
-      // The gradient matmuls of a training step come after the last read of
-      // their parameter (dW = x^T @ dy once dx = dy @ W^T is done), so the
-      // kernel can apply the update itself, which saves a loop that rereads
-      // the whole gradient: dW1 [30, 200] 2.20 -> 2.07 us on the makemore
-      // step. Only for rows of at least 64 floats: on dW2 [200, 27] (rows of
-      // 27, two vectors, one masked, no two rows aligned alike) the
-      // read-modify-write in the epilogue made the kernel slower, 2.1 -> 2.7 us.
-      const ValueId v = op.value;
-      op.inKernel = op.kind == OutputKind::SgdUpdate && g[v].op == Op::MatMul &&
-                    p.storage[v] == Storage::Workspace && uses[v] == 1 &&
-                    lastRead[op.target] < static_cast<int64_t>(v) && g[v].type.shape[1] >= 64;
-    }
-  for (OutputPlan &op : p.outputs)
-    if (op.kind != OutputKind::Plain)
-      read(op.value, op.position);
-
-  // 5. Workspace offsets, first fit, freeing each buffer after its last read.
-  Arena arena;
-  std::vector<std::vector<int>> dieAt(n);
-  std::vector<std::vector<ValueId>> runsAt(n);
-  for (ValueId v = 0; v < n; ++v)
-    if (p.storage[v] == Storage::Epilogue)
-      runsAt[exprRoot[v]].push_back(v);
-    else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output)
-      runsAt[v].push_back(v);
-  auto newRegion = [&](int64_t begin, int64_t bytes) {
-    p.regions.push_back(Region{begin, begin + bytes});
-    return static_cast<int>(p.regions.size() - 1);
-  };
-  // A buffer is allocated where it is first written: at its node, or at the
-  // BatchNormGrad that fills it.
-  std::vector<std::vector<ValueId>> allocAt(n);
-  for (ValueId v = 0; v < n; ++v)
-    if (p.storage[v] == Storage::Workspace)
-      allocAt[p.filledBy[v] >= 0 ? static_cast<ValueId>(p.filledBy[v]) : v].push_back(v);
-  for (ValueId v = 0; v < n; ++v) {
-    for (ValueId w : allocAt[v]) {
-      int64_t bytes = roundUp(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
-      int id = static_cast<int>(w);
-      p.offset[w] = arena.allocate(bytes, id);
-      p.region[w] = newRegion(p.offset[w], bytes);
-      dieAt[std::max<int64_t>(lastRead[w], w)].push_back(id);
-    }
-    // Scratch belongs to the node whose kernel runs at v: v itself, and the
-    // epilogue matmuls that v's expression runs.
-    for (ValueId w : runsAt[v])
-      if (int64_t s = scratchBytes(g, g[w])) {
-        int id = static_cast<int>(n + w);
-        s = roundUp(s, kBufferAlign);
-        p.scratchOffset[w] = arena.allocate(s, id);
-        p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
-        dieAt[v].push_back(id);
+    for (OutputPlan &op : p.outputs)
+      if (op.kind == OutputKind::Plain) {
+        op.position = op.value;
+        if (!op.direct)
+          read(op.value, op.position);
       }
-    if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
-      int64_t bytes = roundUp(2 * g[v].type.shape[1] * kElemBytes, kBufferAlign);
-      int id = static_cast<int>(2 * n + group);
-      p.stats[group].offset = arena.allocate(bytes, id);
-      p.stats[group].region = newRegion(p.stats[group].offset, bytes);
-      dieAt[statsLastUse[group]].push_back(id);
-    }
-    for (int id : dieAt[v])
-      arena.release(id);
+    // Write-backs run once the value exists and the overwritten leaf is no
+    // longer read. A write-back whose value is itself a written-back leaf would
+    // need an ordering between the two (or a copy); no real graph has one.
+    for (OutputPlan &op : p.outputs)
+      if (op.kind != OutputKind::Plain) {
+        if (targets.count(p.root[op.value]) && p.root[op.value] != op.target)
+          return fail(fmt::format("output '{}' reads a leaf that another output overwrites",
+                                  g.outputs[&op - p.outputs.data()].name));
+        op.position = static_cast<size_t>(std::max<int64_t>(op.value, lastRead[op.target]));
+        // The gradient matmuls of a training step come after the last read of
+        // their parameter (dW = x^T @ dy once dx = dy @ W^T is done), so the
+        // kernel can apply the update itself, which saves a loop that rereads
+        // the whole gradient: dW1 [30, 200] 2.20 -> 2.07 us on the makemore
+        // step. Only for rows of at least 64 floats: on dW2 [200, 27] (rows of
+        // 27, two vectors, one masked, no two rows aligned alike) the
+        // read-modify-write in the epilogue made the kernel slower, 2.1 -> 2.7 us.
+        const ValueId v = op.value;
+        op.inKernel = op.kind == OutputKind::SgdUpdate && g[v].op == Op::MatMul &&
+                      p.storage[v] == Storage::Workspace && uses[v] == 1 &&
+                      lastRead[op.target] < static_cast<int64_t>(v) && g[v].type.shape[1] >= 64;
+      }
+    for (OutputPlan &op : p.outputs)
+      if (op.kind != OutputKind::Plain)
+        read(op.value, op.position);
+
+    return llvm::Error::success();
   }
-  p.workspaceBytes = arena.highWater();
-  return p;
+
+  void offsets() {
+    // 5. Workspace offsets, first fit, freeing each buffer after its last read.
+    Arena arena;
+    std::vector<std::vector<int>> dieAt(n);
+    std::vector<std::vector<ValueId>> runsAt(n);
+    for (ValueId v = 0; v < n; ++v)
+      if (p.storage[v] == Storage::Epilogue)
+        runsAt[exprRoot[v]].push_back(v);
+      else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output)
+        runsAt[v].push_back(v);
+    auto newRegion = [&](int64_t begin, int64_t bytes) {
+      p.regions.push_back(Region{begin, begin + bytes});
+      return static_cast<int>(p.regions.size() - 1);
+    };
+    // A buffer is allocated where it is first written: at its node, or at the
+    // BatchNormGrad that fills it.
+    std::vector<std::vector<ValueId>> allocAt(n);
+    for (ValueId v = 0; v < n; ++v)
+      if (p.storage[v] == Storage::Workspace)
+        allocAt[p.filledBy[v] >= 0 ? static_cast<ValueId>(p.filledBy[v]) : v].push_back(v);
+    for (ValueId v = 0; v < n; ++v) {
+      for (ValueId w : allocAt[v]) {
+        int64_t bytes = roundUp(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
+        int id = static_cast<int>(w);
+        p.offset[w] = arena.allocate(bytes, id);
+        p.region[w] = newRegion(p.offset[w], bytes);
+        dieAt[std::max<int64_t>(lastRead[w], w)].push_back(id);
+      }
+      // Scratch belongs to the node whose kernel runs at v: v itself, and the
+      // epilogue matmuls that v's expression runs.
+      for (ValueId w : runsAt[v])
+        if (int64_t s = scratchBytes(g, g[w])) {
+          int id = static_cast<int>(n + w);
+          s = roundUp(s, kBufferAlign);
+          p.scratchOffset[w] = arena.allocate(s, id);
+          p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
+          dieAt[v].push_back(id);
+        }
+      if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
+        int64_t bytes = roundUp(2 * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+        int id = static_cast<int>(2 * n + group);
+        p.stats[group].offset = arena.allocate(bytes, id);
+        p.stats[group].region = newRegion(p.stats[group].offset, bytes);
+        dieAt[statsLastUse[group]].push_back(id);
+      }
+      for (int id : dieAt[v])
+        arena.release(id);
+    }
+    p.workspaceBytes = arena.highWater();
+  }
+};
+
+} // namespace
+
+llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
+  Planner planner(g, sgdUpdate);
+  planner.leaves();
+  planner.fuse();
+  planner.statsGroups();
+  planner.kernelFills();
+  planner.epilogues();
+  if (llvm::Error e = planner.outputs())
+    return e;
+  if (llvm::Error e = planner.liveness())
+    return e;
+  planner.offsets();
+  return std::move(planner.p);
 }
 
 } // namespace mlpc::codegen

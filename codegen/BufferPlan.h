@@ -10,9 +10,9 @@
 //   * a workspace offset for every other value, reusing the bytes of values
 //     that are dead (liveness from the topological order, counting the reads
 //     that fused expressions perform at their consumer's position),
-//   * the position (node index) after which each output is copied, each
-//     "grad.<P>" SGD update and each "state.<S>" write-back runs: after the
-//     value exists and after the last read of the leaf it overwrites.
+//   * the position (node index) after which each output is copied, each SGD
+//     update (a Gradient output) and each WriteBack runs: after the value
+//     exists and after the last read of the leaf it overwrites.
 #pragma once
 
 #include "ir/Graph.h"
@@ -36,12 +36,15 @@ enum class Storage {
              // expression directly (the consumer's kernel runs the matmul)
 };
 
-enum class OutputKind { Plain, SgdUpdate, StateWriteBack };
+// How an output is produced (from its OutputRole and CompileOptions::sgdUpdate):
+// a plain copy; P -= lr * value for a Gradient of P under SGD; a store into
+// the leaf for a WriteBack.
+enum class OutputKind { Plain, SgdUpdate, WriteBack };
 
 struct OutputPlan {
   OutputKind kind = OutputKind::Plain;
   ValueId value = 0;
-  ValueId target = 0;    // SgdUpdate / StateWriteBack: the leaf overwritten
+  ValueId target = 0;    // SgdUpdate / WriteBack: the leaf overwritten
   bool direct = false;   // the value was computed straight into this binding
   bool optional = false; // the binding may be null
   size_t position = 0;   // runs after node `position` has been lowered

@@ -5,10 +5,10 @@
 // bindings: one pointer per leaf (Op::Input: const int32_t*, Op::Param /
 // Op::State: float*) in graph node order (Const nodes are not leaves here:
 // they are compiled in), then one float* per graph output in output order.
-// Outputs named "state.<S>" are ALSO written back into the State leaf named S
-// (after every read of S); for those the output binding may be null. With
-// CompileOptions::sgdUpdate, outputs named "grad.<P>" update the Param leaf
-// named P in place (P -= lr * grad, after every read of P); their binding may
+// Outputs of role WriteBack are ALSO stored into their subject leaf S (State
+// or Param; after every read of S); for those the output binding may be null.
+// With CompileOptions::sgdUpdate, outputs of role Gradient update their Param
+// leaf P in place (P -= lr * grad, after every read of P); their binding may
 // be null too. Every other output binding must be non-null.
 //
 // workspace: caller-allocated, workspaceBytes() long, 64-byte aligned; every
@@ -40,7 +40,7 @@ class LLJIT;
 namespace mlpc {
 
 struct CompileOptions {
-  // Outputs named "grad.<P>" update the Param leaf named P in place: P -= lr * grad
+  // Gradient outputs update their Param leaf P in place: P -= lr * grad
   // (no gradient buffer needed; the binding for that output may be null).
   bool sgdUpdate = false;
   // Per-node timing (`mlpc bench --profile`): the generated code reads the
@@ -57,9 +57,14 @@ struct CompileOptions {
 struct BindingInfo {
   enum class Kind { Input, Param, State, Output };
   Kind kind;
-  std::string name; // leaf name or output name
+  std::string name; // leaf name or output label
   TensorType type;
   bool optional = false; // an output binding that may be null (write-back / sgd outputs)
+  // Output bindings: the output's role and the names of its subjects (the
+  // leaf a Gradient / WriteBack refers to, the value of an Adjoint, the
+  // running mean and variance of a BatchNormInput).
+  OutputRole role = OutputRole::Value;
+  std::vector<std::string> subjects;
 };
 
 // A graph compiled to a native function (see the ABI above). Cheap to copy;

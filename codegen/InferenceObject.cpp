@@ -52,8 +52,8 @@ Expected<GraphInterface> graphInterface(const Graph &g, int64_t rows,
   if (x.dtype != DType::I32 || x.rank() != 2 || x.shape[0] != rows || x.shape[1] < 1)
     return fail(fmt::format("input '{}' must be i32[{}, T]", g[gi.input].name, rows));
   gi.context = x.shape[1];
-  if (g.outputs.size() != 1 || g.outputs[0].name != "logits")
-    return fail("the inference graph must have exactly one output, 'logits'");
+  if (g.outputs.size() != 1 || g.outputs[0].role != OutputRole::Logits)
+    return fail("the inference graph must have exactly one output, the logits");
   gi.logits = g.outputs[0].value;
   const TensorType &l = g[gi.logits].type;
   if (l.dtype != DType::F32 || l.rank() != 2 || l.shape[0] != rows || l.shape[1] < 1)

@@ -17,6 +17,7 @@
 // shape), there is no loop nest of its own: the matmul kernel runs and each
 // accumulator vector goes through the tree before the one store, e.g.
 // `x @ W + b` and `(dlogits @ W2^T) * (1 - h*h)` cost one pass, not two.
+#include "codegen/ElementwiseEmit.h"
 #include "codegen/Lowering.h"
 #include "codegen/MathEmitter.h"
 
@@ -51,32 +52,23 @@ std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &out) {
 
 Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
   IRBuilder<> &b = b_;
-  Value *zero = ConstantFP::get(a[0]->getType(), 0.0), *one = ConstantFP::get(a[0]->getType(), 1.0);
   switch (n.op) {
-  case Op::Add:
-    return b.CreateFAdd(a[0], a[1]);
-  case Op::Sub:
-    return b.CreateFSub(a[0], a[1]);
-  case Op::Mul:
-    return b.CreateFMul(a[0], a[1]);
-  case Op::Div:
-    return b.CreateFDiv(a[0], a[1]);
-  case Op::Neg:
-    return b.CreateFNeg(a[0]);
-  case Op::Pow:
-    return emitPow(b, a[0], n.scalar);
-  case Op::Tanh:
-    return emitTanh(b, a[0]);
-  case Op::Sigmoid:
-    return emitSigmoid(b, a[0]);
-  case Op::Relu:
-    return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), a[0], zero);
-  case Op::Exp:
-    return emitExp(b, a[0]);
-  case Op::Log:
-    return emitLog(b, a[0]);
-  case Op::Step:
-    return b.CreateSelect(b.CreateFCmpOGT(a[0], zero), one, zero);
+    // The records of ir/ops/Elementwise.def: their `forward` on f32 vectors.
+#define UNARY(Enum, Name, Syntax, Flags, Costly, Forward, Vjp)                                     \
+  case Op::Enum: {                                                                                 \
+    using namespace emit;                                                                          \
+    const LVal x{&b, a[0]};                                                                        \
+    const double p = n.scalar;                                                                     \
+    (void)p;                                                                                       \
+    return (Forward).v;                                                                            \
+  }
+#define BINARY(Enum, Name, Syntax, Flags, Costly, Forward, VjpA, VjpB)                             \
+  case Op::Enum: {                                                                                 \
+    using namespace emit;                                                                          \
+    const LVal a0{&b, a[0]}, a1{&b, a[1]};                                                         \
+    return [](LVal a, LVal b) { return (Forward).v; }(a0, a1);                                     \
+  }
+#include "ir/ops/Elementwise.def"
   case Op::Broadcast:
     return a[0];
   case Op::BatchNorm: // (x, gain, bias, mean, 1/std): (x - mean) * (gain / std) + bias
@@ -85,10 +77,29 @@ Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
     return b.CreateFMul(b.CreateFSub(a[0], a[1]), a[2]);
   case Op::BatchNormInfer: // (x, gain, bias, running mean, running var, -, scale)
     return k_->fmuladd(b.CreateFSub(a[0], a[3]), a[6], a[2]);
-  default:
+  // Not elementwise: the planner never fuses these (isElementwiseLike,
+  // isBatchNormElementwise), so no expression reaches them.
+  case Op::Input:
+  case Op::Param:
+  case Op::State:
+  case Op::Const:
+  case Op::Sum:
+  case Op::Mean:
+  case Op::Max:
+  case Op::MatMul:
+  case Op::Reshape:
+  case Op::Gather:
+  case Op::Pick:
+  case Op::CrossEntropy:
+  case Op::MaxMask:
+  case Op::ScatterAdd:
+  case Op::Unpick:
+  case Op::BatchNormGrad:
+  case Op::CrossEntropyGrad:
     break;
   }
-  llvm_unreachable("not an elementwise op");
+  report_fatal_error(Twine("internal error: '") + opInfo(n.op).name +
+                     "' in an elementwise expression");
 }
 
 void GraphLowering::collectExpression(ValueId root, std::vector<ValueId> &leaves,
@@ -191,9 +202,8 @@ Value *GraphLowering::evalRowVector(ValueId root, Value *row, Value *column, uns
 unsigned GraphLowering::interleave(ValueId root) {
   bool expensive = false;
   std::function<void(ValueId)> visit = [&](ValueId v) {
-    Op op = g_[v].op;
-    expensive |= op == Op::Tanh || op == Op::Sigmoid || op == Op::Exp || op == Op::Log ||
-                 (op == Op::Pow && g_[v].scalar != std::floor(g_[v].scalar));
+    const OpInfo &info = opInfo(g_[v].op);
+    expensive |= info.costly && info.costly(g_[v].scalar); // the records' `costly`
     for (ValueId o : g_[v].operands)
       if (plan_.storage[o] == Storage::Inlined)
         visit(o);

@@ -270,18 +270,9 @@ void GraphLowering::lowerNode(ValueId v) {
   case Op::Const:
   case Op::Reshape:
     return;
-  case Op::Add:
-  case Op::Sub:
-  case Op::Mul:
-  case Op::Div:
-  case Op::Neg:
-  case Op::Pow:
-  case Op::Tanh:
-  case Op::Sigmoid:
-  case Op::Relu:
-  case Op::Exp:
-  case Op::Log:
-  case Op::Step:
+#define UNARY(Enum, ...) case Op::Enum:
+#define BINARY(Enum, ...) case Op::Enum:
+#include "ir/ops/Elementwise.def"
   case Op::Broadcast:
     return lowerElementwise(v);
   case Op::Sum:
@@ -347,7 +338,7 @@ void GraphLowering::emitPostActions(size_t position) {
       }
       ifNonNull(outputArg_[i], [&] { copy(value, outputBuf(i), numel); });
       const Buf &target = buf(op.target);
-      if (op.kind == OutputKind::StateWriteBack) {
+      if (op.kind == OutputKind::WriteBack) {
         copy(value, target, numel);
         continue;
       }

@@ -65,11 +65,17 @@ void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptio
     BindingInfo::Kind kind = n.op == Op::Input   ? BindingInfo::Kind::Input
                              : n.op == Op::Param ? BindingInfo::Kind::Param
                                                  : BindingInfo::Kind::State;
-    out.bindings.push_back({kind, n.name, n.type, false});
+    out.bindings.push_back({kind, n.name, n.type, false, OutputRole::Value, {}});
   }
-  for (size_t i = 0; i < g.outputs.size(); ++i)
-    out.bindings.push_back({BindingInfo::Kind::Output, g.outputs[i].name,
-                            g[g.outputs[i].value].type, plan.outputs[i].optional});
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const GraphOutput &o = g.outputs[i];
+    std::vector<std::string> subjects;
+    for (std::optional<ValueId> s : {o.subject, o.subject2})
+      if (s)
+        subjects.push_back(g[*s].name);
+    out.bindings.push_back({BindingInfo::Kind::Output, o.name, g[o.value].type,
+                            plan.outputs[i].optional, o.role, std::move(subjects)});
+  }
 }
 
 } // namespace

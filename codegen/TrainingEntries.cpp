@@ -195,7 +195,7 @@ Value *StepBuilder::scheduledLr(Value *step) {
     return ConstantFP::get(b_.getFloatTy(), static_cast<double>(static_cast<float>(lr)));
   };
   Value *lr = lrConst(model_.schedule.empty() ? 0.1 : model_.schedule.front().lr);
-  for (const LrPhase &p : model_.schedule)
+  for (const LearningRatePhase &p : model_.schedule)
     lr = b_.CreateSelect(b_.CreateICmpSGE(step, b_.getInt64(p.fromStep)), lrConst(p.lr), lr);
   return lr;
 }
@@ -211,7 +211,7 @@ void StepBuilder::callTrainKernel(const Kernel &k, Value *state, Value *X, Value
     args.push_back(g[v].op == Op::Input ? (g[v].isTarget ? Y : X)
                                         : byteOffset(b_, state, offsets.at(g[v].name)));
   for (size_t i = 0; i < g.outputs.size(); ++i) {
-    if (g.outputs[i].name == "loss")
+    if (g.outputs[i].role == OutputRole::Loss)
       args.push_back(loss);
     else if (k.optionalOutputs[i])
       args.push_back(ConstantPointerNull::get(b_.getPtrTy()));

@@ -41,7 +41,7 @@ std::string scheduleText(const TrainingModel &model) {
   if (model.schedule.empty())
     return "0.1";
   std::string s;
-  for (const LrPhase &p : model.schedule)
+  for (const LearningRatePhase &p : model.schedule)
     s += fmt::format("{}{:g}{}", s.empty() ? "" : ", ", p.lr,
                      p.fromStep ? fmt::format(" from step {}", p.fromStep) : "");
   return s;

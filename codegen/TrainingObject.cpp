@@ -50,7 +50,7 @@ Error checkInputs(const Graph &g, int64_t rows, bool training, TrainingLayout &l
     return fail(
         fmt::format("the training graph must read contexts [{}, T] and targets [{}]", rows, rows));
   if (!training) {
-    std::optional<ValueId> logits = g.output("logits");
+    std::optional<ValueId> logits = g.output(OutputRole::Logits);
     if (!logits || g[*logits].type.rank() != 2 || g[*logits].type.shape[0] != rows ||
         g[*logits].type.shape[1] != layout.vocab)
       return fail(
@@ -101,10 +101,10 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   layout.batch = inputs.empty() ? 0 : g[inputs[0]].type.shape[0];
   if (Error e = checkInputs(g, layout.batch, true, layout))
     return e;
-  std::optional<ValueId> loss = g.output("loss");
+  std::optional<ValueId> loss = g.output(OutputRole::Loss);
   if (!loss || g[*loss].type.numel() != 1)
     return fail("the training graph must output a scalar 'loss'");
-  std::optional<ValueId> logits = model.block->output("logits");
+  std::optional<ValueId> logits = model.block->output(OutputRole::Logits);
   if (!logits || (*model.block)[*logits].type.rank() != 2)
     return fail("the inference graph must output 'logits' [rows, V]");
   layout.vocab = (*model.block)[*logits].type.shape[1];

@@ -52,8 +52,8 @@ struct TrainingModel {
   const Graph *block = nullptr, *row = nullptr, *calibrate = nullptr;
   std::vector<std::string> bnLayers;
   int64_t blockRows = 0;
-  std::vector<LrPhase> schedule; // TrainConfig::schedule
-  int64_t steps = 0;             // the train block's step count (for the header)
+  std::vector<LearningRatePhase> schedule; // TrainConfig::schedule
+  int64_t steps = 0;                       // the train block's step count (for the header)
   // --weights: the initial values M_init copies (every Param and State
   // leaf); null: M_init evaluates the init expressions as initParameters does.
   const std::map<std::string, std::vector<float>> *weights = nullptr;

@@ -8,9 +8,9 @@ llvm::Expected<std::vector<double>> finiteDifferences(const Graph &g, LeafValues
                                                       const std::string &leaf,
                                                       const std::vector<size_t> &elements,
                                                       double h) {
-  std::optional<ValueId> loss = g.output("loss");
+  std::optional<ValueId> loss = g.output(OutputRole::Loss);
   if (!loss)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "graph has no 'loss' output");
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "graph has no loss output");
   auto lossAt = [&]() -> llvm::Expected<double> {
     auto values = interpret(g, leaves);
     if (!values)

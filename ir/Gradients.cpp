@@ -1,5 +1,7 @@
 #include "ir/Gradients.h"
 
+#include "ir/ops/GradExpr.h"
+
 namespace mlpc {
 
 namespace {
@@ -46,13 +48,14 @@ ValueId reduceToShape(Graph &g, ValueId grad, const Shape &target) {
   return reshape(g, cur, target);
 }
 
-std::optional<std::vector<std::optional<ValueId>>> gradientRule(Graph &g, ValueId v, ValueId d) {
+std::optional<std::vector<std::optional<ValueId>>> gradientRule(Graph &g, ValueId v, ValueId dout) {
   // Copy what we need: g.nodes may reallocate while we append.
   const Node n = g[v];
   auto operand = [&](size_t i) { return n.operands[i]; };
   auto shapeOf = [&](size_t i) { return g[n.operands[i]].type.shape; };
   auto mul = [&](ValueId a, ValueId b) { return g.make(Op::Mul, {a, b}); };
   auto c = [&](double x) { return g.makeConst(x); };
+  const ValueId d = dout;
   using Grads = std::vector<std::optional<ValueId>>;
 
   switch (n.op) {
@@ -61,45 +64,25 @@ std::optional<std::vector<std::optional<ValueId>>> gradientRule(Graph &g, ValueI
   case Op::State:
   case Op::Const:
     return Grads{};
-  case Op::Add:
-    return Grads{reduceToShape(g, d, shapeOf(0)), reduceToShape(g, d, shapeOf(1))};
-  case Op::Sub:
-    return Grads{reduceToShape(g, d, shapeOf(0)),
-                 reduceToShape(g, g.make(Op::Neg, {d}), shapeOf(1))};
-  case Op::Mul:
-    return Grads{reduceToShape(g, mul(d, operand(1)), shapeOf(0)),
-                 reduceToShape(g, mul(d, operand(0)), shapeOf(1))};
-  case Op::Div: {
-    // d(a/b)/db = -a/b^2 = -(a/b)/b: reuse the forward value.
-    ValueId db = g.make(Op::Neg, {g.make(Op::Div, {mul(d, v), operand(1)})});
-    return Grads{reduceToShape(g, g.make(Op::Div, {d, operand(1)}), shapeOf(0)),
-                 reduceToShape(g, db, shapeOf(1))};
+    // The records of ir/ops/Elementwise.def: their `vjp` over graph values.
+#define UNARY(Enum, Name, Syntax, Flags, Costly, Forward, Vjp)                                     \
+  case Op::Enum: {                                                                                 \
+    using namespace gradexpr;                                                                      \
+    GVal x{&g, operand(0)}, y{&g, v}, d{&g, dout};                                                 \
+    const double p = n.scalar;                                                                     \
+    (void)x, (void)y, (void)d, (void)p;                                                            \
+    return Grads{(Vjp).id};                                                                        \
   }
-  case Op::Neg:
-    return Grads{g.make(Op::Neg, {d})};
-  case Op::Pow: {
-    ValueId local;
-    if (n.scalar == 2.0) {
-      local = mul(c(2.0), operand(0));
-    } else {
-      Node p(Op::Pow, {operand(0)});
-      p.scalar = n.scalar - 1;
-      local = mul(c(n.scalar), g.build(std::move(p)));
-    }
-    return Grads{mul(d, local)};
+#define BINARY(Enum, Name, Syntax, Flags, Costly, Forward, VjpA, VjpB)                             \
+  case Op::Enum: {                                                                                 \
+    using namespace gradexpr;                                                                      \
+    GVal a{&g, operand(0)}, b{&g, operand(1)}, y{&g, v}, d{&g, dout};                              \
+    (void)a, (void)b, (void)y;                                                                     \
+    ValueId da = (VjpA).id;                                                                        \
+    ValueId db = (VjpB).id;                                                                        \
+    return Grads{reduceToShape(g, da, shapeOf(0)), reduceToShape(g, db, shapeOf(1))};              \
   }
-  case Op::Tanh: // 1 - tanh^2, from the forward value
-    return Grads{mul(d, g.make(Op::Sub, {c(1.0), mul(v, v)}))};
-  case Op::Sigmoid:
-    return Grads{mul(d, mul(v, g.make(Op::Sub, {c(1.0), v})))};
-  case Op::Relu:
-    return Grads{mul(d, g.make(Op::Step, {operand(0)}))};
-  case Op::Exp:
-    return Grads{mul(d, v)};
-  case Op::Log:
-    return Grads{g.make(Op::Div, {d, operand(0)})};
-  case Op::Step:
-    return Grads{broadcastTo(g, c(0.0), shapeOf(0))};
+#include "ir/ops/Elementwise.def"
   case Op::Sum:
     return Grads{broadcastTo(g, d, shapeOf(0))};
   case Op::Mean: {

@@ -1,8 +1,10 @@
 #include "ir/Graph.h"
 
 #include "ir/ShapeRules.h"
+#include "ir/ops/OpMath.h"
 
-#include <cassert>
+#include <llvm/ADT/Twine.h>
+#include <llvm/Support/ErrorHandling.h>
 #include <cmath>
 #include <fmt/format.h>
 #include <map>
@@ -11,7 +13,42 @@ namespace mlpc {
 
 namespace {
 constexpr OpInfo kOpTable[] = {
-#define OP(Enum, Name, Arity, Kind) {Name, Arity, OpKind::Kind},
+#define OP(Enum, Name, Arity, Kind, Syntax, Flags, Usage)                                          \
+  {Name, Arity, OpKind::Kind, OpSyntax::Syntax, Flags, Usage, nullptr, nullptr},
+#define UNARY(Enum, Name, Syntax, Flags, Costly, Forward, Vjp)                                     \
+  {Name,                                                                                           \
+   1,                                                                                              \
+   OpKind::Elementwise,                                                                            \
+   OpSyntax::Syntax,                                                                               \
+   Flags,                                                                                          \
+   "1 argument (x)",                                                                               \
+   [](const double *in, double p) -> double {                                                      \
+     using namespace opmath;                                                                       \
+     const double x = in[0];                                                                       \
+     (void)p;                                                                                      \
+     return Forward;                                                                               \
+   },                                                                                              \
+   [](double p) -> bool {                                                                          \
+     (void)p;                                                                                      \
+     return Costly;                                                                                \
+   }},
+#define BINARY(Enum, Name, Syntax, Flags, Costly, Forward, VjpA, VjpB)                             \
+  {Name,                                                                                           \
+   2,                                                                                              \
+   OpKind::Elementwise,                                                                            \
+   OpSyntax::Syntax,                                                                               \
+   Flags,                                                                                          \
+   "2 arguments (a, b)",                                                                           \
+   [](const double *in, double p) -> double {                                                      \
+     using namespace opmath;                                                                       \
+     const double a = in[0], b = in[1];                                                            \
+     (void)p;                                                                                      \
+     return Forward;                                                                               \
+   },                                                                                              \
+   [](double p) -> bool {                                                                          \
+     (void)p;                                                                                      \
+     return Costly;                                                                                \
+   }},
 #include "ir/Ops.def"
 };
 } // namespace
@@ -79,8 +116,12 @@ ValueId Graph::make(Op op, std::vector<ValueId> operands, SourceLoc loc) {
 ValueId Graph::build(Node n) {
   std::string error;
   std::optional<TensorType> type = inferType(*this, n, error);
-  assert(type && "passes must only build well-typed nodes");
-  n.type = type ? *type : TensorType{};
+  // Passes only build well-typed nodes; one that does not is a compiler bug,
+  // which must not continue with a made-up type in a Release build either.
+  if (!type)
+    llvm::report_fatal_error(llvm::Twine("internal error: a pass built an ill-typed '") +
+                             opInfo(n.op).name + "': " + error);
+  n.type = *type;
   return add(std::move(n));
 }
 
@@ -99,13 +140,47 @@ std::optional<ValueId> Graph::output(const std::string &outputName) const {
   return std::nullopt;
 }
 
-void Graph::setOutput(const std::string &outputName, ValueId v) {
+std::optional<ValueId> Graph::output(OutputRole role) const {
+  for (const GraphOutput &o : outputs)
+    if (o.role == role)
+      return o.value;
+  return std::nullopt;
+}
+
+std::optional<ValueId> Graph::output(OutputRole role, const std::string &subject) const {
+  for (const GraphOutput &o : outputs)
+    if (o.role == role && o.subject && nodes[*o.subject].name == subject)
+      return o.value;
+  return std::nullopt;
+}
+
+void Graph::setOutput(GraphOutput out) {
   for (GraphOutput &o : outputs)
-    if (o.name == outputName) {
-      o.value = v;
+    if (o.name == out.name) {
+      o = std::move(out);
       return;
     }
-  outputs.push_back({outputName, v});
+  outputs.push_back(std::move(out));
+}
+
+const char *toString(OutputRole role) {
+  switch (role) {
+  case OutputRole::Loss:
+    return "loss";
+  case OutputRole::Logits:
+    return "logits";
+  case OutputRole::Value:
+    return "value";
+  case OutputRole::Gradient:
+    return "gradient";
+  case OutputRole::WriteBack:
+    return "write-back";
+  case OutputRole::Adjoint:
+    return "adjoint";
+  case OutputRole::BatchNormInput:
+    return "batchnorm-input";
+  }
+  return "?";
 }
 
 std::vector<ValueId> Graph::leaves(Op op) const {
@@ -138,16 +213,24 @@ void Graph::replaceAllUses(ValueId from, ValueId to) {
     for (ValueId &o : n.operands)
       if (o == from)
         o = to;
-  for (GraphOutput &o : outputs)
+  for (GraphOutput &o : outputs) {
     if (o.value == from)
       o.value = to;
+    for (std::optional<ValueId> *s : {&o.subject, &o.subject2})
+      if (*s == from)
+        *s = to;
+  }
 }
 
 std::vector<ValueId> Graph::reachableFromOutputs() const {
   std::vector<bool> seen(nodes.size(), false);
   std::vector<ValueId> stack, result;
-  for (const GraphOutput &o : outputs)
+  for (const GraphOutput &o : outputs) {
     stack.push_back(o.value);
+    for (std::optional<ValueId> s : {o.subject, o.subject2})
+      if (s)
+        stack.push_back(*s);
+  }
   while (!stack.empty()) {
     ValueId v = stack.back();
     stack.pop_back();
@@ -180,10 +263,17 @@ bool Graph::compact(bool keepUnusedLeaves) {
     }
   // Iterative DFS: graphs from deep models must not overflow the stack.
   std::vector<std::pair<ValueId, size_t>> stack;
+  std::vector<ValueId> roots;
   for (const GraphOutput &out : outputs) {
-    if (newId[out.value] != kUnvisited)
+    roots.push_back(out.value);
+    for (std::optional<ValueId> s : {out.subject, out.subject2})
+      if (s)
+        roots.push_back(*s);
+  }
+  for (ValueId root : roots) {
+    if (newId[root] != kUnvisited)
       continue;
-    stack.push_back({out.value, 0});
+    stack.push_back({root, 0});
     while (!stack.empty()) {
       auto &[v, next] = stack.back();
       if (next < nodes[v].operands.size()) {
@@ -213,8 +303,12 @@ bool Graph::compact(bool keepUnusedLeaves) {
     sorted.push_back(std::move(n));
   }
   nodes = std::move(sorted);
-  for (GraphOutput &o : outputs)
+  for (GraphOutput &o : outputs) {
     o.value = newId[o.value];
+    for (std::optional<ValueId> *s : {&o.subject, &o.subject2})
+      if (*s)
+        **s = newId[**s];
+  }
   return true;
 }
 

@@ -17,17 +17,39 @@
 
 namespace mlpc {
 
+// Attributes and traits of an op (the `flags` column of ir/Ops.def).
+namespace opflag {
+enum : unsigned {
+  Nonlinearity = 1u << 0, // a layer activation (tanh, relu, ...): `train --stats` probes it
+  AttrExponent = 1u << 1, // Node::scalar is an exponent
+  AttrEps = 1u << 2,      // Node::scalar is BatchNorm's epsilon
+  AttrAxis = 1u << 3,     // Node::axis
+  AttrTrans = 1u << 4,    // Node::transA / transB
+  AttrShape = 1u << 5,    // Node::shapeAttr
+};
+} // namespace opflag
+
 enum class Op {
-#define OP(Enum, Name, Arity, Kind) Enum,
+#define OP(Enum, Name, Arity, Kind, Syntax, Flags, Usage) Enum,
 #include "ir/Ops.def"
 };
 
 enum class OpKind { Leaf, Elementwise, Reduction, Structural, Fused, Grad };
+enum class OpSyntax { Call, Operator, Internal, Leaf };
 
 struct OpInfo {
   const char *name;
   int arity;
   OpKind kind;
+  OpSyntax syntax;
+  unsigned flags;    // opflag bits
+  const char *usage; // Call syntax: the arguments, for diagnostics ("3 arguments (x, gain, bias)")
+  // Elementwise records only (else null): the value in double of one element
+  // from its operands' elements (p: the scalar attribute), for the
+  // interpreter and constant folding; whether codegen treats it as costly.
+  double (*eval)(const double *operands, double p);
+  bool (*costly)(double p);
+  bool has(unsigned flag) const { return (flags & flag) != 0; }
 };
 const OpInfo &opInfo(Op op);
 std::optional<Op> opByName(const std::string &name);
@@ -51,7 +73,7 @@ struct Node {
   Op op = Op::Const;
   std::vector<ValueId> operands;
   TensorType type;
-  // Attributes; which ones an op reads is stated in ir/Ops.def.
+  // Attributes; which ones an op reads is its opflag::Attr* flags (ir/Ops.def).
   double scalar = 0;                   // Const value, Pow exponent, BatchNorm epsilon
   int axis = -1;                       // reductions, MaxMask
   bool transA = false, transB = false; // MatMul
@@ -61,11 +83,35 @@ struct Node {
   SourceLoc loc;
   std::shared_ptr<const InitExpr> init; // Param
   bool isTarget = false;                // Input: declared with `target`
+  // autodiff also outputs dloss/d(this value) (role Adjoint): the statistics
+  // step's probes of activation gradients.
+  bool probe = false;
 };
 
+// What an output means to the code that runs the graph. Every layer (the
+// buffer planner, the runtime, the statistics, the tools) reads the role and
+// its subjects as data; the output's name is only a label for printing and
+// for binding buffers by name, and nothing parses it.
+enum class OutputRole {
+  Loss,           // the scalar objective
+  Logits,         // [rows, classes] scores (inference graphs)
+  Value,          // any other result (e.g. an activation exposed for statistics)
+  Gradient,       // dloss/d(subject), subject a Param leaf (SGD may apply it in place)
+  WriteBack,      // the next value of the leaf `subject` (State or Param): stored
+                  // into it once nothing reads the old value any more
+  Adjoint,        // dloss/d(subject), subject a forward value (a probe)
+  BatchNormInput, // the input x of a batchnorm_infer whose running mean and
+                  // variance are the State leaves subject and subject2
+};
+const char *toString(OutputRole role);
+
 struct GraphOutput {
-  std::string name;
+  std::string name; // unique among the graph's outputs
   ValueId value;
+  OutputRole role = OutputRole::Value;
+  // The leaf or value the role refers to (see OutputRole); compact() and
+  // replaceAllUses() keep them up to date, and they count as reachable.
+  std::optional<ValueId> subject, subject2;
 };
 
 class Graph {
@@ -86,7 +132,16 @@ public:
   ValueId makeConst(double value);
 
   std::optional<ValueId> output(const std::string &outputName) const;
-  void setOutput(const std::string &outputName, ValueId v);
+  // The value of the first output with this role (Loss, Logits), if any.
+  std::optional<ValueId> output(OutputRole role) const;
+  // The value of the output with this role whose subject is the leaf or
+  // value named `subject` (e.g. the Gradient of parameter "W1"), if any.
+  std::optional<ValueId> output(OutputRole role, const std::string &subject) const;
+  // Adds the output, or replaces the one with the same name.
+  void setOutput(GraphOutput out);
+  void setOutput(const std::string &outputName, ValueId v, OutputRole role = OutputRole::Value) {
+    setOutput(GraphOutput{outputName, v, role, std::nullopt, std::nullopt});
+  }
 
   std::vector<ValueId> leaves(Op op) const; // all Input / Param / State nodes, in order
   std::optional<ValueId> findLeaf(Op op, const std::string &leafName) const;

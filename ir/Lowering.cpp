@@ -29,7 +29,23 @@ std::optional<ValueId> Lowerer::build(Node node, SourceLoc loc) {
   node.type = *t;
   if (!account(node.type, loc, /*isParam=*/false))
     return std::nullopt;
+  warnIfBroadcastGrows(node, loc);
   return g_.add(std::move(node));
+}
+
+// numpy broadcasting that makes the result larger than every operand (e.g.
+// [N, 1] - [N] -> [N, N]) is usually a mistake: say so. An explicit
+// broadcast(x, [dims]) of an operand to the result's shape silences it.
+void Lowerer::warnIfBroadcastGrows(const Node &node, SourceLoc loc) {
+  if (opInfo(node.op).kind != OpKind::Elementwise || node.operands.size() != 2 || quiet_)
+    return;
+  const TensorType &a = g_[node.operands[0]].type, &b = g_[node.operands[1]].type;
+  if (node.type.numel() <= a.numel() || node.type.numel() <= b.numel())
+    return;
+  diags_.warning(loc, fmt::format("broadcasting {} and {} in '{}' gives {}, larger than both "
+                                  "operands (write broadcast(x, {}) if this is meant)",
+                                  toString(a.shape), toString(b.shape), opInfo(node.op).name,
+                                  toString(node.type.shape), toString(node.type.shape)));
 }
 
 std::optional<ValueId> Lowerer::lower(const Expr &e) {
@@ -85,6 +101,7 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
       return std::nullopt;
     static const std::map<char, Op> ops = {
         {'+', Op::Add}, {'-', Op::Sub}, {'*', Op::Mul}, {'/', Op::Div}, {'@', Op::MatMul}};
+    // (The operator characters are the grammar's: frontend/ParseExpr.cpp.)
     auto it = ops.find(e.op);
     if (it == ops.end()) {
       diags_.error(e.loc, fmt::format("unknown operator '{}'", e.op));
@@ -108,111 +125,107 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
   return std::nullopt;
 }
 
+// The model-file function table is the op table itself: every op whose
+// record has Call syntax (ir/Ops.def, ir/ops/Elementwise.def), then the
+// composite functions (ir/Composites.cpp).
+static std::optional<Op> callableOp(const std::string &name) {
+  std::optional<Op> op = opByName(name);
+  if (op && opInfo(*op).syntax == OpSyntax::Call)
+    return op;
+  return std::nullopt;
+}
+
+bool Lowerer::checkArity(const Expr &e, size_t lo, size_t hi, const char *usage) {
+  if (e.args.size() >= lo && e.args.size() <= hi)
+    return true;
+  diags_.error(e.loc,
+               fmt::format("'{}' expects {}, got {} argument(s)", e.name, usage, e.args.size()));
+  return false;
+}
+
+std::optional<std::vector<ValueId>> Lowerer::lowerArgs(const Expr &e, size_t count) {
+  std::vector<ValueId> ids;
+  bool ok = true;
+  for (size_t i = 0; i < count; ++i) {
+    auto v = lower(*e.args[i]);
+    ok = ok && v.has_value();
+    if (v)
+      ids.push_back(*v);
+  }
+  return ok ? std::optional(ids) : std::nullopt;
+}
+
+std::optional<int> Lowerer::axisArg(const Expr &e, size_t index, int fallback) {
+  if (e.args.size() <= index)
+    return fallback;
+  std::optional<int64_t> axis = evalInt(*e.args[index]);
+  if (!axis)
+    return std::nullopt;
+  if (*axis < 0) {
+    diags_.error(e.args[index]->loc, fmt::format("axis must be non-negative, got {}", *axis));
+    return std::nullopt;
+  }
+  return static_cast<int>(std::min<int64_t>(*axis, 1 << 20));
+}
+
 std::optional<ValueId> Lowerer::lowerCall(const Expr &e) {
-  static const std::map<std::string, Op> unary = {{"tanh", Op::Tanh},
-                                                  {"sigmoid", Op::Sigmoid},
-                                                  {"relu", Op::Relu},
-                                                  {"exp", Op::Exp},
-                                                  {"log", Op::Log}};
-  static const std::map<std::string, Op> reductions = {
-      {"sum", Op::Sum}, {"mean", Op::Mean}, {"max", Op::Max}};
-  static const std::map<std::string, std::pair<Op, size_t>> fixed = {
-      {"pick", {Op::Pick, 2}},
-      {"batchnorm", {Op::BatchNorm, 3}},
-      {"cross_entropy", {Op::CrossEntropy, 2}}};
-
-  auto arity = [&](size_t lo, size_t hi, const char *usage) {
-    if (e.args.size() >= lo && e.args.size() <= hi)
-      return true;
-    diags_.error(e.loc,
-                 fmt::format("'{}' expects {}, got {} argument(s)", e.name, usage, e.args.size()));
-    return false;
-  };
-  auto lowerArgs = [&](size_t count) -> std::optional<std::vector<ValueId>> {
-    std::vector<ValueId> ids;
-    bool ok = true;
-    for (size_t i = 0; i < count; ++i) {
-      auto v = lower(*e.args[i]);
-      ok = ok && v.has_value();
-      if (v)
-        ids.push_back(*v);
-    }
-    return ok ? std::optional(ids) : std::nullopt;
-  };
-
-  if (auto it = unary.find(e.name); it != unary.end()) {
-    if (!arity(1, 1, "1 argument (x)"))
-      return std::nullopt;
-    auto args = lowerArgs(1);
-    return args ? build(Node{it->second, *args}, e.loc) : std::nullopt;
+  if (auto composite = lowerComposite(e))
+    return *composite;
+  else if (composite.error)
+    return std::nullopt;
+  std::optional<Op> op = callableOp(e.name);
+  if (!op) {
+    diags_.error(e.loc, fmt::format("unknown function '{}'", e.name));
+    return std::nullopt;
   }
-  if (e.name == "sqrt") {
-    if (!arity(1, 1, "1 argument (x)"))
+  const OpInfo &info = opInfo(*op);
+  Node n{*op};
+  if (info.has(opflag::AttrAxis)) { // reductions: (x) or (x, axis)
+    if (!checkArity(e, 1, 2, info.usage))
       return std::nullopt;
-    auto args = lowerArgs(1);
-    if (!args)
-      return std::nullopt;
-    Node n{Op::Pow, *args};
-    n.scalar = 0.5;
-    return build(std::move(n), e.loc);
-  }
-  if (auto it = reductions.find(e.name); it != reductions.end()) {
-    if (!arity(1, 2, "(x) or (x, axis)"))
-      return std::nullopt;
-    auto args = lowerArgs(1);
-    std::optional<int64_t> axis = -1;
-    if (e.args.size() == 2)
-      axis = evalInt(*e.args[1]);
+    auto args = lowerArgs(e, 1);
+    auto axis = axisArg(e, 1, -1);
     if (!args || !axis)
       return std::nullopt;
-    if (*axis < 0 && e.args.size() == 2) {
-      diags_.error(e.args[1]->loc, fmt::format("axis must be non-negative, got {}", *axis));
-      return std::nullopt;
-    }
-    Node n{it->second, *args};
-    n.axis = static_cast<int>(std::min<int64_t>(*axis, 1 << 20));
+    n.operands = *args;
+    n.axis = *axis;
     return build(std::move(n), e.loc);
   }
-  if (e.name == "reshape") {
-    if (!arity(2, 2, "2 arguments (x, [dims])"))
+  if (info.has(opflag::AttrShape)) { // reshape, broadcast: (x, [dims])
+    if (!checkArity(e, 2, 2, info.usage))
       return std::nullopt;
     if (e.args[1]->kind != ExprKind::List) {
-      diags_.error(e.args[1]->loc, "reshape expects a shape list such as [N, T*E]");
+      diags_.error(e.args[1]->loc,
+                   fmt::format("{} expects a shape list such as [N, T*E]", info.name));
       return std::nullopt;
     }
-    auto args = lowerArgs(1);
+    auto args = lowerArgs(e, 1);
     auto shape = evalShape(e.args[1]->args, e.args[1]->loc);
     if (!args || !shape)
       return std::nullopt;
-    Node n{Op::Reshape, *args};
+    n.operands = *args;
     n.shapeAttr = *shape;
     return build(std::move(n), e.loc);
   }
-  if (auto it = fixed.find(e.name); it != fixed.end()) {
-    auto [op, count] = it->second;
-    std::string usage = op == Op::BatchNorm ? "3 arguments (x, gain, bias)"
-                        : op == Op::Pick    ? "2 arguments (x, labels)"
-                                            : "2 arguments (logits, labels)";
-    if (!arity(count, count, usage.c_str()))
+  size_t count = static_cast<size_t>(info.arity);
+  if (!checkArity(e, count, count, info.usage))
+    return std::nullopt;
+  auto args = lowerArgs(e, count);
+  if (!args)
+    return std::nullopt;
+  n.operands = *args;
+  if (*op == Op::BatchNorm) {
+    n.scalar = 1e-5;
+    const TensorType &x = g_[(*args)[0]].type;
+    int64_t rows = x.rank() == 2 ? x.shape[0] : 2;
+    if (rows < 2 && !options_.inferenceOnly) {
+      diags_.error(e.loc, fmt::format("batchnorm needs at least 2 rows for the Bessel-corrected "
+                                      "variance, got {}",
+                                      toString(x.shape)));
       return std::nullopt;
-    auto args = lowerArgs(count);
-    if (!args)
-      return std::nullopt;
-    Node n{op, *args};
-    if (op == Op::BatchNorm) {
-      n.scalar = 1e-5;
-      int64_t rows = g_[(*args)[0]].type.rank() == 2 ? g_[(*args)[0]].type.shape[0] : 2;
-      if (rows < 2 && !options_.inferenceOnly) {
-        diags_.error(e.loc, fmt::format("batchnorm needs at least 2 rows for the Bessel-corrected "
-                                        "variance, got {}",
-                                        toString(g_[(*args)[0]].type.shape)));
-        return std::nullopt;
-      }
     }
-    return build(std::move(n), e.loc);
   }
-  diags_.error(e.loc, fmt::format("unknown function '{}'", e.name));
-  return std::nullopt;
+  return build(std::move(n), e.loc);
 }
 
 void Lowerer::lowerTrain(Module &m) {
@@ -238,7 +251,8 @@ void Lowerer::lowerTrain(Module &m) {
       diags_.error(p.loc, "learning-rate phases must start at increasing steps");
     previous = p.fromStep;
   }
-  m.train.schedule = train->schedule;
+  for (const LrPhase &p : train->schedule)
+    m.train.schedule.push_back({p.fromStep, p.lr});
 }
 
 std::optional<Module> Lowerer::run() {
@@ -353,7 +367,7 @@ std::optional<Module> Lowerer::run() {
     diags_.error(def ? def->loc : ast_.loc,
                  fmt::format("'loss' must be a scalar, got {}", toString(g_[loss->second].type)));
   } else {
-    g_.setOutput("loss", loss->second);
+    g_.setOutput("loss", loss->second, OutputRole::Loss);
   }
 
   lowerTrain(m);

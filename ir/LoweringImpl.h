@@ -28,6 +28,21 @@ private:
   std::optional<InitExpr> lowerInit(const Expr &e);
   std::optional<ValueId> lower(const Expr &e);
   std::optional<ValueId> lowerCall(const Expr &e);
+  bool checkArity(const Expr &e, size_t lo, size_t hi, const char *usage);
+  std::optional<std::vector<ValueId>> lowerArgs(const Expr &e, size_t count);
+  // Argument `index` of a call as a non-negative axis (`fallback` if absent).
+  std::optional<int> axisArg(const Expr &e, size_t index, int fallback);
+  void warnIfBroadcastGrows(const Node &node, SourceLoc loc);
+  // Composites.cpp: a call of a composite function (softmax, layernorm, ...),
+  // built from primitive ops. Not a composite: empty, error false.
+  struct CompositeResult {
+    std::optional<ValueId> value;
+    bool error = false;
+    explicit operator bool() const { return value.has_value(); }
+    ValueId operator*() const { return *value; }
+  };
+  CompositeResult lowerComposite(const Expr &e);
+  friend struct CompositeBuilder;
   std::optional<ValueId> build(Node node, SourceLoc loc);
   bool declare(const std::string &name, SourceLoc loc);
   void lowerTrain(Module &m);
@@ -44,6 +59,7 @@ private:
   std::map<std::string, ValueId> values_; // inputs, params, forward assignments
   std::set<std::string> poisoned_;
   std::set<std::string> declared_;
+  bool quiet_ = false;       // building a composite's internals: no broadcast warnings
   int64_t paramBytes_ = 0;   // saturates at the limit + 1
   int64_t forwardBytes_ = 0; // likewise
 };

@@ -1,7 +1,6 @@
 // A lowered model: the forward graph plus everything the trainer needs.
 #pragma once
 
-#include "frontend/AST.h"
 #include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
 
@@ -13,14 +12,22 @@
 
 namespace mlpc {
 
+struct ModelAST; // frontend/AST.h: only lowerModel reads it
+
+// From `sgd lr 0.1, 0.01 after 100000`: lr from step fromStep on.
+struct LearningRatePhase {
+  int64_t fromStep = 0;
+  double lr = 0.1;
+};
+
 struct TrainConfig {
   int64_t steps = 10000;
-  int64_t batch = 0;             // leading dimension of the inputs
-  std::vector<LrPhase> schedule; // sorted by fromStep, first starts at 0
+  int64_t batch = 0;                       // leading dimension of the inputs
+  std::vector<LearningRatePhase> schedule; // sorted by fromStep, first starts at 0
 
   double learningRate(int64_t step) const {
     double lr = schedule.empty() ? 0.1 : schedule.front().lr;
-    for (const LrPhase &p : schedule)
+    for (const LearningRatePhase &p : schedule)
       if (step >= p.fromStep)
         lr = p.lr;
     return lr;
@@ -62,6 +69,10 @@ constexpr int64_t kMaxParamBytes = int64_t(4) << 30;
 // - every value of the forward pass (inputs, parameters and each operation's
 //   result, before simplification), a bound on the activations a step needs.
 constexpr int64_t kMaxForwardBytes = int64_t(16) << 30;
+
+// The composite functions a model file can call (softmax, layernorm, ...;
+// ir/Composites.cpp), in table order: the tests iterate them.
+std::vector<std::string> compositeFunctions();
 
 // Lowers a parsed model to a verified forward graph. Reports every error it
 // finds to `diags` (continuing past bad statements) and returns nullopt if any.

@@ -4,40 +4,22 @@
 
 namespace mlpc {
 
+// The attributes the op reads (its opflag::Attr* flags, ir/Ops.def).
 static std::string attributes(const Node &n) {
+  const OpInfo &info = opInfo(n.op);
   std::vector<std::string> attrs;
-  switch (n.op) {
-  case Op::Pow:
+  if (info.has(opflag::AttrExponent))
     attrs.push_back(fmt::format("exponent = {}", n.scalar));
-    break;
-  case Op::Sum:
-  case Op::Mean:
-  case Op::Max:
-  case Op::MaxMask:
-    if (n.axis >= 0)
-      attrs.push_back(fmt::format("axis = {}", n.axis));
-    break;
-  case Op::MatMul:
-    if (n.transA)
-      attrs.push_back("transA");
-    if (n.transB)
-      attrs.push_back("transB");
-    break;
-  case Op::Reshape:
-  case Op::Broadcast:
-  case Op::ScatterAdd:
-  case Op::Unpick:
+  if (info.has(opflag::AttrAxis) && n.axis >= 0)
+    attrs.push_back(fmt::format("axis = {}", n.axis));
+  if (info.has(opflag::AttrTrans) && n.transA)
+    attrs.push_back("transA");
+  if (info.has(opflag::AttrTrans) && n.transB)
+    attrs.push_back("transB");
+  if (info.has(opflag::AttrShape))
     attrs.push_back("shape = " + toString(n.shapeAttr));
-    break;
-  case Op::BatchNorm:
-  case Op::BatchNormInfer:
-  case Op::BatchNormXhat:
-  case Op::BatchNormGrad:
+  if (info.has(opflag::AttrEps))
     attrs.push_back(fmt::format("eps = {}", n.scalar));
-    break;
-  default:
-    break;
-  }
   return attrs.empty() ? "" : fmt::format(" {{{}}}", fmt::join(attrs, ", "));
 }
 
@@ -72,8 +54,16 @@ std::string printGraph(const Graph &g) {
   std::string out = fmt::format("graph {} {{\n", g.name);
   for (ValueId v = 0; v < g.size(); ++v)
     out += "  " + printNode(g, v) + "\n";
-  for (const GraphOutput &o : g.outputs)
-    out += fmt::format("  output {} = %{}\n", o.name, o.value);
+  for (const GraphOutput &o : g.outputs) {
+    out += fmt::format("  output {} = %{}", o.name, o.value);
+    if (o.role != OutputRole::Value) {
+      out += fmt::format("  ; {}", toString(o.role));
+      for (std::optional<ValueId> s : {o.subject, o.subject2})
+        if (s)
+          out += fmt::format(" %{}", *s);
+    }
+    out += "\n";
+  }
   out += "}\n";
   return out;
 }

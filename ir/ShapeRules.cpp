@@ -94,6 +94,20 @@ struct Checker {
   }
 };
 
+// Every elementwise record: f32 operands, numpy broadcasting.
+std::optional<TensorType> elementwiseRule(Checker &c) {
+  for (size_t i = 0; i < c.node.operands.size(); ++i)
+    if (!c.f32(i))
+      return std::nullopt;
+  if (c.node.operands.size() == 1)
+    return c.operand(0);
+  if (auto s = broadcastShapes(c.operand(0).shape, c.operand(1).shape))
+    return TensorType{DType::F32, *s};
+  c.error = fmt::format("cannot broadcast {} and {} in '{}'", toString(c.operand(0).shape),
+                        toString(c.operand(1).shape), c.name());
+  return std::nullopt;
+}
+
 std::optional<TensorType> ruleFor(const Graph &g, const Node &node, std::string &error) {
   const OpInfo &info = opInfo(node.op);
   if (info.arity >= 0 && node.operands.size() != static_cast<size_t>(info.arity)) {
@@ -112,29 +126,10 @@ std::optional<TensorType> ruleFor(const Graph &g, const Node &node, std::string 
   case Op::Const:
     return f32({});
 
-  case Op::Add:
-  case Op::Sub:
-  case Op::Mul:
-  case Op::Div: {
-    if (!c.f32(0) || !c.f32(1))
-      return std::nullopt;
-    if (auto s = broadcastShapes(c.operand(0).shape, c.operand(1).shape))
-      return f32(*s);
-    error = fmt::format("cannot broadcast {} and {} in '{}'", toString(c.operand(0).shape),
-                        toString(c.operand(1).shape), info.name);
-    return std::nullopt;
-  }
-  case Op::Neg:
-  case Op::Pow:
-  case Op::Tanh:
-  case Op::Sigmoid:
-  case Op::Relu:
-  case Op::Exp:
-  case Op::Log:
-  case Op::Step:
-    if (!c.f32(0))
-      return std::nullopt;
-    return c.operand(0);
+#define UNARY(Enum, ...) case Op::Enum:
+#define BINARY(Enum, ...) case Op::Enum:
+#include "ir/ops/Elementwise.def"
+    return elementwiseRule(c);
 
   case Op::Sum:
   case Op::Mean:

@@ -1,9 +1,12 @@
 // autodiff: forward graph -> training graph.
 //
-// Contract. Input: a forward graph with a scalar output "loss". Output: the
-// same graph extended with the gradient of the loss with respect to every
-// Param leaf, as outputs "grad.<param>" (a zero tensor for a parameter the
-// loss does not depend on), after the "loss" output.
+// Contract. Input: a forward graph with a scalar output of role Loss. Output:
+// the same graph extended with the gradient of the loss with respect to every
+// Param leaf, as outputs of role Gradient whose subject is the parameter
+// (labelled "grad.<param>"; a zero tensor for a parameter the loss does not
+// depend on), after the loss output; and, for every forward value marked
+// Node::probe that the loss depends on through a parameter, an output of role
+// Adjoint (labelled "actgrad.<value>") holding dloss/d(value).
 //
 // Method: reverse-mode accumulation. Walk the nodes in reverse topological
 // order from the loss, seeded with dloss = 1; for each node that has an
@@ -24,10 +27,10 @@ namespace mlpc {
 
 std::optional<Graph> buildTrainingGraph(const Graph &forward, PassContext &ctx) {
   Graph g = forward;
-  std::optional<ValueId> loss = g.output("loss");
+  std::optional<ValueId> loss = g.output(OutputRole::Loss);
   if (!loss) {
     if (ctx.diags)
-      ctx.diags->error({}, "the graph has no 'loss' output to differentiate");
+      ctx.diags->error({}, "the graph has no loss output to differentiate");
     return std::nullopt;
   }
   const size_t forwardSize = g.size();
@@ -43,9 +46,13 @@ std::optional<Graph> buildTrainingGraph(const Graph &forward, PassContext &ctx) 
   std::vector<std::optional<ValueId>> adjoint(forwardSize);
   adjoint[*loss] = g.makeConst(1.0);
   bool failed = false;
+  std::vector<GraphOutput> probes;
   for (ValueId v = static_cast<ValueId>(forwardSize); v-- > 0;) {
     if (!adjoint[v] || !needsGrad[v] || opInfo(g[v].op).kind == OpKind::Leaf)
       continue;
+    // Every user of v comes later in topological order: its adjoint is final.
+    if (g[v].probe)
+      probes.push_back({"actgrad." + g[v].name, *adjoint[v], OutputRole::Adjoint, v, std::nullopt});
     auto grads = gradientRule(g, v, *adjoint[v]);
     if (!grads) {
       failed = true;
@@ -79,8 +86,10 @@ std::optional<Graph> buildTrainingGraph(const Graph &forward, PassContext &ctx) 
     }
     if (g[grad].name.empty())
       g[grad].name = "d" + g[p].name;
-    g.setOutput("grad." + g[p].name, grad);
+    g.setOutput({"grad." + g[p].name, grad, OutputRole::Gradient, p, std::nullopt});
   }
+  for (auto it = probes.rbegin(); it != probes.rend(); ++it) // in forward order
+    g.setOutput(*it);
   g.compact();
   return g;
 }

@@ -55,8 +55,10 @@ bool addRunningStats(Graph &g, PassContext &) {
                     {g.make(Op::Mul, {g.makeConst(1 - kBatchNormMomentum), running}),
                      g.make(Op::Mul, {g.makeConst(kBatchNormMomentum), vectorOf(g, batch, h)})});
     };
-    g.setOutput("state." + name + ".running_mean", update(runningMean, mean));
-    g.setOutput("state." + name + ".running_var", update(runningVar, var));
+    g.setOutput({"state." + name + ".running_mean", update(runningMean, mean),
+                 OutputRole::WriteBack, runningMean, std::nullopt});
+    g.setOutput({"state." + name + ".running_var", update(runningVar, var), OutputRole::WriteBack,
+                 runningVar, std::nullopt});
     changed = true;
   }
   if (changed)
@@ -64,16 +66,33 @@ bool addRunningStats(Graph &g, PassContext &) {
   return changed;
 }
 
+std::optional<ValueId> findLogits(const Graph &g) {
+  std::optional<ValueId> loss = g.output(OutputRole::Loss);
+  if (!loss || g[*loss].op != Op::CrossEntropy)
+    return std::nullopt;
+  return g[*loss].operands[0];
+}
+
+const char *kLogitsHelp =
+    "the loss must be a cross-entropy of logits: cross_entropy(logits, Y), "
+    "nll(log_softmax(logits, 1), Y), the atomic softmax chain or the log-sum-exp form "
+    "mean(reshape(logsumexp(logits, 1), [N]) - pick(logits, Y))";
+
 bool makeInferenceGraph(Graph &g, PassContext &ctx) {
-  std::optional<ValueId> loss = g.output("loss");
-  if (!loss || g[*loss].op != Op::CrossEntropy) {
+  std::optional<ValueId> loss = g.output(OutputRole::Loss);
+  if (!loss) {
     if (ctx.diags)
-      ctx.diags->error(loss ? g[*loss].loc : SourceLoc{},
-                       "inference needs the loss to be a cross_entropy of the logits "
-                       "(write cross_entropy(logits, Y) or the atomic softmax chain)");
+      ctx.diags->error({}, "the graph has no loss output");
     return false;
   }
-  ValueId logits = g[*loss].operands[0];
+  // The outputs first: replaceAllUses below keeps them up to date (the
+  // logits may be a batchnorm themselves).
+  std::optional<ValueId> logits = findLogits(g);
+  if (logits)
+    g.outputs = {{"logits", *logits, OutputRole::Logits, std::nullopt, std::nullopt}};
+  else
+    g.outputs = {{g.outputs.front().name, *g.output(OutputRole::Loss), OutputRole::Loss,
+                  std::nullopt, std::nullopt}};
   size_t original = g.size();
   for (ValueId bn = 0; bn < original; ++bn) {
     if (g[bn].op != Op::BatchNorm)
@@ -90,7 +109,6 @@ bool makeInferenceGraph(Graph &g, PassContext &ctx) {
     ValueId replacement = g.build(std::move(infer));
     g.replaceAllUses(bn, replacement);
   }
-  g.outputs = {{"logits", logits}};
   g.compact(/*keepUnusedLeaves=*/false);
   return true;
 }

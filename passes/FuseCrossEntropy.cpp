@@ -6,7 +6,11 @@
 // (Z = L - max(L, 1), or Z = L without the stabilising shift):
 //     log(exp(Z) * sum(exp(Z), 1) ^ -1)     (the seed's exercise 1, either order)
 //     log(exp(Z) / sum(exp(Z), 1))
-//     Z - log(sum(exp(Z), 1))              (log-sum-exp)
+//     Z - log(sum(exp(Z), 1))              (log_softmax)
+// and the log-sum-exp form
+//     mean(reshape(LSE, [N]) - pick(L, Y))
+// with LSE = log(sum(exp(L - M), 1)) + M, M = max(L, 1) (either operand
+// order; logsumexp(L, 1)), or LSE = log(sum(exp(L), 1)).
 // Rewrites the loss to cross_entropy(L, Y). The shift by max(L) cancels
 // exactly in softmax, so every form is the same function:
 //     loss = 1/N sum_n (log sum_k exp(L[n,k]) - L[n, Y[n]])
@@ -88,6 +92,84 @@ std::optional<Chain> matchLogSoftmax(const Graph &g, ValueId lp) {
   return c;
 }
 
+// LSE = log(sum(exp(L - M), 1)) + M with M = max(L, 1), or log(sum(exp(L), 1)):
+// returns the chain (logits L) or nullopt.
+std::optional<Chain> matchLogSumExp(const Graph &g, ValueId lse) {
+  Chain c;
+  std::optional<ValueId> shift; // M
+  ValueId logS = lse;
+  if (isOp(g, lse, Op::Add)) {
+    for (int i = 0; i < 2 && !shift; ++i)
+      if (isOp(g, g[lse].operands[i], Op::Log) && isOp(g, g[lse].operands[1 - i], Op::Max)) {
+        logS = g[lse].operands[i];
+        shift = g[lse].operands[1 - i];
+      }
+    if (!shift)
+      return std::nullopt;
+    c.interior.insert(lse);
+  }
+  if (!isOp(g, logS, Op::Log))
+    return std::nullopt;
+  ValueId s = g[logS].operands[0];
+  if (!isOp(g, s, Op::Sum) || g[s].axis != 1 || !isOp(g, g[s].operands[0], Op::Exp))
+    return std::nullopt;
+  ValueId e = g[s].operands[0];
+  c.interior.insert({logS, s, e});
+  ValueId z = g[e].operands[0];
+  matchShift(g, z, c);
+  if (shift) { // the shift inside must be the M added back
+    if (c.logits == z || g[z].operands[1] != *shift)
+      return std::nullopt;
+  } else if (c.logits != z) {
+    return std::nullopt; // log(sum(exp(L - M))) without + M is not a log-sum-exp
+  }
+  return c;
+}
+
+// mean(A - pick(L, Y)) with A = LSE [N] or reshape(LSE [N, 1], [N]).
+std::optional<Chain> matchLogSumExpLoss(const Graph &g, ValueId loss, ValueId &labels) {
+  const Node &n = g[loss];
+  if (n.op != Op::Mean || n.axis != -1 || !isOp(g, n.operands[0], Op::Sub))
+    return std::nullopt;
+  ValueId sub = n.operands[0];
+  ValueId a = g[sub].operands[0], pick = g[sub].operands[1];
+  if (!isOp(g, pick, Op::Pick) || g[a].type.shape != g[pick].type.shape)
+    return std::nullopt;
+  std::set<ValueId> extra{sub, pick};
+  if (isOp(g, a, Op::Reshape)) {
+    extra.insert(a);
+    a = g[a].operands[0];
+  }
+  std::optional<Chain> c = matchLogSumExp(g, a);
+  if (!c || c->logits != g[pick].operands[0])
+    return std::nullopt;
+  c->interior.insert(extra.begin(), extra.end());
+  labels = g[pick].operands[1];
+  return c;
+}
+
+// -mean(pick(LP, Y)) or mean(-pick(LP, Y)) with LP a log-softmax of L.
+std::optional<Chain> matchLogSoftmaxLoss(const Graph &g, ValueId loss, ValueId &labels) {
+  const Node &n = g[loss];
+  if (n.op != Op::Neg && n.op != Op::Mean)
+    return std::nullopt;
+  ValueId inner = n.operands[0];
+  Op second = n.op == Op::Neg ? Op::Mean : Op::Neg;
+  if (!isOp(g, inner, second) || (second == Op::Mean && g[inner].axis != -1))
+    return std::nullopt;
+  if (n.op == Op::Mean && n.axis != -1)
+    return std::nullopt;
+  ValueId pick = g[inner].operands[0];
+  if (!isOp(g, pick, Op::Pick))
+    return std::nullopt;
+  std::optional<Chain> chain = matchLogSoftmax(g, g[pick].operands[0]);
+  if (!chain)
+    return std::nullopt;
+  labels = g[pick].operands[1];
+  chain->interior.insert({inner, pick});
+  return chain;
+}
+
 } // namespace
 
 bool fuseCrossEntropy(Graph &g, PassContext &ctx) {
@@ -96,22 +178,14 @@ bool fuseCrossEntropy(Graph &g, PassContext &ctx) {
   size_t original = g.size();
   for (ValueId loss = 0; loss < original; ++loss) {
     const Node &n = g[loss];
-    if (n.type.rank() != 0 || (n.op != Op::Neg && n.op != Op::Mean))
+    if (n.type.rank() != 0)
       continue;
-    ValueId inner = n.operands[0];
-    Op second = n.op == Op::Neg ? Op::Mean : Op::Neg;
-    if (!isOp(g, inner, second) || (second == Op::Mean && g[inner].axis != -1))
-      continue;
-    if (n.op == Op::Mean && n.axis != -1)
-      continue;
-    ValueId pick = g[inner].operands[0];
-    if (!isOp(g, pick, Op::Pick))
-      continue;
-    std::optional<Chain> chain = matchLogSoftmax(g, g[pick].operands[0]);
+    ValueId labels = 0;
+    std::optional<Chain> chain = matchLogSoftmaxLoss(g, loss, labels);
+    if (!chain)
+      chain = matchLogSumExpLoss(g, loss, labels);
     if (!chain)
       continue;
-    ValueId labels = g[pick].operands[1];
-    chain->interior.insert({inner, pick});
     std::set<ValueId> all = chain->interior;
     all.insert(loss);
     std::string why;

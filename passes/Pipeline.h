@@ -11,7 +11,8 @@ enum class Stage {
   Forward, // lowered forward graph, simplified
   Fused,   // + softmax-CE / BatchNorm fusion
   Grad,    // + autodiff and running-statistics updates: the training graph
-  Infer,   // fused forward graph in inference mode, output "logits"
+  Infer,   // fused forward graph in inference mode, output the logits (or the
+           // loss, when it is not a cross-entropy of logits)
   Folded,  // + fold-batchnorm: BatchNorm folded into the preceding Linear
 };
 

@@ -49,29 +49,11 @@ bool isConst(const Graph &g, ValueId v, double value) {
   return c && *c == value;
 }
 
+// An elementwise record's `forward` on scalar constants (ir/ops/Elementwise.def).
 std::optional<double> foldScalar(const Node &n, const std::vector<double> &x) {
-  switch (n.op) {
-  case Op::Add:
-    return x[0] + x[1];
-  case Op::Sub:
-    return x[0] - x[1];
-  case Op::Mul:
-    return x[0] * x[1];
-  case Op::Div:
-    return x[0] / x[1];
-  case Op::Neg:
-    return -x[0];
-  case Op::Pow:
-    return std::pow(x[0], n.scalar);
-  case Op::Tanh:
-    return std::tanh(x[0]);
-  case Op::Exp:
-    return std::exp(x[0]);
-  case Op::Log:
-    return std::log(x[0]);
-  default:
-    return std::nullopt;
-  }
+  if (auto eval = opInfo(n.op).eval)
+    return eval(x.data(), n.scalar);
+  return std::nullopt;
 }
 
 // Returns the value `v` can be replaced with, or nullopt.

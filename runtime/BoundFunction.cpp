@@ -41,6 +41,14 @@ float *BoundFunction::output(const std::string &name) {
   return nullptr;
 }
 
+float *BoundFunction::output(OutputRole role) {
+  const auto &bindings = fn_.bindings();
+  for (size_t i = 0; i < bindings.size(); ++i)
+    if (bindings[i].kind == BindingInfo::Kind::Output && bindings[i].role == role)
+      return owned_[i].empty() ? nullptr : owned_[i].data();
+  return nullptr;
+}
+
 const TensorType *BoundFunction::typeOf(const std::string &name) const {
   for (const BindingInfo &b : fn_.bindings())
     if (b.name == name)

@@ -23,6 +23,8 @@ public:
   // The buffer of an output this object owns (nullptr if the name is unknown
   // or the output is a write-back / SGD output that has no buffer).
   float *output(const std::string &name);
+  // The buffer of the first output with this role (Loss, Logits), or nullptr.
+  float *output(OutputRole role);
   const TensorType *typeOf(const std::string &name) const;
   // Errors if any required binding is missing.
   llvm::Error ready() const;

@@ -47,7 +47,7 @@ llvm::Expected<std::unique_ptr<SplitLoss>> SplitLoss::create(JitEngine &jit, int
   auto loss = add(Node(Op::CrossEntropy, {l, t}));
   if (!loss)
     return loss.takeError();
-  g.setOutput("loss", *loss);
+  g.setOutput("loss", *loss, OutputRole::Loss);
   auto fn = jit.compile(g, fmt::format("split_loss_{}x{}", blockRows, classes), CompileOptions{});
   if (!fn)
     return fn.takeError();
@@ -83,7 +83,7 @@ llvm::Expected<double> SplitLoss::run(const CompiledFunction &eval, const Tensor
           return e;
       }
     }
-    const float *logits = forward.output("logits");
+    const float *logits = forward.output(OutputRole::Logits);
     if (!logits)
       return fail("internal error: the eval function has no 'logits' output");
     if (llvm::Error e = ce.bind("logits", const_cast<float *>(logits)))
@@ -102,7 +102,7 @@ llvm::Expected<double> SplitLoss::run(const CompiledFunction &eval, const Tensor
       if (n == blockRows_) {
         std::memcpy(Y.data(), split.Y.data() + row, n * sizeof(int32_t));
         ce.run();
-        blockLoss[b] = double(ce.output("loss")[0]) * n;
+        blockLoss[b] = double(ce.output(OutputRole::Loss)[0]) * n;
       } else {
         blockLoss[b] = crossEntropy(logits, split.Y.data() + row, n, classes_) * n;
       }

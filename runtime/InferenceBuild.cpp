@@ -1,5 +1,6 @@
 #include "runtime/InferenceBuild.h"
 
+#include "passes/BatchNormState.h"
 #include "passes/FoldBatchNorm.h"
 #include "passes/Pipeline.h"
 
@@ -31,6 +32,13 @@ std::optional<Graph> foldedGraph(ModelFile &file, const std::string &batchDim, i
   std::optional<Graph> folded = runPipeline(lowered->graph, Stage::Folded, {}, file.diags());
   if (!folded)
     return std::nullopt;
+  if (!folded->output(OutputRole::Logits)) {
+    file.diags().error(lowered->graph[*lowered->graph.output(OutputRole::Loss)].loc,
+                       std::string("mlpc compile emits a function from contexts to logits, and "
+                                   "this model has no recognisable logits: ") +
+                           kLogitsHelp);
+    return std::nullopt;
+  }
   weights = params;
   PassContext ctx{&file.diags(), false};
   materializeConstantSubgraphs(*folded, weights, ctx);

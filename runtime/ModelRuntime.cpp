@@ -18,8 +18,6 @@ llvm::Error fail(std::string message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-constexpr const char *kBatchNormInputPrefix = "bn_input.";
-
 } // namespace
 
 double crossEntropy(const float *logits, const int32_t *Y, int64_t rows, int64_t classes) {
@@ -73,6 +71,7 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   auto inference = runPipeline(rt->module_.graph, Stage::Infer, pipeline, diags);
   if (!inference)
     return fail("the model has errors");
+  rt->hasLogits_ = inference->output(OutputRole::Logits).has_value();
   for (ValueId s : inference->leaves(Op::State))
     if (!rt->training_.findLeaf(Op::State, (*inference)[s].name)) {
       rt->training_.add(Node((*inference)[s]));
@@ -95,6 +94,7 @@ void ModelRuntime::initParams(uint64_t seed) {
   train_.reset();
   eval_.reset();
   forward_.reset();
+  tailEval_.clear();
   stats_.reset(); // bindings point at the old buffers
 }
 
@@ -107,6 +107,7 @@ llvm::Error ModelRuntime::loadParams(const std::string &path,
   train_.reset();
   eval_.reset();
   forward_.reset();
+  tailEval_.clear();
   stats_.reset();
   return llvm::Error::success();
 }
@@ -170,8 +171,6 @@ llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {
   for (const BindingInfo &b : fn.function().bindings()) {
     if (b.kind != BindingInfo::Kind::Param && b.kind != BindingInfo::Kind::State)
       continue;
-    if (b.name.rfind(kStatsProbePrefix, 0) == 0)
-      continue; // the stats step's zero probes: bound by prepareStats
     auto it = params_.find(b.name);
     if (it == params_.end() || static_cast<int64_t>(it->second.size()) != b.type.numel())
       return fail(fmt::format("internal error: no buffer for '{}'", b.name));
@@ -205,7 +204,8 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
     // Expose each batchnorm's input for calibration (a few extra stores).
     for (ValueId v = 0; v < graph.size(); ++v)
       if (graph[v].op == Op::BatchNormInfer)
-        graph.setOutput(kBatchNormInputPrefix + batchNormStateName(graph, v), graph[v].operands[0]);
+        graph.setOutput({"bn_input." + batchNormStateName(graph, v), graph[v].operands[0],
+                         OutputRole::BatchNormInput, graph[v].operands[3], graph[v].operands[4]});
   }
   CompileOptions options;
   options.sgdUpdate = sgd;
@@ -247,7 +247,7 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
   std::memcpy(trainX_.data(), X, trainX_.size() * sizeof(int32_t));
   std::memcpy(trainY_.data(), Y, trainY_.size() * sizeof(int32_t));
   train_->run(lr);
-  return train_->output("loss")[0];
+  return train_->output(OutputRole::Loss)[0];
 }
 
 llvm::Error ModelRuntime::prepareStats() {
@@ -264,40 +264,31 @@ llvm::Error ModelRuntime::prepareStats() {
   statsY_.assign(batch(), 0);
   statsBuffers_.clear();
   statsTensors_.clear();
-  auto startsWith = [](const std::string &s, const char *prefix) {
-    return s.rfind(prefix, 0) == 0;
-  };
-  auto opOf = [&](const std::string &output) {
-    std::optional<ValueId> v = graph->output(output);
-    return v ? (*graph)[*v].op : Op::Const;
-  };
+  auto opOf = [&](const std::optional<ValueId> &v) { return v ? (*graph)[*v].op : Op::Const; };
   for (const BindingInfo &b : bound->function().bindings()) {
-    if (b.kind == BindingInfo::Kind::Input) {
-      std::optional<ValueId> leaf = graph->findLeaf(Op::Input, b.name);
-      bool target = leaf && (*graph)[*leaf].isTarget;
-      if (llvm::Error e = bound->bind(b.name, target ? statsY_.data() : statsX_.data()))
-        return e;
-    } else if (b.kind == BindingInfo::Kind::Param && startsWith(b.name, kStatsProbePrefix)) {
-      std::vector<float> &zeros = statsBuffers_[b.name];
-      zeros.assign(b.type.numel(), 0.0f);
-      if (llvm::Error e = bound->bind(b.name, zeros.data()))
-        return e;
-    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, "grad.")) {
+    if (b.kind != BindingInfo::Kind::Input)
+      continue;
+    std::optional<ValueId> leaf = graph->findLeaf(Op::Input, b.name);
+    bool target = leaf && (*graph)[*leaf].isTarget;
+    if (llvm::Error e = bound->bind(b.name, target ? statsY_.data() : statsX_.data()))
+      return e;
+  }
+  for (const GraphOutput &out : graph->outputs) {
+    const TensorType &type = (*graph)[out.value].type;
+    if (out.role == OutputRole::Gradient) {
       // An SGD output has no buffer unless given one; then it gets the gradient too.
-      std::vector<float> &grad = statsBuffers_[b.name];
-      grad.assign(b.type.numel(), 0.0f);
-      if (llvm::Error e = bound->bind(b.name, grad.data()))
+      std::vector<float> &grad = statsBuffers_[out.name];
+      grad.assign(type.numel(), 0.0f);
+      if (llvm::Error e = bound->bind(out.name, grad.data()))
         return e;
       statsTensors_.push_back(
-          {StepTensor::Kind::ParamGrad, b.name.substr(5), Op::Param, b.type, grad.data()});
-    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActPrefix)) {
-      statsTensors_.push_back({StepTensor::Kind::Activation,
-                               b.name.substr(std::strlen(kStatsActPrefix)), opOf(b.name), b.type,
-                               bound->output(b.name)});
-    } else if (b.kind == BindingInfo::Kind::Output && startsWith(b.name, kStatsActGradPrefix)) {
-      std::string value = b.name.substr(std::strlen(kStatsActGradPrefix));
-      statsTensors_.push_back({StepTensor::Kind::ActivationGrad, value,
-                               opOf(kStatsActPrefix + value), b.type, bound->output(b.name)});
+          {StepTensor::Kind::ParamGrad, (*graph)[*out.subject].name, Op::Param, type, grad.data()});
+    } else if (out.role == OutputRole::Value) {
+      statsTensors_.push_back({StepTensor::Kind::Activation, (*graph)[out.value].name,
+                               opOf(out.value), type, bound->output(out.name)});
+    } else if (out.role == OutputRole::Adjoint) {
+      statsTensors_.push_back({StepTensor::Kind::ActivationGrad, (*graph)[*out.subject].name,
+                               opOf(out.subject), type, bound->output(out.name)});
     }
   }
   if (llvm::Error e = bindLeaves(*bound))
@@ -315,32 +306,93 @@ llvm::Expected<float> ModelRuntime::statsStep(const int32_t *X, const int32_t *Y
   std::memcpy(statsX_.data(), X, statsX_.size() * sizeof(int32_t));
   std::memcpy(statsY_.data(), Y, statsY_.size() * sizeof(int32_t));
   stats_->run(lr);
-  return stats_->output("loss")[0];
+  return stats_->output(OutputRole::Loss)[0];
 }
 
-llvm::Expected<const float *> ModelRuntime::logits(const int32_t *X, int64_t rows) {
+llvm::Error ModelRuntime::bindEval(BoundFunction &fn, std::vector<int32_t> &X,
+                                   std::vector<int32_t> &Y, int64_t rows) {
+  X.assign(rows * context(), 0);
+  Y.assign(rows, 0);
+  for (const BindingInfo &b : fn.function().bindings())
+    if (b.kind == BindingInfo::Kind::Input) {
+      std::optional<ValueId> leaf = training_.findLeaf(Op::Input, b.name);
+      bool target = leaf && training_[*leaf].isTarget;
+      if (llvm::Error e = fn.bind(b.name, target ? Y.data() : X.data()))
+        return e;
+    }
+  return fn.ready();
+}
+
+llvm::Error ModelRuntime::runEval(const int32_t *X, const int32_t *Y, int64_t rows) {
   if (!eval_) {
     auto fn = compiled(eval_, Stage::Infer, kEvalRows, false, "eval");
     if (!fn)
       return fn.takeError();
-    evalX_.assign(kEvalRows * context(), 0);
-    for (const BindingInfo &b : (*fn)->function().bindings())
-      if (b.kind == BindingInfo::Kind::Input)
-        if (llvm::Error e = (*fn)->bind(b.name, evalX_.data()))
-          return e;
-    if (llvm::Error e = (*fn)->ready())
+    if (llvm::Error e = bindEval(**fn, evalX_, evalY_, kEvalRows))
       return e;
   }
   std::memcpy(evalX_.data(), X, rows * context() * sizeof(int32_t));
   std::fill(evalX_.begin() + rows * context(), evalX_.end(), 0);
+  if (Y)
+    std::memcpy(evalY_.data(), Y, rows * sizeof(int32_t));
+  std::fill(evalY_.begin() + (Y ? rows : 0), evalY_.end(), 0);
   eval_->run();
-  return eval_->output("logits");
+  return llvm::Error::success();
+}
+
+llvm::Error ModelRuntime::needLogits(const char *what) const {
+  if (hasLogits_)
+    return llvm::Error::success();
+  return fail(fmt::format("{} needs the model's logits, and it has none: {}", what, kLogitsHelp));
+}
+
+llvm::Expected<const float *> ModelRuntime::logits(const int32_t *X, int64_t rows) {
+  if (llvm::Error e = needLogits("computing logits"))
+    return e;
+  if (llvm::Error e = runEval(X, nullptr, rows))
+    return e;
+  return eval_->output(OutputRole::Logits);
+}
+
+// A loss that is not a cross-entropy of logits: the inference graph computes
+// the loss itself, at kEvalRows rows and, for the split's tail, at its exact
+// row count (no padding inside a mean). The split loss is the row-weighted
+// mean of the block losses: exact for any loss that is a mean over rows.
+llvm::Expected<double> ModelRuntime::graphLoss(const Split &split) {
+  double total = 0;
+  for (int64_t row = 0; row < split.rows(); row += kEvalRows) {
+    int64_t n = std::min(kEvalRows, split.rows() - row);
+    const int32_t *X = split.X.data() + row * context(), *Y = split.Y.data() + row;
+    float loss = 0;
+    if (n == kEvalRows) {
+      if (llvm::Error e = runEval(X, Y, n))
+        return e;
+      loss = eval_->output(OutputRole::Loss)[0];
+    } else {
+      std::unique_ptr<BoundFunction> &tail = tailEval_[n];
+      if (!tail) {
+        auto fn = compiled(tail, Stage::Infer, n, false, "eval_tail");
+        if (!fn)
+          return fn.takeError();
+        if (llvm::Error e = bindEval(**fn, tailX_[n], tailY_[n], n))
+          return e;
+      }
+      std::memcpy(tailX_[n].data(), X, n * context() * sizeof(int32_t));
+      std::memcpy(tailY_[n].data(), Y, n * sizeof(int32_t));
+      tail->run();
+      loss = tail->output(OutputRole::Loss)[0];
+    }
+    total += double(loss) * n;
+  }
+  return split.rows() ? total / split.rows() : 0.0;
 }
 
 // On both cores, with the cross-entropy compiled too: see runtime/EvalLoss.h.
 llvm::Expected<double> ModelRuntime::loss(const Split &split) {
   if (split.rows() == 0)
     return 0.0;
+  if (!hasLogits_)
+    return graphLoss(split);
   if (!eval_) // compiles and binds the eval function
     if (auto out = logits(split.X.data(), std::min(kEvalRows, split.rows())); !out)
       return out.takeError();
@@ -369,24 +421,23 @@ llvm::Expected<SplitLosses> ModelRuntime::losses(const Dataset &data) {
 llvm::Error ModelRuntime::calibrate(const Split &split) {
   if (split.rows() < 2)
     return llvm::Error::success();
-  if (auto first = logits(split.X.data(), 1); !first)
-    return first.takeError();
+  if (llvm::Error e = runEval(split.X.data(), split.Y.data(), 1))
+    return e;
   // Layers in graph order: layer k's input depends on the statistics of layers
   // before it, so each pass over the split calibrates one more layer.
-  std::vector<std::string> layers;
+  std::vector<const BindingInfo *> layers;
   for (const BindingInfo &b : eval_->function().bindings())
-    if (b.kind == BindingInfo::Kind::Output && b.name.rfind(kBatchNormInputPrefix, 0) == 0)
-      layers.push_back(b.name.substr(std::strlen(kBatchNormInputPrefix)));
-  for (const std::string &layer : layers) {
-    const TensorType *type = eval_->typeOf(kBatchNormInputPrefix + layer);
-    int64_t h = type->shape[1];
+    if (b.kind == BindingInfo::Kind::Output && b.role == OutputRole::BatchNormInput)
+      layers.push_back(&b);
+  for (const BindingInfo *layer : layers) {
+    int64_t h = layer->type.shape[1];
     std::vector<double> sum(h, 0), sumSq(h, 0), shift(h, 0);
     int64_t count = 0;
     for (int64_t row = 0; row < split.rows(); row += kEvalRows) {
       int64_t n = std::min(kEvalRows, split.rows() - row);
-      if (auto out = logits(split.X.data() + row * context(), n); !out)
-        return out.takeError();
-      const float *x = eval_->output(kBatchNormInputPrefix + layer);
+      if (llvm::Error e = runEval(split.X.data() + row * context(), split.Y.data() + row, n))
+        return e;
+      const float *x = eval_->output(layer->name);
       // Shifted sums (by the first row) keep the variance accurate in double.
       if (row == 0)
         for (int64_t j = 0; j < h; ++j)
@@ -399,8 +450,8 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
         }
       count += n;
     }
-    std::vector<float> &mean = params_[layer + ".running_mean"];
-    std::vector<float> &var = params_[layer + ".running_var"];
+    std::vector<float> &mean = params_[layer->subjects.at(0)];
+    std::vector<float> &var = params_[layer->subjects.at(1)];
     for (int64_t j = 0; j < h; ++j) {
       double m = sum[j] / count;
       mean[j] = static_cast<float>(shift[j] + m);
@@ -412,6 +463,8 @@ llvm::Error ModelRuntime::calibrate(const Split &split) {
 
 llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_t seed,
                                                               int maxLength) {
+  if (llvm::Error e = needLogits("sampling"))
+    return e;
   if (!forward_) {
     auto fn = compiled(forward_, Stage::Infer, 1, false, "forward");
     if (!fn)
@@ -433,7 +486,7 @@ llvm::Expected<std::vector<std::string>> ModelRuntime::sample(int count, uint64_
     std::string name;
     while (static_cast<int>(name.size()) < maxLength) {
       forward_->run();
-      const float *logits = forward_->output("logits");
+      const float *logits = forward_->output(OutputRole::Logits);
       double mx = *std::max_element(logits, logits + classes), total = 0;
       for (int64_t k = 0; k < classes; ++k)
         total += probs[k] = std::exp(logits[k] - mx);

@@ -93,7 +93,11 @@ public:
   // (Bessel-corrected) variance of its input over `split`, layer by layer.
   llvm::Error calibrate(const Split &split);
   // Logits of kEvalRows rows (rows beyond `rows` are padding with context 0).
+  // Errors for a model without logits (see hasLogits).
   llvm::Expected<const float *> logits(const int32_t *X, int64_t rows);
+  // False when the loss is not a recognisable cross-entropy of logits (e.g.
+  // an mse): training, losses and calibration work, sampling does not.
+  bool hasLogits() const { return hasLogits_; }
 
   llvm::Expected<std::vector<std::string>> sample(int count, uint64_t seed, int maxLength = 64);
 
@@ -108,6 +112,14 @@ private:
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
   llvm::Error bindLeaves(BoundFunction &fn);
+  // Binds an inference function's inputs: contexts to X, the target (kept
+  // by a graph whose output is its loss) to Y, both sized for `rows`.
+  llvm::Error bindEval(BoundFunction &fn, std::vector<int32_t> &X, std::vector<int32_t> &Y,
+                       int64_t rows);
+  // Runs eval on `rows` <= kEvalRows rows (Y may be null: labels 0).
+  llvm::Error runEval(const int32_t *X, const int32_t *Y, int64_t rows);
+  llvm::Expected<double> graphLoss(const Split &split);
+  llvm::Error needLogits(const char *what) const;
   llvm::Error prepareStats();
 
   Module module_;
@@ -119,8 +131,12 @@ private:
   std::unique_ptr<JitEngine> jit_;
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
+  bool hasLogits_ = true;
+  // graphLoss: the tail block of each split, by its row count.
+  std::map<int64_t, std::unique_ptr<BoundFunction>> tailEval_;
+  std::map<int64_t, std::vector<int32_t>> tailX_, tailY_;
   std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
-  std::vector<int32_t> trainX_, trainY_, evalX_, forwardX_, statsX_, statsY_;
+  std::vector<int32_t> trainX_, trainY_, evalX_, evalY_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
   bool profile_ = false;
   size_t untrackedStates_ = 0; // state leaves only the inference graph uses

@@ -12,19 +12,15 @@
 namespace mlpc {
 namespace {
 
-bool startsWith(const std::string &s, const std::string &prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 bool isNonlinearity(Op op) {
-  return op == Op::Tanh || op == Op::Sigmoid || op == Op::Relu;
+  return opInfo(op).has(opflag::Nonlinearity);
 }
 
 // Every value the loss depends on (the forward pass), as a mask over nodes.
 std::vector<bool> forwardValues(const Graph &g) {
   std::vector<bool> seen(g.size(), false);
   std::vector<ValueId> stack;
-  if (std::optional<ValueId> loss = g.output("loss"))
+  if (std::optional<ValueId> loss = g.output(OutputRole::Loss))
     stack.push_back(*loss);
   while (!stack.empty()) {
     ValueId v = stack.back();
@@ -176,32 +172,17 @@ std::optional<Graph> buildStatsGraph(const Graph &forward, const PipelineOptions
                                      DiagnosticEngine &diags) {
   Graph g = forward;
   const std::vector<bool> live = forwardValues(g); // a probe on a dead value would have no act.<v>
-  const ValueId n = static_cast<ValueId>(g.size());
-  for (ValueId v = 0; v < n; ++v) {
-    if (!live[v] || g[v].name.empty() || !isNonlinearity(g[v].op))
-      continue;
-    Node probe(Op::Param);
-    probe.type = g[v].type;
-    probe.name = kStatsProbePrefix + g[v].name;
-    ValueId p = g.add(std::move(probe));
-    ValueId routed = g.make(Op::Add, {v, p});
-    g.replaceAllUses(v, routed);
-    g[routed].operands[0] = v;
-  }
-  g.compact(); // the Adds were appended after their users
+  for (ValueId v = 0; v < g.size(); ++v)
+    g[v].probe = live[v] && !g[v].name.empty() && isNonlinearity(g[v].op);
   std::optional<Graph> training = runPipeline(g, Stage::Grad, options, diags);
   if (!training)
     return std::nullopt;
-  const std::string probeGrad = std::string("grad.") + kStatsProbePrefix;
-  for (GraphOutput &out : training->outputs)
-    if (startsWith(out.name, probeGrad))
-      out.name = kStatsActGradPrefix + out.name.substr(probeGrad.size());
   std::vector<bool> inForward = forwardValues(*training);
-  std::optional<ValueId> loss = training->output("loss");
+  std::optional<ValueId> loss = training->output(OutputRole::Loss);
   for (ValueId v = 0; v < training->size(); ++v) {
     const Node &node = (*training)[v];
     if (inForward[v] && v != *loss && !node.name.empty() && opInfo(node.op).kind != OpKind::Leaf)
-      training->setOutput(kStatsActPrefix + node.name, v);
+      training->setOutput("act." + node.name, v);
   }
   return training;
 }

@@ -3,11 +3,13 @@
 //
 // Plain training never pays for them: the train_step is unchanged. On a stats
 // step the runtime runs a second function (ModelRuntime::statsStep) compiled
-// from the graph buildStatsGraph() returns: the training graph plus
-//   act.<v>      every named forward value v (layer outputs: h1, hpreact, ...),
-//   actgrad.<v>  dloss/dv for each named nonlinearity output (tanh, sigmoid,
-//                relu): the "gradient distribution" plot of the lectures,
-// with each gradient "grad.<P>" also copied to a buffer. It is compiled with
+// from the graph buildStatsGraph() returns: the training graph plus outputs
+//   of role Value (labelled act.<v>) for every named forward value v (layer
+//                outputs: h1, hpreact, ...),
+//   of role Adjoint (actgrad.<v>): dloss/dv for each named nonlinearity
+//                output (tanh, sigmoid, relu): the "gradient distribution"
+//                plot of the lectures,
+// with each Gradient output also copied to a buffer. It is compiled with
 // the SGD update, so the update is the very code train_step runs and the
 // parameter trajectory is the same with or without --stats.
 //
@@ -36,19 +38,13 @@
 
 namespace mlpc {
 
-constexpr const char *kStatsActPrefix = "act.";
-constexpr const char *kStatsActGradPrefix = "actgrad.";
-constexpr const char *kStatsProbePrefix = "probe.";
 constexpr int kStatsHistogramBins = 50;
 constexpr double kTanhSaturation = 0.97; // |tanh| above this: a saturated unit (lecture 4)
 
 // The stats graph of a lowered forward graph (see the top of this file).
-// dloss/dv is obtained by routing v through `v + probe.<v>`, where probe.<v>
-// is a Param the caller binds to zeros: autodiff then produces
-// grad.probe.<v> = dloss/dv, renamed here to actgrad.<v> so that it is a
-// plain output and not an SGD update. Only nonlinearity outputs get a probe:
-// an Add inside an atomic cross-entropy or batchnorm chain would stop the
-// fusion passes from recognising it. Errors go to `diags`.
+// dloss/dv comes from autodiff itself: v is marked Node::probe, and autodiff
+// outputs its adjoint (role Adjoint, subject v). The training part of the
+// graph is exactly train_step's. Errors go to `diags`.
 std::optional<Graph> buildStatsGraph(const Graph &forward, const PipelineOptions &options,
                                      DiagnosticEngine &diags);
 

@@ -113,7 +113,9 @@ std::unique_ptr<PreparedTraining> prepareTraining(const ParsedArgs &args) {
     if (p.calibrate[v].op == Op::BatchNormInfer) {
       std::string layer = batchNormStateName(p.calibrate, v);
       m.bnLayers.push_back(layer);
-      p.calibrate.setOutput("bn_input." + layer, p.calibrate[v].operands[0]);
+      p.calibrate.setOutput({"bn_input." + layer, p.calibrate[v].operands[0],
+                             OutputRole::BatchNormInput, p.calibrate[v].operands[3],
+                             p.calibrate[v].operands[4]});
     }
   const Module &module = p.runtime->module();
   m.name = module.name;

@@ -1,5 +1,6 @@
 // mlpc fold-check / mlpc compile: the inference path with BatchNorm folded
 // into the preceding Linear layers.
+#include "passes/BatchNormState.h"
 #include "passes/FoldBatchNorm.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/ModelRuntime.h"
@@ -83,6 +84,13 @@ int runFoldCheck(const ParsedArgs &args) {
   if (lowered) {
     unfolded = runPipeline(lowered->graph, Stage::Infer, pipeline, model.diags());
     folded = runPipeline(lowered->graph, Stage::Folded, pipeline, model.diags());
+    if (folded && !folded->output(OutputRole::Logits)) {
+      model.diags().error(lowered->graph[*lowered->graph.output(OutputRole::Loss)].loc,
+                          std::string("fold-check compares logits, and this model has no "
+                                      "recognisable logits: ") +
+                              kLogitsHelp);
+      folded.reset();
+    }
   }
   TensorMap weights = (*runtime)->params();
   TensorMap foldedWeights = weights;
@@ -117,7 +125,8 @@ int runFoldCheck(const ParsedArgs &args) {
       std::copy_n(val.X.data() + row * context, n * context, f->X.data());
       f->fn->run();
     }
-    const float *a = before->fn->output("logits"), *b = after->fn->output("logits");
+    const float *a = before->fn->output(OutputRole::Logits),
+                *b = after->fn->output(OutputRole::Logits);
     for (int64_t i = 0; i < n * classes; ++i)
       maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - double(b[i])));
     lossBefore += crossEntropy(a, val.Y.data() + row, n, classes) * n;

@@ -85,8 +85,8 @@ int runGradcheck(const ParsedArgs &args) {
   auto atomicValues = interpret(*atomicGraph, leaves);
   if (!atomicValues)
     return reportError(atomicValues.takeError());
-  double loss = (*fusedValues)[*fusedGraph->output("loss")][0];
-  double atomicLoss = (*atomicValues)[*atomicGraph->output("loss")][0];
+  double loss = (*fusedValues)[*fusedGraph->output(OutputRole::Loss)][0];
+  double atomicLoss = (*atomicValues)[*atomicGraph->output(OutputRole::Loss)][0];
 
   llvm::outs() << fmt::format("gradcheck {} (seed {}, loss {:.10f}, atomic loss {:.10f})\n",
                               module->name, *seed, loss, atomicLoss);
@@ -96,11 +96,12 @@ int runGradcheck(const ParsedArgs &args) {
   bool allOk = std::fabs(loss - atomicLoss) <= kAtomicAtol + kAtomicRtol * std::fabs(loss);
   Rng pick(*seed + 1);
   for (const GraphOutput &out : fusedGraph->outputs) {
-    if (out.name.rfind("grad.", 0) != 0)
+    if (out.role != OutputRole::Gradient)
       continue;
-    std::string param = out.name.substr(5);
+    std::string param = (*fusedGraph)[*out.subject].name;
     const std::vector<double> &grad = (*fusedValues)[out.value];
-    const std::vector<double> &atomicGrad = (*atomicValues)[*atomicGraph->output(out.name)];
+    const std::vector<double> &atomicGrad =
+        (*atomicValues)[*atomicGraph->output(OutputRole::Gradient, param)];
 
     // Finite differences on a sample of elements (every element of small
     // tensors), always including the largest-magnitude gradient entry.
@@ -189,13 +190,13 @@ int runGrad(const ParsedArgs &args) {
   if (!values)
     return reportError(values.takeError());
   TensorFile out;
-  double loss = (*values)[*training->output("loss")][0];
+  double loss = (*values)[*training->output(OutputRole::Loss)][0];
   out.tensors["loss"] = makeF32Tensor({}, {static_cast<float>(loss)});
   for (const GraphOutput &o : training->outputs) {
-    if (o.name.rfind("grad.", 0) != 0)
+    if (o.role != OutputRole::Gradient)
       continue;
     const std::vector<double> &g = (*values)[o.value];
-    out.tensors[o.name.substr(5)] =
+    out.tensors[(*training)[*o.subject].name] =
         makeF32Tensor((*training)[o.value].type.shape, std::vector<float>(g.begin(), g.end()));
   }
   out.metadata["loss_f64"] = fmt::format("{:.17g}", loss);

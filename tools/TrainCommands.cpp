@@ -185,11 +185,15 @@ int runTrain(const ParsedArgs &args) {
   if (!losses)
     return reportError(losses.takeError());
   printLosses(*losses);
-  auto names = model.sample(static_cast<int>(*samples), options.seed + 10);
-  if (!names)
-    return reportError(names.takeError());
-  for (const std::string &name : *names)
-    llvm::outs() << name << "\n";
+  if (model.hasLogits()) {
+    auto names = model.sample(static_cast<int>(*samples), options.seed + 10);
+    if (!names)
+      return reportError(names.takeError());
+    for (const std::string &name : *names)
+      llvm::outs() << name << "\n";
+  } else if (*samples > 0) {
+    llvm::outs() << "(no samples: the loss is not a cross-entropy of logits)\n";
+  }
 
   if (auto out = args.get("--out")) {
     // The final checkpoint holds the calibrated statistics (for eval, sample,

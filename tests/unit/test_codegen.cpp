@@ -307,9 +307,10 @@ TEST_CASE("codegen: sgdUpdate updates params after their last read", "[codegen]"
   ValueId grad = node(g, Op::Mul, {x, q}); // grad.P, computed before P's last read
   ValueId late = node(g, Op::Add, {p, node(g, Op::Mul, {grad, grad})}); // reads P after grad exists
   ValueId gq = node(g, Op::Sum, {node(g, Op::Mul, {p, x})}, [](Node &n) { n.axis = 0; });
-  g.setOutput("grad.P", grad);
+  g.setOutput({"grad.P", grad, OutputRole::Gradient, p, std::nullopt});
   g.setOutput("late", late);
-  g.setOutput("grad.Q", node(g, Op::Reshape, {gq}, [](Node &n) { n.shapeAttr = {5}; }));
+  g.setOutput({"grad.Q", node(g, Op::Reshape, {gq}, [](Node &n) { n.shapeAttr = {5}; }),
+               OutputRole::Gradient, q, std::nullopt});
   CompileOptions options;
   options.sgdUpdate = true;
   const float lr = 0.25f;
@@ -348,7 +349,7 @@ TEST_CASE("codegen: sgdUpdate inside the gradient matmul kernel", "[codegen]") {
     Graph g;
     ValueId p = param(g, "P", {8, 80}), x = param(g, "x", {16, 8}), dy = param(g, "dy", {16, 80});
     ValueId dw = node(g, Op::MatMul, {x, dy}, [](Node &n) { n.transA = true; });
-    g.setOutput("grad.P", dw);
+    g.setOutput({"grad.P", dw, OutputRole::Gradient, p, std::nullopt});
     if (readLater)
       g.setOutput("late", node(g, Op::MatMul, {x, p}));
     CompileOptions options;
@@ -385,7 +386,7 @@ TEST_CASE("codegen: state write-back happens after every read", "[codegen]") {
                       {node(g, Op::Mul, {s, constant(g, 0.9)}),
                        node(g, Op::Mul, {mean, constant(g, 0.1)})}); // [1, 6]
   ValueId late = node(g, Op::Mul, {node(g, Op::Exp, {next}), s});    // reads S after `next`
-  g.setOutput("state.S", next);
+  g.setOutput({"state.S", next, OutputRole::WriteBack, s, std::nullopt});
   g.setOutput("late", late);
   LeafData data = RandomLeaves{}(g);
   Values ref = interpretOrFail(g, data);
@@ -404,10 +405,10 @@ TEST_CASE("codegen: state write-back happens after every read", "[codegen]") {
 TEST_CASE("codegen: bad graphs and names are errors, not crashes", "[codegen]") {
   Graph g;
   ValueId x = param(g, "x", {3});
-  g.setOutput("state.missing", x);
+  g.setOutput({"state.missing", x, OutputRole::WriteBack, std::nullopt, std::nullopt});
   auto r = sharedJit().compile(g, uniqueName(), CompileOptions{});
   REQUIRE(!r);
-  CHECK(llvm::toString(r.takeError()).find("no state leaf") != std::string::npos);
+  CHECK(llvm::toString(r.takeError()).find("no parameter or state leaf") != std::string::npos);
   Graph h;
   h.setOutput("y", node(h, Op::Neg, {param(h, "x", {3})}));
   auto bad = sharedJit().compile(h, "not a name", CompileOptions{});

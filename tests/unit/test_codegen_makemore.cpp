@@ -88,16 +88,18 @@ Makemore trainingStep() {
                 {node(g, Op::Mul, {run, g.makeConst(0.999)}),
                  node(g, Op::Mul, {stat, g.makeConst(0.001)})});
   };
-  g.setOutput("loss", m.loss);
-  g.setOutput("grad.C", dC);
-  g.setOutput("grad.W1", dW1);
-  g.setOutput("grad.b1", db1);
-  g.setOutput("grad.bngain", dgain);
-  g.setOutput("grad.bnbias", dbias);
-  g.setOutput("grad.W2", dW2);
-  g.setOutput("grad.b2", db2);
-  g.setOutput("state.bngain.running_mean", ema(m.runMean, mean));
-  g.setOutput("state.bngain.running_var", ema(m.runVar, var));
+  g.setOutput("loss", m.loss, OutputRole::Loss);
+  g.setOutput({"grad.C", dC, OutputRole::Gradient, *g.findLeaf(Op::Param, "C"), {}});
+  g.setOutput({"grad.W1", dW1, OutputRole::Gradient, *g.findLeaf(Op::Param, "W1"), {}});
+  g.setOutput({"grad.b1", db1, OutputRole::Gradient, *g.findLeaf(Op::Param, "b1"), {}});
+  g.setOutput({"grad.bngain", dgain, OutputRole::Gradient, *g.findLeaf(Op::Param, "bngain"), {}});
+  g.setOutput({"grad.bnbias", dbias, OutputRole::Gradient, *g.findLeaf(Op::Param, "bnbias"), {}});
+  g.setOutput({"grad.W2", dW2, OutputRole::Gradient, *g.findLeaf(Op::Param, "W2"), {}});
+  g.setOutput({"grad.b2", db2, OutputRole::Gradient, *g.findLeaf(Op::Param, "b2"), {}});
+  g.setOutput(
+      {"state.bngain.running_mean", ema(m.runMean, mean), OutputRole::WriteBack, m.runMean, {}});
+  g.setOutput(
+      {"state.bngain.running_var", ema(m.runVar, var), OutputRole::WriteBack, m.runVar, {}});
   return m;
 }
 
@@ -123,7 +125,7 @@ LeafData makemoreData(const Graph &g, uint32_t seed) {
 
 TEST_CASE("codegen: makemore forward graph", "[codegen]") {
   Makemore m = forward(false);
-  m.g.setOutput("loss", m.loss);
+  m.g.setOutput("loss", m.loss, OutputRole::Loss);
   m.g.setOutput("logits", m.logits);
   LeafData data = makemoreData(m.g, 7);
   Values ref = interpretOrFail(m.g, data);
@@ -152,15 +154,15 @@ TEST_CASE("codegen: makemore training step with SGD and running stats", "[codege
   for (size_t i = 0; i < m.g.outputs.size(); ++i) {
     const GraphOutput &out = m.g.outputs[i];
     expectClose(run.outputs[i], ref[out.value], out.name, 1e-5, 1e-6);
-    if (out.name.rfind("grad.", 0) == 0) {
-      std::string p = out.name.substr(5);
+    if (out.role == OutputRole::Gradient) {
+      std::string p = m.g[*out.subject].name;
       std::vector<double> expect = data[p];
       for (size_t j = 0; j < expect.size(); ++j)
         expect[j] -= lr * ref[out.value][j];
       expectClose(run.leavesAfter[p], expect, p + " updated", 1e-5, 1e-6);
-    } else if (out.name.rfind("state.", 0) == 0) {
-      expectClose(run.leavesAfter[out.name.substr(6)], ref[out.value], out.name + " written back",
-                  1e-5, 1e-6);
+    } else if (out.role == OutputRole::WriteBack) {
+      expectClose(run.leavesAfter[m.g[*out.subject].name], ref[out.value],
+                  out.name + " written back", 1e-5, 1e-6);
     }
   }
 }
@@ -229,7 +231,7 @@ TEST_CASE("codegen: makemore benchmark", "[.bench]") {
                 label, t.compileMs, t.medianUs, t.minUs, t.workspace);
   };
   Makemore f = forward(false);
-  f.g.setOutput("loss", f.loss);
+  f.g.setOutput("loss", f.loss, OutputRole::Loss);
   report("makemore forward", f.g, CompileOptions{});
   Makemore t = trainingStep();
   CompileOptions options;

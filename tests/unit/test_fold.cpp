@@ -36,12 +36,12 @@ void checkFoldEquivalence(const std::string &example) {
 
   auto before = interpret(infer, leaves);
   REQUIRE(bool(before));
-  const std::vector<double> &expected = (*before)[*infer.output("logits")];
+  const std::vector<double> &expected = (*before)[*infer.output(OutputRole::Logits)];
 
   // Symbolic fold, evaluated in f64 directly from the original weights.
   auto symbolic = interpret(folded, leaves);
   REQUIRE(bool(symbolic));
-  CHECK(compareValues((*symbolic)[*folded.output("logits")], expected).maxAbs < 1e-12);
+  CHECK(compareValues((*symbolic)[*folded.output(OutputRole::Logits)], expected).maxAbs < 1e-12);
 
   // Materialized into f32 parameters, as `mlpc compile` does.
   TensorMap materializedWeights = weights;
@@ -58,7 +58,7 @@ void checkFoldEquivalence(const std::string &example) {
   auto after = interpret(folded, foldedLeaves);
   REQUIRE(bool(after));
   // Only the f32 rounding of W' and b' separates the two.
-  CHECK(compareValues((*after)[*folded.output("logits")], expected).maxAbs < 1e-4);
+  CHECK(compareValues((*after)[*folded.output(OutputRole::Logits)], expected).maxAbs < 1e-4);
 }
 
 } // namespace
@@ -118,7 +118,8 @@ TEST_CASE("the atomic batchnorm chain is recognised at batch sizes 1 and 2", "[f
     for (const Node &n : atomicInfer.nodes)
       batchNorms += n.op == Op::BatchNormInfer;
     CHECK(batchNorms == 1);
-    CHECK(atomicInfer[*atomicInfer.output("logits")].type.shape == std::vector<int64_t>{rows, 27});
+    CHECK(atomicInfer[*atomicInfer.output(OutputRole::Logits)].type.shape ==
+          std::vector<int64_t>{rows, 27});
     // The same inference graph as the model written with batchnorm() and
     // cross_entropy() (the printed graphs differ only in the model's name).
     std::string a = printGraph(atomicInfer),

@@ -99,7 +99,7 @@ void makeBatch(ModelRuntime &rt, uint32_t seed, std::vector<int32_t> &X, std::ve
     y = next();
 }
 
-// Leaves for the interpreter: the batch, the model's params and state, zero probes.
+// Leaves for the interpreter: the batch, the model's params and state.
 std::map<std::string, std::vector<double>> leavesOf(const Graph &g, ModelRuntime &rt,
                                                     const std::vector<int32_t> &X,
                                                     const std::vector<int32_t> &Y) {
@@ -109,8 +109,6 @@ std::map<std::string, std::vector<double>> leavesOf(const Graph &g, ModelRuntime
     if (n.op == Op::Input)
       leaves[n.name] = n.isTarget ? std::vector<double>(Y.begin(), Y.end())
                                   : std::vector<double>(X.begin(), X.end());
-    else if (n.op == Op::Param && n.name.rfind(kStatsProbePrefix, 0) == 0)
-      leaves[n.name].assign(n.type.numel(), 0.0);
     else if (n.op == Op::Param || n.op == Op::State)
       leaves[n.name] =
           std::vector<double>(rt.params().at(n.name).begin(), rt.params().at(n.name).end());
@@ -212,14 +210,13 @@ TEST_CASE("stats step statistics match the f64 interpreter", "[stats]") {
   std::vector<std::string> layers;
   for (const LayerStats &layer : r.layers) {
     layers.push_back(layer.name);
-    const std::vector<double> &value =
-        outputValue(*statsGraph, statsValues, kStatsActPrefix + layer.name);
+    const std::vector<double> &value = outputValue(*statsGraph, statsValues, "act." + layer.name);
     checkSummary(layer.value, summarize(value.data(), value.size(), layer.op == "tanh"),
                  layer.name);
     CHECK(layer.grad.has_value() == (layer.op == "tanh" || layer.op == "relu"));
     if (layer.grad) {
       const std::vector<double> &grad =
-          outputValue(*statsGraph, statsValues, kStatsActGradPrefix + layer.name);
+          outputValue(*statsGraph, statsValues, "actgrad." + layer.name);
       checkSummary(*layer.grad, summarize(grad.data(), grad.size()), "d" + layer.name);
     }
   }
