@@ -371,7 +371,10 @@ llvm::Expected<double> ModelRuntime::graphLoss(const Split &split) {
     } else {
       std::unique_ptr<BoundFunction> &tail = tailEval_[n];
       if (!tail) {
-        auto fn = compiled(tail, Stage::Infer, n, false, "eval_tail");
+        // One function per row count, each under a JIT symbol of its own
+        // (also after initParams / loadParams drop the compiled ones).
+        const std::string name = fmt::format("eval_tail_{}", tailCompiles_++);
+        auto fn = compiled(tail, Stage::Infer, n, false, name.c_str());
         if (!fn)
           return fn.takeError();
         if (llvm::Error e = bindEval(**fn, tailX_[n], tailY_[n], n))

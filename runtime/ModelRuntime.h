@@ -135,6 +135,7 @@ private:
   // graphLoss: the tail block of each split, by its row count.
   std::map<int64_t, std::unique_ptr<BoundFunction>> tailEval_;
   std::map<int64_t, std::vector<int32_t>> tailX_, tailY_;
+  int tailCompiles_ = 0;
   std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
   std::vector<int32_t> trainX_, trainY_, evalX_, evalY_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;

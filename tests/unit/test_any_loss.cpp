@@ -112,6 +112,13 @@ TEST_CASE("a scalar loss without logits trains, evaluates and calibrates", "[run
   double expected = (*values)[*infer.output(OutputRole::Loss)][0];
   CHECK(*loss == Approx(expected).epsilon(1e-4));
 
+  // Every split (three tails of different sizes, one function each).
+  auto all = model.losses(*data);
+  if (!all)
+    FAIL(llvm::toString(all.takeError()));
+  CHECK(std::isfinite(all->train));
+  CHECK(all->val == Approx(all->train).epsilon(0.1));
+
   auto names = model.sample(3, 1);
   REQUIRE_FALSE(bool(names));
   CHECK(llvm::toString(names.takeError()).find("needs the model's logits") != std::string::npos);
