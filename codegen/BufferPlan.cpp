@@ -99,6 +99,7 @@ struct Planner {
     p.root.resize(n);
     p.offset.assign(n, -1);
     p.outputSlot.assign(n, -1);
+    p.writeTarget.assign(n, -1);
     p.region.assign(n, -1);
     p.scratchOffset.assign(n, -1);
     p.scratchRegion.assign(n, -1);
@@ -321,6 +322,27 @@ struct Planner {
     return llvm::Error::success();
   }
 
+  // A write-back's value can be computed straight into its leaf when it is
+  // an elementwise loop of the leaf's shape that nothing else reads, and
+  // nothing reads the old leaf after that loop, nor inside it other than
+  // elementwise (at the element being written): e.g. W - lr * (x^T @ dy) with
+  // the matmul as the loop's epilogue, which then is the whole update.
+  bool canWriteInPlace(ValueId v, ValueId target) const {
+    if (p.storage[v] != Storage::Workspace || p.filledBy[v] >= 0 || uses[v] != 1 ||
+        opInfo(g[v].op).kind != OpKind::Elementwise || g[v].type.shape != g[target].type.shape ||
+        lastRead[target] > static_cast<int64_t>(v))
+      return false;
+    for (ValueId u = 0; u <= v; ++u) {
+      bool fused = p.storage[u] == Storage::Inlined || p.storage[u] == Storage::Epilogue;
+      if (!fused || exprRoot[u] != v || opInfo(g[u].op).kind == OpKind::Elementwise)
+        continue;
+      for (ValueId o : g[u].operands)
+        if (p.root[o] == target)
+          return false; // e.g. a matmul in the loop reading the leaf at other indices
+    }
+    return true;
+  }
+
   llvm::Error liveness() {
     // 4. Liveness. A node's operands are read at the position of the loop that
     // evaluates it: its own, or for fused nodes the consumer's (exprRoot).
@@ -358,6 +380,11 @@ struct Planner {
         // 27, two vectors, one masked, no two rows aligned alike) the
         // read-modify-write in the epilogue made the kernel slower, 2.1 -> 2.7 us.
         const ValueId v = op.value;
+        if (op.kind == OutputKind::WriteBack && canWriteInPlace(v, op.target)) {
+          op.inPlace = true;
+          p.storage[v] = Storage::LeafWrite;
+          p.writeTarget[v] = op.target;
+        }
         op.inKernel = op.kind == OutputKind::SgdUpdate && g[v].op == Op::MatMul &&
                       p.storage[v] == Storage::Workspace && uses[v] == 1 &&
                       lastRead[op.target] < static_cast<int64_t>(v) && g[v].type.shape[1] >= 64;
@@ -377,7 +404,8 @@ struct Planner {
     for (ValueId v = 0; v < n; ++v)
       if (p.storage[v] == Storage::Epilogue)
         runsAt[exprRoot[v]].push_back(v);
-      else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output)
+      else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output ||
+               p.storage[v] == Storage::LeafWrite)
         runsAt[v].push_back(v);
     auto newRegion = [&](int64_t begin, int64_t bytes) {
       p.regions.push_back(Region{begin, begin + bytes});

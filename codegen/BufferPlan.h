@@ -34,6 +34,8 @@ enum class Storage {
   Inlined,   // fused into its consumer's loop, never stored
   Epilogue,  // a MatMul whose result tiles feed its elementwise consumer's
              // expression directly (the consumer's kernel runs the matmul)
+  LeafWrite, // a WriteBack output's value, computed straight into the leaf
+             // it replaces (writeTarget): its loop is the write-back
 };
 
 // How an output is produced (from its OutputRole and CompileOptions::sgdUpdate):
@@ -52,6 +54,9 @@ struct OutputPlan {
   // is finished (P -= lr * tile, and the tile stored to the binding if it is
   // non-null), instead of a loop that reloads the gradient afterwards.
   bool inKernel = false;
+  // WriteBack whose value's loop stores into the leaf itself (Storage::LeafWrite):
+  // no buffer for the value and no copy afterwards.
+  bool inPlace = false;
 };
 
 // A byte range of the workspace owned by one value (or one node's scratch)
@@ -77,6 +82,7 @@ struct BufferPlan {
   std::vector<ValueId> root;          // the value owning the bytes (itself unless Alias)
   std::vector<int64_t> offset;        // Workspace roots: byte offset
   std::vector<int> outputSlot;        // Output roots: index into Graph::outputs
+  std::vector<int64_t> writeTarget;   // LeafWrite roots: the leaf they overwrite
   std::vector<int> region;            // Workspace roots: index into regions, else -1
   std::vector<int64_t> scratchOffset; // per node: offset of its scratch bytes, or -1
   std::vector<int> scratchRegion;     // per node: region of its scratch, or -1

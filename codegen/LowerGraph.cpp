@@ -230,6 +230,9 @@ void GraphLowering::createBuffers() {
     case Storage::Output:
       b.ptr = outputArg_[plan_.outputSlot[r]];
       break;
+    case Storage::LeafWrite:
+      b.ptr = leafArg_[plan_.writeTarget[r]];
+      break;
     case Storage::Alias:
     case Storage::Inlined:
     case Storage::Epilogue:
@@ -261,7 +264,7 @@ void GraphLowering::lowerNode(ValueId v) {
   if (plan_.filledBy[v] >= 0)
     return; // a sum that a BatchNormGrad kernel has already written
   Storage s = plan_.storage[v];
-  if (s != Storage::Workspace && s != Storage::Output)
+  if (s != Storage::Workspace && s != Storage::Output && s != Storage::LeafWrite)
     return; // leaves, constants, aliases and fused values emit no code of their own
   switch (g_[v].op) {
   case Op::Input:
@@ -337,6 +340,8 @@ void GraphLowering::emitPostActions(size_t position) {
         continue;
       }
       ifNonNull(outputArg_[i], [&] { copy(value, outputBuf(i), numel); });
+      if (op.inPlace)
+        continue; // the value's loop wrote the leaf
       const Buf &target = buf(op.target);
       if (op.kind == OutputKind::WriteBack) {
         copy(value, target, numel);

@@ -137,6 +137,7 @@ private:
   void emitStep();
   Error emitTrainStep();
   Value *scheduledLr(Value *step);
+  void storeStepScalars(Value *state, Value *step, Value *lr);
   void callTrainKernel(const Kernel &k, Value *state, Value *X, Value *Y, Value *lr, Value *loss);
   void emitParamName();
   void emitParamShape();
@@ -197,7 +198,30 @@ Value *StepBuilder::scheduledLr(Value *step) {
   Value *lr = lrConst(model_.schedule.empty() ? 0.1 : model_.schedule.front().lr);
   for (const LearningRatePhase &p : model_.schedule)
     lr = b_.CreateSelect(b_.CreateICmpSGE(step, b_.getInt64(p.fromStep)), lrConst(p.lr), lr);
+  if (model_.warmup > 0) { // lr * (t + 1) / W for t < W
+    Value *ramp = b_.CreateFDiv(b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), b_.getFloatTy()),
+                                lrConst(static_cast<double>(model_.warmup)));
+    lr = b_.CreateSelect(b_.CreateICmpSLT(step, b_.getInt64(model_.warmup)),
+                         b_.CreateFMul(lr, ramp), lr);
+  }
   return lr;
+}
+
+// The optimizer pass's scalar leaves (passes/Optimizer.h): the step's
+// learning rate and its 1-based number t, stored into the state before the
+// kernel runs, as ModelRuntime does before each JIT step.
+void StepBuilder::storeStepScalars(Value *state, Value *step, Value *lr) {
+  const Graph &g = *model_.train;
+  for (const StateTensor &t : layout_.tensors) {
+    std::optional<ValueId> leaf = g.findLeaf(Op::State, t.name);
+    if (!leaf)
+      continue;
+    if (g[*leaf].stateRole == StateRole::LearningRate)
+      b_.CreateStore(lr, byteOffset(b_, state, t.offset));
+    else if (g[*leaf].stateRole == StateRole::StepCount)
+      b_.CreateStore(b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), b_.getFloatTy()),
+                     byteOffset(b_, state, t.offset));
+  }
 }
 
 void StepBuilder::callTrainKernel(const Kernel &k, Value *state, Value *X, Value *Y, Value *lr,
@@ -263,6 +287,7 @@ Error StepBuilder::emitTrainStep() {
   Value *snapshot = byteOffset(b_, state, layout_.snapshotOffset);
   Value *floats = b_.getInt64((layout_.tensorsBytes + layout_.optimizerBytes) / 4);
   copyFloats(b_, tensors, snapshot, floats);
+  storeStepScalars(state, step, lr);
   callTrainKernel(*kernel, state, X, Y, lr, loss);
   // Non-finite: all exponent bits set. The gaps between tensors are zero.
   Value *lossValue = b_.CreateLoad(f32, loss, "loss.value");

@@ -53,6 +53,7 @@ struct TrainingModel {
   std::vector<std::string> bnLayers;
   int64_t blockRows = 0;
   std::vector<LearningRatePhase> schedule; // TrainConfig::schedule
+  int64_t warmup = 0;                      // TrainConfig::warmup
   int64_t steps = 0;                       // the train block's step count (for the header)
   // --weights: the initial values M_init copies (every Param and State
   // leaf); null: M_init evaluates the init expressions as initParameters does.

@@ -83,13 +83,34 @@ struct LrPhase {
   SourceLoc loc;
 };
 
+enum class OptimizerKind { SGD, Adam, AdamW };
+
+// The optimizer statement's options, with PyTorch's defaults (torch.optim.SGD,
+// Adam, AdamW); the pass that applies them is passes/Optimizer.cpp.
+struct OptimizerDecl {
+  OptimizerKind kind = OptimizerKind::SGD;
+  SourceLoc loc;
+  double momentum = 0, dampening = 0; // sgd
+  bool nesterov = false;              // sgd
+  double weightDecay = 0;             // sgd, adam: coupled (L2); adamw: decoupled (default 0.01)
+  double beta1 = 0.9, beta2 = 0.999;  // adam, adamw
+  double eps = 1e-8;                  // adam, adamw
+};
+
 struct TrainBlock {
   SourceLoc loc;
   std::optional<int64_t> steps;
   SourceLoc stepsLoc;
   std::optional<int64_t> batch;
   SourceLoc batchLoc;
-  std::vector<LrPhase> schedule; // empty if no `sgd` line
+  std::vector<LrPhase> schedule;         // the optimizer's `lr` list; empty if none
+  std::optional<OptimizerDecl> optimizer; // none: plain SGD
+  std::optional<double> clipGradNorm;    // `clip_grad_norm X`
+  SourceLoc clipLoc;
+  std::optional<int64_t> warmup; // `warmup N`
+  SourceLoc warmupLoc;
+  std::optional<double> cosineMinLr; // `cosine [min_lr X]` (0 when not given)
+  SourceLoc cosineLoc;
 };
 
 struct ModelAST {

@@ -70,6 +70,35 @@ void print(std::string &out, const Expr *e) {
   }
 }
 
+// `sgd lr 0.1 from 0, 0.01 from 100000 momentum 0.9`: the options that
+// differ from the optimizer's defaults, after the schedule.
+std::string optimizerLine(const TrainBlock &train) {
+  OptimizerDecl o = train.optimizer.value_or(OptimizerDecl{});
+  const char *kind = o.kind == OptimizerKind::SGD    ? "sgd"
+                     : o.kind == OptimizerKind::Adam ? "adam"
+                                                     : "adamw";
+  std::string out = fmt::format("  {} lr", kind);
+  for (size_t i = 0; i < train.schedule.size(); ++i) {
+    const LrPhase &phase = train.schedule[i];
+    out += fmt::format("{} {} from {}", i ? "," : "", number(phase.lr, false, 0), phase.fromStep);
+  }
+  auto option = [&](const char *name, double value, double fallback) {
+    if (value != fallback)
+      out += fmt::format(" {} {}", name, number(value, false, 0));
+  };
+  option("momentum", o.momentum, 0);
+  option("dampening", o.dampening, 0);
+  if (o.nesterov)
+    out += " nesterov";
+  if (o.kind != OptimizerKind::SGD) {
+    if (o.beta1 != 0.9 || o.beta2 != 0.999)
+      out += fmt::format(" betas {} {}", number(o.beta1, false, 0), number(o.beta2, false, 0));
+    option("eps", o.eps, 1e-8);
+  }
+  option("weight_decay", o.weightDecay, o.kind == OptimizerKind::AdamW ? 0.01 : 0);
+  return out + "\n";
+}
+
 } // namespace
 
 std::string printExpr(const Expr &expr) {
@@ -116,15 +145,14 @@ std::string printAST(const ModelAST &ast) {
       out += fmt::format("  steps {}\n", *train.steps);
     if (train.batch)
       out += fmt::format("  batch {}\n", *train.batch);
-    if (!train.schedule.empty()) {
-      out += "  sgd lr";
-      for (size_t i = 0; i < train.schedule.size(); ++i) {
-        const LrPhase &phase = train.schedule[i];
-        out +=
-            fmt::format("{} {} from {}", i ? "," : "", number(phase.lr, false, 0), phase.fromStep);
-      }
-      out += '\n';
-    }
+    if (!train.schedule.empty())
+      out += optimizerLine(train);
+    if (train.clipGradNorm)
+      out += fmt::format("  clip_grad_norm {}\n", number(*train.clipGradNorm, false, 0));
+    if (train.warmup)
+      out += fmt::format("  warmup {}\n", *train.warmup);
+    if (train.cosineMinLr)
+      out += fmt::format("  cosine min_lr {}\n", number(*train.cosineMinLr, false, 0));
   }
   return out;
 }

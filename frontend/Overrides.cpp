@@ -19,7 +19,8 @@ llvm::Error fail(const std::string &message) {
 
 // The train-block statements an override can replace (the grammar in
 // frontend/Parser.h), plus the `lr` shorthand.
-const std::vector<std::string> kTrainSettings = {"steps", "batch", "sgd", "lr"};
+const std::vector<std::string> kTrainSettings = {
+    "steps", "batch", "sgd", "adam", "adamw", "clip_grad_norm", "warmup", "cosine", "lr"};
 
 bool isTrainSetting(const std::string &name) {
   for (const std::string &s : kTrainSettings)
@@ -92,7 +93,7 @@ llvm::Expected<TrainBlock> parseTrainStatement(const std::string &statement, con
 }
 
 llvm::Error setTrainSetting(ModelAST &ast, const Override &o) {
-  std::string keyword = o.name == "lr" ? "sgd" : o.name;
+  // `lr=...` keeps the model's optimizer and replaces only its schedule.
   std::string statement = o.name == "lr" ? "sgd lr " + o.value : o.name + " " + o.value;
   auto parsed = parseTrainStatement(statement, o);
   if (!parsed)
@@ -100,13 +101,26 @@ llvm::Error setTrainSetting(ModelAST &ast, const Override &o) {
   TrainBlock &train = trainBlockOf(ast);
   // Locations from the --set text would point into another source: use the
   // train block's, so later diagnostics quote the model file.
-  if (keyword == "steps") {
+  if (o.name == "steps") {
     train.steps = parsed->steps;
     train.stepsLoc = train.loc;
-  } else if (keyword == "batch") {
+  } else if (o.name == "batch") {
     train.batch = parsed->batch;
     train.batchLoc = train.loc;
-  } else if (keyword == "sgd") {
+  } else if (o.name == "warmup") {
+    train.warmup = parsed->warmup;
+    train.warmupLoc = train.loc;
+  } else if (o.name == "clip_grad_norm") {
+    train.clipGradNorm = parsed->clipGradNorm;
+    train.clipLoc = train.loc;
+  } else if (o.name == "cosine") {
+    train.cosineMinLr = parsed->cosineMinLr;
+    train.cosineLoc = train.loc;
+  } else { // an optimizer statement, or lr
+    if (o.name != "lr") {
+      train.optimizer = parsed->optimizer;
+      train.optimizer->loc = train.loc;
+    }
     train.schedule = std::move(parsed->schedule);
     for (LrPhase &phase : train.schedule)
       phase.loc = train.loc;
@@ -156,13 +170,15 @@ llvm::Error applyOverrides(ModelAST &ast, llvm::ArrayRef<Override> overrides) {
                                o.text(), o.name, ast.name, knownNames(ast)));
     if (error)
       return error;
-    // One record per setting (a resumed run re-applies its checkpoint's);
-    // `lr` and `sgd` both set the schedule.
-    auto setting = [](llvm::StringRef name) {
-      return name == "lr" ? llvm::StringRef("sgd") : name;
-    };
+    // One record per setting (a resumed run re-applies its checkpoint's). An
+    // optimizer statement replaces an earlier one and an earlier `lr`; an
+    // `lr` replaces only an earlier `lr` (it keeps the optimizer).
+    auto isOptimizer = [](llvm::StringRef n) { return n == "sgd" || n == "adam" || n == "adamw"; };
     llvm::erase_if(ast.overrides, [&](const std::string &text) {
-      return setting(llvm::StringRef(text).split('=').first) == setting(o.name);
+      llvm::StringRef name = llvm::StringRef(text).split('=').first;
+      if (isOptimizer(o.name))
+        return isOptimizer(name) || name == "lr";
+      return name == o.name;
     });
     ast.overrides.push_back(o.text());
   }

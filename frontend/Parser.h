@@ -9,7 +9,9 @@
 //   forward   = "forward" "{" { NL | IDENT "=" expr NL } "}"
 //   train     = "train" "{" { NL | trainstmt NL } "}"
 //   trainstmt = "steps" INTEGER | "batch" INTEGER
-//             | "sgd" "lr" NUMBER { "," NUMBER "after" INTEGER }
+//             | ("sgd" | "adam" | "adamw") "lr" NUMBER { "," NUMBER "after" INTEGER } { option }
+//             | "clip_grad_norm" NUMBER | "warmup" INTEGER | "cosine" [ "min_lr" NUMBER ]
+//               (options and their meaning: frontend/ParseTrain.cpp)
 //   expr      = mult { ("+" | "-") mult }
 //   mult      = unary { ("*" | "/" | "@") unary }
 //   unary     = "-" unary | power

@@ -76,6 +76,10 @@ private:
   BlockEnd blockEnds(const Token &keyword);
   void assignment(std::vector<Assign> &body);
   void trainSetting(TrainBlock &train);
+  // ParseTrain.cpp: the statements of the train block.
+  std::vector<LrPhase> lrList();
+  void optimizerStatement(const Token &keyword, TrainBlock &train);
+  double numberAfter(const std::string &what);
 
   // --- Expressions ----------------------------------------------------------
   ExprPtr expr();

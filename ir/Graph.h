@@ -65,6 +65,15 @@ struct InitExpr {
 
 using ValueId = uint32_t;
 
+// What a State leaf holds: who sets it and whether checkpoints keep it.
+enum class StateRole : uint8_t {
+  Model,        // BatchNorm running statistics: saved, loaded, read by inference
+  Optimizer,    // momentum buffers, Adam moments: saved; zero in a fresh run (--init)
+  LearningRate, // the step's learning rate, set by the runtime before each step; not saved
+  StepCount,    // the 1-based step number t (bias correction), set by the runtime; not
+                // saved (a checkpoint's metadata holds the run position)
+};
+
 struct Node {
   Node() = default;
   explicit Node(Op op, std::vector<ValueId> operands = {})
@@ -83,6 +92,7 @@ struct Node {
   SourceLoc loc;
   std::shared_ptr<const InitExpr> init; // Param
   bool isTarget = false;                // Input: declared with `target`
+  StateRole stateRole = StateRole::Model; // State
   // autodiff also outputs dloss/d(this value) (role Adjoint): the statistics
   // step's probes of activation gradients.
   bool probe = false;

@@ -253,6 +253,57 @@ void Lowerer::lowerTrain(Module &m) {
   }
   for (const LrPhase &p : train->schedule)
     m.train.schedule.push_back({p.fromStep, p.lr});
+  lowerOptimizer(*train, m.train);
+}
+
+// Ranges of the optimizer's and schedule's settings (PyTorch's own checks).
+void Lowerer::lowerOptimizer(const TrainBlock &train, TrainConfig &config) {
+  if (train.optimizer) {
+    const OptimizerDecl &o = *train.optimizer;
+    auto check = [&](bool ok, const char *what, double value) {
+      if (!ok)
+        diags_.error(o.loc, fmt::format("{}, got {}", what, value));
+    };
+    check(o.momentum >= 0 && o.momentum < 1, "momentum must be in [0, 1)", o.momentum);
+    check(o.dampening >= 0 && o.dampening <= 1, "dampening must be in [0, 1]", o.dampening);
+    check(o.weightDecay >= 0 && std::isfinite(o.weightDecay), "weight_decay must be >= 0",
+          o.weightDecay);
+    check(o.beta1 >= 0 && o.beta1 < 1, "betas must be in [0, 1)", o.beta1);
+    check(o.beta2 >= 0 && o.beta2 < 1, "betas must be in [0, 1)", o.beta2);
+    check(o.eps > 0 && std::isfinite(o.eps), "eps must be positive", o.eps);
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
+      diags_.error(o.loc, "nesterov needs a momentum and zero dampening");
+    config.optimizer.algorithm = o.kind == OptimizerKind::SGD    ? OptimizerAlgorithm::SGD
+                                 : o.kind == OptimizerKind::Adam ? OptimizerAlgorithm::Adam
+                                                                 : OptimizerAlgorithm::AdamW;
+    config.optimizer.momentum = o.momentum;
+    config.optimizer.dampening = o.dampening;
+    config.optimizer.nesterov = o.nesterov;
+    config.optimizer.weightDecay = o.weightDecay;
+    config.optimizer.beta1 = o.beta1;
+    config.optimizer.beta2 = o.beta2;
+    config.optimizer.eps = o.eps;
+  }
+  if (train.clipGradNorm) {
+    if (!(*train.clipGradNorm > 0) || !std::isfinite(*train.clipGradNorm))
+      diags_.error(train.clipLoc,
+                   fmt::format("clip_grad_norm must be positive, got {}", *train.clipGradNorm));
+    config.clipGradNorm = train.clipGradNorm;
+  }
+  if (train.warmup) {
+    if (*train.warmup < 0 || *train.warmup >= config.steps)
+      diags_.error(train.warmupLoc, fmt::format("warmup must be in [0, steps = {}), got {}",
+                                                config.steps, *train.warmup));
+    else
+      config.warmup = *train.warmup;
+  }
+  if (train.cosineMinLr) {
+    double first = train.schedule.empty() ? 0.1 : train.schedule.front().lr;
+    if (!(*train.cosineMinLr >= 0) || *train.cosineMinLr >= first)
+      diags_.error(train.cosineLoc, fmt::format("cosine min_lr must be in [0, lr = {}), got {}",
+                                                first, *train.cosineMinLr));
+    config.cosineMinLr = train.cosineMinLr;
+  }
 }
 
 std::optional<Module> Lowerer::run() {

@@ -45,6 +45,7 @@ private:
   friend struct CompositeBuilder;
   std::optional<ValueId> build(Node node, SourceLoc loc);
   bool declare(const std::string &name, SourceLoc loc);
+  void lowerOptimizer(const TrainBlock &train, TrainConfig &config);
   void lowerTrain(Module &m);
   // Adds a value of type `t` to the running totals; reports the first value
   // that takes the parameters past kMaxParamBytes or the forward pass past

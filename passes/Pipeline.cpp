@@ -4,6 +4,7 @@
 #include "passes/Autodiff.h"
 #include "passes/BatchNormState.h"
 #include "passes/FoldBatchNorm.h"
+#include "passes/Optimizer.h"
 
 namespace mlpc {
 namespace {
@@ -57,6 +58,11 @@ std::optional<Graph> runPipeline(const Graph &forward, Stage stage, const Pipeli
     g = std::move(*training);
     addRunningStats(g, ctx);
     simplify(g, ctx);
+    // The optimizer last: its updates read the gradients autodiff produced.
+    if (options.optimizer) {
+      applyOptimizer(g, *options.optimizer, {options.keepGradients}, ctx);
+      simplify(g, ctx);
+    }
   } else if (stage == Stage::Infer || stage == Stage::Folded) {
     // Inference mode: batchnorm uses its running statistics; then (Folded)
     // fold each batchnorm into the Linear before it, so only x @ W' + b' remains.

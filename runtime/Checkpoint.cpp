@@ -1,5 +1,8 @@
 #include "runtime/Checkpoint.h"
 
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/ADT/StringRef.h>
+
 #include <cstring>
 #include <fmt/format.h>
 #include <set>
@@ -94,36 +97,86 @@ llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string
   return result;
 }
 
+namespace {
+
+bool isStepScalar(const Node &n) {
+  return n.op == Op::State &&
+         (n.stateRole == StateRole::LearningRate || n.stateRole == StateRole::StepCount);
+}
+
+} // namespace
+
 llvm::Error saveCheckpoint(const std::string &path, const Graph &g, const TensorMap &tensors,
                            const std::map<std::string, std::string> &metadata) {
   TensorFile file;
   file.metadata = metadata;
+  std::vector<std::string> optimizerState;
   for (const Node &n : g.nodes) {
-    if (n.op != Op::Param && n.op != Op::State)
+    if ((n.op != Op::Param && n.op != Op::State) || isStepScalar(n))
       continue;
     auto it = tensors.find(n.name);
     if (it == tensors.end())
       return fail(fmt::format("internal error: no values for '{}' to save", n.name));
     file.tensors[n.name] = makeF32Tensor(n.type.shape, it->second);
+    if (n.op == Op::State && n.stateRole == StateRole::Optimizer)
+      optimizerState.push_back(n.name);
   }
+  if (!optimizerState.empty())
+    file.metadata["optimizer_state"] = fmt::format("{}", fmt::join(optimizerState, ","));
   return writeSafetensors(path, file);
 }
 
 llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g,
-                                         std::map<std::string, std::string> *metadata) {
+                                         std::map<std::string, std::string> *metadata,
+                                         CheckpointUse use) {
   auto file = readSafetensors(path);
   if (!file)
     return file.takeError();
-  auto params = extractLeaves(*file, path, g, Op::Param);
-  if (!params)
-    return params.takeError();
-  auto state = extractLeaves(*file, path, g, Op::State);
-  if (!state)
-    return state.takeError();
-  params->insert(state->begin(), state->end());
+  // Optimizer state the file holds: dropped for --init and when the graph has
+  // no such leaf (another optimizer); required for --resume.
+  std::set<std::string> listed;
+  if (auto it = file->metadata.find("optimizer_state"); it != file->metadata.end()) {
+    llvm::SmallVector<llvm::StringRef> names;
+    llvm::StringRef(it->second).split(names, ',', -1, false);
+    for (llvm::StringRef name : names)
+      listed.insert(name.str());
+  }
+  TensorMap result;
+  std::vector<std::string> missing;
+  for (const Node &n : g.nodes) {
+    if ((n.op != Op::Param && n.op != Op::State) || isStepScalar(n))
+      continue;
+    bool optimizer = n.op == Op::State && n.stateRole == StateRole::Optimizer;
+    if (optimizer && use == CheckpointUse::Init)
+      continue;
+    auto it = file->tensors.find(n.name);
+    if (it == file->tensors.end()) {
+      if (!optimizer || use == CheckpointUse::Resume)
+        missing.push_back(n.name);
+      continue;
+    }
+    if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
+      return std::move(e);
+    const float *data = it->second.f32();
+    result[n.name].assign(data, data + it->second.numel());
+  }
+  if (!missing.empty())
+    return fail(fmt::format(
+        "{}: missing tensor{} {}{}", path, missing.size() > 1 ? "s" : "", fmt::join(missing, ", "),
+        use == CheckpointUse::Resume ? " (resuming needs the optimizer state; --init starts fresh)"
+                                     : ""));
+  for (const auto &[name, tensor] : file->tensors) {
+    std::optional<ValueId> leaf = g.findLeaf(Op::Param, name);
+    if (!leaf)
+      leaf = g.findLeaf(Op::State, name);
+    if (!leaf && !listed.count(name))
+      return fail(fmt::format("{}: unexpected tensor '{}' {} (the model has no such parameter "
+                              "or state)",
+                              path, name, shapeText(tensor.shape)));
+  }
   if (metadata)
     *metadata = file->metadata;
-  return std::move(*params);
+  return result;
 }
 
 } // namespace mlpc

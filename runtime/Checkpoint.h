@@ -27,10 +27,21 @@ llvm::Expected<IndexMap> extractInputs(const TensorFile &file, const std::string
 // Param or State. `metadata` is stored in the header (e.g. step, seed).
 llvm::Error saveCheckpoint(const std::string &path, const Graph &g, const TensorMap &tensors,
                            const std::map<std::string, std::string> &metadata = {});
-// Loads Param leaves (required) and State leaves (required when the graph has
-// any), validated against `g`.
+// What a checkpoint is loaded for, which decides the optimizer state's fate:
+enum class CheckpointUse {
+  Weights, // eval, sample, compile: optimizer state loaded when present, else zero
+  Resume,  // --resume: the optimizer state is required (the run continues bit for bit)
+  Init,    // --init: parameters and running statistics only; fresh optimizer state
+};
+
+// Loads Param leaves (required), StateRole::Model leaves (required when the
+// graph has any) and StateRole::Optimizer leaves as `use` says, validated
+// against `g`. The learning-rate and step-count leaves are never stored.
+// Tensors the file lists as optimizer state (metadata "optimizer_state") that
+// `g` lacks are ignored: a model evaluated under another optimizer.
 llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g,
-                                         std::map<std::string, std::string> *metadata = nullptr);
+                                         std::map<std::string, std::string> *metadata = nullptr,
+                                         CheckpointUse use = CheckpointUse::Weights);
 
 TensorData makeF32Tensor(const Shape &shape, const std::vector<float> &values);
 

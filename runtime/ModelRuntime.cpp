@@ -60,7 +60,9 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   if (rt->module_.batchDim.empty())
     return fail("the inputs' leading dimension must be a named dim (e.g. 'dim N = batch')");
 
-  auto training = runPipeline(rt->module_.graph, Stage::Grad, pipeline, diags);
+  // The training graph updates the parameters itself (passes/Optimizer.h).
+  rt->pipeline_.optimizer = &rt->module_.train;
+  auto training = runPipeline(rt->module_.graph, Stage::Grad, rt->pipeline_, diags);
   if (!training)
     return fail("the model has errors");
   rt->training_ = std::move(*training);
@@ -68,7 +70,11 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   // in the training graph, but inference (which always fuses) reads them. The
   // training graph carries them as unused state so they are allocated, saved
   // and loaded with the parameters; calibration after training sets them.
-  auto inference = runPipeline(rt->module_.graph, Stage::Infer, pipeline, diags);
+  for (ValueId v : rt->training_.leaves(Op::State))
+    if (rt->training_[v].stateRole == StateRole::LearningRate ||
+        rt->training_[v].stateRole == StateRole::StepCount)
+      rt->stepScalars_.push_back(v);
+  auto inference = runPipeline(rt->module_.graph, Stage::Infer, rt->pipeline_, diags);
   if (!inference)
     return fail("the model has errors");
   rt->hasLogits_ = inference->output(OutputRole::Logits).has_value();
@@ -88,8 +94,19 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   return rt;
 }
 
+void ModelRuntime::setStepScalars(float lr) {
+  ++stepCount_;
+  for (const ValueId v : stepScalars_) { // no allocation: every step runs this
+    auto it = params_.find(training_[v].name);
+    if (it != params_.end() && !it->second.empty())
+      it->second[0] =
+          training_[v].stateRole == StateRole::LearningRate ? lr : static_cast<float>(stepCount_);
+  }
+}
+
 void ModelRuntime::initParams(uint64_t seed) {
   Rng rng(seed);
+  stepCount_ = 0;
   params_ = initParameters(training_, rng);
   train_.reset();
   eval_.reset();
@@ -99,11 +116,19 @@ void ModelRuntime::initParams(uint64_t seed) {
 }
 
 llvm::Error ModelRuntime::loadParams(const std::string &path,
-                                     std::map<std::string, std::string> *metadata) {
-  auto loaded = loadCheckpoint(path, training_, metadata);
+                                     std::map<std::string, std::string> *metadata,
+                                     CheckpointUse use) {
+  auto loaded = loadCheckpoint(path, training_, metadata, use);
   if (!loaded)
     return explainDimMismatch(path, loaded.takeError());
-  params_ = std::move(*loaded);
+  // Leaves the file does not provide (fresh optimizer state, the step
+  // scalars) start as initParameters leaves them: zero.
+  Rng rng(0);
+  TensorMap fresh = initParameters(training_, rng);
+  for (auto &[name, values] : *loaded)
+    fresh[name] = std::move(values);
+  params_ = std::move(fresh);
+  stepCount_ = 0;
   train_.reset();
   eval_.reset();
   forward_.reset();
@@ -229,7 +254,7 @@ uint64_t *ModelRuntime::trainProfileCounters() {
 
 llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y, float lr) {
   if (!train_) {
-    auto fn = compiled(train_, Stage::Grad, batch(), /*sgd=*/true, "train_step");
+    auto fn = compiled(train_, Stage::Grad, batch(), /*sgd=*/false, "train_step");
     if (!fn)
       return fn.takeError();
     trainCompileMs_ = (*fn)->function().compileMillis();
@@ -246,6 +271,7 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
   }
   std::memcpy(trainX_.data(), X, trainX_.size() * sizeof(int32_t));
   std::memcpy(trainY_.data(), Y, trainY_.size() * sizeof(int32_t));
+  setStepScalars(lr);
   train_->run(lr);
   return train_->output(OutputRole::Loss)[0];
 }
@@ -255,7 +281,7 @@ llvm::Error ModelRuntime::prepareStats() {
   if (!graph)
     return fail("cannot build the stats_step graph");
   CompileOptions options;
-  options.sgdUpdate = true; // the update is train_step's own code: same trajectory
+  options.sgdUpdate = false; // the optimizer's updates are graph code, as in train_step
   auto fn = jit_->compile(*graph, fmt::format("stats_step_{}", statsCompiles_++), options);
   if (!fn)
     return fn.takeError();
@@ -305,6 +331,7 @@ llvm::Expected<float> ModelRuntime::statsStep(const int32_t *X, const int32_t *Y
       return e;
   std::memcpy(statsX_.data(), X, statsX_.size() * sizeof(int32_t));
   std::memcpy(statsY_.data(), Y, statsY_.size() * sizeof(int32_t));
+  setStepScalars(lr);
   stats_->run(lr);
   return stats_->output(OutputRole::Loss)[0];
 }

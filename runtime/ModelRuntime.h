@@ -14,6 +14,7 @@
 #include "ir/Module.h"
 #include "passes/Pipeline.h"
 #include "runtime/BoundFunction.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Dataset.h"
 #include "runtime/EvalLoss.h"
 #include "runtime/ParamInit.h"
@@ -67,7 +68,12 @@ public:
 
   void initParams(uint64_t seed);
   llvm::Error loadParams(const std::string &checkpointPath,
-                         std::map<std::string, std::string> *metadata = nullptr);
+                         std::map<std::string, std::string> *metadata = nullptr,
+                         CheckpointUse use = CheckpointUse::Weights);
+  // Steps taken since initParams / loadParams (the optimizer's t is this + 1
+  // at the next step); a resumed run sets it from the checkpoint's position.
+  int64_t stepCount() const { return stepCount_; }
+  void setStepCount(int64_t steps) { stepCount_ = steps; }
   llvm::Error saveParams(const std::string &path,
                          const std::map<std::string, std::string> &metadata);
 
@@ -106,6 +112,8 @@ public:
   std::string shapeDims() const;
 
 private:
+  // Before each step: the learning-rate and step-count leaves of the graph.
+  void setStepScalars(float lr);
   // Adds "pass --set H=300" to a checkpoint-loading error when the
   // checkpoint's recorded dims differ from the model's.
   llvm::Error explainDimMismatch(const std::string &path, llvm::Error error) const;
@@ -139,6 +147,8 @@ private:
   std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
   std::vector<int32_t> trainX_, trainY_, evalX_, evalY_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
+  int64_t stepCount_ = 0;
+  std::vector<ValueId> stepScalars_; // the learning-rate and step-count leaves of training_
   bool profile_ = false;
   size_t untrackedStates_ = 0; // state leaves only the inference graph uses
   TensorMap statsBuffers_;     // the stats step's probes (zeros) and gradient outputs

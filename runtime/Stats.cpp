@@ -174,7 +174,9 @@ std::optional<Graph> buildStatsGraph(const Graph &forward, const PipelineOptions
   const std::vector<bool> live = forwardValues(g); // a probe on a dead value would have no act.<v>
   for (ValueId v = 0; v < g.size(); ++v)
     g[v].probe = live[v] && !g[v].name.empty() && isNonlinearity(g[v].op);
-  std::optional<Graph> training = runPipeline(g, Stage::Grad, options, diags);
+  PipelineOptions withGradients = options;
+  withGradients.keepGradients = true; // the statistics read them beside the updates
+  std::optional<Graph> training = runPipeline(g, Stage::Grad, withGradients, diags);
   if (!training)
     return std::nullopt;
   std::vector<bool> inForward = forwardValues(*training);

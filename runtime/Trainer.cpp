@@ -87,6 +87,17 @@ void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, i
 
 namespace {
 
+// Step `step`'s minibatch: replayed from --batches, else sampled.
+void nextBatch(const TrainOptions &options, Rng &rng, const Split &train, int64_t step, int32_t *X,
+               int32_t *Y, int64_t batch, int64_t context) {
+  if (options.batches) {
+    std::copy_n(options.batches->x(step), batch * context, X);
+    std::copy_n(options.batches->y(step), batch, Y);
+    return;
+  }
+  sampleBatch(rng, train, batch, context, X, Y);
+}
+
 // Replays the steps [from.step, failedStep] with the stats step, which
 // exposes every activation and gradient, and names the first non-finite one:
 // activations in forward order, then activation gradients from the loss
@@ -95,12 +106,13 @@ std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const Tr
                                const Snapshot &from, int64_t failedStep) {
   for (auto &[name, values] : from.params) // copy in place: compiled functions hold these buffers
     std::copy(values.begin(), values.end(), model.params()[name].begin());
+  model.setStepCount(from.step);
   Rng rng(0);
   rng.restore(from.rng);
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
   for (int64_t step = from.step; step <= failedStep; ++step) {
-    sampleBatch(rng, train, batch, context, X.data(), Y.data());
+    nextBatch(options, rng, train, step, X.data(), Y.data(), batch, context);
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = model.statsStep(X.data(), Y.data(), static_cast<float>(lr));
     if (!loss)
@@ -134,6 +146,10 @@ std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const Tr
 llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
                                         const TrainOptions &options, llvm::raw_ostream &progress) {
   const int64_t steps = options.steps > 0 ? options.steps : model.module().train.steps;
+  if (options.batches && steps > options.batches->steps)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   fmt::format("the run has {} steps but --batches holds {} batches",
+                                               steps, options.batches->steps));
   const int64_t batch = model.batch(), context = model.context();
   if (train.rows() == 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");
@@ -173,6 +189,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   };
 
   const int64_t first = options.startStep;
+  model.setStepCount(first); // the optimizer's t continues from the run's position
   auto start = Clock::now();
   auto lastDraw = start;
   int64_t step = first;
@@ -191,7 +208,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       for (auto &[name, values] : model.params())
         std::copy(values.begin(), values.end(), good.params[name].begin());
     }
-    sampleBatch(rng, train, batch, context, X.data(), Y.data());
+    nextBatch(options, rng, train, step, X.data(), Y.data(), batch, context);
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = options.stats && options.stats->due(step)
                     ? options.stats->step(model, X.data(), Y.data(), static_cast<float>(lr), step)

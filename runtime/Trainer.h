@@ -3,6 +3,7 @@
 // train_step of a ModelRuntime.
 #pragma once
 
+#include "runtime/BatchSequence.h"
 #include "runtime/ModelRuntime.h"
 #include "runtime/Stats.h"
 
@@ -37,6 +38,8 @@ struct TrainOptions {
   // Called after every finished step with its minibatch loss (the Python
   // module's callbacks and Ctrl-C polling); it may set *stopRequested.
   std::function<void(int64_t step, float loss)> onStep;
+  // Replay these minibatches (step t takes batch t) instead of sampling.
+  const BatchSequence *batches = nullptr;
   // Resume: start at this step with this sampling stream (from a checkpoint).
   int64_t startStep = 0;
   std::optional<Rng::Snapshot> rngState;

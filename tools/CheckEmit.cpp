@@ -90,6 +90,7 @@ int runEmit(const ParsedArgs &args) {
   PipelineOptions pipeline;
   pipeline.fuse = !args.has("--no-fuse");
   pipeline.verbose = args.has("--verbose");
+  pipeline.optimizer = &module->train; // --emit=grad shows the parameter updates
   Stage graphStage = stage == "ir" || stage == "dot" ? Stage::Forward
                      : stage == "fused"              ? Stage::Fused
                      : stage == "grad"               ? Stage::Grad

@@ -125,6 +125,7 @@ std::unique_ptr<PreparedTraining> prepareTraining(const ParsedArgs &args) {
   m.calibrate = &p.calibrate;
   m.blockRows = blockRows;
   m.schedule = module.train.schedule;
+  m.warmup = module.train.warmup;
   m.steps = module.train.steps;
   m.weights = p.hasWeights ? &p.weights : nullptr;
   return owner;
@@ -147,6 +148,11 @@ int runCompileTrain(const ParsedArgs &args) {
   std::unique_ptr<PreparedTraining> prepared = prepareTraining(args);
   if (!prepared)
     return kExitUserError;
+  // Every optimizer is graph code, hence in the object; the cosine decay
+  // would need cos() in the object, which takes no library calls.
+  if (prepared->runtime->module().train.cosineMinLr)
+    return reportError("a training object does not compute the cosine decay (it calls no libm): "
+                       "drive the rate with M_set_lr from the program instead");
   auto layout = checkTrainingModel(prepared->model);
   if (!layout)
     return reportError(layout.takeError());

@@ -113,9 +113,27 @@ int runTrain(const ParsedArgs &args) {
       args.getOr("--out", model.module().name + ".interrupted.safetensors");
   if (*checkpointEvery > 0 && !args.has("--out"))
     return reportError("--checkpoint-every needs --out CKPT");
-  if (auto resume = args.get("--resume")) {
+  if (args.has("--init") && args.has("--resume"))
+    return reportError("--init and --resume exclude each other (--resume continues a run, --init "
+                       "starts a new one from given parameters)");
+  std::optional<BatchSequence> batches;
+  if (auto path = args.get("--batches")) {
+    auto read = readBatchSequence(*path, model.module().graph, static_cast<int64_t>(data.vocab.size()));
+    if (!read)
+      return reportError(read.takeError());
+    batches = std::move(*read);
+    options.batches = &*batches;
+    if (options.steps == 0 && model.module().train.steps > batches->steps)
+      options.steps = batches->steps; // the file decides the length unless --steps does
+  }
+  if (auto init = args.get("--init")) {
+    // Parameters (and BatchNorm running statistics) from the file; the
+    // optimizer state and the step count start fresh.
+    if (llvm::Error e = model.loadParams(*init, nullptr, CheckpointUse::Init))
+      return reportError(std::move(e));
+  } else if (auto resume = args.get("--resume")) {
     std::map<std::string, std::string> metadata;
-    if (llvm::Error e = model.loadParams(*resume, &metadata))
+    if (llvm::Error e = model.loadParams(*resume, &metadata, CheckpointUse::Resume))
       return reportError(std::move(e));
     auto position = decodeRunPosition(metadata, *resume);
     if (!position)
@@ -125,6 +143,7 @@ int runTrain(const ParsedArgs &args) {
                                      options.seed, position->seed, *resume));
     options.seed = position->seed;
     options.startStep = position->nextStep;
+    model.setStepCount(position->nextStep); // the optimizer's bias correction continues
     options.rngState = position->rng;
     llvm::errs() << fmt::format("mlpc: resuming from {} at step {}\n", *resume, position->nextStep);
   } else {

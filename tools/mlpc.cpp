@@ -77,6 +77,10 @@ const std::vector<Command> &allCommands() {
          {"--checkpoint-every", "N",
           "also write --out every N steps (SIGINT/SIGTERM always save one)"},
          {"--resume", "CKPT", "continue a run from its checkpoint (same batches and schedule)"},
+         {"--init", "CKPT", "start from these parameters (fresh optimizer state, step 0)"},
+         {"--batches", "FILE",
+          "replay these minibatches (safetensors: input i32[S, N, T], target i32[S, N]) "
+          "instead of sampling"},
          {"--metrics", "FILE", "write final metrics as JSON"},
          {"--log", "FILE", "write a CSV loss log (step, loss, lr)"},
          {"--log-every", "K",

@@ -2,6 +2,7 @@
 // same steps as an uninterrupted one, and a diverging run stops with the step
 // and the first non-finite tensor while the last checkpoint stays intact.
 #include "TrainingFixture.h"
+#include "frontend/Overrides.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Trainer.h"
 
@@ -21,9 +22,21 @@ std::string tempPath(const char *name) {
 } // namespace
 
 TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
-  test::TrainingFixture f("makemore.mlp");
+  // Every optimizer: the seed's SGD, SGD with momentum, and AdamW with
+  // warmup, cosine decay and clipping (its state must be saved and restored).
+  auto [example, setting] = GENERATE(table<const char *, const char *>(
+      {{"makemore.mlp", ""},
+       {"makemore.mlp", "sgd=lr 0.1 momentum 0.9 nesterov weight_decay 1e-4"},
+       {"makemore_adamw.mlp", ""}}));
+  INFO(example << " " << setting);
+  test::TrainingFixture f(example);
   if (!f.ready())
     return;
+  if (*setting) {
+    auto o = parseOverride(setting);
+    REQUIRE(bool(o));
+    REQUIRE_FALSE(bool(applyOverrides(f.ast, {*o})));
+  }
   TrainOptions options;
   options.steps = 400;
   options.seed = 7;
@@ -48,7 +61,7 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
 
   auto resumed = f.runtime();
   std::map<std::string, std::string> metadata;
-  REQUIRE_FALSE(bool(resumed->loadParams(path, &metadata)));
+  REQUIRE_FALSE(bool(resumed->loadParams(path, &metadata, CheckpointUse::Resume)));
   auto position = decodeRunPosition(metadata, path);
   REQUIRE(bool(position));
   CHECK(position->nextStep == 150);

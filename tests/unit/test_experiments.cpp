@@ -116,8 +116,13 @@ TEST_CASE("--set on train settings uses the train block's own syntax", "[overrid
   REQUIRE(constant);
   CHECK(constant->train.learningRate(0) == 0.03);
   CHECK(constant->train.learningRate(45) == 0.03);
-  // A later override of the same name replaces the earlier record.
-  CHECK(p.ast.overrides == std::vector<std::string>{"steps=50", "batch=8", "lr=0.03"});
+  // `lr` keeps the optimizer statement (and its record) and replaces its schedule.
+  CHECK(p.ast.overrides == std::vector<std::string>{"steps=50", "batch=8",
+                                                    "sgd=lr 0.5, 0.05 after 20, 0.005 after 40",
+                                                    "lr=0.03"});
+  REQUIRE_FALSE(failed(applyOverrides(p.ast, overrides({"lr=0.04"}))));
+  CHECK(p.ast.overrides.back() == "lr=0.04"); // a later lr replaces the earlier one
+  CHECK(p.ast.overrides.size() == 4);
 }
 
 TEST_CASE("--set errors name the setting and the model's dims", "[overrides]") {

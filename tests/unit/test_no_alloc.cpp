@@ -5,6 +5,7 @@
 // the schedule, divergence snapshots) that differ only in their step count;
 // the allocation counts must be equal.
 #include "TrainingFixture.h"
+#include "frontend/Overrides.h"
 #include "runtime/Trainer.h"
 
 #include <catch2/catch.hpp>
@@ -80,9 +81,21 @@ void operator delete[](void *p, std::size_t, std::align_val_t) noexcept {
 using namespace mlpc;
 
 TEST_CASE("the training loop allocates nothing per step", "[training][memory]") {
-  test::TrainingFixture f("makemore.mlp");
+  // Every optimizer: the seed's SGD, SGD with momentum, and AdamW with
+  // warmup, cosine decay and clipping (its state must be saved and restored).
+  auto [example, setting] = GENERATE(table<const char *, const char *>(
+      {{"makemore.mlp", ""},
+       {"makemore.mlp", "sgd=lr 0.1 momentum 0.9 nesterov weight_decay 1e-4"},
+       {"makemore_adamw.mlp", ""}}));
+  INFO(example << " " << setting);
+  test::TrainingFixture f(example);
   if (!f.ready())
     return;
+  if (*setting) {
+    auto o = parseOverride(setting);
+    REQUIRE(bool(o));
+    REQUIRE_FALSE(bool(applyOverrides(f.ast, {*o})));
+  }
   auto model = f.runtime();
   model->initParams(42);
 

@@ -238,8 +238,8 @@ TEST_CASE("malformed: several errors in one file are all reported", "[parser][ma
         "t.mlp:9:3: error: cannot assign to reserved word 'dim'\n"
         "  dim = 2\n"
         "  ^\n"
-        "t.mlp:12:3: error: unknown train setting 'stepz' (expected 'steps', "
-        "'batch' or 'sgd')\n"
+        "t.mlp:12:3: error: unknown train setting 'stepz' (expected 'steps', 'batch', 'sgd', "
+        "'adam', 'adamw', 'clip_grad_norm', 'warmup' or 'cosine')\n"
         "  stepz 10\n"
         "  ^\n");
 }
@@ -303,7 +303,7 @@ TEST_CASE("malformed: train settings", "[parser][malformed]") {
         "t.mlp:11:42: error: learning rate phase must start after step 10\n"
         "  sgd lr 0.1, 0.01 after 10, 0.001 after 10\n"
         "                                         ^\n"
-        "t.mlp:13:3: error: duplicate 'sgd' setting\n"
+        "t.mlp:13:3: error: duplicate optimizer setting (one of 'sgd', 'adam', 'adamw')\n"
         "  sgd lr 0.2\n"
         "  ^\n"
         "t.mlp:14:3: error: expected train setting, found number '3'\n"
