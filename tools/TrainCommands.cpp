@@ -1,8 +1,10 @@
 // mlpc train / eval / sample: the JIT-compiled model on names.txt.
 #include "runtime/Checkpoint.h"
+#include "runtime/OutputFiles.h"
 #include "runtime/Trainer.h"
 #include "tools/Driver.h"
 #include "tools/Gnuplot.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/Process.h>
@@ -87,6 +89,11 @@ int runTrain(const ParsedArgs &args) {
         "--steps, --samples must be non-negative and --log-every, --stats-every positive");
   if (args.has("--stats-every") && !args.has("--stats"))
     return reportError("--stats-every needs --stats FILE");
+  // Before any work: a mistyped directory must not cost a whole run.
+  if (llvm::Error e = checkOutputFlags(args, {"--out", "--metrics", "--log", "--stats"}))
+    return reportError(std::move(e));
+  // Results that cannot be written where asked go to $TMPDIR or next to the model.
+  const std::vector<std::string> fallbacks = fallbackDirectories(args.positional[0]);
   TrainOptions options;
   options.steps = *steps;
   options.seed = static_cast<uint64_t>(*seed);
@@ -141,7 +148,9 @@ int runTrain(const ParsedArgs &args) {
         return e;
       meta["calibrated"] = "1";
     }
-    return model.saveParams(checkpointPath, meta);
+    return writeWithFallback(
+        checkpointPath, "checkpoint",
+        [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks);
   };
   const volatile std::sig_atomic_t &stopSignal = installStopHandlers();
   options.stopRequested = &stopSignal;
@@ -150,9 +159,6 @@ int runTrain(const ParsedArgs &args) {
     stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps,
                   *statsEvery, &data.val);
     options.stats = &*stats;
-    // Written now as well (no records yet), so that a bad path fails before training, not after.
-    if (llvm::Error e = stats->write(*path))
-      return reportError(std::move(e));
   }
   llvm::errs() << fmt::format("mlpc: training {} on {} names ({} / {} / {} rows, vocabulary {}), "
                               "batch {}, {} steps\n",
@@ -172,11 +178,20 @@ int runTrain(const ParsedArgs &args) {
   llvm::errs() << fmt::format(
       "mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
       summary->steps, summary->seconds, summary->usPerStep, model.trainCompileMillis());
+  // From here on every result is written even if an earlier one fails; any
+  // failure makes the exit status 1.
+  int status = kExitOk;
+  if (!summary->logError.empty())
+    status = reportError(summary->logError);
   if (stats) {
-    if (llvm::Error e = stats->write(*args.get("--stats")))
-      return reportError(std::move(e));
-    llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
-                                stats->records().size(), *args.get("--stats"));
+    std::string json = llvm::formatv("{0}\n", stats->toJSON()).str();
+    if (llvm::Error e = writeWithFallback(
+            *args.get("--stats"), "stats",
+            [&](const std::string &path) { return writeFileAtomically(path, json); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
+                                  stats->records().size(), *args.get("--stats"));
   }
   // The seed's "calibrate the batch norm": exact statistics over the training split.
   if (llvm::Error e = model.calibrate(data.train))
@@ -197,14 +212,22 @@ int runTrain(const ParsedArgs &args) {
     std::map<std::string, std::string> meta =
         encodeRunPosition({summary->nextStep, options.seed, summary->rng});
     meta["calibrated"] = "1";
-    if (llvm::Error e = model.saveParams(*out, meta))
-      return reportError(std::move(e));
-    llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
+    if (llvm::Error e = writeWithFallback(
+            *out, "checkpoint",
+            [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
   }
   if (auto path = args.get("--metrics"))
-    if (llvm::Error e = writeMetrics(*path, model, *losses, *summary, options.seed))
-      return reportError(std::move(e));
-  return kExitOk;
+    if (llvm::Error e = writeWithFallback(
+            *path, "metrics",
+            [&](const std::string &p) {
+              return writeMetrics(p, model, *losses, *summary, options.seed);
+            },
+            fallbacks))
+      status = reportError(std::move(e));
+  return status;
 }
 
 int runEval(const ParsedArgs &args) {

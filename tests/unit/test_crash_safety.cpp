@@ -20,7 +20,7 @@ std::string tempPath(const char *name) {
 
 } // namespace
 
-TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
+TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume][names]") {
   test::TrainingFixture f("makemore.mlp");
   if (!f.ready())
     return;
@@ -65,7 +65,7 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
 }
 
 TEST_CASE("a diverging run names the step and the first non-finite tensor",
-          "[training][divergence]") {
+          "[training][divergence][names]") {
   test::TrainingFixture f("makemore.mlp");
   if (!f.ready())
     return;

@@ -79,7 +79,7 @@ void operator delete[](void *p, std::size_t, std::align_val_t) noexcept {
 
 using namespace mlpc;
 
-TEST_CASE("the training loop allocates nothing per step", "[training][memory]") {
+TEST_CASE("the training loop allocates nothing per step", "[training][memory][names]") {
   test::TrainingFixture f("makemore.mlp");
   if (!f.ready())
     return;
