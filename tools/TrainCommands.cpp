@@ -71,6 +71,59 @@ llvm::Error writeMetrics(const std::string &path, const ModelRuntime &model,
   return writeFileAtomically(path, os.str());
 }
 
+// After training: the final losses and samples, then every result, each
+// written even if an earlier one fails (any failure makes the exit status 1).
+int finishTraining(const ParsedArgs &args, ModelRuntime &model, const Dataset &data,
+                   const TrainSummary &summary, uint64_t seed, int64_t samples,
+                   const StatsRecorder *stats, const std::vector<std::string> &fallbacks) {
+  int status = kExitOk;
+  if (!summary.logError.empty())
+    status = reportError(summary.logError);
+  if (stats) {
+    std::string json = llvm::formatv("{0}\n", stats->toJSON()).str();
+    if (llvm::Error e = writeWithFallback(
+            *args.get("--stats"), "stats",
+            [&](const std::string &path) { return writeFileAtomically(path, json); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
+                                  stats->records().size(), *args.get("--stats"));
+  }
+  // The seed's "calibrate the batch norm": exact statistics over the training split.
+  if (llvm::Error e = model.calibrate(data.train))
+    return reportError(std::move(e));
+  auto losses = splitLosses(model, data, !args.has("--no-test"));
+  if (!losses)
+    return reportError(losses.takeError());
+  printLosses(*losses);
+  auto names = model.sample(static_cast<int>(samples), seed + 10);
+  if (!names)
+    return reportError(names.takeError());
+  for (const std::string &name : *names)
+    llvm::outs() << name << "\n";
+
+  if (auto out = args.get("--out")) {
+    // The final checkpoint holds the calibrated statistics (for eval, sample,
+    // compile); resuming from it continues the running averages from them.
+    std::map<std::string, std::string> meta =
+        encodeRunPosition({summary.nextStep, seed, summary.rng});
+    meta["calibrated"] = "1";
+    if (llvm::Error e = writeWithFallback(
+            *out, "checkpoint",
+            [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
+  }
+  if (auto path = args.get("--metrics"))
+    if (llvm::Error e = writeWithFallback(
+            *path, "metrics",
+            [&](const std::string &p) { return writeMetrics(p, model, *losses, summary, seed); },
+            fallbacks))
+      status = reportError(std::move(e));
+  return status;
+}
+
 } // namespace
 
 int runTrain(const ParsedArgs &args) {
@@ -178,56 +231,8 @@ int runTrain(const ParsedArgs &args) {
   llvm::errs() << fmt::format(
       "mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
       summary->steps, summary->seconds, summary->usPerStep, model.trainCompileMillis());
-  // From here on every result is written even if an earlier one fails; any
-  // failure makes the exit status 1.
-  int status = kExitOk;
-  if (!summary->logError.empty())
-    status = reportError(summary->logError);
-  if (stats) {
-    std::string json = llvm::formatv("{0}\n", stats->toJSON()).str();
-    if (llvm::Error e = writeWithFallback(
-            *args.get("--stats"), "stats",
-            [&](const std::string &path) { return writeFileAtomically(path, json); }, fallbacks))
-      status = reportError(std::move(e));
-    else
-      llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
-                                  stats->records().size(), *args.get("--stats"));
-  }
-  // The seed's "calibrate the batch norm": exact statistics over the training split.
-  if (llvm::Error e = model.calibrate(data.train))
-    return reportError(std::move(e));
-  auto losses = splitLosses(model, data, !args.has("--no-test"));
-  if (!losses)
-    return reportError(losses.takeError());
-  printLosses(*losses);
-  auto names = model.sample(static_cast<int>(*samples), options.seed + 10);
-  if (!names)
-    return reportError(names.takeError());
-  for (const std::string &name : *names)
-    llvm::outs() << name << "\n";
-
-  if (auto out = args.get("--out")) {
-    // The final checkpoint holds the calibrated statistics (for eval, sample,
-    // compile); resuming from it continues the running averages from them.
-    std::map<std::string, std::string> meta =
-        encodeRunPosition({summary->nextStep, options.seed, summary->rng});
-    meta["calibrated"] = "1";
-    if (llvm::Error e = writeWithFallback(
-            *out, "checkpoint",
-            [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks))
-      status = reportError(std::move(e));
-    else
-      llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
-  }
-  if (auto path = args.get("--metrics"))
-    if (llvm::Error e = writeWithFallback(
-            *path, "metrics",
-            [&](const std::string &p) {
-              return writeMetrics(p, model, *losses, *summary, options.seed);
-            },
-            fallbacks))
-      status = reportError(std::move(e));
-  return status;
+  return finishTraining(args, model, data, *summary, options.seed, *samples,
+                        stats ? &*stats : nullptr, fallbacks);
 }
 
 int runEval(const ParsedArgs &args) {
