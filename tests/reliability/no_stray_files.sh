@@ -21,7 +21,7 @@ check_clean "" ""
 
 # Waits until the run in the background has started training, then signals it.
 interrupt() { # signal, pid, stderr file
-  for _ in $(seq 300); do
+  for _ in $(seq 1200); do # up to 2 minutes (a loaded machine, a sanitizer build)
     grep -q "step " "$3" 2>/dev/null && break
     sleep 0.1
   done
