@@ -23,29 +23,49 @@ std::string formatDuration(double seconds) {
   return s >= 60 ? fmt::format("{}m{:02d}s", s / 60, s % 60) : fmt::format("{}s", s);
 }
 
+// The loss log, streamed during training. A write that fails (disk full)
+// does not stop training: the first failure is kept and reported in
+// TrainSummary::logError, so the run's other results are still saved.
 class CsvLog {
 public:
   llvm::Error open(const std::string &path) {
     if (path.empty())
       return llvm::Error::success();
+    path_ = path;
     file_ = std::fopen(path.c_str(), "w");
     if (!file_)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
           fmt::format("cannot write log '{}': {}", path, std::strerror(errno)));
-    std::fputs("step,loss,lr\n", file_);
+    if (std::fputs("step,loss,lr\n", file_) < 0)
+      fail();
     return llvm::Error::success();
   }
   void add(int64_t step, float loss, double lr) {
-    if (file_)
-      std::fprintf(file_, "%lld,%.6f,%g\n", static_cast<long long>(step), loss, lr);
+    if (file_ && error_.empty() &&
+        std::fprintf(file_, "%lld,%.6f,%g\n", static_cast<long long>(step), loss, lr) < 0)
+      fail();
   }
-  ~CsvLog() {
-    if (file_)
-      std::fclose(file_);
+  // Flushes and closes the file; "" or why the log is incomplete.
+  std::string close() {
+    if (file_) {
+      if (std::fflush(file_) != 0 || std::ferror(file_))
+        fail();
+      if (std::fclose(file_) != 0)
+        fail();
+      file_ = nullptr;
+    }
+    return error_;
   }
+  ~CsvLog() { close(); }
 
 private:
+  void fail() {
+    if (error_.empty())
+      error_ = fmt::format("cannot write log '{}': {}; the log is incomplete", path_,
+                           std::strerror(errno));
+  }
+  std::string path_, error_;
   std::FILE *file_ = nullptr;
 };
 
@@ -264,6 +284,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     progress << "\n";
   if (firstNonFiniteParam(model))
     return diverged(step - 1);
+  summary.logError = log.close();
   summary.nextStep = step;
   summary.rng = rng.snapshot();
   summary.steps = step - first;

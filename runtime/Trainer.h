@@ -60,6 +60,7 @@ struct TrainSummary {
   int64_t nextStep = 0;          // == the total steps unless interrupted
   bool interrupted = false;      // stopped by *stopRequested (a checkpoint was written)
   Rng::Snapshot rng;             // the sampling stream at nextStep
+  std::string logError;          // why the --log CSV is incomplete; "" if written
 };
 
 // A diverged run (a non-finite loss, gradient or parameter) fails with an

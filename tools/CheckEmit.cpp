@@ -6,7 +6,9 @@
 #endif
 #include "frontend/ASTPrinter.h"
 #include "ir/Printer.h"
+#include "runtime/OutputFiles.h"
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/raw_ostream.h>
@@ -36,11 +38,8 @@ int runCheck(const ParsedArgs &args) {
 
 static int writeOutput(const ParsedArgs &args, const std::string &text) {
   if (auto path = args.get("-o")) {
-    std::error_code ec;
-    llvm::raw_fd_ostream out(*path, ec, llvm::sys::fs::OF_Text);
-    if (ec)
-      return reportError(fmt::format("cannot write '{}': {}", *path, ec.message()));
-    out << text;
+    if (llvm::Error e = writeFileAtomically(*path, text))
+      return reportError(std::move(e));
     return kExitOk;
   }
   llvm::outs() << text;
@@ -61,6 +60,8 @@ int runEmit(const ParsedArgs &args) {
                        "block kernel and a 1-row kernel");
   if (args.has("--data") && !args.has("--weights"))
     return reportError("--data needs --weights CKPT");
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   auto file = openModel(args, args.getOr("--weights", ""));
   if (!file)
     return reportError(file.takeError());

@@ -4,6 +4,7 @@
 #include "tools/CompileCommand.h"
 
 #include "runtime/Safetensors.h"
+#include "tools/OutputFlags.h"
 
 #include <fmt/format.h>
 
@@ -120,6 +121,8 @@ int runCompile(const ParsedArgs &args) {
   auto out = args.get("-o");
   if (!out)
     return reportError("mlpc compile needs -o OUT.o");
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   std::optional<PreparedInference> prepared =
       prepareInference(args, args.has("--weights-external"));
   if (!prepared)

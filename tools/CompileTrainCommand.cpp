@@ -4,6 +4,7 @@
 // graph) and its Stage::Infer graphs. The vocabulary comes from --data (or
 // the default names file), or from the checkpoint's metadata with --weights.
 #include "tools/CompileCommand.h"
+#include "tools/OutputFlags.h"
 
 #include "codegen/TrainingObject.h"
 #include "frontend/Overrides.h"
@@ -137,6 +138,8 @@ int runCompileTrain(const ParsedArgs &args) {
   auto out = args.get("-o");
   if (!out)
     return reportError("mlpc compile needs -o OUT.o");
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   if (args.has("--weights-external"))
     return reportError("--weights-external is for inference objects; a training object keeps "
                        "its parameters in the caller's state");

@@ -21,29 +21,6 @@ std::string gnuplotQuote(llvm::StringRef s) {
   return out + "'";
 }
 
-llvm::Error writeFileAtomically(const std::string &path, llvm::StringRef text) {
-  std::string temp = path + ".tmp";
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(temp, ec);
-    if (ec)
-      return fail(fmt::format("cannot write '{}': {}", path, ec.message()));
-    os << text;
-    os.close();
-    if (os.has_error()) {
-      std::error_code error = os.error();
-      os.clear_error();
-      llvm::sys::fs::remove(temp);
-      return fail(fmt::format("cannot write '{}': {}", path, error.message()));
-    }
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(temp, path)) {
-    llvm::sys::fs::remove(temp);
-    return fail(fmt::format("cannot write '{}': {}", path, ec.message()));
-  }
-  return llvm::Error::success();
-}
-
 llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath) {
   auto gnuplot = llvm::sys::findProgramByName("gnuplot");
   if (!gnuplot)

@@ -3,6 +3,8 @@
 // stays on disk, so a plot can be restyled and rerun by hand.
 #pragma once
 
+#include "runtime/OutputFiles.h" // writeFileAtomically, for the plot commands
+
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Support/Error.h>
 
@@ -17,8 +19,5 @@ std::string gnuplotQuote(llvm::StringRef s);
 // scriptPath + ".log", quoted in the error if gnuplot fails). An error that
 // says how to install gnuplot when it is not on PATH.
 llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath);
-
-// Writes `text` to `path` atomically (a temporary file renamed over it).
-llvm::Error writeFileAtomically(const std::string &path, llvm::StringRef text);
 
 } // namespace mlpc

@@ -4,6 +4,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/ParamInit.h"
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/raw_ostream.h>
 
@@ -146,6 +147,8 @@ int runGrad(const ParsedArgs &args) {
        outPath = args.get("-o");
   if (!weightsPath || !batchPath || !outPath)
     return reportError("mlpc grad needs --weights FILE, --batch FILE and -o FILE");
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   auto file = openModel(args, *weightsPath);
   if (!file)
     return reportError(file.takeError());

@@ -4,6 +4,7 @@
 // `{"suggested_lr": ...}` with --json.
 #include "runtime/LrFinder.h"
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
 
 #include <llvm/Support/FileSystem.h>
@@ -76,6 +77,8 @@ int runLrFind(const ParsedArgs &args) {
   if (llvm::Error e = validate(options))
     return reportError(std::move(e));
 
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   std::optional<Loaded> l = loadModel(args, /*needData=*/true, "");
   if (!l)
     return kExitUserError;

@@ -7,6 +7,7 @@
 // files and the gnuplot script stay next to the PNGs (DIR/plot-data/), so a
 // plot can be restyled by editing the script and rerunning gnuplot on it.
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/JSON.h>
@@ -385,6 +386,8 @@ int runPlot(const ParsedArgs &args) {
   auto out = args.get("-o");
   if (!out)
     return reportError("mlpc plot needs -o DIR");
+  if (llvm::Error e = checkOutputFlags(args, {}, {"-o"}))
+    return reportError(std::move(e));
   const std::string &input = args.positional[0];
   auto buffer = llvm::MemoryBuffer::getFile(input);
   if (!buffer)

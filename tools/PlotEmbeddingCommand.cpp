@@ -6,6 +6,7 @@
 #include "runtime/Projection.h"
 #include "runtime/Safetensors.h"
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
 
 #include <llvm/ADT/SmallString.h>
@@ -65,6 +66,8 @@ std::string script(const std::string &png, const std::string &dataPath, const st
 
 int runPlotEmbedding(const ParsedArgs &args) {
   const std::string &path = args.positional[0];
+  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return reportError(std::move(e));
   auto file = readSafetensors(path);
   if (!file)
     return reportError(file.takeError());

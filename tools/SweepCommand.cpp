@@ -6,6 +6,7 @@
 // job runner (GNU parallel, a Slurm array); `--collect DIR` builds the results
 // from finished run directories.
 #include "tools/Driver.h"
+#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
 #include "tools/SweepRun.h"
 
@@ -231,6 +232,8 @@ int runSweep(const ParsedArgs &args) {
   }
   if (args.positional.empty() || !args.has("--out") || !args.has("--grid"))
     return reportError("usage: mlpc sweep MODEL --grid NAME=V1,V2,... --out DIR (see --help)");
+  if (llvm::Error e = checkOutputFlags(args, {}, {"--out"}))
+    return reportError(std::move(e));
   std::string error;
   auto jobs = args.getInt("--jobs", std::thread::hardware_concurrency(), error);
   if (!jobs || *jobs < 1)

@@ -1,8 +1,10 @@
 // mlpc train / eval / sample: the JIT-compiled model on names.txt.
 #include "runtime/Checkpoint.h"
+#include "runtime/OutputFiles.h"
 #include "runtime/Trainer.h"
 #include "tools/Driver.h"
 #include "tools/Gnuplot.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/JSON.h>
 #include <llvm/Support/Process.h>
@@ -69,6 +71,63 @@ llvm::Error writeMetrics(const std::string &path, const ModelRuntime &model,
   return writeFileAtomically(path, os.str());
 }
 
+// After training: the final losses and samples, then every result, each
+// written even if an earlier one fails (any failure makes the exit status 1).
+int finishTraining(const ParsedArgs &args, ModelRuntime &model, const Dataset &data,
+                   const TrainSummary &summary, uint64_t seed, int64_t samples,
+                   const StatsRecorder *stats, const std::vector<std::string> &fallbacks) {
+  int status = kExitOk;
+  if (!summary.logError.empty())
+    status = reportError(summary.logError);
+  if (stats) {
+    std::string json = llvm::formatv("{0}\n", stats->toJSON()).str();
+    if (llvm::Error e = writeWithFallback(
+            *args.get("--stats"), "stats",
+            [&](const std::string &path) { return writeFileAtomically(path, json); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
+                                  stats->records().size(), *args.get("--stats"));
+  }
+  // The seed's "calibrate the batch norm": exact statistics over the training split.
+  if (llvm::Error e = model.calibrate(data.train))
+    return reportError(std::move(e));
+  auto losses = splitLosses(model, data, !args.has("--no-test"));
+  if (!losses)
+    return reportError(losses.takeError());
+  printLosses(*losses);
+  if (model.hasLogits()) {
+    auto names = model.sample(static_cast<int>(samples), seed + 10);
+    if (!names)
+      return reportError(names.takeError());
+    for (const std::string &name : *names)
+      llvm::outs() << name << "\n";
+  } else if (samples > 0) {
+    llvm::outs() << "(no samples: the loss is not a cross-entropy of logits)\n";
+  }
+
+  if (auto out = args.get("--out")) {
+    // The final checkpoint holds the calibrated statistics (for eval, sample,
+    // compile); resuming from it continues the running averages from them.
+    std::map<std::string, std::string> meta =
+        encodeRunPosition({summary.nextStep, seed, summary.rng});
+    meta["calibrated"] = "1";
+    if (llvm::Error e = writeWithFallback(
+            *out, "checkpoint",
+            [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks))
+      status = reportError(std::move(e));
+    else
+      llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
+  }
+  if (auto path = args.get("--metrics"))
+    if (llvm::Error e = writeWithFallback(
+            *path, "metrics",
+            [&](const std::string &p) { return writeMetrics(p, model, *losses, summary, seed); },
+            fallbacks))
+      status = reportError(std::move(e));
+  return status;
+}
+
 } // namespace
 
 int runTrain(const ParsedArgs &args) {
@@ -87,6 +146,11 @@ int runTrain(const ParsedArgs &args) {
         "--steps, --samples must be non-negative and --log-every, --stats-every positive");
   if (args.has("--stats-every") && !args.has("--stats"))
     return reportError("--stats-every needs --stats FILE");
+  // Before any work: a mistyped directory must not cost a whole run.
+  if (llvm::Error e = checkOutputFlags(args, {"--out", "--metrics", "--log", "--stats"}))
+    return reportError(std::move(e));
+  // Results that cannot be written where asked go to $TMPDIR or next to the model.
+  const std::vector<std::string> fallbacks = fallbackDirectories(args.positional[0]);
   TrainOptions options;
   options.steps = *steps;
   options.seed = static_cast<uint64_t>(*seed);
@@ -160,7 +224,9 @@ int runTrain(const ParsedArgs &args) {
         return e;
       meta["calibrated"] = "1";
     }
-    return model.saveParams(checkpointPath, meta);
+    return writeWithFallback(
+        checkpointPath, "checkpoint",
+        [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks);
   };
   const volatile std::sig_atomic_t &stopSignal = installStopHandlers();
   options.stopRequested = &stopSignal;
@@ -169,9 +235,6 @@ int runTrain(const ParsedArgs &args) {
     stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps,
                   *statsEvery, &data.val);
     options.stats = &*stats;
-    // Written now as well (no records yet), so that a bad path fails before training, not after.
-    if (llvm::Error e = stats->write(*path))
-      return reportError(std::move(e));
   }
   llvm::errs() << fmt::format("mlpc: training {} on {} names ({} / {} / {} rows, vocabulary {}), "
                               "batch {}, {} steps\n",
@@ -191,43 +254,8 @@ int runTrain(const ParsedArgs &args) {
   llvm::errs() << fmt::format(
       "mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
       summary->steps, summary->seconds, summary->usPerStep, model.trainCompileMillis());
-  if (stats) {
-    if (llvm::Error e = stats->write(*args.get("--stats")))
-      return reportError(std::move(e));
-    llvm::errs() << fmt::format("mlpc: wrote {} stats records to {} (see 'mlpc plot')\n",
-                                stats->records().size(), *args.get("--stats"));
-  }
-  // The seed's "calibrate the batch norm": exact statistics over the training split.
-  if (llvm::Error e = model.calibrate(data.train))
-    return reportError(std::move(e));
-  auto losses = splitLosses(model, data, !args.has("--no-test"));
-  if (!losses)
-    return reportError(losses.takeError());
-  printLosses(*losses);
-  if (model.hasLogits()) {
-    auto names = model.sample(static_cast<int>(*samples), options.seed + 10);
-    if (!names)
-      return reportError(names.takeError());
-    for (const std::string &name : *names)
-      llvm::outs() << name << "\n";
-  } else if (*samples > 0) {
-    llvm::outs() << "(no samples: the loss is not a cross-entropy of logits)\n";
-  }
-
-  if (auto out = args.get("--out")) {
-    // The final checkpoint holds the calibrated statistics (for eval, sample,
-    // compile); resuming from it continues the running averages from them.
-    std::map<std::string, std::string> meta =
-        encodeRunPosition({summary->nextStep, options.seed, summary->rng});
-    meta["calibrated"] = "1";
-    if (llvm::Error e = model.saveParams(*out, meta))
-      return reportError(std::move(e));
-    llvm::errs() << "mlpc: wrote checkpoint " << *out << "\n";
-  }
-  if (auto path = args.get("--metrics"))
-    if (llvm::Error e = writeMetrics(*path, model, *losses, *summary, options.seed))
-      return reportError(std::move(e));
-  return kExitOk;
+  return finishTraining(args, model, data, *summary, options.seed, *samples,
+                        stats ? &*stats : nullptr, fallbacks);
 }
 
 int runEval(const ParsedArgs &args) {

@@ -1,13 +1,14 @@
-// An example model with the names dataset, for tests that train it. Tests
-// skip (with a warning) where names.txt is not available.
+// An example model with the names dataset, for tests that train it. Where
+// names.txt is not available the test case is reported as skipped (Skip.h);
+// such tests are tagged [names].
 #pragma once
 
+#include "Skip.h"
 #include "TestUtil.h"
 #include "runtime/ModelRuntime.h"
 
 #include <catch2/catch.hpp>
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 
@@ -24,14 +25,14 @@ struct TrainingFixture {
   TrainingFixture(const TrainingFixture &) = delete;
   TrainingFixture &operator=(const TrainingFixture &) = delete;
 
-  // Parses the model and builds the dataset; false when names.txt is missing.
+  // Parses the model and builds the dataset; false (the test is skipped)
+  // when names.txt is missing.
   bool ready() {
-    if (!std::filesystem::exists(MLPC_DATA_FILE)) {
-      WARN("names.txt not found; skipped");
+    std::optional<std::string> names = namesFileOrSkip();
+    if (!names)
       return false;
-    }
     ast = parseModel(source, diags);
-    auto words = readWords(MLPC_DATA_FILE);
+    auto words = readWords(*names);
     REQUIRE(bool(words));
     auto built = buildDataset(*words, 3);
     REQUIRE(bool(built));

@@ -21,7 +21,7 @@ std::string tempPath(const char *name) {
 
 } // namespace
 
-TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
+TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume][names]") {
   // Every optimizer: the seed's SGD, SGD with momentum, and AdamW with
   // warmup, cosine decay and clipping (its state must be saved and restored).
   auto [example, setting] = GENERATE(table<const char *, const char *>(
@@ -78,7 +78,7 @@ TEST_CASE("a resumed run equals an uninterrupted one", "[training][resume]") {
 }
 
 TEST_CASE("a diverging run names the step and the first non-finite tensor",
-          "[training][divergence]") {
+          "[training][divergence][names]") {
   test::TrainingFixture f("makemore.mlp");
   if (!f.ready())
     return;

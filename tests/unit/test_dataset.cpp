@@ -3,6 +3,8 @@
 // same input, and are hard-coded so the tests do not need Python.
 #include "runtime/Dataset.h"
 
+#include "Skip.h"
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -12,10 +14,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <numeric>
-
-#ifndef MLPC_DATA_FILE
-#define MLPC_DATA_FILE "../shared/data/names.txt"
-#endif
 
 using namespace mlpc;
 
@@ -140,11 +138,12 @@ TEST_CASE("buildDataset rejects bad arguments", "[dataset]") {
 }
 
 TEST_CASE("findNamesFile honours MLPC_DATA", "[dataset]") {
-  if (llvm::sys::fs::exists("data/names.txt")) {
-    WARN("data/names.txt exists in the working directory; it takes precedence");
-    return;
-  }
+  // data/names.txt in the working directory would take precedence: run in
+  // the (empty) temporary directory, so the test runs wherever it is started.
   TempDir d;
+  llvm::SmallString<256> cwd;
+  REQUIRE(!llvm::sys::fs::current_path(cwd));
+  REQUIRE(!llvm::sys::fs::set_current_path(d.path));
   std::string file = d.file("names.txt", "emma\n");
   const char *old = std::getenv("MLPC_DATA");
   std::string saved = old ? old : "";
@@ -156,6 +155,7 @@ TEST_CASE("findNamesFile honours MLPC_DATA", "[dataset]") {
     ::setenv("MLPC_DATA", saved.c_str(), 1);
   else
     ::unsetenv("MLPC_DATA");
+  REQUIRE(!llvm::sys::fs::set_current_path(cwd));
   REQUIRE(fromDir);
   CHECK(*fromDir == file);
   REQUIRE(fromFile);
@@ -163,11 +163,10 @@ TEST_CASE("findNamesFile honours MLPC_DATA", "[dataset]") {
 }
 
 TEST_CASE("names.txt gives the notebook's splits", "[dataset][names]") {
-  if (!llvm::sys::fs::exists(MLPC_DATA_FILE)) {
-    WARN("skipping: " MLPC_DATA_FILE " not found");
+  std::optional<std::string> names = mlpc::test::namesFileOrSkip();
+  if (!names)
     return;
-  }
-  auto words = readWords(MLPC_DATA_FILE);
+  auto words = readWords(*names);
   REQUIRE(errText(words) == "");
   CHECK(words->size() == 32033u);
 

@@ -80,7 +80,7 @@ void operator delete[](void *p, std::size_t, std::align_val_t) noexcept {
 
 using namespace mlpc;
 
-TEST_CASE("the training loop allocates nothing per step", "[training][memory]") {
+TEST_CASE("the training loop allocates nothing per step", "[training][memory][names]") {
   // Every optimizer: the seed's SGD, SGD with momentum, and AdamW with
   // warmup, cosine decay and clipping (its state must be saved and restored).
   auto [example, setting] = GENERATE(table<const char *, const char *>(

@@ -12,7 +12,7 @@
 using namespace mlpc;
 
 TEST_CASE("an unfused model trains, evaluates and samples like the fused one",
-          "[training][pipeline]") {
+          "[training][pipeline][names]") {
   test::TrainingFixture f("makemore_atomic.mlp");
   if (!f.ready())
     return;
