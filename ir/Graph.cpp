@@ -3,10 +3,10 @@
 #include "ir/ShapeRules.h"
 #include "ir/ops/OpMath.h"
 
-#include <llvm/ADT/Twine.h>
-#include <llvm/Support/ErrorHandling.h>
 #include <cmath>
 #include <fmt/format.h>
+#include <llvm/ADT/Twine.h>
+#include <llvm/Support/ErrorHandling.h>
 #include <map>
 
 namespace mlpc {
