@@ -190,21 +190,21 @@ void StepBuilder::emitStep() {
   b_.CreateRet(b_.CreateLoad(b_.getInt64Ty(), byteOffset(b_, f->getArg(0), kStepOffset)));
 }
 
-// The learning rate of TrainConfig::learningRate(step), as float.
+// The learning rate of TrainConfig::learningRate(step), as float: computed
+// in double in the same order, then rounded, so it is the JIT's rate bit for bit.
 Value *StepBuilder::scheduledLr(Value *step) {
-  auto lrConst = [&](double lr) {
-    return ConstantFP::get(b_.getFloatTy(), static_cast<double>(static_cast<float>(lr)));
-  };
+  Type *f64 = b_.getDoubleTy();
+  auto lrConst = [&](double lr) { return ConstantFP::get(f64, lr); };
   Value *lr = lrConst(model_.schedule.empty() ? 0.1 : model_.schedule.front().lr);
   for (const LearningRatePhase &p : model_.schedule)
     lr = b_.CreateSelect(b_.CreateICmpSGE(step, b_.getInt64(p.fromStep)), lrConst(p.lr), lr);
   if (model_.warmup > 0) { // lr * (t + 1) / W for t < W
-    Value *ramp = b_.CreateFDiv(b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), b_.getFloatTy()),
-                                lrConst(static_cast<double>(model_.warmup)));
-    lr = b_.CreateSelect(b_.CreateICmpSLT(step, b_.getInt64(model_.warmup)),
-                         b_.CreateFMul(lr, ramp), lr);
+    Value *ramped = b_.CreateFDiv(
+        b_.CreateFMul(lr, b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), f64)),
+        lrConst(static_cast<double>(model_.warmup)));
+    lr = b_.CreateSelect(b_.CreateICmpSLT(step, b_.getInt64(model_.warmup)), ramped, lr);
   }
-  return lr;
+  return b_.CreateFPTrunc(lr, b_.getFloatTy());
 }
 
 // The optimizer pass's scalar leaves (passes/Optimizer.h): the step's

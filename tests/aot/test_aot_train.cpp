@@ -77,6 +77,7 @@ struct Variant {
   // Compile with --weights (a checkpoint of other initial values): M_init
   // must copy them.
   bool fromCheckpoint = false;
+  std::string path; // the model file (default: examples/<model>.mlp)
 };
 
 // The reference: the JIT runtime `mlpc train` uses, on kVocab.
@@ -191,7 +192,8 @@ std::vector<float> jitLogits(ModelRuntime &rt, const std::vector<int32_t> &conte
 void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
                    const Variant &variant = {}) {
   TempDir dir;
-  std::string mlp = kSource + "/examples/" + model + ".mlp";
+  std::string mlp =
+      variant.path.empty() ? kSource + "/examples/" + model + ".mlp" : kSource + "/" + variant.path;
   TrainReference ref(mlp, variant.fuse);
   ModelRuntime &rt = *ref.runtime;
   // --weights: the object starts from a checkpoint (other values than seed's).
@@ -252,6 +254,12 @@ void checkTraining(const std::string &model, uint64_t seed, int64_t steps,
 }
 
 } // namespace
+
+TEST_CASE("aot train: adamw with warmup and clipping trains like the JIT", "[train]") {
+  Variant adamw;
+  adamw.path = "tests/aot/adamw_object.mlp"; // optimizer state in the object's state
+  checkTraining("adamw_object", 5, 1000, adamw);
+}
 
 TEST_CASE("aot train: makemore object trains like the JIT", "[train]") {
   checkTraining("makemore", 7, 1000);
