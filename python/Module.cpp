@@ -117,8 +117,11 @@ void bindModel(py::module_ &m) {
            "save(path)\n\nWrites parameters, statistics and the run position as a safetensors\n"
            "checkpoint (atomically), the file `mlpc train --out` writes.")
       .def("compile", &PyModel::compile, py::arg("path"), py::arg("train") = false,
-           "compile(path, train=False)\n\nWrites the inference object file `path` (.o) and its C "
-           "header\n(.h beside it), as `mlpc compile MODEL --weights CKPT -o path`.")
+           "compile(path, train=False)\n\nWrites the object file `path` (.o) and its C header "
+           "(.h beside it).\ntrain=False: the inference object of `mlpc compile MODEL --weights "
+           "CKPT -o path`\n(BatchNorm folded, the weights embedded). train=True: the training "
+           "object of\n`mlpc compile MODEL --train --weights CKPT -o path` (init, train_step, "
+           "forward,\ncalibrate, ...), whose M_init starts from the current parameters.")
       .def_property_readonly("name", &PyModel::name, "the model's name")
       .def_property_readonly("vocab", &PyModel::vocab, "index -> character ('.' is 0)")
       .def_property_readonly("context", &PyModel::context, "characters of context (T)")

@@ -4,6 +4,7 @@
 #include "python/Errors.h"
 #include "runtime/InferenceBuild.h"
 #include "runtime/Safetensors.h"
+#include "runtime/TrainingBuild.h"
 
 #include <llvm/Support/FileSystem.h>
 
@@ -243,29 +244,49 @@ void PyModel::save(const std::string &path) {
   check(runtime_->saveParams(path, encodeRunPosition({position_, seed_, rng})));
 }
 
-void PyModel::compile(const std::string &path, bool train) {
-  if (train)
-    raiseNotImplemented("Model.compile(train=True): an AOT training object is not in this "
-                        "build of mlpc; train=False writes the inference object");
-  Use use(*this, false);
+namespace {
+
+// Model.compile(train=True): `mlpc compile --train --weights CKPT` with the
+// live parameters as the object's initial weights.
+llvm::Error compileTraining(ModelFile &file, ModelRuntime &runtime, const std::string &path,
+                            const std::string &weights) {
+  auto build = buildTraining(file, runtime, PipelineOptions{}, /*withWeights=*/true);
+  if (!build)
+    return build.takeError();
+  TrainingHeaderInfo info;
+  info.modelPath = file.diags().fileName();
+  info.weightsPath = weights;
+  return writeTrainingFiles(**build, file, runtime, path, CompileOptions{}, std::move(info));
+}
+
+llvm::Error compileInference(ModelFile &file, ModelRuntime &runtime, const std::string &path,
+                             const std::string &weights) {
+  auto folded = foldInference(file, runtime, /*externalWeights=*/false);
+  if (!folded)
+    return folded.takeError();
   HeaderInfo info;
-  info.modelPath = file_->diags().fileName();
-  info.weightsPath = fmt::format("the parameters of a Python mlpc.Model at step {}", position_);
-  std::optional<llvm::Expected<FoldedInference>> folded;
-  llvm::Error written = llvm::Error::success();
+  info.modelPath = file.diags().fileName();
+  info.weightsPath = weights;
+  return writeInferenceFiles(*folded, path, CompileOptions{}, std::move(info));
+}
+
+} // namespace
+
+void PyModel::compile(const std::string &path, bool train) {
+  Use use(*this, false);
+  const std::string weights =
+      fmt::format("the parameters of a Python mlpc.Model at step {}", position_);
+  llvm::Error error = llvm::Error::success();
   {
     py::gil_scoped_release release;
-    folded.emplace(foldInference(*file_, *runtime_, /*externalWeights=*/false));
-    if (*folded)
-      written = writeInferenceFiles(**folded, path, CompileOptions{}, std::move(info));
+    error = train ? compileTraining(*file_, *runtime_, path, weights)
+                  : compileInference(*file_, *runtime_, path, weights);
   }
-  if (!*folded) {
-    llvm::Error error = folded->takeError();
+  if (error) {
     if (file_->diags().hasErrors())
       raiseCompileError(file_->diags(), llvm::toString(std::move(error)));
     raise(std::move(error));
   }
-  check(std::move(written));
 }
 
 std::string PyModel::repr() const {

@@ -93,13 +93,18 @@ def test_compile_writes_what_mlpc_compile_writes(cli, cli_run, names, tmp_path):
     cli("compile", MODEL, "--weights", cli_run["ckpt"], "-o", tmp_path / "cli.o")
     assert (tmp_path / "py.o").read_bytes() == (tmp_path / "cli.o").read_bytes()
 
-    def declarations(path):  # the header but its comment naming the weights' origin
-        return [line.replace("py.", "cli.").replace("PY_", "CLI_")
-                for line in path.read_text().splitlines() if " *   weights " not in line]
+    def declarations(stem):  # the header but its comment naming the weights' origin
+        text = (tmp_path / (stem + ".h")).read_text()
+        text = text.replace(stem + ".", "OUT.").replace(stem.upper() + "_", "OUT_")
+        return [line for line in text.splitlines() if " *   weights " not in line]
 
-    assert declarations(tmp_path / "py.h") == declarations(tmp_path / "cli.h")
-    with pytest.raises(NotImplementedError):
-        m.compile(str(tmp_path / "train.o"), train=True)
+    assert declarations("py") == declarations("cli")
+    # The training object (`mlpc compile --train`), starting from the same weights.
+    m.compile(str(tmp_path / "pytrain.o"), train=True)
+    cli("compile", MODEL, "--train", "--weights", cli_run["ckpt"], "--data", names,
+        "-o", tmp_path / "clitrain.o")
+    assert (tmp_path / "pytrain.o").read_bytes() == (tmp_path / "clitrain.o").read_bytes()
+    assert declarations("pytrain") == declarations("clitrain")
 
 
 def malformed_expectation(name):
