@@ -2,6 +2,7 @@
 // logits trains, evaluates its splits and calibrates; sampling says it needs
 // logits. The split loss is checked against the f64 interpreter running the
 // inference graph over the same rows in one block.
+#include "Skip.h"
 #include "TestUtil.h"
 #include "ir/Interpreter.h"
 #include "runtime/ModelRuntime.h"
@@ -46,15 +47,14 @@ train {
 
 } // namespace
 
-TEST_CASE("a scalar loss without logits trains, evaluates and calibrates", "[runtime][loss]") {
-  if (!std::filesystem::exists(MLPC_DATA_FILE)) {
-    WARN("names.txt not found; skipped");
+TEST_CASE("a scalar loss without logits trains, evaluates and calibrates", "[runtime][loss][names]") {
+  std::optional<std::string> namesPath = test::namesFileOrSkip();
+  if (!namesPath)
     return;
-  }
   std::string source = kPenalised;
   DiagnosticEngine diags("penalised.mlp", source);
   ModelAST ast = parseModel(source, diags);
-  auto words = readWords(MLPC_DATA_FILE);
+  auto words = readWords(*namesPath);
   REQUIRE(bool(words));
   auto data = buildDataset(*words, 3);
   REQUIRE(bool(data));
