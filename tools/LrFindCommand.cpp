@@ -4,8 +4,8 @@
 // `{"suggested_lr": ...}` with --json.
 #include "runtime/LrFinder.h"
 #include "tools/Driver.h"
-#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/JSON.h>

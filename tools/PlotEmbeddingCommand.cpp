@@ -6,8 +6,8 @@
 #include "runtime/Projection.h"
 #include "runtime/Safetensors.h"
 #include "tools/Driver.h"
-#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
+#include "tools/OutputFlags.h"
 
 #include <llvm/ADT/SmallString.h>
 #include <llvm/Support/Path.h>

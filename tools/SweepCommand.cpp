@@ -6,8 +6,8 @@
 // job runner (GNU parallel, a Slurm array); `--collect DIR` builds the results
 // from finished run directories.
 #include "tools/Driver.h"
-#include "tools/OutputFlags.h"
 #include "tools/Gnuplot.h"
+#include "tools/OutputFlags.h"
 #include "tools/SweepRun.h"
 
 #include <llvm/Support/FileSystem.h>
