@@ -3,6 +3,7 @@
 
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
+#include "codegen/VectorShape.h"
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -195,6 +196,16 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms, std::move(bindings),
                           profile);
+}
+
+Expected<TargetDescription> describeTarget(const CompileOptions &options) {
+  initNativeTarget();
+  TargetSpec spec = resolveTarget(options);
+  auto tm = createTargetMachine(spec, options.optLevel, /*pic=*/false);
+  if (!tm)
+    return tm.takeError();
+  codegen::VectorShape shape = codegen::chooseVectorShape(**tm, options.vectorBits);
+  return TargetDescription{spec.cpu, shape.bits, shape.registers};
 }
 
 Expected<std::string> emitLLVMText(const Graph &g, const std::string &name,

@@ -1,6 +1,6 @@
 // The codegen layer's public API: a Graph becomes one native function.
 //
-//   void fn(void *const *bindings, float lr, void *workspace)
+//   void fn(void *const *bindings, float lr, void *workspace, const ThreadContext *thread)
 //
 // bindings: one pointer per leaf (Op::Input: const int32_t*, Op::Param /
 // Op::State: float*) in graph node order (Const nodes are not leaves here:
@@ -15,6 +15,8 @@
 // temporary lives there (a planned arena: fn allocates nothing). Leaf, output
 // and workspace buffers must not overlap one another (the generated code marks
 // them noalias); inputs may share memory with each other since they are only read.
+//
+// thread: null for one thread; see ThreadContext and CompileOptions::parallel.
 //
 // i32 indices (Gather, ScatterAdd, Pick, Unpick, cross-entropy labels) are
 // trusted to be in range: the generated code does not check them (the
@@ -39,6 +41,17 @@ class LLJIT;
 
 namespace mlpc {
 
+// The thread a function compiled with CompileOptions::parallel runs on:
+// thread `index` of `count`; `barrier(team)` returns once every thread of the
+// team has called it (runtime/ThreadTeam.h provides one). A null context
+// means one thread.
+struct ThreadContext {
+  int64_t index;
+  int64_t count;
+  void (*barrier)(void *team);
+  void *team;
+};
+
 struct CompileOptions {
   // Gradient outputs update their Param leaf P in place: P -= lr * grad
   // (no gradient buffer needed; the binding for that output may be null).
@@ -48,6 +61,15 @@ struct CompileOptions {
   // counter per graph node, placed at CompiledFunction::profileOffset() in
   // the workspace (the caller zeroes them). Costs ~2 counter reads per node.
   bool profileNodes = false;
+  // The function may run on several threads at once, each called with its
+  // ThreadContext: the matmuls and elementwise loops split their outer loop
+  // by thread (same tiles, same order: bit-identical results for any count),
+  // every other node runs on thread 0, with barriers between (LowerGraph.cpp).
+  // Not with profileNodes.
+  bool parallel = false;
+  // Vector width of the kernels in bits, a cap: 0 = the widest the target
+  // has (codegen/VectorShape.h says why); 128 / 256 / 512 for comparisons.
+  unsigned vectorBits = 0;
   std::string cpu;    // empty: host CPU and features
   std::string triple; // empty: host triple
   unsigned optLevel = 3;
@@ -71,7 +93,8 @@ struct BindingInfo {
 // the code it points to lives as long as the JitEngine that compiled it.
 class CompiledFunction {
 public:
-  using Fn = void (*)(void *const *bindings, float lr, void *workspace);
+  using Fn = void (*)(void *const *bindings, float lr, void *workspace,
+                      const ThreadContext *thread);
 
   CompiledFunction() = default;
   CompiledFunction(Fn fn, size_t workspaceBytes, double compileMillis,
@@ -79,7 +102,10 @@ public:
       : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
         bindings_(std::move(bindings)), profileOffset_(profileOffset) {}
 
-  void run(void *const *bindings, float lr, void *workspace) const { fn_(bindings, lr, workspace); }
+  void run(void *const *bindings, float lr, void *workspace,
+           const ThreadContext *thread = nullptr) const {
+    fn_(bindings, lr, workspace, thread);
+  }
   size_t workspaceBytes() const { return workspaceBytes_; }
   double compileMillis() const { return compileMillis_; } // lowering + optimisation + machine code
   const std::vector<BindingInfo> &bindings() const { return bindings_; }
@@ -115,6 +141,14 @@ private:
   std::unique_ptr<llvm::TargetMachine> tm_; // for lowering decisions and the IR optimiser
   std::string triple_, cpu_;                // as resolved from the create() options
 };
+
+// What the kernels are compiled for on options' target (for reports such as
+// `mlpc bench`): LLVM's CPU name and the vector shape of codegen/VectorShape.h.
+struct TargetDescription {
+  std::string cpu;
+  unsigned vectorBits = 0, vectorRegisters = 0;
+};
+llvm::Expected<TargetDescription> describeTarget(const CompileOptions &options);
 
 // The optimised LLVM IR / assembly of a graph's function (for `mlpc emit --emit=llvm|asm`).
 llvm::Expected<std::string> emitLLVMText(const Graph &g, const std::string &name,

@@ -1,5 +1,6 @@
 // The ahead-of-time inference module: see InferenceObject.h for the contract.
 #include "codegen/InferenceObject.h"
+#include "codegen/VectorShape.h"
 
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
@@ -122,7 +123,8 @@ Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, Module &m,
   Expected<codegen::BufferPlan> plan = codegen::planBuffers(g, /*sgdUpdate=*/false);
   if (!plan)
     return plan.takeError();
-  codegen::GraphLowering(g, *plan, m, tm).emit(name);
+  // Objects get the rule of codegen/VectorShape.h for their --cpu.
+  codegen::GraphLowering(g, *plan, m, tm, /*vectorBits=*/0).emit(name);
   // Only the body is used: the wrapper's bindings-array ABI is the JIT's.
   m.getFunction(name)->eraseFromParent();
   Kernel k;
@@ -248,8 +250,7 @@ Function *EntryBuilder::createEntry() {
   params.insert(params.end(), {ptrTy, b_.getInt64Ty(), ptrTy});
   Function *f = Function::Create(FunctionType::get(b_.getInt32Ty(), params, false),
                                  GlobalValue::ExternalLinkage, iface_.entryName, m_);
-  f->addFnAttr("target-cpu", tm_.getTargetCPU());
-  f->addFnAttr("target-features", tm_.getTargetFeatureString());
+  codegen::addTargetAttributes(*f, tm_, /*requestedBits=*/0);
   f->addFnAttr(Attribute::NoUnwind);
   // The copy loops stay loops: no memcpy/memset calls, so the object links
   // without any library.

@@ -19,6 +19,7 @@
 //     against the runtime bit for bit.
 // With --weights, M_init copies the embedded checkpoint values instead.
 #include "codegen/TrainingEntries.h"
+#include "codegen/VectorShape.h"
 
 #include <llvm/IR/Intrinsics.h>
 
@@ -56,8 +57,7 @@ private:
 Function *InitBuilder::internal(const std::string &suffix, Type *ret, ArrayRef<Type *> params) {
   Function *f = Function::Create(FunctionType::get(ret, params, false),
                                  GlobalValue::InternalLinkage, model_.name + suffix, m_);
-  f->addFnAttr("target-cpu", tm_.getTargetCPU());
-  f->addFnAttr("target-features", tm_.getTargetFeatureString());
+  codegen::addTargetAttributes(*f, tm_, /*requestedBits=*/0);
   f->addFnAttr(Attribute::NoUnwind);
   f->addFnAttr("no-builtins");
   b_.SetInsertPoint(BasicBlock::Create(m_.getContext(), "entry", f));

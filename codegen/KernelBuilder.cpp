@@ -81,17 +81,65 @@ void KernelBuilder::chunks(int64_t n, function_ref<void(Value *, unsigned)> body
 }
 
 void KernelBuilder::chunkGroups(int64_t n, unsigned group,
-                                function_ref<void(Value *, ArrayRef<unsigned>)> body) {
+                                function_ref<void(Value *, ArrayRef<unsigned>)> body, bool shared) {
   int64_t fullChunks = n / VW, step = int64_t(group) * VW;
   int64_t grouped = fullChunks / group * step;
   SmallVector<unsigned, 16> lanes(group, VW);
-  loop(
-      0, grouped, step, [&](Value *off) { body(off, lanes); }, "cg");
+  auto groupBody = [&](Value *off) { body(off, lanes); };
+  if (shared)
+    loopShared(0, grouped, step, groupBody, "cg");
+  else
+    loop(0, grouped, step, groupBody, "cg");
   lanes.assign(fullChunks % group, VW);
   if (n % VW)
     lanes.push_back(static_cast<unsigned>(n % VW));
-  if (!lanes.empty())
+  if (lanes.empty())
+    return;
+  if (shared)
+    onLastShare([&] { body(idx(grouped), lanes); });
+  else
     body(idx(grouped), lanes);
+}
+
+void KernelBuilder::loopShared(int64_t begin, int64_t end, int64_t step,
+                               function_ref<void(Value *)> body, const Twine &name) {
+  if (!share.index)
+    return loop(begin, end, step, body, name);
+  const int64_t trips = end > begin ? (end - begin + step - 1) / step : 0;
+  if (trips == 0)
+    return;
+  Value *first = B.CreateUDiv(B.CreateMul(idx(trips), share.index), share.count);
+  Value *last =
+      B.CreateUDiv(B.CreateMul(idx(trips), B.CreateAdd(share.index, idx(1))), share.count);
+  // A top-tested loop over [first, last) trips (possibly none on this thread).
+  Function *f = B.GetInsertBlock()->getParent();
+  BasicBlock *pre = B.GetInsertBlock();
+  BasicBlock *header = BasicBlock::Create(B.getContext(), name, f);
+  BasicBlock *bodyBB = BasicBlock::Create(B.getContext(), name + ".body", f);
+  BasicBlock *exit = BasicBlock::Create(B.getContext(), name + ".end", f);
+  B.CreateBr(header);
+  B.SetInsertPoint(header);
+  PHINode *trip = B.CreatePHI(I64, 2, name);
+  trip->addIncoming(first, pre);
+  B.CreateCondBr(B.CreateICmpULT(trip, last), bodyBB, exit);
+  B.SetInsertPoint(bodyBB);
+  body(add(mul(trip, step), begin));
+  trip->addIncoming(B.CreateAdd(trip, idx(1), name + ".next", true, true), B.GetInsertBlock());
+  B.CreateBr(header);
+  B.SetInsertPoint(exit);
+}
+
+void KernelBuilder::onLastShare(function_ref<void()> body) {
+  if (!share.index)
+    return body();
+  Function *f = B.GetInsertBlock()->getParent();
+  BasicBlock *then = BasicBlock::Create(B.getContext(), "last.share", f);
+  BasicBlock *cont = BasicBlock::Create(B.getContext(), "last.share.end", f);
+  B.CreateCondBr(B.CreateICmpEQ(share.index, B.CreateSub(share.count, idx(1))), then, cont);
+  B.SetInsertPoint(then);
+  body();
+  B.CreateBr(cont);
+  B.SetInsertPoint(cont);
 }
 
 Value *KernelBuilder::gep(const Buf &b, Value *index) {

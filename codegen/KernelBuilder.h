@@ -57,6 +57,19 @@ public:
   Values loopCarried(int64_t begin, int64_t end, int64_t step, llvm::ArrayRef<llvm::Value *> init,
                      llvm::function_ref<Values(llvm::Value *, llvm::ArrayRef<llvm::Value *>)> body,
                      const llvm::Twine &name = "i");
+  // Work sharing inside a parallel node (CompileOptions::parallel): this
+  // thread's index and the thread count (i64), or null outside such a node.
+  struct Share {
+    llvm::Value *index = nullptr, *count = nullptr;
+  } share;
+  // loop() over only this thread's part of the trips when `share` is set:
+  // trips [T*i/n, T*(i+1)/n) of thread i. Every trip runs the same code on
+  // whichever thread it lands, so results do not depend on the split.
+  void loopShared(int64_t begin, int64_t end, int64_t step,
+                  llvm::function_ref<void(llvm::Value *)> body, const llvm::Twine &name = "s");
+  // body() on the last thread only (the tail after a shared loop); always
+  // when `share` is not set.
+  void onLastShare(llvm::function_ref<void()> body);
   // Covers [0, n) with vector chunks: a loop over full chunks, then at most
   // one masked chunk of n % VW lanes. body(offset of the chunk's first lane, lanes).
   void chunks(int64_t n, llvm::function_ref<void(llvm::Value *, unsigned)> body);
@@ -64,8 +77,10 @@ public:
   // a kernel can keep several independent accumulator chains in flight.
   // body(offset of the first chunk, lanes of each chunk); chunk c starts at
   // offset + c * VW.
+  // shared: the groups are split between threads (see `share`).
   void chunkGroups(int64_t n, unsigned group,
-                   llvm::function_ref<void(llvm::Value *, llvm::ArrayRef<unsigned>)> body);
+                   llvm::function_ref<void(llvm::Value *, llvm::ArrayRef<unsigned>)> body,
+                   bool shared = false);
 
   // Vector and scalar memory access at an element index. Partial vectors use
   // masked loads/stores (inactive lanes are never touched; loads fill them

@@ -294,18 +294,27 @@ void GraphLowering::lowerElementwise(ValueId root) {
 
   std::function<void(size_t, std::vector<Value *>, Value *)> nest =
       [&](size_t d, std::vector<Value *> offsets, Value *outOffset) {
+        // Threads split the outermost loop (CompileOptions::parallel).
+        const bool shared = d == 0;
         if (d + 1 == dims.size()) {
-          k_->chunkGroups(dims[d].size, width, [&](Value *chunk, ArrayRef<unsigned> lanes) {
-            evalChunks(offsets, outOffset, chunk, lanes);
-          });
+          k_->chunkGroups(
+              dims[d].size, width,
+              [&](Value *chunk, ArrayRef<unsigned> lanes) {
+                evalChunks(offsets, outOffset, chunk, lanes);
+              },
+              shared);
           return;
         }
-        k_->loop(0, dims[d].size, 1, [&](Value *i) {
+        auto row = [&](Value *i) {
           std::vector<Value *> inner;
           for (size_t l = 0; l < leaves.size(); ++l)
             inner.push_back(k_->add(offsets[l], k_->mul(i, dims[d].stride[l])));
           nest(d + 1, inner, k_->add(outOffset, k_->mul(i, outStride[d])));
-        });
+        };
+        if (shared)
+          k_->loopShared(0, dims[d].size, 1, row);
+        else
+          k_->loop(0, dims[d].size, 1, row);
       };
   nest(0, std::vector<Value *>(leaves.size(), k_->idx(0)), k_->idx(0));
 }

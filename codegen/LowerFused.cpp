@@ -47,51 +47,57 @@ void GraphLowering::emitBatchStats(ValueId leader) {
   if (n.op == Op::BatchNormInfer) {
     // Running statistics: scale = gain / sqrt(running_var + eps) per column,
     // once per call instead of once per element.
-    k_->chunks(h, [&](Value *c, unsigned lanes) {
-      Value *var = k_->loadVec(buf(n.operands[4]), c, lanes);
-      Value *invStd =
-          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-      k_->storeVec(invStdOut, c, b_.CreateFMul(k_->loadVec(buf(n.operands[1]), c, lanes), invStd),
-                   lanes);
+    // One thread in parallel code: a short loop over the columns.
+    k_->onLastShare([&] {
+      k_->chunks(h, [&](Value *c, unsigned lanes) {
+        Value *var = k_->loadVec(buf(n.operands[4]), c, lanes);
+        Value *invStd =
+            b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+        k_->storeVec(invStdOut, c, b_.CreateFMul(k_->loadVec(buf(n.operands[1]), c, lanes), invStd),
+                     lanes);
+      });
     });
     return;
   }
 
-  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-    const size_t nc = lanes.size();
-    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-    auto xAt = [&](Value *i, size_t c) {
-      return k_->loadVec(x, k_->add(k_->mul(i, h), col(c)), lanes[c]);
-    };
-    Values sums =
-        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-          Values next;
-          for (size_t c = 0; c < nc; ++c)
-            next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
-          return next;
-        });
-    Values mean(nc);
-    for (size_t c = 0; c < nc; ++c)
-      mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
-    Values squares =
-        k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-          Values next;
-          for (size_t c = 0; c < nc; ++c) {
-            Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
-            next.push_back(k_->fmuladd(d, d, acc[c]));
-          }
-          return next;
-        });
-    for (size_t c = 0; c < nc; ++c) {
-      Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
-      Value *invStd =
-          b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-      k_->storeVec(meanOut, col(c), mean[c], lanes[c]);
-      if (int64_t m = plan_.stats[plan_.statsGroup[leader]].mean; m >= 0) // the running mean's
-        k_->storeVec(buf(static_cast<ValueId>(m)), col(c), mean[c], lanes[c]);
-      k_->storeVec(invStdOut, col(c), invStd, lanes[c]);
-    }
-  });
+  k_->chunkGroups(
+      h, kColumnGroup,
+      [&](Value *base, ArrayRef<unsigned> lanes) {
+        const size_t nc = lanes.size();
+        auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+        auto xAt = [&](Value *i, size_t c) {
+          return k_->loadVec(x, k_->add(k_->mul(i, h), col(c)), lanes[c]);
+        };
+        Values sums =
+            k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+              Values next;
+              for (size_t c = 0; c < nc; ++c)
+                next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
+              return next;
+            });
+        Values mean(nc);
+        for (size_t c = 0; c < nc; ++c)
+          mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
+        Values squares =
+            k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
+              Values next;
+              for (size_t c = 0; c < nc; ++c) {
+                Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+                next.push_back(k_->fmuladd(d, d, acc[c]));
+              }
+              return next;
+            });
+        for (size_t c = 0; c < nc; ++c) {
+          Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
+          Value *invStd =
+              b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+          k_->storeVec(meanOut, col(c), mean[c], lanes[c]);
+          if (int64_t m = plan_.stats[plan_.statsGroup[leader]].mean; m >= 0) // the running mean's
+            k_->storeVec(buf(static_cast<ValueId>(m)), col(c), mean[c], lanes[c]);
+          k_->storeVec(invStdOut, col(c), invStd, lanes[c]);
+        }
+      },
+      /*shared=*/k_->share.index != nullptr); // columns are independent
 }
 
 // dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat)),
@@ -106,60 +112,63 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   Value *zero = k_->splat(0.0);
   const double rowsD = double(rows);
 
-  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-    const size_t nc = lanes.size();
-    auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-    auto at = [&](const Buf &t, Value *i, size_t c) {
-      return k_->loadVec(t, k_->add(k_->mul(i, h), col(c)), lanes[c]);
-    };
-    Values mean(nc), invStd(nc);
-    for (size_t c = 0; c < nc; ++c) {
-      mean[c] = k_->loadVec(meanIn, col(c), lanes[c]);
-      invStd[c] = k_->loadVec(invStdIn, col(c), lanes[c]);
-    }
-    auto xhat = [&](Value *i, size_t c) {
-      return b_.CreateFMul(b_.CreateFSub(at(x, i, c), mean[c]), invStd[c]);
-    };
-    // sum(dout) and sum(dout * xhat) per column, carried as [sumD..., sumDX...].
-    Values acc =
-        k_->loopCarried(0, rows, 1, Values(2 * nc, zero), [&](Value *i, ArrayRef<Value *> a) {
-          Values next(a.begin(), a.end());
-          for (size_t c = 0; c < nc; ++c) {
-            Value *d = at(dout, i, c);
-            next[c] = b_.CreateFAdd(a[c], d);
-            next[nc + c] = k_->fmuladd(d, xhat(i, c), a[nc + c]);
-          }
-          return next;
-        });
-    // The same sums for the graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
-    for (int slot = 0; slot < 2; ++slot)
-      if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
-        for (size_t c = 0; c < nc; ++c)
-          k_->storeVec(buf(static_cast<ValueId>(sum)), col(c), acc[slot * nc + c], lanes[c]);
-    Values coef(nc), sumDX(nc);
-    for (size_t c = 0; c < nc; ++c) {
-      coef[c] = b_.CreateFDiv(b_.CreateFMul(k_->loadVec(gain, col(c), lanes[c]), invStd[c]),
-                              k_->splat(rowsD));
-      sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
-    }
-    // dx, and its column sums when the graph has sum(dx, 0) (slot 2).
-    const int64_t dxSum = plan_.gradSums[v][2];
-    Values sums = k_->loopCarried(
-        0, rows, 1, Values(dxSum >= 0 ? nc : 0, zero), [&](Value *i, ArrayRef<Value *> a) {
-          Values next;
-          for (size_t c = 0; c < nc; ++c) {
-            Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
-            t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
-            Value *dx = b_.CreateFMul(coef[c], t);
-            k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), dx, lanes[c]);
-            if (dxSum >= 0)
-              next.push_back(b_.CreateFAdd(a[c], dx));
-          }
-          return next;
-        });
-    for (size_t c = 0; c < sums.size(); ++c)
-      k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(c), sums[c], lanes[c]);
-  });
+  k_->chunkGroups(
+      h, kColumnGroup,
+      [&](Value *base, ArrayRef<unsigned> lanes) {
+        const size_t nc = lanes.size();
+        auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+        auto at = [&](const Buf &t, Value *i, size_t c) {
+          return k_->loadVec(t, k_->add(k_->mul(i, h), col(c)), lanes[c]);
+        };
+        Values mean(nc), invStd(nc);
+        for (size_t c = 0; c < nc; ++c) {
+          mean[c] = k_->loadVec(meanIn, col(c), lanes[c]);
+          invStd[c] = k_->loadVec(invStdIn, col(c), lanes[c]);
+        }
+        auto xhat = [&](Value *i, size_t c) {
+          return b_.CreateFMul(b_.CreateFSub(at(x, i, c), mean[c]), invStd[c]);
+        };
+        // sum(dout) and sum(dout * xhat) per column, carried as [sumD..., sumDX...].
+        Values acc =
+            k_->loopCarried(0, rows, 1, Values(2 * nc, zero), [&](Value *i, ArrayRef<Value *> a) {
+              Values next(a.begin(), a.end());
+              for (size_t c = 0; c < nc; ++c) {
+                Value *d = at(dout, i, c);
+                next[c] = b_.CreateFAdd(a[c], d);
+                next[nc + c] = k_->fmuladd(d, xhat(i, c), a[nc + c]);
+              }
+              return next;
+            });
+        // The same sums for the graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
+        for (int slot = 0; slot < 2; ++slot)
+          if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
+            for (size_t c = 0; c < nc; ++c)
+              k_->storeVec(buf(static_cast<ValueId>(sum)), col(c), acc[slot * nc + c], lanes[c]);
+        Values coef(nc), sumDX(nc);
+        for (size_t c = 0; c < nc; ++c) {
+          coef[c] = b_.CreateFDiv(b_.CreateFMul(k_->loadVec(gain, col(c), lanes[c]), invStd[c]),
+                                  k_->splat(rowsD));
+          sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
+        }
+        // dx, and its column sums when the graph has sum(dx, 0) (slot 2).
+        const int64_t dxSum = plan_.gradSums[v][2];
+        Values sums = k_->loopCarried(
+            0, rows, 1, Values(dxSum >= 0 ? nc : 0, zero), [&](Value *i, ArrayRef<Value *> a) {
+              Values next;
+              for (size_t c = 0; c < nc; ++c) {
+                Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
+                t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
+                Value *dx = b_.CreateFMul(coef[c], t);
+                k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), dx, lanes[c]);
+                if (dxSum >= 0)
+                  next.push_back(b_.CreateFAdd(a[c], dx));
+              }
+              return next;
+            });
+        for (size_t c = 0; c < sums.size(); ++c)
+          k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(c), sums[c], lanes[c]);
+      },
+      /*shared=*/k_->share.index != nullptr); // columns are independent
 }
 
 void GraphLowering::lowerCrossEntropy(ValueId v) {

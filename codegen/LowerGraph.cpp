@@ -3,6 +3,7 @@
 // entry points are in LowerModule.cpp).
 #include "codegen/Lowering.h"
 #include "codegen/MathEmitter.h"
+#include "codegen/VectorShape.h"
 
 #include <llvm/Analysis/TargetTransformInfo.h>
 #include <llvm/IR/Intrinsics.h>
@@ -13,8 +14,10 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
-GraphLowering::GraphLowering(const Graph &g, const BufferPlan &plan, Module &m, TargetMachine &tm)
-    : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), b_(m.getContext()) {
+GraphLowering::GraphLowering(const Graph &g, const BufferPlan &plan, Module &m, TargetMachine &tm,
+                             unsigned vectorBits)
+    : g_(g), plan_(plan), m_(m), ctx_(m.getContext()), tm_(tm), vectorBits_(vectorBits),
+      b_(m.getContext()) {
   for (ValueId v = 0; v < g_.size(); ++v)
     if (isBindingLeaf(g_[v].op))
       leaves_.push_back(v);
@@ -26,6 +29,8 @@ Function *GraphLowering::createBodyFunction(const std::string &fnName,
   std::vector<Type *> params(leaves_.size() + g_.outputs.size(), ptrTy);
   params.push_back(f32);
   params.push_back(ptrTy);
+  if (parallel_)
+    params.push_back(ptrTy); // const ThreadContext *
   Function *f =
       Function::Create(FunctionType::get(b_.getVoidTy(), params, false), linkage, fnName, m_);
   addCommonAttributes(f);
@@ -53,8 +58,11 @@ Function *GraphLowering::createBodyFunction(const std::string &fnName,
   for (size_t i = 0; i < g_.outputs.size(); ++i)
     ptrArg(leaves_.size() + i, "out." + g_.outputs[i].name,
            g_[g_.outputs[i].value].type.numel() * kElemBytes, plan_.outputs[i].optional, false);
-  f->getArg(params.size() - 2)->setName("lr");
-  Argument *ws = f->getArg(params.size() - 1);
+  const size_t lrArg = leaves_.size() + g_.outputs.size();
+  f->getArg(lrArg)->setName("lr");
+  if (parallel_)
+    f->getArg(lrArg + 2)->setName("thread");
+  Argument *ws = f->getArg(lrArg + 1);
   ws->setName("workspace");
   ws->addAttr(Attribute::NoAlias);
   ws->addAttr(Attribute::NoCapture);
@@ -65,8 +73,7 @@ Function *GraphLowering::createBodyFunction(const std::string &fnName,
 }
 
 void GraphLowering::addCommonAttributes(Function *f) {
-  f->addFnAttr("target-cpu", tm_.getTargetCPU());
-  f->addFnAttr("target-features", tm_.getTargetFeatureString());
+  addTargetAttributes(*f, tm_, vectorBits_);
   f->addFnAttr(Attribute::NoUnwind);
   f->addFnAttr(Attribute::NoSync);
   f->addFnAttr(Attribute::WillReturn);
@@ -75,9 +82,9 @@ void GraphLowering::addCommonAttributes(Function *f) {
 
 void GraphLowering::emitWrapper(const std::string &name, Function *body) {
   Type *ptrTy = b_.getPtrTy();
-  Function *wrapper =
-      Function::Create(FunctionType::get(b_.getVoidTy(), {ptrTy, b_.getFloatTy(), ptrTy}, false),
-                       GlobalValue::ExternalLinkage, name, m_);
+  Function *wrapper = Function::Create(
+      FunctionType::get(b_.getVoidTy(), {ptrTy, b_.getFloatTy(), ptrTy, ptrTy}, false),
+      GlobalValue::ExternalLinkage, name, m_);
   addCommonAttributes(wrapper);
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", wrapper));
   Argument *bindings = wrapper->getArg(0);
@@ -90,6 +97,8 @@ void GraphLowering::emitWrapper(const std::string &name, Function *body) {
         b_.CreateAlignedLoad(ptrTy, b_.CreateConstInBoundsGEP1_64(ptrTy, bindings, i), Align(8)));
   args.push_back(wrapper->getArg(1));
   args.push_back(wrapper->getArg(2));
+  if (parallel_)
+    args.push_back(wrapper->getArg(3));
   b_.CreateCall(body, args);
   b_.CreateRetVoid();
 }
@@ -127,20 +136,16 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     leafArg_[leaves_[i]] = f->getArg(i);
   for (size_t i = 0; i < g_.outputs.size(); ++i)
     outputArg_[i] = f->getArg(leaves_.size() + i);
-  lr_ = f->getArg(f->arg_size() - 2);
-  workspace_ = f->getArg(f->arg_size() - 1);
+  lr_ = f->getArg(leaves_.size() + g_.outputs.size());
+  workspace_ = f->getArg(leaves_.size() + g_.outputs.size() + 1);
 
-  // Vector shape from the target's cost model: 512-bit registers (16 f32
-  // lanes, 32 registers) on AVX-512, 256-bit / 16 registers on AVX2.
-  const TargetTransformInfo tti = tm_.getTargetTransformInfo(*f);
-  unsigned bits = static_cast<unsigned>(
-      tti.getRegisterBitWidth(TargetTransformInfo::RGK_FixedWidthVector).getFixedValue());
-  unsigned lanes = std::clamp(bits / 32, 4u, 16u);
-  unsigned regs = std::max(tti.getNumberOfRegisters(tti.getRegisterClassForType(true)), 8u);
-
+  // codegen/VectorShape.h: 16 lanes / 32 registers on AVX-512, 8 / 16 on AVX2.
+  const VectorShape shape = vectorShapeOf(*f, tm_);
   b_.SetInsertPoint(BasicBlock::Create(ctx_, "entry", f));
-  k_ = std::make_unique<KernelBuilder>(b_, lanes, regs);
+  k_ = std::make_unique<KernelBuilder>(b_, shape.lanes, shape.registers);
   k_->FenceShuffles = tm_.getTargetTriple().isX86();
+  if (parallel_)
+    loadThreadContext(f->getArg(leaves_.size() + g_.outputs.size() + 2));
   createBuffers();
   auto size = [&] {
     size_t n = 0;
@@ -148,6 +153,9 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
       n += bb.size();
     return n;
   };
+  // A part of a split function starts after a barrier: the previous part's
+  // last node may have been shared.
+  bool sharedBefore = begin > 0;
   for (ValueId v = begin; v < end; ++v) {
     size_t before = cost ? size() : 0;
     Instruction *started = nullptr;
@@ -156,8 +164,12 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
       started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
       startedSize = size();
     }
-    lowerNode(v);
-    emitPostActions(v);
+    if (parallel_) {
+      lowerNodeParallel(v, sharedBefore);
+    } else {
+      lowerNode(v);
+      emitPostActions(v);
+    }
     if (started && size() == startedSize) {
       started->eraseFromParent(); // the node emitted no code
     } else if (started) {
@@ -259,8 +271,10 @@ Buf GraphLowering::outputBuf(size_t output) const {
 void GraphLowering::lowerNode(ValueId v) {
   // The statistics a BatchNorm group shares, ahead of every use (the leader
   // itself may be fused into a later loop).
-  if (int group = plan_.statsGroup[v]; group >= 0 && plan_.stats[group].leader == v)
+  if (int group = plan_.statsGroup[v]; group >= 0 && plan_.stats[group].leader == v) {
     emitBatchStats(v);
+    shareBarrier(); // threads computed different columns of the statistics
+  }
   if (plan_.filledBy[v] >= 0)
     return; // a sum that a BatchNormGrad kernel has already written
   Storage s = plan_.storage[v];

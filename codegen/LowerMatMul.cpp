@@ -72,7 +72,7 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
   };
   const unsigned rowCount = static_cast<unsigned>(std::min<int64_t>(rows, vw));
   const unsigned colCount = static_cast<unsigned>(std::min<int64_t>(cols, vw));
-  k_->loop(
+  k_->loopShared(
       0, rows, vw,
       [&](Value *rowStart) {
         Value *r0 = blockStart(rowStart, rows);
@@ -131,6 +131,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   if (n.transB) {
     transposeInto(buf(n.operands[1]), cols, k, scratch(v));
     b = MatView{scratch(v), cols, 1};
+    shareBarrier(); // every thread reads all of the transposed B
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
   // most one narrower tile for the rest of N (its last vector masked when
@@ -171,10 +172,12 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
     };
     const int64_t mr = rowsPerTile(m, k_->VectorRegs, nv);
     const int64_t mainRows = m / mr * mr;
-    k_->loop(
+    // Threads split the row tiles (CompileOptions::parallel); the tiles are
+    // the same for any thread count.
+    k_->loopShared(
         0, mainRows, mr, [&](Value *row0) { microKernel(row0, mr); }, "row");
     if (m % mr)
-      microKernel(k_->idx(mainRows), m % mr);
+      k_->onLastShare([&] { microKernel(k_->idx(mainRows), m % mr); });
   };
   SmallVector<unsigned, 8> lanes(width, vw);
   k_->loop(

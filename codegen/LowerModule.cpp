@@ -25,6 +25,9 @@ Expected<BufferPlan> checkAndPlan(const Graph &g, const std::string &name,
   std::vector<std::string> problems = verifyGraph(g);
   if (!problems.empty())
     return fail("invalid graph: " + problems.front());
+  // Every thread would add to the same per-node counters.
+  if (options.parallel && options.profileNodes)
+    return fail("per-node profiling needs code for one thread (no CompileOptions::parallel)");
   return planBuffers(g, options.sgdUpdate);
 }
 
@@ -95,8 +98,9 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
   if (!plan)
     return plan.takeError();
   LoweredModule out = emptyModule(name, tm);
-  GraphLowering lowering(g, *plan, *out.module, tm);
+  GraphLowering lowering(g, *plan, *out.module, tm, options.vectorBits);
   lowering.setProfileOffset(profileOffset(*plan, options));
+  lowering.setParallel(options.parallel);
   lowering.emit(name);
   if (Error e = verify(out, name))
     return e;
@@ -117,7 +121,7 @@ Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::
   std::vector<size_t> cost;
   {
     LoweredModule trial = emptyModule(name, tm);
-    cost = GraphLowering(g, *plan, *trial.module, tm).emitMeasured(name);
+    cost = GraphLowering(g, *plan, *trial.module, tm, options.vectorBits).emitMeasured(name);
   }
   size_t total = 0;
   for (size_t c : cost)
@@ -138,8 +142,9 @@ Expected<std::vector<LoweredModule>> lowerGraphParts(const Graph &g, const std::
   std::vector<LoweredModule> out;
   for (size_t p = 0; p + 1 < bounds.size(); ++p) {
     out.push_back(emptyModule(p ? partNames[p - 1] : name, tm));
-    GraphLowering lowering(g, *plan, *out.back().module, tm);
+    GraphLowering lowering(g, *plan, *out.back().module, tm, options.vectorBits);
     lowering.setProfileOffset(profileOffset(*plan, options));
+    lowering.setParallel(options.parallel);
     if (p == 0)
       lowering.emitHead(name, bounds[1], partNames);
     else

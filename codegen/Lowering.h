@@ -81,10 +81,15 @@ compileParts(std::vector<LoweredModule> &parts, llvm::TargetMachine &tm, unsigne
 
 class GraphLowering {
 public:
-  GraphLowering(const Graph &g, const BufferPlan &plan, llvm::Module &m, llvm::TargetMachine &tm);
+  // vectorBits: CompileOptions::vectorBits (0: the target's widest, codegen/VectorShape.h).
+  GraphLowering(const Graph &g, const BufferPlan &plan, llvm::Module &m, llvm::TargetMachine &tm,
+                unsigned vectorBits);
   // Instruments every node with cycle counters at this workspace offset
   // (CompileOptions::profileNodes).
   void setProfileOffset(std::optional<size_t> offset) { profileOffset_ = offset; }
+  // CompileOptions::parallel: the body takes a trailing ThreadContext pointer
+  // and splits its work between threads (LowerParallel.cpp).
+  void setParallel(bool parallel) { parallel_ = parallel; }
   // The whole graph: `name` (the bindings-array ABI) and `name.body`.
   void emit(const std::string &name);
   // The split form (lowerGraphParts): `name` and `name.body`, which runs
@@ -153,12 +158,24 @@ private:
   void lowerBatchNormGrad(ValueId v);
   void lowerCrossEntropy(ValueId v); // CrossEntropy, CrossEntropyGrad
   void zeroFill(const Buf &b, int64_t numel);
+  // LowerParallel.cpp (CompileOptions::parallel)
+  enum class NodeMode { NoCode, Serial, Shared };
+  NodeMode nodeMode(ValueId v) const;
+  bool hasPostActions(size_t position) const;
+  void loadThreadContext(llvm::Value *context);
+  // Node v (and its output actions) in parallel code; `sharedBefore`: the
+  // previous node with code was split between threads (updated).
+  void lowerNodeParallel(ValueId v, bool &sharedBefore);
+  void emitBarrier();
+  void shareBarrier(); // a barrier inside a shared node; nothing otherwise
+  void onThreadZero(llvm::function_ref<void()> body);
 
   const Graph &g_;
   const BufferPlan &plan_;
   llvm::Module &m_;
   llvm::LLVMContext &ctx_;
   llvm::TargetMachine &tm_;
+  unsigned vectorBits_;
   llvm::IRBuilder<> b_;
   std::unique_ptr<KernelBuilder> k_;
 
@@ -168,6 +185,9 @@ private:
   std::vector<llvm::Value *> outputArg_; // per graph output
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::optional<size_t> profileOffset_;
+  bool parallel_ = false;
+  llvm::Value *threadIndex_ = nullptr, *threadCount_ = nullptr, *barrierFn_ = nullptr,
+              *team_ = nullptr;
   std::vector<Buf> bufs_;    // per value id
   std::vector<Buf> scratch_; // per node (only nodes with scratch bytes)
   std::vector<Buf> stats_;   // per StatsPlan: its means [H], then its 1/std [H]

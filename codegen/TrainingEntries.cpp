@@ -18,6 +18,7 @@
 // returns the loss. Everything lives in the state: no allocation, no stack
 // beyond a few scalars.
 #include "codegen/TrainingEntries.h"
+#include "codegen/VectorShape.h"
 
 #include "codegen/BufferPlan.h"
 #include "codegen/Lowering.h"
@@ -31,7 +32,8 @@ Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, llvm::Modu
   Expected<codegen::BufferPlan> plan = codegen::planBuffers(g, sgdUpdate);
   if (!plan)
     return plan.takeError();
-  codegen::GraphLowering(g, *plan, m, tm).emit(name);
+  // Objects get the rule of codegen/VectorShape.h for their --cpu.
+  codegen::GraphLowering(g, *plan, m, tm, /*vectorBits=*/0).emit(name);
   m.getFunction(name)->eraseFromParent(); // the JIT's bindings-array wrapper
   Kernel k;
   k.body = m.getFunction(name + ".body");
@@ -47,8 +49,7 @@ Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, llvm::Modu
 Function *createExported(llvm::Module &m, TargetMachine &tm, const std::string &name,
                          FunctionType *type) {
   Function *f = Function::Create(type, GlobalValue::ExternalLinkage, name, m);
-  f->addFnAttr("target-cpu", tm.getTargetCPU());
-  f->addFnAttr("target-features", tm.getTargetFeatureString());
+  codegen::addTargetAttributes(*f, tm, /*requestedBits=*/0);
   f->addFnAttr(Attribute::NoUnwind);
   f->addFnAttr("no-builtins");
   return f;
@@ -199,9 +200,9 @@ Value *StepBuilder::scheduledLr(Value *step) {
   for (const LearningRatePhase &p : model_.schedule)
     lr = b_.CreateSelect(b_.CreateICmpSGE(step, b_.getInt64(p.fromStep)), lrConst(p.lr), lr);
   if (model_.warmup > 0) { // lr * (t + 1) / W for t < W
-    Value *ramped = b_.CreateFDiv(
-        b_.CreateFMul(lr, b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), f64)),
-        lrConst(static_cast<double>(model_.warmup)));
+    Value *ramped =
+        b_.CreateFDiv(b_.CreateFMul(lr, b_.CreateSIToFP(b_.CreateAdd(step, b_.getInt64(1)), f64)),
+                      lrConst(static_cast<double>(model_.warmup)));
     lr = b_.CreateSelect(b_.CreateICmpSLT(step, b_.getInt64(model_.warmup)), ramped, lr);
   }
   return b_.CreateFPTrunc(lr, b_.getFloatTy());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "codegen/Compiler.h"
+#include "runtime/ThreadTeam.h"
 
 #include <llvm/Support/Error.h>
 
@@ -29,7 +30,15 @@ public:
   // Errors if any required binding is missing.
   llvm::Error ready() const;
 
-  void run(float lr = 0.0f) { fn_.run(args_.data(), lr, workspace_.get()); }
+  // A function compiled with CompileOptions::parallel runs on every thread
+  // of `team` (the caller's thread included); null: on the caller's thread.
+  void setTeam(ThreadTeam *team) { team_ = team; }
+  void run(float lr = 0.0f) {
+    if (!team_ || team_->size() == 1)
+      return fn_.run(args_.data(), lr, workspace_.get());
+    team_->run(
+        [&](const ThreadContext &thread) { fn_.run(args_.data(), lr, workspace_.get(), &thread); });
+  }
   const CompiledFunction &function() const { return fn_; }
   void *workspace() { return workspace_.get(); }
 
@@ -41,6 +50,7 @@ private:
   std::vector<void *> args_;
   std::vector<std::vector<float>> owned_; // one per non-optional output
   std::unique_ptr<void, AlignedFree> workspace_;
+  ThreadTeam *team_ = nullptr;
 };
 
 } // namespace mlpc

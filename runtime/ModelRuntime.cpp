@@ -35,10 +35,25 @@ double crossEntropy(const float *logits, const int32_t *Y, int64_t rows, int64_t
   return rows ? total / rows : 0.0;
 }
 
+namespace {
+// 2*M*N*K per matmul: what decides whether a step is worth splitting.
+double matmulFlops(const Graph &g) {
+  double flops = 0;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (g[v].op == Op::MatMul) {
+      const Node &n = g[v];
+      const Shape &a = g[n.operands[0]].type.shape;
+      flops += 2.0 * double(n.type.numel()) * double(n.transA ? a[0] : a[1]);
+    }
+  return flops;
+}
+} // namespace
+
 llvm::Expected<std::unique_ptr<ModelRuntime>>
 ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEngine &diags,
-                     const PipelineOptions &pipeline) {
+                     const PipelineOptions &pipeline, const ExecutionOptions &execution) {
   auto rt = std::unique_ptr<ModelRuntime>(new ModelRuntime());
+  rt->execution_ = execution;
   rt->ast_ = &ast;
   rt->vocab_ = vocab;
   rt->diags_ = &diags;
@@ -87,6 +102,10 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   if (!jit)
     return jit.takeError();
   rt->jit_ = std::move(*jit);
+  unsigned threads =
+      execution.threads != 0 ? execution.threads : autoThreads(matmulFlops(rt->training_));
+  if (threads > 1)
+    rt->team_ = std::make_unique<ThreadTeam>(threads);
   // Parameters and state start at their declared initial values (seed 0)
   // until initParams / loadParams.
   Rng rng(0);
@@ -234,11 +253,16 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   }
   CompileOptions options;
   options.sgdUpdate = sgd;
+  options.vectorBits = execution_.vectorBits;
+  // Per-node counters are for one thread: a profiled step is serial code.
+  options.parallel = team_ && !(profile_ && &slot == &train_);
   options.profileNodes = profile_ && &slot == &train_;
   auto fn = jit_->compile(graph, name, options);
   if (!fn)
     return fn.takeError();
   auto bound = std::make_unique<BoundFunction>(std::move(*fn));
+  if (options.parallel)
+    bound->setTeam(team_.get());
   if (llvm::Error e = bindLeaves(*bound))
     return e;
   slot = std::move(bound);
@@ -282,10 +306,13 @@ llvm::Error ModelRuntime::prepareStats() {
     return fail("cannot build the stats_step graph");
   CompileOptions options;
   options.sgdUpdate = false; // the optimizer's updates are graph code, as in train_step
+  options.vectorBits = execution_.vectorBits;
+  options.parallel = team_ != nullptr;
   auto fn = jit_->compile(*graph, fmt::format("stats_step_{}", statsCompiles_++), options);
   if (!fn)
     return fn.takeError();
   auto bound = std::make_unique<BoundFunction>(std::move(*fn));
+  bound->setTeam(team_.get());
   statsX_.assign(batch() * context(), 0);
   statsY_.assign(batch(), 0);
   statsBuffers_.clear();

@@ -19,6 +19,7 @@
 #include "runtime/EvalLoss.h"
 #include "runtime/ParamInit.h"
 #include "runtime/Rng.h"
+#include "runtime/ThreadTeam.h"
 
 #include <llvm/Support/Error.h>
 
@@ -41,6 +42,15 @@ struct StepTensor {
   const float *data = nullptr;
 };
 
+// How the compiled functions run (`--vector-bits`; see codegen/VectorShape.h).
+struct ExecutionOptions {
+  unsigned vectorBits = 0; // CompileOptions::vectorBits: 0 = the target's widest
+  // Threads of the training step, the stats step and evaluation (`--threads`):
+  // 0 = auto (runtime/ThreadTeam.h: autoThreads of the training step's FLOPs).
+  // Results are bit-identical for any count.
+  unsigned threads = 0;
+};
+
 class ModelRuntime {
 public:
   // Rows per call of the eval function (the split's tail is padded).
@@ -49,10 +59,9 @@ public:
   // Lowers `ast` with V bound to the vocabulary size, checks that the model
   // reads [N, T] contexts and [N] targets, and sets up the JIT. Model errors
   // go to `diags`.
-  static llvm::Expected<std::unique_ptr<ModelRuntime>> create(const ModelAST &ast,
-                                                              const Vocabulary &vocab,
-                                                              DiagnosticEngine &diags,
-                                                              const PipelineOptions &pipeline = {});
+  static llvm::Expected<std::unique_ptr<ModelRuntime>>
+  create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEngine &diags,
+         const PipelineOptions &pipeline = {}, const ExecutionOptions &execution = {});
 
   const Module &module() const { return module_; }
   const Vocabulary &vocab() const { return vocab_; }
@@ -80,6 +89,8 @@ public:
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
   double trainCompileMillis() const { return trainCompileMs_; }
+  // The threads the compiled functions run on (ExecutionOptions::threads resolved).
+  unsigned threads() const { return team_ ? team_->size() : 1; }
   // `mlpc bench --profile`: compile train_step with per-node cycle counters
   // (CompileOptions::profileNodes). Call before the first trainStep.
   void enableProfiling() { profile_ = true; }
@@ -135,8 +146,10 @@ private:
   Vocabulary vocab_;
   DiagnosticEngine *diags_ = nullptr;
   PipelineOptions pipeline_;
+  ExecutionOptions execution_;
   Graph training_;
   std::unique_ptr<JitEngine> jit_;
+  std::unique_ptr<ThreadTeam> team_; // more than one thread only
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
   bool hasLogits_ = true;

@@ -167,9 +167,10 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
                                         const TrainOptions &options, llvm::raw_ostream &progress) {
   const int64_t steps = options.steps > 0 ? options.steps : model.module().train.steps;
   if (options.batches && steps > options.batches->steps)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fmt::format("the run has {} steps but --batches holds {} batches",
-                                               steps, options.batches->steps));
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("the run has {} steps but --batches holds {} batches", steps,
+                    options.batches->steps));
   const int64_t batch = model.batch(), context = model.context();
   if (train.rows() == 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");

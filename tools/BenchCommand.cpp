@@ -49,7 +49,10 @@ int runBench(const ParsedArgs &args) {
 
   // Compile time: model file already parsed -> callable train step.
   auto compileStart = Clock::now();
-  auto runtime = ModelRuntime::create((*file)->ast(), vocab, (*file)->diags());
+  std::optional<ExecutionOptions> execution = executionOptions(args);
+  if (!execution)
+    return kExitUserError;
+  auto runtime = ModelRuntime::create((*file)->ast(), vocab, (*file)->diags(), {}, *execution);
   (*file)->flushDiagnostics();
   if (!runtime)
     return reportError(runtime.takeError());
@@ -113,6 +116,15 @@ int runBench(const ParsedArgs &args) {
                             {"eval_rows", train.rows()}};
   for (auto &[name, value] : model.module().dims)
     result["dim_" + name] = value;
+  CompileOptions targetOptions;
+  targetOptions.vectorBits = execution->vectorBits;
+  if (auto target = describeTarget(targetOptions)) {
+    result["llvm_cpu"] = target->cpu;
+    result["vector_bits"] = target->vectorBits;
+    result["threads"] = model.threads();
+  } else {
+    return reportError(target.takeError());
+  }
   // Last, so the instrumented step cannot disturb the measurements above.
   if (args.has("--profile")) {
     auto profile = profileTrainStep((*file)->ast(), vocab, (*file)->diags(), train, *steps);

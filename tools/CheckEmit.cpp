@@ -126,7 +126,11 @@ int runEmit(const ParsedArgs &args) {
                                                           : InferenceEmit::Assembly);
     return text ? writeOutput(args, *text) : kExitUserError;
   }
+  std::optional<ExecutionOptions> execution = executionOptions(args);
+  if (!execution)
+    return kExitUserError;
   CompileOptions compile;
+  compile.vectorBits = execution->vectorBits;
   auto text = stage == "llvm" ? emitLLVMText(*graph, module->name + "_forward", compile)
                               : emitAssembly(*graph, module->name + "_forward", compile);
   if (!text)

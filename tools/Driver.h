@@ -47,6 +47,9 @@ struct Loaded {
 std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
                                 const std::string &checkpoint, const Vocabulary *vocab = nullptr);
 
+// --vector-bits (and the other ExecutionOptions flags); nullopt after reporting.
+std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args);
+
 // Makes SIGINT and SIGTERM set the returned flag (to the signal's number)
 // instead of ending the process.
 const volatile std::sig_atomic_t &installStopHandlers();

@@ -4,6 +4,29 @@
 
 namespace mlpc {
 
+std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
+  ExecutionOptions execution;
+  std::string bits = args.getOr("--vector-bits", "");
+  if (!bits.empty()) {
+    if (bits != "128" && bits != "256" && bits != "512") {
+      reportError("--vector-bits must be 128, 256 or 512 (got '" + bits + "')");
+      return std::nullopt;
+    }
+    execution.vectorBits = static_cast<unsigned>(std::stoul(bits));
+  }
+  std::string threads = args.getOr("--threads", "auto");
+  if (threads != "auto") {
+    std::string error;
+    auto n = args.getInt("--threads", 0, error);
+    if (!n || *n < 1 || *n > 256) {
+      reportError("--threads must be auto or a number from 1 to 256 (got '" + threads + "')");
+      return std::nullopt;
+    }
+    execution.threads = static_cast<unsigned>(*n);
+  }
+  return execution;
+}
+
 // Parses the model (with the overrides recorded in `checkpoint`, if any, and
 // --set), reads the names (if `needData`), binds V to the vocabulary and
 // prepares the runtime. Returns nullopt after reporting.
@@ -41,7 +64,10 @@ std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
   PipelineOptions pipeline;
   pipeline.fuse = !args.has("--no-fuse");
   pipeline.verbose = args.has("--verbose");
-  auto runtime = ModelRuntime::create(l.file->ast(), v, l.file->diags(), pipeline);
+  std::optional<ExecutionOptions> execution = executionOptions(args);
+  if (!execution)
+    return std::nullopt;
+  auto runtime = ModelRuntime::create(l.file->ast(), v, l.file->diags(), pipeline, *execution);
   l.file->flushDiagnostics();
   if (!runtime) {
     reportError(runtime.takeError());

@@ -117,14 +117,16 @@ llvm::Expected<SweepPlan> plan(const ParsedArgs &args) {
     RunConfig c;
     c.name = runName(point);
     c.set = point;
+    // One thread per run: the sweep's parallelism is its runs (--jobs).
     c.trainArgs = {
-        "train", model, "--samples", "0", "--no-test", "--seed", args.getOr("--seed", "42")};
+        "train",     model, "--samples", "0", "--no-test", "--seed", args.getOr("--seed", "42"),
+        "--threads", "1"};
     c.trainArgs.insert(c.trainArgs.end(), common.begin(), common.end());
     for (const Override &o : *base)
       c.trainArgs.insert(c.trainArgs.end(), {"--set", o.text()});
     for (const auto &[name, value] : point)
       c.trainArgs.insert(c.trainArgs.end(), {"--set", name + "=" + value});
-    c.evalArgs = {"eval", model};
+    c.evalArgs = {"eval", model, "--threads", "1"};
     c.evalArgs.insert(c.evalArgs.end(), common.begin(), common.end());
     p.runs.push_back(std::move(c));
   }

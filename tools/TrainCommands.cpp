@@ -182,7 +182,8 @@ int runTrain(const ParsedArgs &args) {
                        "starts a new one from given parameters)");
   std::optional<BatchSequence> batches;
   if (auto path = args.get("--batches")) {
-    auto read = readBatchSequence(*path, model.module().graph, static_cast<int64_t>(data.vocab.size()));
+    auto read =
+        readBatchSequence(*path, model.module().graph, static_cast<int64_t>(data.vocab.size()));
     if (!read)
       return reportError(read.takeError());
     batches = std::move(*read);
@@ -252,8 +253,10 @@ int runTrain(const ParsedArgs &args) {
     return 128 + static_cast<int>(stopSignal);
   }
   llvm::errs() << fmt::format(
-      "mlpc: {} steps in {:.2f} s ({:.2f} us/step, train_step compiled in {:.0f} ms)\n",
-      summary->steps, summary->seconds, summary->usPerStep, model.trainCompileMillis());
+      "mlpc: {} steps in {:.2f} s ({:.2f} us/step on {} thread{}, train_step compiled in {:.0f} "
+      "ms)\n",
+      summary->steps, summary->seconds, summary->usPerStep, model.threads(),
+      model.threads() == 1 ? "" : "s", model.trainCompileMillis());
   return finishTraining(args, model, data, *summary, options.seed, *samples,
                         stats ? &*stats : nullptr, fallbacks);
 }

@@ -19,6 +19,12 @@ const FlagSpec kData{"--data", "FILE",
 const FlagSpec kWeights{"--weights", "CKPT",
                         "checkpoint (.safetensors) with the trained parameters"};
 const FlagSpec kSeed{"--seed", "S", "random seed (default 42)"};
+const FlagSpec kThreads{"--threads", "N",
+                        "threads of the step: a number or auto (default: auto, from the step's "
+                        "size and the free cores); results are the same for any N"};
+const FlagSpec kVectorBits{
+    "--vector-bits", "BITS",
+    "kernel vector width, 128, 256 or 512 (default: the widest the CPU has)"};
 } // namespace
 
 const std::vector<Command> &allCommands() {
@@ -38,6 +44,7 @@ const std::vector<Command> &allCommands() {
          {"--batch", "N", "compile for N rows instead of the model's batch size"},
          {"--weights", "CKPT",
           "llvm | asm: print the module 'mlpc compile' emits for this checkpoint"},
+         kVectorBits,
          kData,
          kVocab,
          kNoFuse,
@@ -90,7 +97,9 @@ const std::vector<Command> &allCommands() {
          {"--stats-every", "K", "a stats record every K steps (default 1000)"},
          {"--no-test", "", "do not evaluate the test split (sweeps look at it once, at the end)"},
          kNoFuse,
-         kVerbose},
+         kVerbose,
+         kThreads,
+         kVectorBits},
         1,
         1},
        runTrain},
@@ -104,7 +113,12 @@ const std::vector<Command> &allCommands() {
       {{"eval",
         "MODEL --weights CKPT --data FILE",
         "Print train/val/test losses of a checkpoint.",
-        {kSetFlag, kWeights, kData, {"--split", "NAME", "only this split: train, val or test"}},
+        {kSetFlag,
+         kWeights,
+         kData,
+         {"--split", "NAME", "only this split: train, val or test"},
+         kThreads,
+         kVectorBits},
         1,
         1},
        runEval},
@@ -145,7 +159,9 @@ const std::vector<Command> &allCommands() {
          kData,
          {"--steps", "N", "training steps per repetition (default 5000)"},
          {"--reps", "R", "repetitions after a warm-up (default 5)"},
-         {"--profile", "", "also print each graph node's share of the step (x86)"}},
+         {"--profile", "", "also print each graph node's share of the step (x86)"},
+         kThreads,
+         kVectorBits},
         1,
         1},
        runBench},

@@ -26,7 +26,8 @@ double relativeError(const float *jit, const std::vector<double> &ref) {
   return maxDiff / scale;
 }
 
-void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab) {
+void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab,
+                             CompileOptions options = {}) {
   Rng rng(seed);
   TensorMap params = initParameters(g, rng);
   for (auto &[name, values] : params) // non-trivial running statistics
@@ -48,7 +49,7 @@ void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab) {
 
   auto jit = JitEngine::create(CompileOptions{});
   REQUIRE(bool(jit));
-  auto compiled = (*jit)->compile(g, "under_test", CompileOptions{});
+  auto compiled = (*jit)->compile(g, "under_test", options);
   REQUIRE(bool(compiled));
   BoundFunction fn(std::move(*compiled));
   TensorMap working = params; // the function writes running statistics back
@@ -92,6 +93,23 @@ TEST_CASE("JIT training and inference graphs agree with the f64 interpreter", "[
       // Unfused atomic graphs exercise every elementwise, reduction and
       // gradient-only op the fusion passes would otherwise remove.
       checkAgainstInterpreter(test::stage(model->graph, Stage::Grad, /*fuse=*/false), 3, 27);
+    }
+  }
+}
+
+// Each vector width the kernels can be built for (codegen/VectorShape.h: the
+// widths change the tiles, the masks and the order of every reduction)
+// computes the same numbers. A width the host lacks is capped to its widest.
+TEST_CASE("every vector width agrees with the f64 interpreter", "[jit][vector-width]") {
+  for (const char *example : {"makemore.mlp", "mlp3_bn.mlp"}) {
+    auto model = test::lowerSource(test::readFile(test::examplePath(example)));
+    REQUIRE(model);
+    for (unsigned bits : {128u, 256u, 512u}) {
+      INFO(example << " at " << bits << " bits");
+      CompileOptions options;
+      options.vectorBits = bits;
+      checkAgainstInterpreter(test::stage(model->graph, Stage::Grad), 4, 27, options);
+      checkAgainstInterpreter(test::stage(model->graph, Stage::Infer), 4, 27, options);
     }
   }
 }

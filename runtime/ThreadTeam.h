@@ -1,0 +1,77 @@
+// A persistent team of threads that runs one compiled step at a time
+// (`--threads N`, CompileOptions::parallel).
+//
+// Why a team of our own and not OpenMP: a makemore-sized step is 10-60 us
+// with one barrier per parallel node (~20 per step), so what matters is the
+// cost of waking the team once per step and of each barrier. The workers
+// spin on a generation counter between steps (the trainer calls the step
+// back to back, with only batch sampling in between) and fall back to
+// sleeping on a condition variable after ~50 us idle, so an idle team costs
+// nothing; the barrier is a sense-reversing spin barrier that yields when the
+// team has more threads than the process has cores. Measured on the 2-core
+// host (README, "Performance"): a barrier costs ~0.1-0.2 us when both
+// threads arrive together.
+//
+// Work split: thread i of n gets ThreadContext{i, n}; the generated code
+// splits each parallel node's outer loop by it (codegen/Parallel.h) so the
+// same elements are computed by the same instructions whatever n is: results
+// are bit-identical for every thread count.
+#pragma once
+
+#include "codegen/Compiler.h"
+
+#include <llvm/ADT/STLFunctionalExtras.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mlpc {
+
+class ThreadTeam {
+public:
+  // `threads` >= 1 (the caller's thread is one of them).
+  explicit ThreadTeam(unsigned threads);
+  ~ThreadTeam();
+  ThreadTeam(const ThreadTeam &) = delete;
+  ThreadTeam &operator=(const ThreadTeam &) = delete;
+
+  unsigned size() const { return size_; }
+  // Runs job(context of thread i) on every thread, the caller being thread 0,
+  // and returns when all have finished. Not reentrant.
+  void run(llvm::function_ref<void(const ThreadContext &)> job);
+
+private:
+  static void barrier(void *team);
+  void workerLoop(unsigned index);
+  void waitBarrier();
+
+  unsigned size_;
+  std::vector<std::thread> workers_;
+  llvm::function_ref<void(const ThreadContext &)> job_;
+  // Steps started (workers run a step when it moves) and workers still busy.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<unsigned> busy_{0};
+  std::atomic<bool> stopping_{false};
+  // The barrier: arrivals in the current phase and the phase number.
+  std::atomic<unsigned> arrived_{0};
+  std::atomic<uint64_t> phase_{0};
+  bool oversubscribed_ = false;
+  // Sleeping workers (after spinning idle) wait here for the next generation.
+  std::mutex sleepMutex_;
+  std::condition_variable wake_;
+  std::atomic<unsigned> sleepers_{0};
+};
+
+// The thread count `--threads auto` picks for a step of `flops` (multiply-adds
+// count 2): one thread per kFlopsPerThread of work, at most the cores this
+// process may run on that other processes leave free (the 1-minute load
+// average), at least 1.
+unsigned autoThreads(double flops);
+// Cores this process may run on (sched_getaffinity).
+unsigned availableCores();
+
+} // namespace mlpc
