@@ -143,6 +143,15 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // 512-bit loads per cycle.
   const int64_t width = k_->VectorRegs >= 32 ? 4 : 2;
   const int64_t fullTiles = cols / vw / width, tileColumns = width * vw;
+  // Parallel code splits the dimension with more tiles: the row tiles, or
+  // the full column tiles when M is small (weight gradients such as
+  // emb^T @ dhpre, [30, 1024]), so that each thread reads only its part of
+  // the wide operand. Fixed by the shapes, not by the thread count.
+  const bool splitColumns = fullTiles > (m + rowsPerTile(m, k_->VectorRegs, width) - 1) /
+                                            rowsPerTile(m, k_->VectorRegs, width);
+  const KernelBuilder::Share share = k_->share;
+  if (splitColumns)
+    k_->share = {}; // the row loops of each column tile run whole
   auto columnTile = [&](Value *firstColumn, ArrayRef<unsigned> lanes) {
     const size_t nv = lanes.size();
     auto microKernel = [&](Value *row0, int64_t rows) {
@@ -180,13 +189,29 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
       k_->onLastShare([&] { microKernel(k_->idx(mainRows), m % mr); });
   };
   SmallVector<unsigned, 8> lanes(width, vw);
-  k_->loop(
-      0, fullTiles * tileColumns, tileColumns, [&](Value *c0) { columnTile(c0, lanes); }, "ct");
+  {
+    KernelBuilder::Share inner = k_->share;
+    k_->share = share;
+    auto tile = [&](Value *c0) {
+      k_->share = inner;
+      columnTile(c0, lanes);
+      k_->share = share;
+    };
+    if (splitColumns)
+      k_->loopShared(0, fullTiles * tileColumns, tileColumns, tile, "ct");
+    else
+      k_->loop(0, fullTiles * tileColumns, tileColumns, tile, "ct");
+  }
   lanes.clear();
   for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
     lanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
-  if (!lanes.empty())
-    columnTile(k_->idx(fullTiles * tileColumns), lanes);
+  if (!lanes.empty()) {
+    if (splitColumns)
+      k_->onLastShare([&] { columnTile(k_->idx(fullTiles * tileColumns), lanes); });
+    else
+      columnTile(k_->idx(fullTiles * tileColumns), lanes);
+  }
+  k_->share = share;
 }
 
 } // namespace mlpc::codegen

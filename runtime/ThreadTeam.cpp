@@ -18,10 +18,13 @@
 namespace mlpc {
 namespace {
 
-// Work per extra thread below which splitting a step costs more in barriers
-// than it gains (measured on the 2-core host: makemore's 2.2 MFLOP step is
-// slower on 2 threads; README, "Performance").
-constexpr double kFlopsPerThread = 8e6;
+// Work per extra thread below which splitting a step costs more than it
+// gains: barriers, and above all the cache lines that move between cores
+// when one node is split by rows and the next by columns. Measured on the
+// 2-core Intel host (README, "Performance"): makemore (2.2 MFLOP), H=512 /
+// B=128 (22 MFLOP) and wavenet (24 MFLOP) are slower on 2 threads, H=1024 /
+// B=256 (89 MFLOP) is 1.5x faster.
+constexpr double kFlopsPerThread = 40e6;
 // Spins (pause instructions, ~40 ns each on x86) before an idle worker sleeps.
 constexpr int kIdleSpins = 2000;
 // Spins in a barrier before yielding the core (~10 us).
