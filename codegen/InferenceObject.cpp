@@ -118,13 +118,12 @@ struct Kernel {
   std::vector<ValueId> leaves;
 };
 
-Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, Module &m,
-                             TargetMachine &tm) {
+Expected<Kernel> lowerKernel(const Graph &g, const std::string &name, Module &m, TargetMachine &tm,
+                             unsigned vectorBits) {
   Expected<codegen::BufferPlan> plan = codegen::planBuffers(g, /*sgdUpdate=*/false);
   if (!plan)
     return plan.takeError();
-  // Objects get the rule of codegen/VectorShape.h for their --cpu.
-  codegen::GraphLowering(g, *plan, m, tm, /*vectorBits=*/0).emit(name);
+  codegen::GraphLowering(g, *plan, m, tm, vectorBits).emit(name);
   // Only the body is used: the wrapper's bindings-array ABI is the JIT's.
   m.getFunction(name)->eraseFromParent();
   Kernel k;
@@ -157,9 +156,9 @@ void emitLoop(IRBuilder<> &b, Value *begin, Value *end, const Twine &name,
 
 class EntryBuilder {
 public:
-  EntryBuilder(const InferenceModel &model, const InferenceInterface &iface, Module &m,
-               TargetMachine &tm)
-      : model_(model), iface_(iface), m_(m), tm_(tm), b_(m.getContext()) {}
+  EntryBuilder(const InferenceModel &model, const InferenceInterface &iface, unsigned vectorBits,
+               Module &m, TargetMachine &tm)
+      : model_(model), iface_(iface), m_(m), vectorBits_(vectorBits), tm_(tm), b_(m.getContext()) {}
 
   Error build();
 
@@ -179,6 +178,7 @@ private:
   const InferenceModel &model_;
   const InferenceInterface &iface_;
   Module &m_;
+  unsigned vectorBits_; // CompileOptions::vectorBits of the kernels
   TargetMachine &tm_;
   IRBuilder<> b_;
   std::map<std::string, GlobalVariable *> globals_; // embedded weights
@@ -355,10 +355,10 @@ void EntryBuilder::emitRows(const Kernel &block, const Kernel &row) {
 }
 
 Error EntryBuilder::build() {
-  auto block = lowerKernel(*model_.block, model_.name + "_block_kernel", m_, tm_);
+  auto block = lowerKernel(*model_.block, model_.name + "_block_kernel", m_, tm_, vectorBits_);
   if (!block)
     return block.takeError();
-  auto row = lowerKernel(*model_.row, model_.name + "_row_kernel", m_, tm_);
+  auto row = lowerKernel(*model_.row, model_.name + "_row_kernel", m_, tm_, vectorBits_);
   if (!row)
     return row.takeError();
   createWeights();
@@ -455,7 +455,7 @@ Expected<std::string> emitInferenceModule(const InferenceModel &model,
   Module m(model.name, ctx);
   m.setDataLayout((*tm)->createDataLayout());
   m.setTargetTriple((*tm)->getTargetTriple().str());
-  if (Error e = EntryBuilder(model, *iface, m, **tm).build())
+  if (Error e = EntryBuilder(model, *iface, options.vectorBits, m, **tm).build())
     return e;
   std::string message;
   raw_string_ostream os(message);

@@ -92,9 +92,10 @@ int runEmit(const ParsedArgs &args) {
   pipeline.fuse = !args.has("--no-fuse");
   pipeline.verbose = args.has("--verbose");
   pipeline.optimizer = &module->train; // --emit=grad shows the parameter updates
+  const bool trainStep = args.has("--train-step") && (stage == "llvm" || stage == "asm");
   Stage graphStage = stage == "ir" || stage == "dot" ? Stage::Forward
                      : stage == "fused"              ? Stage::Fused
-                     : stage == "grad"               ? Stage::Grad
+                     : stage == "grad" || trainStep  ? Stage::Grad
                      : stage == "infer"              ? Stage::Infer
                                                      : Stage::Folded;
   std::optional<Graph> graph;
@@ -131,8 +132,9 @@ int runEmit(const ParsedArgs &args) {
     return kExitUserError;
   CompileOptions compile;
   compile.vectorBits = execution->vectorBits;
-  auto text = stage == "llvm" ? emitLLVMText(*graph, module->name + "_forward", compile)
-                              : emitAssembly(*graph, module->name + "_forward", compile);
+  const std::string fn = module->name + (trainStep ? "_train_step" : "_forward");
+  auto text =
+      stage == "llvm" ? emitLLVMText(*graph, fn, compile) : emitAssembly(*graph, fn, compile);
   if (!text)
     return reportError(text.takeError());
   return writeOutput(args, *text);

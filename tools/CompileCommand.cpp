@@ -114,8 +114,12 @@ std::optional<std::string> inferenceModuleText(const ParsedArgs &args, Inference
 }
 
 int runCompile(const ParsedArgs &args) {
-  if (args.has("--train"))
+  if (args.has("--train")) {
+    if (args.has("--vector-bits"))
+      return reportError("--vector-bits applies to inference objects (training objects use the "
+                         "widest vectors of --cpu)");
     return runCompileTrain(args);
+  }
   if (args.has("--no-fuse"))
     return reportError("--no-fuse applies to --train only (inference objects always fold)");
   auto out = args.get("-o");
@@ -127,9 +131,13 @@ int runCompile(const ParsedArgs &args) {
       prepareInference(args, args.has("--weights-external"));
   if (!prepared)
     return kExitUserError;
+  std::optional<ExecutionOptions> execution = executionOptions(args);
+  if (!execution)
+    return kExitUserError;
   CompileOptions options;
   options.triple = args.getOr("--target", "");
   options.cpu = args.getOr("--cpu", "");
+  options.vectorBits = execution->vectorBits;
   HeaderInfo info;
   info.modelPath = args.positional[0];
   info.weightsPath = *args.get("--weights");
