@@ -1,0 +1,24 @@
+# --threads and --vector-bits from the command line: the same losses for 1, 2
+# and 3 threads (the oracle is the one-thread run; tests/unit/test_threads.cpp
+# compares every parameter bit), and clear errors for bad values.
+. "$SRC/tests/cli/lib.sh"
+model=$SRC/examples/makemore.mlp
+need_data
+
+for n in 1 2 3; do
+  "$MLPC" train "$model" --steps 200 --samples 0 --no-test --threads $n --data "$MLPC_DATA" \
+    >out$n.txt 2>err$n.txt || fail "train --threads $n failed: $(cat err$n.txt)"
+  grep -q "on $n thread" err$n.txt || fail "--threads $n not reported: $(tail -1 err$n.txt)"
+done
+cmp -s out1.txt out2.txt || fail "2 threads changed the losses: $(diff out1.txt out2.txt)"
+cmp -s out1.txt out3.txt || fail "3 threads changed the losses: $(diff out1.txt out3.txt)"
+
+expect_error "--threads must be auto or a number from 1 to 256 (got '0')" train "$model" --threads 0
+expect_error "--threads must be auto or a number from 1 to 256 (got 'many')" bench "$model" --threads many
+expect_error "--vector-bits must be 128, 256 or 512 (got '300')" train "$model" --vector-bits 300
+expect_error "--vector-bits applies to inference objects" compile "$model" --train -o m.o --vector-bits 256
+"$MLPC" bench "$model" --steps 20 --reps 1 --threads 1 --vector-bits 256 --data "$MLPC_DATA" >bench.json ||
+  fail "bench --vector-bits 256 failed"
+grep -q '"vector_bits":256' bench.json || fail "bench did not report 256-bit vectors: $(cat bench.json)"
+grep -q '"threads":1' bench.json || fail "bench did not report 1 thread"
+echo ok
