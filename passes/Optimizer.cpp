@@ -27,6 +27,7 @@
 //   g <- g + wd p
 //   m <- beta1 m + (1 - beta1) g;   v <- beta2 v + (1 - beta2) g^2
 //   p <- p - (lr / (1 - beta1^t)) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//   (the division by sqrt(1 - beta2^t) is a multiplication by its reciprocal)
 //   with beta^t = exp(t ln beta), as graph arithmetic on the scalar t.
 // AdamW: the same without the L2 term, after the decoupled decay
 //   p <- p (1 - lr wd).
@@ -144,8 +145,12 @@ ValueId adamUpdate(Builder &b, const OptimizerConfig &o, const Scalars &s, const
   writeBack(g, m, mNext);
   writeBack(g, v, vNext);
   ValueId stepSize = b.div(s.lr, b.sub(b.c(1), b.powT(o.beta1, s.t)));
-  ValueId correction2 = b.pow(b.sub(b.c(1), b.powT(o.beta2, s.t)), 0.5);
-  ValueId denom = b.add(b.div(b.pow(vNext, 0.5), correction2), b.c(o.eps));
+  // sqrt(v) / sqrt(1 - beta2^t) as sqrt(v) * (1 / sqrt(1 - beta2^t)): the
+  // reciprocal is one scalar per step, and the per-element divide it saves is
+  // the costliest instruction of the update after the square root (a
+  // difference of at most 1 ulp of the denominator; PyTorch divides).
+  ValueId invCorrection2 = b.div(b.c(1), b.pow(b.sub(b.c(1), b.powT(o.beta2, s.t)), 0.5));
+  ValueId denom = b.add(b.mul(b.pow(vNext, 0.5), invCorrection2), b.c(o.eps));
   return b.sub(base, b.mul(stepSize, b.div(mNext, denom)));
 }
 
