@@ -323,12 +323,14 @@ struct Planner {
   }
 
   // A write-back's value can be computed straight into its leaf when it is
-  // an elementwise loop of the leaf's shape that nothing else reads, and
-  // nothing reads the old leaf after that loop, nor inside it other than
-  // elementwise (at the element being written): e.g. W - lr * (x^T @ dy) with
-  // the matmul as the loop's epilogue, which then is the whole update.
+  // an elementwise loop of the leaf's shape, and nothing reads the old leaf
+  // after that loop, nor inside it other than elementwise (at the element
+  // being written): e.g. W - lr * (x^T @ dy) with the matmul as the loop's
+  // epilogue, which then is the whole update. Later readers of the value read
+  // it from the leaf: Adam's m' = b1 m + (1 - b1) g is stored into m once and
+  // read there by the parameter's update (no buffer, no copy loop).
   bool canWriteInPlace(ValueId v, ValueId target) const {
-    if (p.storage[v] != Storage::Workspace || p.filledBy[v] >= 0 || uses[v] != 1 ||
+    if (p.storage[v] != Storage::Workspace || p.filledBy[v] >= 0 ||
         opInfo(g[v].op).kind != OpKind::Elementwise || g[v].type.shape != g[target].type.shape ||
         lastRead[target] > static_cast<int64_t>(v))
       return false;
