@@ -1,6 +1,7 @@
 // The JIT against the f64 interpreter on every example: the training graph's
 // loss, every gradient and the running-statistics updates, and the inference
 // graphs' logits, on random parameters and batches.
+#include "Skip.h"
 #include "TestUtil.h"
 #include "ir/GradCheck.h"
 #include "runtime/BoundFunction.h"
@@ -47,7 +48,7 @@ void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab,
   auto expected = interpret(g, leaves);
   REQUIRE(bool(expected));
 
-  auto jit = JitEngine::create(CompileOptions{});
+  auto jit = JitEngine::create(options);
   REQUIRE(bool(jit));
   auto compiled = (*jit)->compile(g, "under_test", options);
   REQUIRE(bool(compiled));
@@ -113,3 +114,42 @@ TEST_CASE("every vector width agrees with the f64 interpreter", "[jit][vector-wi
     }
   }
 }
+
+// The width rule for CPUs by name (codegen/VectorShape.h): the widest
+// registers, whatever the CPU's tuning prefers.
+TEST_CASE("the vector width follows the CPU's registers", "[jit][vector-width]") {
+  auto bits = [](const char *cpu, unsigned requested = 0) {
+    CompileOptions options;
+    options.triple = "x86_64-unknown-linux-gnu";
+    options.cpu = cpu;
+    options.vectorBits = requested;
+    auto target = describeTarget(options);
+    REQUIRE(bool(target));
+    return std::make_pair(target->vectorBits, target->vectorRegisters);
+  };
+  CHECK(bits("x86-64-v3") == std::make_pair(256u, 16u));
+  CHECK(bits("x86-64-v4") == std::make_pair(512u, 32u));
+  CHECK(bits("sapphirerapids") == std::make_pair(512u, 32u)); // LLVM prefers 256 here
+  CHECK(bits("skylake-avx512") == std::make_pair(512u, 32u));
+  CHECK(bits("znver4") == std::make_pair(512u, 32u));
+  CHECK(bits("x86-64") == std::make_pair(128u, 16u));
+  CHECK(bits("sapphirerapids", 256) == std::make_pair(256u, 32u));
+  CHECK(bits("x86-64-v3", 512) == std::make_pair(256u, 16u)); // a cap, not a promise
+}
+
+#if defined(__x86_64__)
+// Code for an AVX2-only CPU (8 lanes, 16 registers: other tiles and masks)
+// runs on any AVX2 host and agrees with the interpreter.
+TEST_CASE("code for --cpu x86-64-v3 agrees with the f64 interpreter", "[jit][vector-width]") {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    test::skipTest("the host has no AVX2");
+    return;
+  }
+  auto model = test::lowerSource(test::readFile(test::examplePath("makemore.mlp")));
+  REQUIRE(model);
+  CompileOptions options;
+  options.cpu = "x86-64-v3";
+  checkAgainstInterpreter(test::stage(model->graph, Stage::Grad), 6, 27, options);
+  checkAgainstInterpreter(test::stage(model->graph, Stage::Infer), 6, 27, options);
+}
+#endif
