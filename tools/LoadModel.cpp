@@ -2,6 +2,10 @@
 // the runtime and (optionally) the dataset.
 #include "tools/Driver.h"
 
+#include <llvm/Support/raw_ostream.h>
+
+#include <fmt/format.h>
+
 namespace mlpc {
 
 std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
@@ -23,6 +27,10 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
       return std::nullopt;
     }
     execution.threads = static_cast<unsigned>(*n);
+    if (unsigned cores = availableCores(); execution.threads > cores)
+      llvm::errs() << fmt::format("mlpc: warning: --threads {} is more than the {} cores this "
+                                  "process may use: the threads will wait for each other\n",
+                                  execution.threads, cores);
   }
   return execution;
 }
