@@ -50,54 +50,46 @@ std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &out) {
 
 } // namespace
 
-Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
-  IRBuilder<> &b = b_;
-  switch (n.op) {
-    // The records of ir/ops/Elementwise.def: their `forward` on f32 vectors.
+namespace {
+
+// The records of ir/ops/Elementwise.def: their `forward` on f32 vectors,
+// one emitter per op (nullptr for the other ops).
+using RecordEmitter = Value *(*)(IRBuilder<> &b, ArrayRef<Value *> a, double p);
+constexpr RecordEmitter kRecordEmitters[] = {
+#define OP(Enum) nullptr,
 #define UNARY(Enum, Name, Syntax, Flags, Costly, Forward, Vjp)                                     \
-  case Op::Enum: {                                                                                 \
+  [](IRBuilder<> &b, ArrayRef<Value *> a, double p) -> Value * {                                   \
     using namespace emit;                                                                          \
     const LVal x{&b, a[0]};                                                                        \
-    const double p = n.scalar;                                                                     \
     (void)p;                                                                                       \
     return (Forward).v;                                                                            \
-  }
+  },
 #define BINARY(Enum, Name, Syntax, Flags, Costly, Forward, VjpA, VjpB)                             \
-  case Op::Enum: {                                                                                 \
+  [](IRBuilder<> &builder, ArrayRef<Value *> a, double) -> Value * {                               \
     using namespace emit;                                                                          \
-    const LVal a0{&b, a[0]}, a1{&b, a[1]};                                                         \
+    const LVal a0{&builder, a[0]}, a1{&builder, a[1]};                                             \
     return [](LVal a, LVal b) { return (Forward).v; }(a0, a1);                                     \
-  }
-#include "ir/ops/Elementwise.def"
-  case Op::Broadcast:
+  },
+#include "ir/Ops.def"
+};
+
+} // namespace
+
+// The ops the planner fuses into an expression (isElementwiseLike,
+// isBatchNormElementwise in BufferPlan.cpp).
+Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
+  IRBuilder<> &b = b_;
+  if (RecordEmitter record = kRecordEmitters[static_cast<size_t>(n.op)])
+    return record(b, a, n.scalar);
+  if (n.op == Op::Broadcast)
     return a[0];
-  case Op::BatchNorm: // (x, gain, bias, mean, 1/std): (x - mean) * (gain / std) + bias
+  if (n.op == Op::BatchNorm) // (x, gain, bias, mean, 1/std): (x - mean) * (gain / std) + bias
     return k_->fmuladd(b.CreateFSub(a[0], a[3]), b.CreateFMul(a[1], a[4]), a[2]);
-  case Op::BatchNormXhat: // (x, mean, 1/std)
+  if (n.op == Op::BatchNormXhat) // (x, mean, 1/std)
     return b.CreateFMul(b.CreateFSub(a[0], a[1]), a[2]);
-  case Op::BatchNormInfer: // (x, gain, bias, running mean, running var, -, scale)
+  if (n.op == Op::BatchNormInfer) // (x, gain, bias, running mean, running var, -, scale)
     return k_->fmuladd(b.CreateFSub(a[0], a[3]), a[6], a[2]);
-  // Not elementwise: the planner never fuses these (isElementwiseLike,
-  // isBatchNormElementwise), so no expression reaches them.
-  case Op::Input:
-  case Op::Param:
-  case Op::State:
-  case Op::Const:
-  case Op::Sum:
-  case Op::Mean:
-  case Op::Max:
-  case Op::MatMul:
-  case Op::Reshape:
-  case Op::Gather:
-  case Op::Pick:
-  case Op::CrossEntropy:
-  case Op::MaxMask:
-  case Op::ScatterAdd:
-  case Op::Unpick:
-  case Op::BatchNormGrad:
-  case Op::CrossEntropyGrad:
-    break;
-  }
+  // The planner never fuses another op, so no expression reaches one.
   report_fatal_error(Twine("internal error: '") + opInfo(n.op).name +
                      "' in an elementwise expression");
 }

@@ -1,4 +1,4 @@
-// Vector-Jacobian products: the "gradient rule" column of the op table.
+// Vector-Jacobian products: each op's rule is its record's (ir/Op.h, ir/ops/).
 #pragma once
 
 #include "ir/Graph.h"
@@ -13,7 +13,7 @@ namespace mlpc {
 // gradient with respect to v's value, same shape). An entry is nullopt for
 // operands that carry no gradient (i32 indices). Returns nullopt if the op
 // has no gradient rule (the ops that only autodiff itself creates).
-std::optional<std::vector<std::optional<ValueId>>> gradientRule(Graph &g, ValueId v, ValueId dout);
+std::optional<Grads> gradientRule(Graph &g, ValueId v, ValueId dout);
 
 // Sums `grad` over the axes along which a value of shape `target` was
 // broadcast, then reshapes to `target` (undoes numpy broadcasting).

@@ -1,7 +1,6 @@
 #include "ir/Graph.h"
 
 #include "ir/ShapeRules.h"
-#include "ir/ops/OpMath.h"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -11,57 +10,24 @@
 
 namespace mlpc {
 
-namespace {
-constexpr OpInfo kOpTable[] = {
-#define OP(Enum, Name, Arity, Kind, Syntax, Flags, Usage)                                          \
-  {Name, Arity, OpKind::Kind, OpSyntax::Syntax, Flags, Usage, nullptr, nullptr},
-#define UNARY(Enum, Name, Syntax, Flags, Costly, Forward, Vjp)                                     \
-  {Name,                                                                                           \
-   1,                                                                                              \
-   OpKind::Elementwise,                                                                            \
-   OpSyntax::Syntax,                                                                               \
-   Flags,                                                                                          \
-   "1 argument (x)",                                                                               \
-   [](const double *in, double p) -> double {                                                      \
-     using namespace opmath;                                                                       \
-     const double x = in[0];                                                                       \
-     (void)p;                                                                                      \
-     return Forward;                                                                               \
-   },                                                                                              \
-   [](double p) -> bool {                                                                          \
-     (void)p;                                                                                      \
-     return Costly;                                                                                \
-   }},
-#define BINARY(Enum, Name, Syntax, Flags, Costly, Forward, VjpA, VjpB)                             \
-  {Name,                                                                                           \
-   2,                                                                                              \
-   OpKind::Elementwise,                                                                            \
-   OpSyntax::Syntax,                                                                               \
-   Flags,                                                                                          \
-   "2 arguments (a, b)",                                                                           \
-   [](const double *in, double p) -> double {                                                      \
-     using namespace opmath;                                                                       \
-     const double a = in[0], b = in[1];                                                            \
-     (void)p;                                                                                      \
-     return Forward;                                                                               \
-   },                                                                                              \
-   [](double p) -> bool {                                                                          \
-     (void)p;                                                                                      \
-     return Costly;                                                                                \
-   }},
-#include "ir/Ops.def"
-};
-} // namespace
-
-const OpInfo &opInfo(Op op) {
-  return kOpTable[static_cast<int>(op)];
-}
-
-std::optional<Op> opByName(const std::string &name) {
-  for (size_t i = 0; i < std::size(kOpTable); ++i)
-    if (name == kOpTable[i].name)
-      return static_cast<Op>(i);
-  return std::nullopt;
+std::vector<std::string> attributes(const Node &n) {
+  const OpInfo &info = opInfo(n.op);
+  std::vector<std::string> attrs;
+  if (info.has(opflag::AttrValue))
+    attrs.push_back(fmt::format("value = {}", n.scalar));
+  if (info.has(opflag::AttrExponent))
+    attrs.push_back(fmt::format("exponent = {}", n.scalar));
+  if (info.has(opflag::AttrAxis) && n.axis >= 0)
+    attrs.push_back(fmt::format("axis = {}", n.axis));
+  if (info.has(opflag::AttrTrans) && n.transA)
+    attrs.push_back("transA");
+  if (info.has(opflag::AttrTrans) && n.transB)
+    attrs.push_back("transB");
+  if (info.has(opflag::AttrShape))
+    attrs.push_back("shape = " + toString(n.shapeAttr));
+  if (info.has(opflag::AttrEps))
+    attrs.push_back(fmt::format("eps = {}", n.scalar));
+  return attrs;
 }
 
 std::string toString(DType t) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "frontend/SourceLoc.h"
+#include "ir/Op.h"
 #include "ir/Type.h"
 
 #include <memory>
@@ -17,43 +18,6 @@
 
 namespace mlpc {
 
-// Attributes and traits of an op (the `flags` column of ir/Ops.def).
-namespace opflag {
-enum : unsigned {
-  Nonlinearity = 1u << 0, // a layer activation (tanh, relu, ...): `train --stats` probes it
-  AttrExponent = 1u << 1, // Node::scalar is an exponent
-  AttrEps = 1u << 2,      // Node::scalar is BatchNorm's epsilon
-  AttrAxis = 1u << 3,     // Node::axis
-  AttrTrans = 1u << 4,    // Node::transA / transB
-  AttrShape = 1u << 5,    // Node::shapeAttr
-};
-} // namespace opflag
-
-enum class Op {
-#define OP(Enum, Name, Arity, Kind, Syntax, Flags, Usage) Enum,
-#include "ir/Ops.def"
-};
-
-enum class OpKind { Leaf, Elementwise, Reduction, Structural, Fused, Grad };
-enum class OpSyntax { Call, Operator, Internal, Leaf };
-
-struct OpInfo {
-  const char *name;
-  int arity;
-  OpKind kind;
-  OpSyntax syntax;
-  unsigned flags;    // opflag bits
-  const char *usage; // Call syntax: the arguments, for diagnostics ("3 arguments (x, gain, bias)")
-  // Elementwise records only (else null): the value in double of one element
-  // from its operands' elements (p: the scalar attribute), for the
-  // interpreter and constant folding; whether codegen treats it as costly.
-  double (*eval)(const double *operands, double p);
-  bool (*costly)(double p);
-  bool has(unsigned flag) const { return (flags & flag) != 0; }
-};
-const OpInfo &opInfo(Op op);
-std::optional<Op> opByName(const std::string &name);
-
 // A parameter's initialiser, e.g. `randn * (5/3) / sqrt(T*E)` with dims
 // already folded to numbers. Evaluated once per element by the runtime.
 struct InitExpr {
@@ -62,8 +26,6 @@ struct InitExpr {
   std::vector<InitExpr> args;
   std::string str() const;
 };
-
-using ValueId = uint32_t;
 
 // What a State leaf holds: who sets it and whether checkpoints keep it.
 enum class StateRole : uint8_t {
@@ -82,7 +44,7 @@ struct Node {
   Op op = Op::Const;
   std::vector<ValueId> operands;
   TensorType type;
-  // Attributes; which ones an op reads is its opflag::Attr* flags (ir/Ops.def).
+  // Attributes; which ones an op reads is its record's opflag::Attr* schema (ir/Op.h).
   double scalar = 0;                   // Const value, Pow exponent, BatchNorm epsilon
   int axis = -1;                       // reductions, MaxMask
   bool transA = false, transB = false; // MatMul
@@ -114,6 +76,11 @@ enum class OutputRole {
                   // variance are the State leaves subject and subject2
 };
 const char *toString(OutputRole role);
+
+// The attributes node `n`'s op reads (its opflag::Attr* schema), as
+// `name = value` text in a fixed order: the printer shows them and
+// simplify's CSE compares them.
+std::vector<std::string> attributes(const Node &n);
 
 struct GraphOutput {
   std::string name; // unique among the graph's outputs

@@ -4,46 +4,32 @@
 
 namespace mlpc {
 
-// The attributes the op reads (its opflag::Attr* flags, ir/Ops.def).
-static std::string attributes(const Node &n) {
-  const OpInfo &info = opInfo(n.op);
-  std::vector<std::string> attrs;
-  if (info.has(opflag::AttrExponent))
-    attrs.push_back(fmt::format("exponent = {}", n.scalar));
-  if (info.has(opflag::AttrAxis) && n.axis >= 0)
-    attrs.push_back(fmt::format("axis = {}", n.axis));
-  if (info.has(opflag::AttrTrans) && n.transA)
-    attrs.push_back("transA");
-  if (info.has(opflag::AttrTrans) && n.transB)
-    attrs.push_back("transB");
-  if (info.has(opflag::AttrShape))
-    attrs.push_back("shape = " + toString(n.shapeAttr));
-  if (info.has(opflag::AttrEps))
-    attrs.push_back(fmt::format("eps = {}", n.scalar));
+static std::string attributeList(const Node &n) {
+  std::vector<std::string> attrs = attributes(n); // the op's schema (ir/Op.h)
   return attrs.empty() ? "" : fmt::format(" {{{}}}", fmt::join(attrs, ", "));
+}
+
+// Leaves print as declarations.
+static std::string printLeaf(const Node &n) {
+  if (n.op == Op::Input)
+    return fmt::format("{} {} : {}", n.isTarget ? "target" : "input", n.name, toString(n.type));
+  if (n.op == Op::Param)
+    return fmt::format("param {} : {} = {}", n.name, toString(n.type),
+                       n.init ? n.init->str() : "?");
+  if (n.op == Op::State)
+    return fmt::format("state {} : {}", n.name, toString(n.type));
+  return fmt::format("const {}", n.scalar);
 }
 
 std::string printNode(const Graph &g, ValueId v) {
   const Node &n = g[v];
   std::string line = fmt::format("%{} = ", v);
-  switch (n.op) {
-  case Op::Input:
-    return line +
-           fmt::format("{} {} : {}", n.isTarget ? "target" : "input", n.name, toString(n.type));
-  case Op::Param:
-    return line + fmt::format("param {} : {} = {}", n.name, toString(n.type),
-                              n.init ? n.init->str() : "?");
-  case Op::State:
-    return line + fmt::format("state {} : {}", n.name, toString(n.type));
-  case Op::Const:
-    return line + fmt::format("const {}", n.scalar);
-  default:
-    break;
-  }
+  if (opInfo(n.op).kind == OpKind::Leaf)
+    return line + printLeaf(n);
   std::vector<std::string> operands;
   for (ValueId o : n.operands)
     operands.push_back(fmt::format("%{}", o));
-  line += fmt::format("{} {}{} : {}", opInfo(n.op).name, fmt::join(operands, ", "), attributes(n),
+  line += fmt::format("{} {}{} : {}", opInfo(n.op).name, fmt::join(operands, ", "), attributeList(n),
                       toString(n.type));
   if (!n.name.empty())
     line += "  ; " + n.name;
@@ -75,28 +61,19 @@ std::string printDot(const Graph &g) {
     const Node &n = g[v];
     std::string label;
     const char *shape = "box";
-    switch (n.op) {
-    case Op::Input:
+    if (n.op == Op::Input) {
       label = n.name;
       shape = "invhouse";
-      break;
-    case Op::Param:
+    } else if (n.op == Op::Param || n.op == Op::State) {
       label = n.name;
       shape = "cylinder";
-      break;
-    case Op::State:
-      label = n.name;
-      shape = "cylinder";
-      break;
-    case Op::Const:
+    } else if (n.op == Op::Const) {
       label = fmt::format("{}", n.scalar);
       shape = "plaintext";
-      break;
-    default:
+    } else {
       label = opInfo(n.op).name;
       if (!n.name.empty())
         label += "\\n" + n.name;
-      break;
     }
     label += "\\n" + toString(n.type);
     out += fmt::format("  n{} [label=\"{}\", shape={}];\n", v, label, shape);

@@ -1,4 +1,4 @@
-// Shape and type rules for every op (the "shape rule" column of the op table)
+// Shape and type inference (each op's rule is its record's: ir/Op.h, ir/ops/)
 // and the graph verifier built on them.
 #pragma once
 

@@ -11,8 +11,9 @@
 //     dropped, as every ML compiler does);  neg(neg(x)) -> x;  x^1 -> x;
 //     reshape/broadcast to the operand's own shape -> operand;
 //     reshape(reshape(x)) -> reshape(x);
-//   - CSE: nodes with the same op, operands and attributes are merged
-//     (leaves never: two parameters with equal shapes are different values);
+//   - CSE: nodes with the same op, operands and attributes (the ones the op
+//     reads, from its record) are merged (leaves never: two parameters with
+//     equal shapes are different values; constants are leaves that do merge);
 //   - DCE: Graph::compact() drops everything not reachable from an output.
 // simplifyBeforeFusion is the same minus one identity: a sum/mean/max over
 // an axis of size 1 stays. The fusion patterns are written with their batch
@@ -22,7 +23,6 @@
 #include "passes/Pass.h"
 
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -130,15 +130,9 @@ std::optional<ValueId> rewrite(Graph &g, ValueId v, bool collapseSizeOneReductio
   return std::nullopt;
 }
 
-// The scalar attribute is keyed by its bits: NaN compares unordered with
-// every double, so a double key would merge a NaN constant with any other.
-using CseKey = std::tuple<int, std::vector<ValueId>, uint64_t, int, bool, bool, Shape>;
-
-uint64_t bitsOf(double x) {
-  uint64_t bits;
-  std::memcpy(&bits, &x, sizeof(bits));
-  return bits;
-}
+// Op, operands and the attributes the op reads (its schema, as printed:
+// doubles print exactly, so equal text is an equal value).
+using CseKey = std::tuple<Op, std::vector<ValueId>, std::vector<std::string>>;
 
 bool cse(Graph &g) {
   std::map<CseKey, ValueId> seen;
@@ -147,13 +141,7 @@ bool cse(Graph &g) {
     const Node &n = g[v];
     if (opInfo(n.op).kind == OpKind::Leaf && n.op != Op::Const)
       continue;
-    CseKey key{static_cast<int>(n.op),
-               n.operands,
-               bitsOf(n.scalar),
-               n.axis,
-               n.transA,
-               n.transB,
-               n.shapeAttr};
+    CseKey key{n.op, n.operands, attributes(n)};
     auto [it, inserted] = seen.emplace(key, v);
     if (!inserted) {
       // Keep the earlier node; it inherits a source name if it had none.

@@ -1,5 +1,5 @@
-// Tests generated from the op registry: every op, primitive (ir/Ops.def,
-// ir/ops/Elementwise.def) or composite (ir/Composites.cpp), has a case below:
+// Tests generated from the op registry: every op, primitive (ir/Op.h: the
+// records in ir/ops/) or composite (ir/Composites.cpp), has a case below:
 // a small model using it. Each case's gradients (autodiff, f64 interpreter)
 // are checked against central finite differences of its loss, and the JIT's
 // results for its training graph (and inference graph, where it has logits)
@@ -150,12 +150,7 @@ TEST_CASE("registry: every op and composite has a test case", "[registry]") {
   std::set<Op> covered;
   for (const OpCase &c : kCases)
     checkCase(c, covered, false);
-  const Op all[] = {
-#define OP(Enum, ...) Op::Enum,
-#define UNARY(Enum, ...) Op::Enum,
-#define BINARY(Enum, ...) Op::Enum,
-#include "ir/Ops.def"
-  };
+  const std::vector<Op> &all = allOps();
   for (Op op : all) {
     INFO("op '" << opInfo(op).name
                 << "' is in no test case's graphs: add a case to kCases in "
