@@ -5,7 +5,7 @@
 // lowering is a single switch, so a class hierarchy would only add ceremony.
 #pragma once
 
-#include "frontend/SourceLoc.h"
+#include "support/SourceLoc.h"
 
 #include <cstdint>
 #include <memory>
@@ -103,9 +103,9 @@ struct TrainBlock {
   SourceLoc stepsLoc;
   std::optional<int64_t> batch;
   SourceLoc batchLoc;
-  std::vector<LrPhase> schedule;         // the optimizer's `lr` list; empty if none
+  std::vector<LrPhase> schedule;          // the optimizer's `lr` list; empty if none
   std::optional<OptimizerDecl> optimizer; // none: plain SGD
-  std::optional<double> clipGradNorm;    // `clip_grad_norm X`
+  std::optional<double> clipGradNorm;     // `clip_grad_norm X`
   SourceLoc clipLoc;
   std::optional<int64_t> warmup; // `warmup N`
   SourceLoc warmupLoc;

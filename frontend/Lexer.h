@@ -12,8 +12,8 @@
 // byte costs the user one message, not a cascade.
 #pragma once
 
-#include "frontend/Diagnostics.h"
-#include "frontend/SourceLoc.h"
+#include "support/Diagnostics.h"
+#include "support/SourceLoc.h"
 
 #include <cstdint>
 #include <string>

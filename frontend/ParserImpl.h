@@ -3,8 +3,8 @@
 #pragma once
 
 #include "frontend/AST.h"
-#include "frontend/Diagnostics.h"
 #include "frontend/Lexer.h"
+#include "support/Diagnostics.h"
 
 #include <algorithm>
 #include <string>

@@ -12,8 +12,8 @@
 // diagnostic: user mistakes must be reported as located errors, and only a
 // broken invariant inside mlpc may say "internal error".
 #include "frontend/ASTPrinter.h"
+#include "frontend/Lowering.h"
 #include "frontend/Parser.h"
-#include "ir/Module.h"
 #include "ir/Printer.h"
 #include "passes/Pipeline.h"
 

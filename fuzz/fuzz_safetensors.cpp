@@ -7,8 +7,8 @@
 // whose byte size overflows, unknown dtypes, deep JSON) and never crash or
 // allocate more than the input holds. What it accepts must be consistent:
 // each tensor's bytes match its shape and dtype.
+#include "frontend/Lowering.h"
 #include "frontend/Parser.h"
-#include "ir/Module.h"
 #include "passes/Pipeline.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/Safetensors.h"

@@ -7,9 +7,9 @@
 // drops dead nodes and restores topological order deterministically.
 #pragma once
 
-#include "frontend/SourceLoc.h"
 #include "ir/Op.h"
 #include "ir/Type.h"
+#include "support/SourceLoc.h"
 
 #include <memory>
 #include <optional>
@@ -52,8 +52,8 @@ struct Node {
   // Source name (parameters, inputs, forward assignments, `d<name>` for gradients).
   std::string name;
   SourceLoc loc;
-  std::shared_ptr<const InitExpr> init; // Param
-  bool isTarget = false;                // Input: declared with `target`
+  std::shared_ptr<const InitExpr> init;   // Param
+  bool isTarget = false;                  // Input: declared with `target`
   StateRole stateRole = StateRole::Model; // State
   // autodiff also outputs dloss/d(this value) (role Adjoint): the statistics
   // step's probes of activation gradients.

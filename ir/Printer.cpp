@@ -29,8 +29,8 @@ std::string printNode(const Graph &g, ValueId v) {
   std::vector<std::string> operands;
   for (ValueId o : n.operands)
     operands.push_back(fmt::format("%{}", o));
-  line += fmt::format("{} {}{} : {}", opInfo(n.op).name, fmt::join(operands, ", "), attributeList(n),
-                      toString(n.type));
+  line += fmt::format("{} {}{} : {}", opInfo(n.op).name, fmt::join(operands, ", "),
+                      attributeList(n), toString(n.type));
   if (!n.name.empty())
     line += "  ; " + n.name;
   return line;

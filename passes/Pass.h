@@ -2,8 +2,8 @@
 // A pass returns true when it changed the graph.
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "ir/Graph.h"
+#include "support/Diagnostics.h"
 
 namespace mlpc {
 

@@ -1,8 +1,8 @@
 // How library errors become Python exceptions (see PyModel.h for the map).
 #pragma once
 
-#include "frontend/Diagnostics.h"
 #include "runtime/ModelFile.h"
+#include "support/Diagnostics.h"
 
 #include <llvm/Support/Error.h>
 #include <pybind11/pybind11.h>

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "frontend/AST.h"
-#include "frontend/Diagnostics.h"
+#include "frontend/Lowering.h"
 #include "frontend/Overrides.h"
-#include "ir/Module.h"
+#include "support/Diagnostics.h"
 
 #include <llvm/Support/Error.h>
 

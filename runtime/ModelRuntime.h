@@ -11,7 +11,7 @@
 #pragma once
 
 #include "codegen/Compiler.h"
-#include "ir/Module.h"
+#include "frontend/Lowering.h"
 #include "passes/Pipeline.h"
 #include "runtime/BoundFunction.h"
 #include "runtime/Checkpoint.h"

@@ -3,12 +3,12 @@
 #pragma once
 
 #include "frontend/AST.h"
-#include "frontend/Diagnostics.h"
+#include "frontend/Lowering.h"
 #include "frontend/Overrides.h"
-#include "ir/Module.h"
 #include "passes/Pipeline.h"
 #include "runtime/ModelFile.h"
 #include "runtime/ModelRuntime.h"
+#include "support/Diagnostics.h"
 #include "tools/Args.h"
 
 #include <llvm/Support/Error.h>

@@ -2,8 +2,8 @@
 #pragma once
 
 #include "frontend/AST.h"
-#include "frontend/Diagnostics.h"
 #include "runtime/Dataset.h"
+#include "support/Diagnostics.h"
 
 #include <llvm/Support/Error.h>
 #include <llvm/Support/JSON.h>

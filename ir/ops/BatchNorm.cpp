@@ -25,9 +25,9 @@ bool features(ShapeCheck &c, size_t x, std::initializer_list<size_t> vectors) {
   for (size_t v : vectors) {
     const TensorType &t = c.operand(v);
     if (t.dtype != DType::F32 || (t.shape != Shape{h} && t.shape != Shape{1, h}))
-      return c.fail(fmt::format("'{}' operand {} must have shape [{}] or [1, {}] to match {}, got {}",
-                                c.name(), v + 1, h, h, toString(c.operand(x).shape),
-                                toString(t)));
+      return c.fail(
+          fmt::format("'{}' operand {} must have shape [{}] or [1, {}] to match {}, got {}",
+                      c.name(), v + 1, h, h, toString(c.operand(x).shape), toString(t)));
   }
   return true;
 }
@@ -132,13 +132,12 @@ const OpInfo oprecord::BatchNormInfer = {
         return std::nullopt;
       return c.operand(0);
     },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          Columns s{k.os()[0], k.os()[1], k.in(3), {}};
-          for (int64_t j = 0; j < s.h; ++j)
-            s.invStd.push_back(1.0 / std::sqrt(k.in(4)[j] + k.n.scalar));
-          return affine(k, s);
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      Columns s{k.os()[0], k.os()[1], k.in(3), {}};
+      for (int64_t j = 0; j < s.h; ++j)
+        s.invStd.push_back(1.0 / std::sqrt(k.in(4)[j] + k.n.scalar));
+      return affine(k, s);
+    },
     .gradient = nullptr,
     .eval = nullptr,
     .costly = nullptr,
@@ -157,14 +156,13 @@ const OpInfo oprecord::BatchNormXhat = {
         return std::nullopt;
       return c.operand(0);
     },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          Columns s = batchStats(k);
-          for (int64_t i = 0; i < s.n; ++i)
-            for (int64_t j = 0; j < s.h; ++j)
-              k.out[i * s.h + j] = s.xhat(k.in(0), i, j);
-          return llvm::Error::success();
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      Columns s = batchStats(k);
+      for (int64_t i = 0; i < s.n; ++i)
+        for (int64_t j = 0; j < s.h; ++j)
+          k.out[i * s.h + j] = s.xhat(k.in(0), i, j);
+      return llvm::Error::success();
+    },
     .gradient = nullptr,
     .eval = nullptr,
     .costly = nullptr,

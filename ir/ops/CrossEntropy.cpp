@@ -52,8 +52,7 @@ const OpInfo oprecord::CrossEntropy = {
     },
     .interpret = interpret<false>,
     .gradient = [](GradContext &c) -> std::optional<Grads> {
-      return Grads{c.g.make(Op::CrossEntropyGrad, {c.operand(0), c.operand(1), c.d}),
-                   std::nullopt};
+      return Grads{c.g.make(Op::CrossEntropyGrad, {c.operand(0), c.operand(1), c.d}), std::nullopt};
     },
     .eval = nullptr,
     .costly = nullptr,

@@ -25,11 +25,10 @@ const OpInfo oprecord::Reshape = {
       }
       return t;
     },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          k.out = k.in(0);
-          return llvm::Error::success();
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      k.out = k.in(0);
+      return llvm::Error::success();
+    },
     .gradient = [](GradContext &c) -> std::optional<Grads> {
       return Grads{c.reshape(c.d, c.shapeOf(0))};
     },
@@ -55,13 +54,12 @@ const OpInfo oprecord::Broadcast = {
       }
       return ShapeCheck::f32Type(c.node.shapeAttr);
     },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          BroadcastIndexer ia(k.shapeOf(0), k.os());
-          for (size_t i = 0; i < k.out.size(); ++i)
-            k.out[i] = k.in(0)[ia(i)];
-          return llvm::Error::success();
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      BroadcastIndexer ia(k.shapeOf(0), k.os());
+      for (size_t i = 0; i < k.out.size(); ++i)
+        k.out[i] = k.in(0)[ia(i)];
+      return llvm::Error::success();
+    },
     .gradient = [](GradContext &c) -> std::optional<Grads> {
       return Grads{c.reduceToShape(c.d, c.shapeOf(0))};
     },

@@ -58,11 +58,10 @@ const OpInfo oprecord::Const = {
     .usage = "",
     .kernel = Kernel::None,
     .shape = [](ShapeCheck &) -> std::optional<TensorType> { return ShapeCheck::f32Type({}); },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          k.out[0] = k.n.scalar;
-          return llvm::Error::success();
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      k.out[0] = k.n.scalar;
+      return llvm::Error::success();
+    },
     .gradient = noOperands,
     .eval = nullptr,
     .costly = nullptr,

@@ -109,8 +109,8 @@ inline llvm::Error evalError(std::string message) {
 struct EvalContext {
   const Graph &g;
   const Node &n;
-  const std::vector<std::vector<double>> &val; // every earlier node's value
-  std::vector<double> &out;                    // this node's, zero-filled
+  const std::vector<std::vector<double>> &val;              // every earlier node's value
+  std::vector<double> &out;                                 // this node's, zero-filled
   const std::map<std::string, std::vector<double>> &leaves; // bindings by name
 
   const std::vector<double> &in(size_t i) const { return val[n.operands[i]]; }
@@ -121,8 +121,8 @@ struct EvalContext {
   llvm::Expected<int64_t> label(size_t operand, int64_t row, int64_t classes) const {
     double y = in(operand)[row];
     if (y < 0 || y >= classes)
-      return evalError(fmt::format("'{}': label {} in row {} is outside [0, {})",
-                                   opInfo(n.op).name, y, row, classes));
+      return evalError(fmt::format("'{}': label {} in row {} is outside [0, {})", opInfo(n.op).name,
+                                   y, row, classes));
     return static_cast<int64_t>(y);
   }
 };

@@ -82,20 +82,19 @@ const OpInfo oprecord::MaxMask = {
         return std::nullopt;
       return c.operand(0);
     },
-    .interpret =
-        [](EvalContext &k) -> llvm::Error {
-          AxisSplit s(k.shapeOf(0), k.n.axis);
-          const std::vector<double> &x = k.in(0);
-          for (int64_t o = 0; o < s.outer; ++o)
-            for (int64_t i = 0; i < s.inner; ++i) {
-              int64_t best = 0;
-              for (int64_t j = 1; j < s.size; ++j)
-                if (x[(o * s.size + j) * s.inner + i] > x[(o * s.size + best) * s.inner + i])
-                  best = j;
-              k.out[(o * s.size + best) * s.inner + i] = 1.0;
-            }
-          return llvm::Error::success();
-        },
+    .interpret = [](EvalContext &k) -> llvm::Error {
+      AxisSplit s(k.shapeOf(0), k.n.axis);
+      const std::vector<double> &x = k.in(0);
+      for (int64_t o = 0; o < s.outer; ++o)
+        for (int64_t i = 0; i < s.inner; ++i) {
+          int64_t best = 0;
+          for (int64_t j = 1; j < s.size; ++j)
+            if (x[(o * s.size + j) * s.inner + i] > x[(o * s.size + best) * s.inner + i])
+              best = j;
+          k.out[(o * s.size + best) * s.inner + i] = 1.0;
+        }
+      return llvm::Error::success();
+    },
     .gradient = nullptr,
     .eval = nullptr,
     .costly = nullptr,

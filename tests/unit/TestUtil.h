@@ -1,8 +1,8 @@
 // Helpers shared by the unit tests: compile model text or files to graphs.
 #pragma once
 
+#include "frontend/Lowering.h"
 #include "frontend/Parser.h"
-#include "ir/Module.h"
 #include "passes/Pipeline.h"
 
 #include <fstream>

@@ -1,5 +1,5 @@
 // Tests generated from the op registry: every op, primitive (ir/Op.h: the
-// records in ir/ops/) or composite (ir/Composites.cpp), has a case below:
+// records in ir/ops/) or composite (frontend/Composites.cpp), has a case below:
 // a small model using it. Each case's gradients (autodiff, f64 interpreter)
 // are checked against central finite differences of its loss, and the JIT's
 // results for its training graph (and inference graph, where it has logits)

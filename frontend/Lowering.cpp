@@ -2,7 +2,7 @@
 // table's shape rules and reports located errors. A statement that fails is
 // "poisoned": later uses of its name fail silently, so one mistake produces
 // one error instead of a cascade.
-#include "ir/LoweringImpl.h"
+#include "frontend/LoweringImpl.h"
 #include "ir/ShapeRules.h"
 
 #include <cmath>
@@ -127,7 +127,7 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
 
 // The model-file function table is the op table itself: every op whose
 // record has Call syntax (ir/Ops.def, ir/ops/Elementwise.def), then the
-// composite functions (ir/Composites.cpp).
+// composite functions (frontend/Composites.cpp).
 static std::optional<Op> callableOp(const std::string &name) {
   std::optional<Op> op = opByName(name);
   if (op && opInfo(*op).syntax == OpSyntax::Call)

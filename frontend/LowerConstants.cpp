@@ -1,7 +1,7 @@
 // Compile-time evaluation for the lowering: dimension expressions, shapes,
 // constant exponents and parameter initializers, and the size limits every
 // declared or computed tensor must respect before anything is allocated.
-#include "ir/LoweringImpl.h"
+#include "frontend/LoweringImpl.h"
 
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 // clearly (axis range, the shape of a gain), then writes its formula with the
 // CVal arithmetic below; every node it creates carries the call's location.
 // The README's op table documents each one.
-#include "ir/LoweringImpl.h"
+#include "frontend/LoweringImpl.h"
 
 #include <cmath>
 #include <fmt/format.h>

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "frontend/AST.h"
-#include "ir/Module.h"
+#include "frontend/Lowering.h"
 
 #include <map>
 #include <set>

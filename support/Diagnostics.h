@@ -9,7 +9,7 @@
 // of a file are reported); only the driver turns `hasErrors()` into an exit code.
 #pragma once
 
-#include "frontend/SourceLoc.h"
+#include "support/SourceLoc.h"
 
 #include <string>
 #include <string_view>
