@@ -39,6 +39,7 @@ const OpCase kCases[] = {
     {"exp", "loss = sum(exp(a) * w)"},
     {"log", "loss = sum(log(a) * w)", 0.5, 2},
     {"softplus", "loss = sum(softplus(a) * w) + sum(softplus(30 * a) * w)", -3, 3},
+    {"elu", "loss = sum(elu(a) * w) + sum(elu(10 * a) * w)", -3, 3},
     {"sum", "loss = sum(sum(a, 1) * c) + sum(sum(a, 0) * b)"},
     {"mean", "loss = sum(mean(a, 1) * c) + mean(a)"},
     {"max", "loss = sum(max(a, 1) * c) + sum(max(a, 0) * b)"},
