@@ -126,7 +126,7 @@ std::optional<ValueId> Lowerer::lower(const Expr &e) {
 }
 
 // The model-file function table is the op table itself: every op whose
-// record has Call syntax (ir/Ops.def, ir/ops/Elementwise.def), then the
+// record has Call syntax (ir/Op.h, the records in ir/ops/), then the
 // composite functions (frontend/Composites.cpp).
 static std::optional<Op> callableOp(const std::string &name) {
   std::optional<Op> op = opByName(name);

@@ -8,6 +8,9 @@
 // an op without a record does not link, and the family files are compiled
 // with -Werror=missing-field-initializers, so a record that forgets a field
 // does not compile (a concern an op does not have is written as nullptr).
+// What passes know about particular ops stays in the pass: algebraic
+// identities (x * 1, reshape of a reshape) in passes/Simplify.cpp, fusion
+// patterns in their passes; an op they do not mention is left alone.
 #pragma once
 
 #include "ir/Type.h"

@@ -11,7 +11,7 @@
 // Method: reverse-mode accumulation. Walk the nodes in reverse topological
 // order from the loss, seeded with dloss = 1; for each node that has an
 // adjoint and lies on a path from a parameter, apply the op's vector-Jacobian
-// rule (ir/Gradients.cpp) and add the contributions into its operands'
+// rule (its record's, ir/ops/) and add the contributions into its operands'
 // adjoints (a value used twice receives the sum of both contributions).
 // Broadcasting is undone by the rules themselves (reduceToShape).
 //
