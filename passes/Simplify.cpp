@@ -117,16 +117,14 @@ std::optional<ValueId> rewrite(Graph &g, ValueId v, bool collapseSizeOneReductio
       return g.build(std::move(r));
     }
     break;
-  case Op::Sum:
-  case Op::Mean:
-  case Op::Max:
-    // Reducing an axis of size 1 (or a scalar) is the identity.
-    if (collapseSizeOneReductions && sameShape(n.operands[0]))
-      return n.operands[0];
-    break;
-  default:
+  default: // no identity of its own (a reduction's is below)
     break;
   }
+  // Reducing an axis of size 1 (or a scalar) is the identity, for every
+  // reduction (sum, mean, max: the records of kind Reduction).
+  if (opInfo(n.op).kind == OpKind::Reduction && collapseSizeOneReductions &&
+      sameShape(n.operands[0]))
+    return n.operands[0];
   return std::nullopt;
 }
 
