@@ -1,35 +1,46 @@
 #!/usr/bin/env python3
-"""The benchmark harness (issue 6): one command, one process sequence, one table.
+"""The benchmark harness (issues 6, 15): one command, one process sequence, one table.
 
-usage: bench/run.sh [--quick] [--sizes 64x32,...] [--no-references]
+usage: bench/run.sh [--quick] [--sizes 64x32,...] [--no-references] [--threads N] [--rounds R]
 
 In order, on this machine:
+  0. the host: CPU model (/proc/cpuinfo), LLVM's CPU name (llc -version), the
+     measured single-core peak (bench/peak/peak_fma.c, see below);
   1. mlpc training step, µs/step (median of 5 reps after warm-up), for
      examples/makemore.mlp and a sweep H x batch (model variants of
      makemore.mlp written to a temp dir), plus JIT compile time and the
      full-train-split eval time (`mlpc bench`);
-  2. the same step in PyTorch eager (manual backward and autograd, one
-     thread) and in the hand-written C reference (gcc -O3 -march=native),
-     via bench/run_references.py;
+  2. the same step in PyTorch eager (manual backward and autograd, --threads
+     threads), in the hand-written C reference (gcc -O3 -march=native) and in
+     the C step whose matmuls are oneDNN's dnnl_sgemm (-Ofast, one thread;
+     if libdnnl-dev is installed), via bench/run_references.py;
   3. AOT single-row forward latency (bench/run_aot.sh, if present);
   4. a full `mlpc train examples/makemore.mlp` (200k steps): wall time, final
      losses and the peak RSS of the process (wait4's ru_maxrss);
-  5. `mlpc bench examples/makemore.mlp --profile`: each node's share of the step.
-Prints a table (mlpc/PyTorch and mlpc/C ratios, GFLOP/s against the peak) and
-writes bench/results/harness.json.
+  5. `mlpc bench examples/makemore.mlp --profile`: each node's share of the step,
+     and each matmul node beside dnnl_sgemm on the same shape (bench/matmul_nodes.py);
+  6. makemore side by side: mlpc, c-dnnl, c-O3, PyTorch, interleaved over
+     --rounds rounds (bench/makemore_ab.py): the ratios the issue's targets name.
+Prints the tables (FLOP floor and % of peak next to each figure) and writes
+bench/results/harness.json.
 
-Peak FLOP/s is measured, not looked up: bench/peak/peak_fma.c runs twelve
-independent chains of 16-lane f32 FMAs on one core (throughput-bound), which is
-what the core retires at the clock it really runs at (on Zen 5: 2 FMA pipes x
-16 lanes x 2 flops = 64 flops/cycle at ~3.5 GHz, not the nominal "cpu MHz" of
-/proc/cpuinfo). Matmul FLOPs per step: 6*B*H*(T*E + V)
-(forward, and both backward matmuls, of both layers; bench/flops.py).
+Peak FLOP/s is measured, not looked up: bench/peak/peak_fma.c sweeps register-
+only FMA loops over vector widths and 4-24 independent chains on one core and
+keeps the best, which is what the core retires at the clock it really runs at
+(e.g. 2 FMA pipes x 16 lanes x 2 flops = 64 flops/cycle at ~2.75 GHz on this
+Sapphire Rapids VM, not the nominal "cpu MHz" of /proc/cpuinfo). The FLOP floor
+of a figure is FLOP / (peak x threads it used); %peak = floor / time. Matmul
+FLOPs per step: 6*B*H*(T*E + V) (forward, and both backward matmuls, of both
+layers; bench/flops.py).
+
+--threads N (default 1): PyTorch's thread count, and mlpc's when `mlpc bench
+--help` lists --threads (an mlpc without it runs one thread; the harness says
+so). The C references always run one thread.
 """
 import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,22 +48,22 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import host  # noqa: E402
+import makemore_ab  # noqa: E402
+import matmul_nodes  # noqa: E402
 from flops import matmul_flops  # noqa: E402
 
 
-def measured_peak_gflops(tmp):
-    exe = os.path.join(tmp, "peak_fma")
-    subprocess.run(["cc", "-O2", "-march=native", os.path.join(HERE, "peak/peak_fma.c"), "-o", exe],
-                   check=True)
-    out = subprocess.run([exe], check=True, stdout=subprocess.PIPE, text=True).stdout
-    return json.loads(out)["peak_gflops"]
+def threads_args(mlpc, command, threads):
+    """["--threads", N] if `mlpc COMMAND --help` lists --threads, else []."""
+    return ["--threads", str(threads)] if host.mlpc_has_flag(mlpc, command, "--threads") else []
 
 
-def train_makemore(mlpc, data, tmp):
+def train_makemore(mlpc, data, tmp, extra):
     """Full training run; returns metrics plus the process's peak RSS in MB."""
     metrics = os.path.join(tmp, "train_metrics.json")
     p = subprocess.Popen([mlpc, "train", "examples/makemore.mlp", "--data", data, "--metrics", metrics,
-                          "--out", os.path.join(tmp, "makemore.safetensors"), "--samples", "0"],
+                          "--out", os.path.join(tmp, "makemore.safetensors"), "--samples", "0"] + extra,
                          cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(p.pid, 0)
     if status != 0:
@@ -82,56 +93,134 @@ def model_variant(tmp, hidden, batch):
     return path
 
 
-def mlpc_bench(mlpc, model, data, steps):
-    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps), "--reps", "5"],
+def mlpc_bench(mlpc, model, data, steps, extra):
+    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps), "--reps", "5"] + extra,
                          check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
     return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+
+
+def run_sweep(args, data, sizes, extra):
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for hidden, batch in sizes:
+            flops = matmul_flops(hidden, batch)[0]
+            steps = max(200, int(2e5 / max(1.0, flops / 1e6))) // (4 if args.quick else 1)
+            rec = mlpc_bench(args.mlpc, model_variant(tmp, hidden, batch), data, steps, extra)
+            rec.update(hidden=hidden, flops=flops)
+            rows.append(rec)
+            print(f"mlpc H={hidden} B={batch}: {rec['us_per_step_median']:.2f} us/step, "
+                  f"compile {rec['compile_ms']:.0f} ms", flush=True)
+    return rows
+
+
+def run_references(args, data, sizes):
+    """{(impl, H, B): us/step} from bench/run_references.sh."""
+    refs = {}
+    ref_file = os.path.join(HERE, "results/references_harness.jsonl")
+    if os.path.exists(ref_file):
+        os.remove(ref_file)
+    subprocess.run([os.path.join(HERE, "run_references.sh"), "--out", ref_file, "--data", data,
+                    "--malloc", "tuned", "--retries", "1", "--threads", str(args.threads)]
+                   + [f"{h}x{b}" for h, b in sizes], check=True)
+    for line in open(ref_file):
+        r = json.loads(line)
+        refs[(r["impl"], r["hidden"], r["batch"])] = r["us_per_step_median"]
+    return refs
+
+
+def run_profile(args, data, peak, tmp):
+    """makemore's per-node profile (one thread) and its matmul nodes against dnnl_sgemm."""
+    extra = threads_args(args.mlpc, "bench", 1)
+    p = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
+                        "--reps", "1", "--profile"] + extra, check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    profile = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1]).get("profile")
+    nodes = []
+    if profile:
+        exe = None
+        if host.dnnl_available():
+            exe = host.build_c(tmp, "dnnl_matmul", "dnnl_matmul.c", ["-O2", "-fopenmp"], ["-ldnnl"])
+        nodes = matmul_nodes.compare(args.mlpc, "examples/makemore.mlp", profile, exe, peak, 1, ROOT)
+    return p.stderr.splitlines(), profile, nodes
+
+
+def print_sweep(rows, refs, peak, threads, mlpc_threads):
+    """The sweep table; adds the reference figures and ratios to rows."""
+    print(f"sweep: us/step, median of 5 reps; floor = matmul FLOP / (peak x threads), "
+          f"mlpc {mlpc_threads} thread(s), torch {threads}, C one")
+    print(f"{'H':>5} {'B':>4} {'MFLOP':>6} {'floor us':>8} {'mlpc us':>9} {'%peak':>6} {'dnnl us':>8} "
+          f"{'%peak':>6} {'C us':>8} {'torch us':>9} {'vs dnnl':>7} {'vs C':>6} {'vs torch':>8} "
+          f"{'compile ms':>10}")
+    for r in rows:
+        h, b, us = r["hidden"], r["batch"], r["us_per_step_median"]
+        c, d = refs.get(("c-O3", h, b)), refs.get(("c-dnnl", h, b))
+        t = refs.get(("pytorch-manual", h, b))
+        ta = refs.get(("pytorch-autograd", h, b))
+        torch_best = min(x for x in [t, ta] if x) if (t or ta) else None
+        mt = r.get("threads", mlpc_threads)
+        floor = r["flops"] / (peak * mt * 1e3)
+        gf = r["flops"] / us / 1e3
+        r.update(gflops=gf, floor_us=floor, pct_peak=100 * floor / us, c_us=c, dnnl_us=d,
+                 torch_manual_us=t, torch_autograd_us=ta, speedup_vs_c=(c / us if c else None),
+                 speedup_vs_dnnl=(d / us if d else None),
+                 speedup_vs_torch=(torch_best / us if torch_best else None))
+
+        def opt(x, fmt, w, suffix=""):
+            return f"{x:>{w}{fmt}}{suffix}" if x else f"{'-':>{w + len(suffix)}}"
+        dpct = f"{100 * r['flops'] / (peak * 1e3) / d:>5.0f}%" if d else f"{'-':>6}"
+        print(f"{h:>5} {b:>4} {r['flops'] / 1e6:>6.2f} {floor:>8.2f} {us:>9.2f} {r['pct_peak']:>5.0f}% "
+              f"{opt(d, '.1f', 8)} {dpct} {opt(c, '.1f', 8)} {opt(torch_best, '.1f', 9)} "
+              f"{opt(d and d / us, '.2f', 6, 'x')} {opt(c and c / us, '.1f', 5, 'x')} "
+              f"{opt(torch_best and torch_best / us, '.1f', 7, 'x')} {r['compile_ms']:>10.0f}")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="64x32,64x256,200x32,200x256,512x32,512x256,1024x32,1024x256")
-    ap.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
-    ap.add_argument("--no-references", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="fewer steps and rounds (noisier)")
+    ap.add_argument("--no-references", action="store_true", help="mlpc only: no C, oneDNN or PyTorch")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for mlpc (if it has --threads) and PyTorch (default 1)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="interleaved rounds of the makemore side-by-side (default 3, --quick 2)")
     ap.add_argument("--mlpc", default=os.path.join(ROOT, "build-bench/tools/mlpc"))
     ap.add_argument("--out", default=os.path.join(HERE, "results/harness.json"))
     args = ap.parse_args()
+    if args.threads < 1:
+        raise SystemExit("harness: --threads must be >= 1")
+    args.mlpc = os.path.abspath(args.mlpc)
+    rounds = args.rounds or (2 if args.quick else 3)
     data = find_data()
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
-
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        peak = measured_peak_gflops(tmp)
-        print(f"measured peak: {peak:.1f} GFLOP/s (one core, f32 FMA)", flush=True)
-        for hidden, batch in sizes:
-            flops = matmul_flops(hidden, batch)[0]
-            steps = max(200, int(2e5 / max(1.0, flops / 1e6))) // (4 if args.quick else 1)
-            rec = mlpc_bench(args.mlpc, model_variant(tmp, hidden, batch), data, steps)
-            rec.update(hidden=hidden, flops=flops)
-            rows.append(rec)
-            print(f"mlpc H={hidden} B={batch}: {rec['us_per_step_median']:.2f} us/step, "
-                  f"compile {rec['compile_ms']:.0f} ms", flush=True)
-
-    refs = {}
-    if not args.no_references:
-        ref_file = os.path.join(HERE, "results/references_harness.jsonl")
-        if os.path.exists(ref_file):
-            os.remove(ref_file)
-        subprocess.run([os.path.join(HERE, "run_references.sh"), "--out", ref_file, "--data", data,
-                        "--malloc", "tuned", "--retries", "1"] + [f"{h}x{b}" for h, b in sizes],
-                       check=True)
-        for line in open(ref_file):
-            r = json.loads(line)
-            refs[(r["impl"], r["hidden"], r["batch"])] = r["us_per_step_median"]
+    bench_threads = threads_args(args.mlpc, "bench", args.threads)
+    if args.threads > 1 and not bench_threads:
+        print(f"note: this mlpc has no --threads; it runs one thread (PyTorch runs {args.threads})")
 
     with tempfile.TemporaryDirectory() as tmp:
-        train = train_makemore(args.mlpc, data, tmp)
-    # Where makemore's step spends its time (per-node cycle counters).
-    p = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
-                        "--reps", "1", "--profile"], check=True, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    profile_table = p.stderr.splitlines()
-    profile = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1]).get("profile")
+        peak_rec = host.measured_peak(tmp)
+    peak = peak_rec["peak_gflops"]
+    hostinfo = {"cpu_model": host.cpu_model(), "llvm_cpu": host.llvm_cpu(), "threads": args.threads,
+                "mlpc_has_threads_flag": bool(bench_threads)}
+    print(f"host: {hostinfo['cpu_model']} (LLVM: {hostinfo['llvm_cpu']}); measured peak: {peak:.1f} "
+          f"GFLOP/s (one core, f32 FMA, {peak_rec.get('width', '?')} x {peak_rec['chains']} chains)",
+          flush=True)
+
+    rows = run_sweep(args, data, sizes, bench_threads)
+    refs = {} if args.no_references else run_references(args, data, sizes)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train = train_makemore(args.mlpc, data, tmp, threads_args(args.mlpc, "train", args.threads))
+        profile_table, profile, nodes = run_profile(args, data, peak, tmp)
+        ab, ab_lines, dnnl_check = None, [], None
+        if not args.no_references:
+            print(f"makemore side by side ({rounds} interleaved rounds):", flush=True)
+            ab = makemore_ab.run(args.mlpc, data, tmp, args.threads, bench_threads, rounds, args.quick)
+            ab_lines = makemore_ab.summarize(ab, matmul_flops(200, 32)[0], peak)
+            dnnl_check = makemore_ab.dnnl_check(tmp, data)
+    mlpc_rec = (ab or {}).get("mlpc") or next((r for r in rows if (r["hidden"], r["batch"]) == (200, 32)), {})
+    for key in ("vector_bits", "threads"):
+        if key in mlpc_rec:
+            hostinfo["mlpc_" + key] = mlpc_rec[key]
 
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")
@@ -141,23 +230,11 @@ def main():
         aot = [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
 
     print()
-    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c)")
-    header = f"{'H':>5} {'B':>4} {'mlpc us':>9} {'GFLOP/s':>8} {'%peak':>6} {'C us':>9} {'torch us':>9} " \
-             f"{'vs C':>6} {'vs torch':>8} {'compile ms':>10}"
-    print(header)
-    for r in rows:
-        h, b, us = r["hidden"], r["batch"], r["us_per_step_median"]
-        c = refs.get(("c-O3", h, b))
-        t = refs.get(("pytorch-manual", h, b))
-        ta = refs.get(("pytorch-autograd", h, b))
-        torch_best = min(x for x in [t, ta] if x) if (t or ta) else None
-        gf = r["flops"] / us / 1e3
-        r.update(gflops=gf, c_us=c, torch_manual_us=t, torch_autograd_us=ta,
-                 speedup_vs_c=(c / us if c else None), speedup_vs_torch=(torch_best / us if torch_best else None))
-        print(f"{h:>5} {b:>4} {us:>9.2f} {gf:>8.1f} {100 * gf / peak:>5.0f}% "
-              f"{(c or 0):>9.1f} {(torch_best or 0):>9.1f} "
-              f"{(c / us if c else 0):>5.1f}x {(torch_best / us if torch_best else 0):>7.1f}x "
-              f"{r['compile_ms']:>10.0f}")
+    print(f"host: {hostinfo['cpu_model']}, LLVM CPU {hostinfo['llvm_cpu']}, threads {args.threads}"
+          + (f", mlpc vector width {hostinfo['mlpc_vector_bits']} bits" if "mlpc_vector_bits" in hostinfo else ""))
+    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c: "
+          f"{json.dumps(peak_rec.get('by_width', {}))})")
+    print_sweep(rows, refs, peak, args.threads, args.threads if bench_threads else 1)
     mm = next((r for r in rows if r["hidden"] == 200 and r["batch"] == 32), None)
     if mm:
         print(f"\nmakemore (H=200, B=32): {mm['us_per_step_median']:.2f} us/step, compile "
@@ -166,14 +243,29 @@ def main():
         print(f"AOT / inference: {json.dumps(rec)}")
     print()
     print("\n".join(profile_table[:14]))
+    if nodes:
+        print()
+        print("\n".join(matmul_nodes.table(nodes)))
+    if ab_lines:
+        print()
+        print("\n".join(ab_lines))
+        if dnnl_check:
+            print(f"c-dnnl --check against c-O3's loops, 500 steps: {dnnl_check['check']} "
+                  f"(max loss difference {dnnl_check['max_abs_loss_diff']:.2g})")
     print()
     print(f"mlpc train examples/makemore.mlp ({train['steps']} steps): train {train['train_loss']:.4f} / "
           f"val {train['val_loss']:.4f}, {train['us_per_step']:.2f} us/step over the run, "
           f"peak RSS {train['peak_rss_mb']:.1f} MB")
+    makemore = None
+    if ab:
+        makemore = {"impls": ab, "mlpc_vs_dnnl": ab["c-dnnl"]["mlpc_speedup"] if "c-dnnl" in ab else None,
+                    "mlpc_vs_pytorch": ab["pytorch-manual"]["mlpc_speedup"],
+                    "mlpc_vs_c": ab["c-O3"]["mlpc_speedup"], "rounds": rounds}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"peak_gflops": peak, "rows": rows, "aot": aot, "train": train, "makemore_profile": profile},
-                  f, indent=2)
+        json.dump({"host": hostinfo, "peak_gflops": peak, "peak": peak_rec, "rows": rows, "aot": aot,
+                   "train": train, "makemore_profile": profile, "matmul_nodes": nodes,
+                   "makemore": makemore, "dnnl_check": dnnl_check}, f, indent=2)
     print(f"wrote {args.out}")
 
 

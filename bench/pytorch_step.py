@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch reference for the makemore-MLP (BatchNorm) training step.
 
-Run with /usr/bin/python3 (Debian torch 1.13); single-threaded.
+Run with /usr/bin/python3 (Debian torch 1.13); --threads N (default 1) sets
+torch.set_num_threads(N), recorded as "threads" in the JSON.
 
 Model / step (seed: makemore part 4, exercise 4):
   emb = C[Xb] -> embcat (B, T*E) -> hprebn = embcat@W1 + b1
@@ -50,8 +51,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-torch.set_num_threads(1)
 
 V, T, E = 27, 3, 10
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -227,9 +226,13 @@ def main():
                     help="dC scatter: index_add_ (default) or the seed's Python loop")
     ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
                     help="glibc malloc settings (see module docstring)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--check", action="store_true",
                     help="compare manual grads to autograd on one batch and exit")
     a = ap.parse_args()
+    if a.threads < 1:
+        sys.exit("--threads must be >= 1")
+    torch.set_num_threads(a.threads)
     if a.malloc == "tuned":
         tune_malloc()
 
@@ -259,6 +262,7 @@ def main():
         "hidden": H,
         "batch": B,
         "malloc": a.malloc,
+        "threads": torch.get_num_threads(),
         "us_per_step_median": round(statistics.median(times), 3),
         "us_per_step_min": round(min(times), 3),
         "us_per_step_all": [round(t, 3) for t in times],

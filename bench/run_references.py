@@ -3,6 +3,7 @@
 
 For every (H, B) sweep point it runs, one after another:
   c-O3                       bench/build/makemore_step_H<H>_B<B>
+  c-dnnl                     bench/build/makemore_step_dnnl_H<H>_B<B> (if built)
   pytorch-manual / autograd  /usr/bin/python3 bench/pytorch_step.py
                              (--malloc tuned, and --malloc default if asked)
 Each child prints one JSON line; the driver adds
@@ -39,6 +40,7 @@ TORCH_PY = "/usr/bin/python3"
 # rough single-thread cost model, us/step = fixed + flops / (rate GFLOP/s * 1e3)
 COST = {
     "c-O3": (5.0, 7.0),
+    "c-dnnl": (5.0, 60.0),
     "pytorch-manual": (350.0, 4.0),
     "pytorch-autograd": (450.0, 4.0),
 }
@@ -91,7 +93,8 @@ def main():
     ap.add_argument("--rep-seconds", type=float, default=0.3)
     ap.add_argument("--malloc", choices=["tuned", "default", "both"], default="both",
                     help="PyTorch glibc malloc setting(s) to run")
-    ap.add_argument("--impls", default="c,manual,autograd")
+    ap.add_argument("--impls", default="c,dnnl,manual,autograd")
+    ap.add_argument("--threads", type=int, default=1, help="PyTorch threads")
     ap.add_argument("--max-wait", type=float, default=60.0)
     ap.add_argument("--quiet", type=float, default=0.25)
     ap.add_argument("--retries", type=int, default=2,
@@ -112,13 +115,17 @@ def main():
         if "c" in impls:
             jobs.append(("c-O3", [os.path.join(a.build, f"makemore_step_H{H}_B{B}"),
                                   "--data", a.data], None))
+        dnnl_exe = os.path.join(a.build, f"makemore_step_dnnl_H{H}_B{B}")
+        if "dnnl" in impls and os.path.exists(dnnl_exe):
+            jobs.append(("c-dnnl", [dnnl_exe, "--data", a.data], None))
         for mode in ("manual", "autograd"):
             if mode in impls:
                 for m in mallocs:
                     jobs.append((f"pytorch-{mode}",
                                  [TORCH_PY, os.path.join(HERE, "pytorch_step.py"),
                                   "--mode", mode, "--hidden", str(H), "--batch", str(B),
-                                  "--data", a.data, "--malloc", m], m))
+                                  "--data", a.data, "--malloc", m,
+                                  "--threads", str(a.threads)], m))
         for impl, cmd, m in jobs:
             fixed, rate = COST[impl]
             est_us = fixed + fl / (rate * 1e3)
@@ -150,6 +157,8 @@ def main():
     cols = []
     if "c" in impls:
         cols.append(("c-O3", None))
+    if "dnnl" in impls and any(r["impl"] == "c-dnnl" for r in recs):
+        cols.append(("c-dnnl", None))
     for mode in ("manual", "autograd"):
         if mode in impls:
             for m in mallocs:

@@ -4,9 +4,9 @@
 #
 # usage: bench/run_references.sh [--out FILE] [--data names.txt] [--reps R]
 #                                [--rep-seconds S] [--malloc tuned|default|both]
-#                                [--impls c,manual,autograd] [--max-wait S]
+#                                [--impls c,dnnl,manual,autograd] [--max-wait S]
 #                                [--quiet CORES] [--retries K] [--retry-above CORES]
-#                                [HxB ...]
+#                                [--threads N] [HxB ...]
 #   default sweep: H in {64,200,512,1024} x B in {32,256}
 #   default out:   bench/results/references.jsonl (one JSON line per run)
 #   e.g.           bench/run_references.sh 200x32 1024x256
@@ -16,7 +16,12 @@
 # consequence tanhf/expf stay scalar glibc calls).  Shapes are baked in with
 # -DHIDDEN/-DBATCH, one binary per sweep point, in bench/build/.
 #
-# PyTorch runs with /usr/bin/python3 (Debian torch 1.13), torch.set_num_threads(1).
+# c-dnnl: bench/c_reference/makemore_step_dnnl.c, the same step with its six
+# matmuls by oneDNN's dnnl_sgemm (one thread), -Ofast -march=native; built only
+# if oneDNN is installed (apt-get install -y libdnnl-dev), else skipped.
+#
+# PyTorch runs with /usr/bin/python3 (Debian torch 1.13), torch.set_num_threads(N)
+# (--threads N, default 1).
 # "--malloc both" (default) runs each PyTorch mode twice: with glibc malloc
 # tuned (no page-fault churn, the fair baseline) and with glibc defaults; see
 # bench/pytorch_step.py.
@@ -36,8 +41,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
     --data) DATA="$2"; shift 2 ;;
-    --reps|--rep-seconds|--malloc|--impls|--max-wait|--quiet|--retries|--retry-above) EXTRA+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --reps|--rep-seconds|--malloc|--impls|--max-wait|--quiet|--retries|--retry-above|--threads) EXTRA+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *x*) SIZES+=("$1"); shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -61,6 +66,16 @@ for s in "${SIZES[@]}"; do
   gcc $CFLAGS -DHIDDEN="$H" -DBATCH="$B" -o "$BUILD/makemore_step_H${H}_B${B}" \
       "$BENCH/c_reference/makemore_step.c" -lm
 done
+if [[ -f /usr/include/dnnl.h || -f /usr/include/oneapi/dnnl/dnnl.h ]]; then
+  echo "building oneDNN C reference (-Ofast -march=native, dnnl_sgemm) ..."
+  for s in "${SIZES[@]}"; do
+    H="${s%x*}"; B="${s#*x}"
+    gcc -Ofast -march=native -fopenmp -DHIDDEN="$H" -DBATCH="$B" \
+        -o "$BUILD/makemore_step_dnnl_H${H}_B${B}" "$BENCH/c_reference/makemore_step_dnnl.c" -ldnnl -lm
+  done
+else
+  echo "oneDNN not installed (apt-get install -y libdnnl-dev): no c-dnnl reference"
+fi
 
 SIZE_LIST="$(IFS=,; echo "${SIZES[*]}")"
 exec python3 "$BENCH/run_references.py" --sizes "$SIZE_LIST" --data "$DATA" \
