@@ -128,7 +128,7 @@ def run_references(args, data, sizes):
     return refs
 
 
-def run_profile(args, data, peak, tmp):
+def run_profile(args, data, tmp):
     """makemore's per-node profile (one thread) and its matmul nodes against dnnl_sgemm."""
     extra = threads_args(args.mlpc, "bench", 1)
     p = subprocess.run([args.mlpc, "bench", "examples/makemore.mlp", "--data", data, "--steps", "5000",
@@ -140,7 +140,7 @@ def run_profile(args, data, peak, tmp):
         exe = None
         if host.dnnl_available():
             exe = host.build_c(tmp, "dnnl_matmul", "dnnl_matmul.c", ["-O2", "-fopenmp"], ["-ldnnl"])
-        nodes = matmul_nodes.compare(args.mlpc, "examples/makemore.mlp", profile, exe, peak, 1, ROOT)
+        nodes = matmul_nodes.compare(args.mlpc, "examples/makemore.mlp", profile, exe, ROOT)
     return p.stderr.splitlines(), profile, nodes
 
 
@@ -210,17 +210,24 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         train = train_makemore(args.mlpc, data, tmp, threads_args(args.mlpc, "train", args.threads))
-        profile_table, profile, nodes = run_profile(args, data, peak, tmp)
-        ab, ab_lines, dnnl_check = None, [], None
+        profile_table, profile, nodes = run_profile(args, data, tmp)
+        ab, dnnl_check = None, None
         if not args.no_references:
             print(f"makemore side by side ({rounds} interleaved rounds):", flush=True)
             ab = makemore_ab.run(args.mlpc, data, tmp, args.threads, bench_threads, rounds, args.quick)
-            ab_lines = makemore_ab.summarize(ab, matmul_flops(200, 32)[0], peak)
             dnnl_check = makemore_ab.dnnl_check(tmp, data)
     mlpc_rec = (ab or {}).get("mlpc") or next((r for r in rows if (r["hidden"], r["batch"]) == (200, 32)), {})
-    for key in ("vector_bits", "threads"):
-        if key in mlpc_rec:
-            hostinfo["mlpc_" + key] = mlpc_rec[key]
+    hostinfo["mlpc_threads"] = mlpc_rec.get("threads", args.threads if bench_threads else 1)
+    if "vector_bits" in mlpc_rec:
+        hostinfo["mlpc_vector_bits"] = mlpc_rec["vector_bits"]
+    # The peak again: a run disturbed by other processes only under-reports, so keep the best.
+    with tempfile.TemporaryDirectory() as tmp:
+        again = host.measured_peak(tmp)
+    peak_rec["runs_gflops"] = [peak, again["peak_gflops"]]
+    if again["peak_gflops"] > peak:
+        peak_rec.update(again, runs_gflops=peak_rec["runs_gflops"])
+        peak = again["peak_gflops"]
+    ab_lines = makemore_ab.summarize(ab, matmul_flops(200, 32)[0], peak) if ab else []
 
     aot = None
     aot_script = os.path.join(HERE, "run_aot.sh")
@@ -232,8 +239,8 @@ def main():
     print()
     print(f"host: {hostinfo['cpu_model']}, LLVM CPU {hostinfo['llvm_cpu']}, threads {args.threads}"
           + (f", mlpc vector width {hostinfo['mlpc_vector_bits']} bits" if "mlpc_vector_bits" in hostinfo else ""))
-    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c: "
-          f"{json.dumps(peak_rec.get('by_width', {}))})")
+    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c, best of a run at the "
+          f"start and one at the end: {peak_rec['runs_gflops']}; by width {json.dumps(peak_rec.get('by_width', {}))})")
     print_sweep(rows, refs, peak, args.threads, args.threads if bench_threads else 1)
     mm = next((r for r in rows if r["hidden"] == 200 and r["batch"] == 32), None)
     if mm:
@@ -245,7 +252,7 @@ def main():
     print("\n".join(profile_table[:14]))
     if nodes:
         print()
-        print("\n".join(matmul_nodes.table(nodes)))
+        print("\n".join(matmul_nodes.table(nodes, peak)))
     if ab_lines:
         print()
         print("\n".join(ab_lines))

@@ -13,7 +13,7 @@ times dnnl_sgemm (one thread, alpha 1, beta 0) on each (M, N, K, transposes).
 mlpc's time is the instrumented node (its loop, including the fused
 elementwise work such as a bias add or the SGD update); dnnl's is the bare
 GEMM. "vs dnnl" = dnnl us / mlpc us: >= 1.0 means the node is at least as
-fast as dnnl_sgemm. floor = 2*M*N*K / (peak x threads).
+fast as dnnl_sgemm. floor = 2*M*N*K / peak (one core).
 """
 import json
 import re
@@ -98,8 +98,8 @@ def dnnl_times(exe, shapes):
     return {(r["m"], r["n"], r["k"], r["trans"]): r for r in recs}
 
 
-def compare(mlpc, model, profile, dnnl_exe, peak_gflops, threads, cwd):
-    """Rows for harness.json: node, op, shapes, mlpc us, dnnl us, vs dnnl, floor us."""
+def compare(mlpc, model, profile, dnnl_exe, cwd):
+    """Rows for harness.json: node, op, shapes, flops, mlpc us, dnnl us, vs dnnl."""
     rows = matmul_rows(mlpc, model, profile, cwd)
     dnnl = dnnl_times(dnnl_exe, [s for _, shapes in rows for s in shapes]) if dnnl_exe else {}
     out = []
@@ -110,12 +110,14 @@ def compare(mlpc, model, profile, dnnl_exe, peak_gflops, threads, cwd):
         out.append({"node": row["node"], "op": row["op"], "name": row.get("name", ""),
                     "shapes": [f"{m}x{n}x{k}:{t}" for m, n, k, t in shapes], "flops": flops,
                     "mlpc_us": row["us_per_step"], "dnnl_us": d_us,
-                    "vs_dnnl": (d_us / row["us_per_step"]) if d_us else None,
-                    "floor_us": flops / (peak_gflops * threads * 1e3)})
+                    "vs_dnnl": (d_us / row["us_per_step"]) if d_us else None})
     return out
 
 
-def table(rows):
+def table(rows, peak_gflops):
+    """The printed table; adds floor_us (one core) to the rows."""
+    for r in rows:
+        r["floor_us"] = r["flops"] / (peak_gflops * 1e3)
     lines = ["matmul nodes of mlpc bench --profile vs dnnl_sgemm (one thread, same M x N x K, "
              "A/B N = as stored, T = transposed; vs dnnl >= 1.0: mlpc at least as fast)",
              f"{'node':>5} {'op':34} {'MxNxK:AB':16} {'mlpc us':>8} {'dnnl us':>8} {'vs dnnl':>8} "

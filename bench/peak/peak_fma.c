@@ -129,11 +129,13 @@ struct width {
   const struct kernel *kernels;
 };
 
-/* GFLOP/s of one kernel: best of five runs of 4e7 FMA instructions (~4-15 ms). */
+/* GFLOP/s of one kernel: best of 20 runs of 4e6 FMA instructions (~0.4-1.5 ms each). Short
+ * runs are likelier to fit between the time slices of other processes on a
+ * shared machine; being interrupted can only make a run look slower. */
 static double measure(const struct kernel *k, int lanes) {
-  long iterations = 40000000 / k->chains;
+  long iterations = 4000000 / k->chains;
   double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < 20; ++rep) {
     double t0 = seconds();
     k->fn(iterations, init_values);
     double g = (double)iterations * k->chains * lanes * 2 / (seconds() - t0) / 1e9;
