@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The benchmark harness (issues 6, 15): one command, one process sequence, one table.
 
-usage: bench/run.sh [--quick] [--sizes 64x32,...] [--no-references] [--threads N] [--rounds R]
+usage: bench/run.sh [--quick] [--sizes 64x32,...] [--no-references] [--makemore-only]
+                    [--threads N] [--rounds R]
 
 In order, on this machine:
   0. the host: CPU model (/proc/cpuinfo), LLVM's CPU name (llc -version), the
@@ -174,11 +175,13 @@ def print_sweep(rows, refs, peak, threads, mlpc_threads):
               f"{opt(torch_best and torch_best / us, '.1f', 7, 'x')} {r['compile_ms']:>10.0f}")
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="64x32,64x256,200x32,200x256,512x32,512x256,1024x32,1024x256")
     ap.add_argument("--quick", action="store_true", help="fewer steps and rounds (noisier)")
     ap.add_argument("--no-references", action="store_true", help="mlpc only: no C, oneDNN or PyTorch")
+    ap.add_argument("--makemore-only", action="store_true",
+                    help="only the host, makemore's profile and matmul nodes, and the side by side (~1 min)")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for mlpc (if it has --threads) and PyTorch (default 1)")
     ap.add_argument("--rounds", type=int, default=None,
@@ -189,90 +192,110 @@ def main():
     if args.threads < 1:
         raise SystemExit("harness: --threads must be >= 1")
     args.mlpc = os.path.abspath(args.mlpc)
-    rounds = args.rounds or (2 if args.quick else 3)
-    data = find_data()
-    sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
-    bench_threads = threads_args(args.mlpc, "bench", args.threads)
-    if args.threads > 1 and not bench_threads:
-        print(f"note: this mlpc has no --threads; it runs one thread (PyTorch runs {args.threads})")
+    args.rounds = args.rounds or (2 if args.quick else 3)
+    args.sizes = [] if args.makemore_only else [tuple(int(x) for x in s.split("x"))
+                                                   for s in args.sizes.split(",")]
+    return args
 
+
+def run_aot(mlpc):
+    aot_script = os.path.join(HERE, "run_aot.sh")
+    if not os.path.exists(aot_script):
+        return None
+    p = subprocess.run([aot_script, "--mlpc", mlpc, "--no-jit"], stdout=subprocess.PIPE, text=True)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    return [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
+
+
+def measure(args, data, bench_threads):
+    """Runs every stage; returns the results harness.json records (res["peak_gflops"] is the best peak)."""
     with tempfile.TemporaryDirectory() as tmp:
         peak_rec = host.measured_peak(tmp)
-    peak = peak_rec["peak_gflops"]
-    hostinfo = {"cpu_model": host.cpu_model(), "llvm_cpu": host.llvm_cpu(), "threads": args.threads,
-                "mlpc_has_threads_flag": bool(bench_threads)}
-    print(f"host: {hostinfo['cpu_model']} (LLVM: {hostinfo['llvm_cpu']}); measured peak: {peak:.1f} "
-          f"GFLOP/s (one core, f32 FMA, {peak_rec.get('width', '?')} x {peak_rec['chains']} chains)",
-          flush=True)
-
-    rows = run_sweep(args, data, sizes, bench_threads)
-    refs = {} if args.no_references else run_references(args, data, sizes)
-
+    res = {"host": {"cpu_model": host.cpu_model(), "llvm_cpu": host.llvm_cpu(), "threads": args.threads,
+                    "mlpc_has_threads_flag": bool(bench_threads)}}
+    print(f"host: {res['host']['cpu_model']} (LLVM: {res['host']['llvm_cpu']}); measured peak: "
+          f"{peak_rec['peak_gflops']:.1f} GFLOP/s (one core, f32 FMA, {peak_rec.get('width', '?')} x "
+          f"{peak_rec['chains']} chains)", flush=True)
+    res["rows"] = run_sweep(args, data, args.sizes, bench_threads)
+    res["refs"] = run_references(args, data, args.sizes) if args.sizes and not args.no_references else {}
+    res["train"], ab, res["dnnl_check"] = None, None, None
     with tempfile.TemporaryDirectory() as tmp:
-        train = train_makemore(args.mlpc, data, tmp, threads_args(args.mlpc, "train", args.threads))
-        profile_table, profile, nodes = run_profile(args, data, tmp)
-        ab, dnnl_check = None, None
+        if not args.makemore_only:
+            res["train"] = train_makemore(args.mlpc, data, tmp, threads_args(args.mlpc, "train", args.threads))
+        res["profile_table"], res["makemore_profile"], res["matmul_nodes"] = run_profile(args, data, tmp)
         if not args.no_references:
-            print(f"makemore side by side ({rounds} interleaved rounds):", flush=True)
-            ab = makemore_ab.run(args.mlpc, data, tmp, args.threads, bench_threads, rounds, args.quick)
-            dnnl_check = makemore_ab.dnnl_check(tmp, data)
-    mlpc_rec = (ab or {}).get("mlpc") or next((r for r in rows if (r["hidden"], r["batch"]) == (200, 32)), {})
-    hostinfo["mlpc_threads"] = mlpc_rec.get("threads", args.threads if bench_threads else 1)
+            print(f"makemore side by side ({args.rounds} interleaved rounds):", flush=True)
+            ab = makemore_ab.run(args.mlpc, data, tmp, args.threads, bench_threads, args.rounds, args.quick)
+            res["dnnl_check"] = makemore_ab.dnnl_check(tmp, data)
+    mlpc_rec = (ab or {}).get("mlpc") or next((r for r in res["rows"] if (r["hidden"], r["batch"]) == (200, 32)),
+                                              {})
+    res["host"]["mlpc_threads"] = mlpc_rec.get("threads", args.threads if bench_threads else 1)
     if "vector_bits" in mlpc_rec:
-        hostinfo["mlpc_vector_bits"] = mlpc_rec["vector_bits"]
+        res["host"]["mlpc_vector_bits"] = mlpc_rec["vector_bits"]
     # The peak again: a run disturbed by other processes only under-reports, so keep the best.
     with tempfile.TemporaryDirectory() as tmp:
         again = host.measured_peak(tmp)
-    peak_rec["runs_gflops"] = [peak, again["peak_gflops"]]
-    if again["peak_gflops"] > peak:
-        peak_rec.update(again, runs_gflops=peak_rec["runs_gflops"])
-        peak = again["peak_gflops"]
-    ab_lines = makemore_ab.summarize(ab, matmul_flops(200, 32)[0], peak) if ab else []
+    runs = [peak_rec["peak_gflops"], again["peak_gflops"]]
+    res["peak"] = dict(again if runs[1] > runs[0] else peak_rec, runs_gflops=runs)
+    res["peak_gflops"] = max(runs)
+    res["ab"] = ab
+    res["aot"] = None if args.makemore_only else run_aot(args.mlpc)
+    return res
 
-    aot = None
-    aot_script = os.path.join(HERE, "run_aot.sh")
-    if os.path.exists(aot_script):
-        p = subprocess.run([aot_script, "--mlpc", args.mlpc, "--no-jit"], stdout=subprocess.PIPE, text=True)
-        lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-        aot = [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
 
+def report(args, res, bench_threads):
+    """Prints the tables (adding floors and ratios to res); returns what harness.json records."""
+    hostinfo, peak, rows = res["host"], res["peak_gflops"], res["rows"]
     print()
     print(f"host: {hostinfo['cpu_model']}, LLVM CPU {hostinfo['llvm_cpu']}, threads {args.threads}"
           + (f", mlpc vector width {hostinfo['mlpc_vector_bits']} bits" if "mlpc_vector_bits" in hostinfo else ""))
-    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c, best of a run at the "
-          f"start and one at the end: {peak_rec['runs_gflops']}; by width {json.dumps(peak_rec.get('by_width', {}))})")
-    print_sweep(rows, refs, peak, args.threads, args.threads if bench_threads else 1)
+    print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c, best of a run at the start "
+          f"and one at the end: {res['peak']['runs_gflops']}; by width {json.dumps(res['peak'].get('by_width', {}))})")
+    if rows:
+        print_sweep(rows, res["refs"], peak, args.threads, args.threads if bench_threads else 1)
     mm = next((r for r in rows if r["hidden"] == 200 and r["batch"] == 32), None)
     if mm:
         print(f"\nmakemore (H=200, B=32): {mm['us_per_step_median']:.2f} us/step, compile "
               f"{mm['compile_ms']:.0f} ms, full train-split eval {mm['eval_train_split_ms_median']:.1f} ms")
-    for rec in aot or []:
+    for rec in res["aot"] or []:
         print(f"AOT / inference: {json.dumps(rec)}")
     print()
-    print("\n".join(profile_table[:14]))
-    if nodes:
+    print("\n".join(res["profile_table"][:14]))
+    if res["matmul_nodes"]:
         print()
-        print("\n".join(matmul_nodes.table(nodes, peak)))
-    if ab_lines:
-        print()
-        print("\n".join(ab_lines))
-        if dnnl_check:
-            print(f"c-dnnl --check against c-O3's loops, 500 steps: {dnnl_check['check']} "
-                  f"(max loss difference {dnnl_check['max_abs_loss_diff']:.2g})")
-    print()
-    print(f"mlpc train examples/makemore.mlp ({train['steps']} steps): train {train['train_loss']:.4f} / "
-          f"val {train['val_loss']:.4f}, {train['us_per_step']:.2f} us/step over the run, "
-          f"peak RSS {train['peak_rss_mb']:.1f} MB")
-    makemore = None
+        print("\n".join(matmul_nodes.table(res["matmul_nodes"], peak)))
+    makemore, ab = None, res["ab"]
     if ab:
+        print()
+        print("\n".join(makemore_ab.summarize(ab, matmul_flops(200, 32)[0], peak)))
+        chk = res["dnnl_check"]
+        if chk:
+            print(f"c-dnnl --check against c-O3's loops, 500 steps: {chk['check']} "
+                  f"(max loss difference {chk['max_abs_loss_diff']:.2g})")
         makemore = {"impls": ab, "mlpc_vs_dnnl": ab["c-dnnl"]["mlpc_speedup"] if "c-dnnl" in ab else None,
                     "mlpc_vs_pytorch": ab["pytorch-manual"]["mlpc_speedup"],
-                    "mlpc_vs_c": ab["c-O3"]["mlpc_speedup"], "rounds": rounds}
+                    "mlpc_vs_c": ab["c-O3"]["mlpc_speedup"], "rounds": args.rounds}
+    train = res["train"]
+    if train:
+        print()
+        print(f"mlpc train examples/makemore.mlp ({train['steps']} steps): train {train['train_loss']:.4f} / "
+              f"val {train['val_loss']:.4f}, {train['us_per_step']:.2f} us/step over the run, "
+              f"peak RSS {train['peak_rss_mb']:.1f} MB")
+    return {"host": hostinfo, "peak_gflops": peak, "peak": res["peak"], "rows": rows, "aot": res["aot"],
+            "train": train, "makemore_profile": res["makemore_profile"], "matmul_nodes": res["matmul_nodes"],
+            "makemore": makemore, "dnnl_check": res["dnnl_check"]}
+
+
+def main():
+    args = parse_args()
+    data = find_data()
+    bench_threads = threads_args(args.mlpc, "bench", args.threads)
+    if args.threads > 1 and not bench_threads:
+        print(f"note: this mlpc has no --threads; it runs one thread (PyTorch runs {args.threads})")
+    out = report(args, measure(args, data, bench_threads), bench_threads)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"host": hostinfo, "peak_gflops": peak, "peak": peak_rec, "rows": rows, "aot": aot,
-                   "train": train, "makemore_profile": profile, "matmul_nodes": nodes,
-                   "makemore": makemore, "dnnl_check": dnnl_check}, f, indent=2)
+        json.dump(out, f, indent=2)
     print(f"wrote {args.out}")
 
 
