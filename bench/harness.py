@@ -198,11 +198,12 @@ def parse_args():
     return args
 
 
-def run_aot(mlpc):
+def run_aot(mlpc, ckpt):
+    """bench/run_aot.sh on the checkpoint the full train run wrote."""
     aot_script = os.path.join(HERE, "run_aot.sh")
-    if not os.path.exists(aot_script):
+    if not os.path.exists(aot_script) or not os.path.exists(ckpt):
         return None
-    p = subprocess.run([aot_script, "--mlpc", mlpc, "--no-jit"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.run([aot_script, "--mlpc", mlpc, "--no-jit", "--ckpt", ckpt], stdout=subprocess.PIPE, text=True)
     lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
     return [json.loads(l) for l in lines] if p.returncode == 0 and lines else None
 
@@ -218,10 +219,11 @@ def measure(args, data, bench_threads):
           f"{peak_rec['chains']} chains)", flush=True)
     res["rows"] = run_sweep(args, data, args.sizes, bench_threads)
     res["refs"] = run_references(args, data, args.sizes) if args.sizes and not args.no_references else {}
-    res["train"], ab, res["dnnl_check"] = None, None, None
+    res["train"], res["aot"], ab, res["dnnl_check"] = None, None, None, None
     with tempfile.TemporaryDirectory() as tmp:
         if not args.makemore_only:
             res["train"] = train_makemore(args.mlpc, data, tmp, threads_args(args.mlpc, "train", args.threads))
+            res["aot"] = run_aot(args.mlpc, os.path.join(tmp, "makemore.safetensors"))
         res["profile_table"], res["makemore_profile"], res["matmul_nodes"] = run_profile(args, data, tmp)
         if not args.no_references:
             print(f"makemore side by side ({args.rounds} interleaved rounds):", flush=True)
@@ -239,7 +241,6 @@ def measure(args, data, bench_threads):
     res["peak"] = dict(again if runs[1] > runs[0] else peak_rec, runs_gflops=runs)
     res["peak_gflops"] = max(runs)
     res["ab"] = ab
-    res["aot"] = None if args.makemore_only else run_aot(args.mlpc)
     return res
 
 
