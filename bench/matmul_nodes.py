@@ -118,7 +118,7 @@ def table(rows, peak_gflops):
     """The printed table; adds floor_us (one core) to the rows."""
     for r in rows:
         r["floor_us"] = r["flops"] / (peak_gflops * 1e3)
-    lines = ["matmul nodes of mlpc bench --profile vs dnnl_sgemm (one thread, same M x N x K, "
+    lines = ["matmul nodes of mlpc bench --profile (median of 3 runs) vs dnnl_sgemm (one thread, same M x N x K, "
              "A/B N = as stored, T = transposed; vs dnnl >= 1.0: mlpc at least as fast)",
              f"{'node':>5} {'op':34} {'MxNxK:AB':16} {'mlpc us':>8} {'dnnl us':>8} {'vs dnnl':>8} "
              f"{'floor us':>8}"]
