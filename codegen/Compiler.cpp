@@ -9,6 +9,7 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Verifier.h>
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -125,14 +126,6 @@ Expected<Built> build(const Graph &g, const std::string &name, const CompileOpti
   return Built{std::move(*lowered), std::move(*tm)};
 }
 
-Error emitMachineCode(Built &b, raw_pwrite_stream &os, CodeGenFileType type) {
-  legacy::PassManager pm;
-  if (b.tm->addPassesToEmitFile(pm, os, nullptr, type))
-    return fail("the target cannot emit this file type");
-  pm.run(*b.lowered.module);
-  return Error::success();
-}
-
 } // namespace
 
 JitEngine::~JitEngine() = default;
@@ -226,7 +219,7 @@ Expected<std::string> emitAssembly(const Graph &g, const std::string &name,
     return b.takeError();
   SmallString<0> text;
   raw_svector_ostream os(text);
-  if (Error e = emitMachineCode(*b, os, CodeGenFileType::AssemblyFile))
+  if (Error e = emitMachineCode(*b->lowered.module, *b->tm, os, CodeGenFileType::AssemblyFile))
     return e;
   return std::string(text.str());
 }
@@ -240,7 +233,7 @@ Error emitObjectFile(const Graph &g, const std::string &name, const CompileOptio
   raw_fd_ostream os(path, ec, sys::fs::OF_None);
   if (ec)
     return fail("cannot write '" + path + "': " + ec.message());
-  if (Error e = emitMachineCode(*b, os, CodeGenFileType::ObjectFile))
+  if (Error e = emitMachineCode(*b->lowered.module, *b->tm, os, CodeGenFileType::ObjectFile))
     return e;
   os.close();
   if (os.has_error())
@@ -248,7 +241,39 @@ Error emitObjectFile(const Graph &g, const std::string &name, const CompileOptio
   return Error::success();
 }
 
-// codegen/Target.h. Cross targets need every backend registered, not only the
+// codegen/Target.h.
+Error verifyModuleIR(const Module &m, const std::string &what) {
+  std::string message;
+  raw_string_ostream os(message);
+  if (verifyModule(m, &os))
+    return fail("internal error: invalid LLVM IR for '" + what + "': " + os.str());
+  return Error::success();
+}
+
+Error emitMachineCode(Module &m, TargetMachine &tm, raw_pwrite_stream &os, CodeGenFileType type) {
+  legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
+    return fail("the target cannot emit this file type");
+  pm.run(m);
+  return Error::success();
+}
+
+Expected<std::string> moduleOutput(Module &m, TargetMachine &tm,
+                                   std::optional<CodeGenFileType> machineCode) {
+  std::string out;
+  if (!machineCode) {
+    raw_string_ostream text(out);
+    m.print(text, nullptr);
+    return out;
+  }
+  SmallString<0> bytes;
+  raw_svector_ostream stream(bytes);
+  if (Error e = emitMachineCode(m, tm, stream, *machineCode))
+    return std::move(e);
+  return std::string(bytes.str());
+}
+
+// Cross targets need every backend registered, not only the
 // native one (registration is idempotent, so this may follow initNativeTarget).
 Expected<std::unique_ptr<TargetMachine>> createObjectTargetMachine(const CompileOptions &options) {
   static std::once_flag once;

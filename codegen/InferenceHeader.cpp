@@ -3,32 +3,14 @@
 // same InferenceInterface the object was built from.
 #include "codegen/InferenceObject.h"
 
+#include "codegen/CText.h"
+
 #include <fmt/format.h>
 
 namespace mlpc {
 namespace {
 
-// A C string literal's contents. '?' is escaped so no "??x" trigraph forms.
-std::string cEscape(const std::string &s) {
-  std::string out;
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\' || c == '?')
-      out += std::string("\\") + c;
-    else if (u < 0x20 || u >= 0x7f)
-      out += fmt::format("\\{:03o}", u);
-    else
-      out += c;
-  }
-  return out;
-}
-
-// Text inside a /* */ comment: no "*/" may end it early.
-std::string commentSafe(std::string s) {
-  for (size_t at = s.find("*/"); at != std::string::npos; at = s.find("*/", at))
-    s.replace(at, 2, "* /");
-  return s;
-}
+using ctext::commentSafe;
 
 std::string macroSuffix(const std::string &name) {
   std::string out;
@@ -80,7 +62,7 @@ std::string inferenceHeader(const InferenceModel &model, const InferenceInterfac
   line("/* Vocabulary size V: logits per row; every index must be in [0, V). */");
   line(fmt::format("#define {}_VOCAB_SIZE {}", M, iface.vocabSize));
   line("/* Index -> character: the vocabulary, V characters ('.' = 0 starts and ends a name). */");
-  line(fmt::format("static const char {}_vocab[] = \"{}\";", M, cEscape(info.vocab)));
+  line(fmt::format("static const char {}_vocab[] = \"{}\";", M, ctext::escape(info.vocab)));
   line("/* Rows per call of the block kernel: n = k * BLOCK_ROWS + r rows run as k blocks,");
   line(" * then r single rows if r < BLOCK_ROWS / 2, else one zero-padded block. A block");
   line(" * costs about half as much per row as a single row: batch rows when you can. */");

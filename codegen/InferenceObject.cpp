@@ -6,11 +6,8 @@
 #include "codegen/Target.h"
 #include "ir/ShapeRules.h"
 
-#include <llvm/ADT/SmallString.h>
 #include <llvm/IR/IRBuilder.h>
-#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
-#include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -457,27 +454,14 @@ Expected<std::string> emitInferenceModule(const InferenceModel &model,
   m.setTargetTriple((*tm)->getTargetTriple().str());
   if (Error e = EntryBuilder(model, *iface, options.vectorBits, m, **tm).build())
     return e;
-  std::string message;
-  raw_string_ostream os(message);
-  if (verifyModule(m, &os))
-    return fail("internal error: invalid LLVM IR for '" + model.name + "': " + os.str());
+  if (Error e = verifyModuleIR(m, model.name))
+    return std::move(e);
   optimizeFully(m, **tm, options.optLevel);
-
-  std::string out;
-  if (kind == InferenceEmit::LLVMText) {
-    raw_string_ostream text(out);
-    m.print(text, nullptr);
-    return out;
-  }
-  SmallString<0> bytes;
-  raw_svector_ostream stream(bytes);
-  legacy::PassManager pm;
-  if ((*tm)->addPassesToEmitFile(pm, stream, nullptr,
-                                 kind == InferenceEmit::Object ? CodeGenFileType::ObjectFile
-                                                               : CodeGenFileType::AssemblyFile))
-    return fail("the target cannot emit this file type");
-  pm.run(m);
-  return std::string(bytes.str());
+  if (kind == InferenceEmit::LLVMText)
+    return moduleOutput(m, **tm, std::nullopt);
+  return moduleOutput(m, **tm,
+                      kind == InferenceEmit::Object ? CodeGenFileType::ObjectFile
+                                                    : CodeGenFileType::AssemblyFile);
 }
 
 std::string weightsBlob(const InferenceModel &model, const WeightLayout &layout) {

@@ -268,6 +268,19 @@ Buf GraphLowering::outputBuf(size_t output) const {
   return b;
 }
 
+bool GraphLowering::runsOwnKernel(ValueId v) const {
+  if (plan_.filledBy[v] >= 0)
+    return false; // a sum that a BatchNormGrad kernel has already written
+  Storage s = plan_.storage[v];
+  if (s != Storage::Workspace && s != Storage::Output && s != Storage::LeafWrite)
+    return false; // leaves, constants, aliases and fused values emit no code of their own
+  return opInfo(g_[v].op).kernel != Kernel::None;
+}
+
+bool GraphLowering::isPostAction(const OutputPlan &op, size_t position) {
+  return op.position == position && !op.direct && !op.inKernel;
+}
+
 void GraphLowering::lowerNode(ValueId v) {
   // The statistics a BatchNorm group shares, ahead of every use (the leader
   // itself may be fused into a later loop).
@@ -275,11 +288,8 @@ void GraphLowering::lowerNode(ValueId v) {
     emitBatchStats(v);
     shareBarrier(); // threads computed different columns of the statistics
   }
-  if (plan_.filledBy[v] >= 0)
-    return; // a sum that a BatchNormGrad kernel has already written
-  Storage s = plan_.storage[v];
-  if (s != Storage::Workspace && s != Storage::Output && s != Storage::LeafWrite)
-    return; // leaves, constants, aliases and fused values emit no code of their own
+  if (!runsOwnKernel(v))
+    return;
   // The kernel each op's record names (ir/Op.h: Kernel); no `default:`, so
   // a kernel that is not emitted here does not compile (-Werror=switch).
   switch (opInfo(g_[v].op).kernel) {
@@ -332,8 +342,7 @@ void GraphLowering::emitPostActions(size_t position) {
   for (int pass = 0; pass < 2; ++pass)
     for (size_t i = 0; i < plan_.outputs.size(); ++i) {
       const OutputPlan &op = plan_.outputs[i];
-      if (op.position != position || op.direct || op.inKernel ||
-          (op.kind == OutputKind::Plain) != (pass == 0))
+      if (!isPostAction(op, position) || (op.kind == OutputKind::Plain) != (pass == 0))
         continue;
       const Buf &value = buf(op.value);
       int64_t numel = g_[op.value].type.numel();

@@ -147,8 +147,8 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // the full column tiles when M is small (weight gradients such as
   // emb^T @ dhpre, [30, 1024]), so that each thread reads only its part of
   // the wide operand. Fixed by the shapes, not by the thread count.
-  const bool splitColumns = fullTiles > (m + rowsPerTile(m, k_->VectorRegs, width) - 1) /
-                                            rowsPerTile(m, k_->VectorRegs, width);
+  const int64_t fullTileRows = rowsPerTile(m, k_->VectorRegs, width);
+  const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
   const KernelBuilder::Share share = k_->share;
   if (splitColumns)
     k_->share = {}; // the row loops of each column tile run whole

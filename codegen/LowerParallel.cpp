@@ -25,26 +25,20 @@ using namespace llvm;
 namespace mlpc::codegen {
 
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
-  const Op op = g_[v].op;
-  const bool shareable = op == Op::MatMul || op == Op::BatchNormGrad || isElementwiseLike(op) ||
-                         isBatchNormElementwise(op);
+  const Kernel kernel = opInfo(g_[v].op).kernel;
+  const bool shareable =
+      kernel == Kernel::MatMul || kernel == Kernel::Elementwise || kernel == Kernel::BatchNormGrad;
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;
-  Storage s = plan_.storage[v];
-  if (plan_.filledBy[v] >= 0 ||
-      (s != Storage::Workspace && s != Storage::Output && s != Storage::LeafWrite))
+  if (!runsOwnKernel(v))
     return hasPostActions(v) ? NodeMode::Serial : NodeMode::NoCode;
-  if (op == Op::Reshape || op == Op::Input || op == Op::Param || op == Op::State || op == Op::Const)
-    return hasPostActions(v) ? NodeMode::Serial : NodeMode::NoCode;
-  if (shareable)
-    return NodeMode::Shared;
-  return NodeMode::Serial;
+  return shareable ? NodeMode::Shared : NodeMode::Serial;
 }
 
 bool GraphLowering::hasPostActions(size_t position) const {
   for (const OutputPlan &op : plan_.outputs)
-    if (op.position == position && !op.direct && !op.inKernel)
+    if (isPostAction(op, position))
       return true;
   return false;
 }

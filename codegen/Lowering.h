@@ -114,6 +114,11 @@ private:
   const Buf &buf(ValueId v) const { return bufs_[v]; }
   Buf outputBuf(size_t output) const;
   const Buf &scratch(ValueId v) const { return scratch_[v]; }
+  // False for nodes with no loop of their own: leaves, views, fused values,
+  // sums a BatchNormGrad kernel fills (their statistics and output actions aside).
+  bool runsOwnKernel(ValueId v) const;
+  // An output copied / written back after the loop at `position`.
+  static bool isPostAction(const OutputPlan &op, size_t position);
   void lowerNode(ValueId v);
   void emitPostActions(size_t position);
   void copy(const Buf &from, const Buf &to, int64_t numel);

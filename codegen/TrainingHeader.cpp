@@ -3,30 +3,14 @@
 // the object was built from.
 #include "codegen/TrainingObject.h"
 
+#include "codegen/CText.h"
+
 #include <fmt/format.h>
 
 namespace mlpc {
 namespace {
 
-std::string cEscape(const std::string &s) {
-  std::string out;
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\' || c == '?')
-      out += std::string("\\") + c;
-    else if (u < 0x20 || u >= 0x7f)
-      out += fmt::format("\\{:03o}", u);
-    else
-      out += c;
-  }
-  return out;
-}
-
-std::string commentSafe(std::string s) {
-  for (size_t at = s.find("*/"); at != std::string::npos; at = s.find("*/", at))
-    s.replace(at, 2, "* /");
-  return s;
-}
+using ctext::commentSafe;
 
 std::string guardName(const std::string &name) {
   std::string out = "MLPC_TRAIN_";
@@ -114,7 +98,7 @@ std::string aliases(const std::string &M) {
   line(fmt::format("#define MLPC_MODEL_VOCAB {}_vocab", M));
   line(fmt::format("#define MLPC_MODEL_CHECKPOINT_DIMS {}_checkpoint_dims", M));
   line(fmt::format("#define MLPC_MODEL_CHECKPOINT_OVERRIDES {}_checkpoint_overrides", M));
-  line(fmt::format("#define MLPC_MODEL_NAME \"{}\"", cEscape(M)));
+  line(fmt::format("#define MLPC_MODEL_NAME \"{}\"", ctext::escape(M)));
   return h;
 }
 
@@ -160,7 +144,7 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line("/* Vocabulary size V: logits per row; every index must be in [0, V). */");
   line(fmt::format("#define {}_VOCAB_SIZE {}", M, layout.vocab));
   line("/* Index -> character ('.' = 0 starts and ends a name). */");
-  line(fmt::format("static const char {}_vocab[] = \"{}\";", M, cEscape(info.vocab)));
+  line(fmt::format("static const char {}_vocab[] = \"{}\";", M, ctext::escape(info.vocab)));
   line("/* Tensors in the state (parameters, then BatchNorm running statistics): what");
   line(" * a checkpoint holds. */");
   line(fmt::format("#define {}_PARAM_COUNT {}", M, layout.tensors.size()));
@@ -171,9 +155,10 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line(fmt::format("#define {}_STATE_BYTES {}", M, layout.stateBytes));
   line("/* Checkpoint metadata as `mlpc train` writes it: \"dims\" and \"overrides\" (the");
   line(" * --set values, JSON; empty without any), so mlpc rebuilds the same shapes. */");
-  line(fmt::format("static const char {}_checkpoint_dims[] = \"{}\";", M, cEscape(info.dims)));
+  line(
+      fmt::format("static const char {}_checkpoint_dims[] = \"{}\";", M, ctext::escape(info.dims)));
   line(fmt::format("static const char {}_checkpoint_overrides[] = \"{}\";", M,
-                   cEscape(info.overrides)));
+                   ctext::escape(info.overrides)));
   line("");
   h += apiDeclarations(model);
   line("");

@@ -9,10 +9,7 @@
 #include "codegen/TrainingEntries.h"
 #include "ir/ShapeRules.h"
 
-#include <llvm/ADT/SmallString.h>
-#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
-#include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -199,27 +196,14 @@ Expected<std::string> emitTrainingModule(const TrainingModel &model, const Compi
   if (Error e = training::emitInferenceEntries(model, *layout, m, **tm))
     return e;
   emitInitFunction(model, *layout, m, **tm);
-  std::string message;
-  raw_string_ostream os(message);
-  if (verifyModule(m, &os))
-    return fail("internal error: invalid LLVM IR for '" + model.name + "': " + os.str());
+  if (Error e = verifyModuleIR(m, model.name))
+    return std::move(e);
   optimizeModule(m, **tm, options.optLevel);
-
-  std::string out;
-  if (kind == TrainingEmit::LLVMText) {
-    raw_string_ostream text(out);
-    m.print(text, nullptr);
-    return out;
-  }
-  SmallString<0> bytes;
-  raw_svector_ostream stream(bytes);
-  legacy::PassManager pm;
-  if ((*tm)->addPassesToEmitFile(pm, stream, nullptr,
-                                 kind == TrainingEmit::Object ? CodeGenFileType::ObjectFile
-                                                              : CodeGenFileType::AssemblyFile))
-    return fail("the target cannot emit this file type");
-  pm.run(m);
-  return std::string(bytes.str());
+  if (kind == TrainingEmit::LLVMText)
+    return moduleOutput(m, **tm, std::nullopt);
+  return moduleOutput(m, **tm,
+                      kind == TrainingEmit::Object ? CodeGenFileType::ObjectFile
+                                                   : CodeGenFileType::AssemblyFile);
 }
 
 } // namespace mlpc
