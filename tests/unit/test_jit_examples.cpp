@@ -15,16 +15,18 @@ using namespace mlpc;
 
 namespace {
 
-// max |jit - ref| relative to the largest |ref| of the tensor. Tensors that
-// are zero in exact arithmetic (the gradient of a bias right before a
-// batchnorm) are compared against a floor of 1e-3: 1e-8 absolute.
+// max |jit - ref| relative to the largest |ref| of the tensor (at least
+// 1e-3). A tensor that is zero in exact arithmetic (the gradient of a bias
+// right before a batchnorm: the f64 reference is ~1e-17) holds only the f32
+// rounding of a sum that cancels, ~batch x ulp of its terms (~1e-8 for
+// terms ~0.05): compared against a floor of 1e-2, i.e. 1e-7 absolute.
 double relativeError(const float *jit, const std::vector<double> &ref) {
-  double maxDiff = 0, scale = 1e-3;
+  double maxDiff = 0, scale = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
     maxDiff = std::max(maxDiff, std::fabs(double(jit[i]) - ref[i]));
     scale = std::max(scale, std::fabs(ref[i]));
   }
-  return maxDiff / scale;
+  return maxDiff / (scale < 1e-12 ? 1e-2 : std::max(scale, 1e-3));
 }
 
 void checkAgainstInterpreter(const Graph &g, uint64_t seed, int64_t vocab,
