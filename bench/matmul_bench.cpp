@@ -21,6 +21,8 @@
 // mlpc_matmul_bench`, then
 //   build/bench/mlpc_matmul_bench [--trials N] [--vector-bits B] [--evict-kb KB] [SHAPE...]
 // --evict-kb 256: each call starts with its operands out of L1 (see burstMicros).
+// --cpu x86-64-v3 with DNNL_MAX_CPU_ISA=AVX2 in the environment: both sides
+// limited to AVX2 (mlpc's 256-bit, 16-register shape, codegen/VectorShape.h).
 // Without shapes: makemore's six matmuls at B=32 and B=256. One JSON line per
 // shape on stdout, a table on stderr.
 #include "codegen/Compiler.h"
@@ -201,8 +203,12 @@ int main(int argc, char **argv) {
         options.vectorBits = static_cast<unsigned>(v);
       continue;
     }
+    if (arg == "--cpu" && i + 1 < argc) {
+      options.cpu = argv[++i]; // e.g. x86-64-v3: AVX2 code (with DNNL_MAX_CPU_ISA=AVX2 for dnnl)
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
-      std::printf("usage: mlpc_matmul_bench [--trials N] [--vector-bits B] [--evict-kb KB] [MxNxK[:AB]...]\n");
+      std::printf("usage: mlpc_matmul_bench [--trials N] [--vector-bits B] [--cpu NAME] [--evict-kb KB] [MxNxK[:AB]...]\n");
       return 0;
     }
     Shape3 s;
