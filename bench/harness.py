@@ -151,7 +151,8 @@ def run_profile(args, data, tmp, runs=3):
         exe = None
         if host.dnnl_available():
             exe = host.build_c(tmp, "dnnl_matmul", "dnnl_matmul.c", ["-O2", "-fopenmp"], ["-ldnnl"])
-        nodes = matmul_nodes.compare(args.mlpc, "examples/makemore.mlp", profile, exe, ROOT)
+        kernel_exe = args.matmul_bench if os.path.exists(args.matmul_bench) else None
+        nodes = matmul_nodes.compare(args.mlpc, "examples/makemore.mlp", profile, exe, ROOT, kernel_exe)
     return table, profile, nodes
 
 
@@ -197,11 +198,17 @@ def parse_args():
     ap.add_argument("--rounds", type=int, default=None,
                     help="interleaved rounds of the makemore side-by-side (default 3, --quick 2)")
     ap.add_argument("--mlpc", default=os.path.join(ROOT, "build-bench/tools/mlpc"))
+    ap.add_argument("--matmul-bench", default=None,
+                    help="bench/matmul_bench.cpp's binary (default: beside --mlpc's build, "
+                         "bench/mlpc_matmul_bench; built by bench/run.sh where oneDNN is installed)")
     ap.add_argument("--out", default=os.path.join(HERE, "results/harness.json"))
     args = ap.parse_args()
     if args.threads < 1:
         raise SystemExit("harness: --threads must be >= 1")
     args.mlpc = os.path.abspath(args.mlpc)
+    if args.matmul_bench is None:
+        args.matmul_bench = os.path.join(os.path.dirname(os.path.dirname(args.mlpc)), "bench",
+                                         "mlpc_matmul_bench")
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.sizes = [] if args.makemore_only else [tuple(int(x) for x in s.split("x"))
                                                    for s in args.sizes.split(",")]

@@ -98,19 +98,41 @@ def dnnl_times(exe, shapes):
     return {(r["m"], r["n"], r["k"], r["trans"]): r for r in recs}
 
 
-def compare(mlpc, model, profile, dnnl_exe, cwd):
-    """Rows for harness.json: node, op, shapes, flops, mlpc us, dnnl us, vs dnnl."""
+def kernel_times(exe, shapes):
+    """{(M, N, K, trans): matmul_bench record}: mlpc's bare kernel and dnnl_sgemm timed in ONE
+    process, interleaved, operands out of L1 as in a step (bench/matmul_bench.cpp). The
+    like-for-like comparison on a shared machine whose speed drifts between processes."""
+    distinct = sorted(set(shapes))
+    if not exe or not distinct:
+        return {}
+    args = [f"{m}x{n}x{k}:{t}" for m, n, k, t in distinct]
+    out = subprocess.run([exe, "--evict-kb", "256"] + args, check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    recs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    return {(r["m"], r["n"], r["k"], r["shape"].split(":")[1]): r for r in recs}
+
+
+def compare(mlpc, model, profile, dnnl_exe, cwd, kernel_exe=None):
+    """Rows for harness.json: node, op, shapes, flops, mlpc us (the node in the step, with
+    its fused epilogue), dnnl us (separate process), vs dnnl; and with kernel_exe the bare
+    kernel against dnnl_sgemm in one process (kernel_us, kernel_dnnl_us, kernel_vs_dnnl)."""
     rows = matmul_rows(mlpc, model, profile, cwd)
     dnnl = dnnl_times(dnnl_exe, [s for _, shapes in rows for s in shapes]) if dnnl_exe else {}
+    kern = kernel_times(kernel_exe, [s for _, shapes in rows for s in shapes])
     out = []
     for row, shapes in rows:
         flops = sum(2 * m * n * k for m, n, k, _ in shapes)
         d = [dnnl.get(s) for s in shapes]
         d_us = sum(r["us_median"] for r in d) if d and all(d) else None
+        k = [kern.get(s) for s in shapes]
+        k_us = sum(r["mlpc_us_min"] for r in k) if k and all(k) else None
+        kd_us = sum(r["dnnl_us_min"] for r in k) if k and all(k) else None
         out.append({"node": row["node"], "op": row["op"], "name": row.get("name", ""),
                     "shapes": [f"{m}x{n}x{k}:{t}" for m, n, k, t in shapes], "flops": flops,
                     "mlpc_us": row["us_per_step"], "dnnl_us": d_us,
-                    "vs_dnnl": (d_us / row["us_per_step"]) if d_us else None})
+                    "vs_dnnl": (d_us / row["us_per_step"]) if d_us else None,
+                    "kernel_us": k_us, "kernel_dnnl_us": kd_us,
+                    "kernel_vs_dnnl": (kd_us / k_us) if k_us else None})
     return out
 
 
@@ -118,18 +140,30 @@ def table(rows, peak_gflops):
     """The printed table; adds floor_us (one core) to the rows."""
     for r in rows:
         r["floor_us"] = r["flops"] / (peak_gflops * 1e3)
-    lines = ["matmul nodes of mlpc bench --profile (median of 3 runs) vs dnnl_sgemm (one thread, same M x N x K, "
-             "A/B N = as stored, T = transposed; vs dnnl >= 1.0: mlpc at least as fast)",
-             f"{'node':>5} {'op':34} {'MxNxK:AB':16} {'mlpc us':>8} {'dnnl us':>8} {'vs dnnl':>8} "
-             f"{'floor us':>8}"]
+    kernels = any(r.get("kernel_us") for r in rows)
+    lines = ["matmul nodes: 'node us' = the node in mlpc bench --profile (median of 3 runs, with its "
+             "fused epilogue) vs dnnl_sgemm run in another process; 'kernel us' = the bare mlpc kernel "
+             "vs dnnl_sgemm in ONE process, interleaved, operands out of L1 (bench/matmul_bench.cpp, "
+             "min of 41 trials): the like-for-like figure on a machine whose speed drifts. One thread, "
+             "A/B N = as stored, T = transposed; vs dnnl >= 1.0: mlpc at least as fast",
+             f"{'node':>5} {'op':34} {'MxNxK:AB':16} {'node us':>8} {'dnnl us':>8} {'vs dnnl':>8} "
+             + (f"{'kernel us':>9} {'dnnl us':>8} {'vs dnnl':>8} " if kernels else "") + f"{'floor us':>8}"]
+    opt = lambda v, w, f=".2f", s="": f"{v:>{w - len(s)}{f}}{s}" if v else f"{'-':>{w}}"
     for r in rows:
-        d = f"{r['dnnl_us']:>8.2f}" if r["dnnl_us"] else f"{'-':>8}"
-        v = f"{r['vs_dnnl']:>7.2f}x" if r["vs_dnnl"] else f"{'-':>8}"
-        lines.append(f"{'%' + str(r['node']):>5} {r['op'][:34]:34} {','.join(r['shapes']):16} "
-                     f"{r['mlpc_us']:>8.2f} {d} {v} {r['floor_us']:>8.2f}")
+        line = (f"{'%' + str(r['node']):>5} {r['op'][:34]:34} {','.join(r['shapes']):16} "
+                f"{r['mlpc_us']:>8.2f} {opt(r['dnnl_us'], 8)} {opt(r['vs_dnnl'], 8, '.2f', 'x')} ")
+        if kernels:
+            line += (f"{opt(r.get('kernel_us'), 9)} {opt(r.get('kernel_dnnl_us'), 8)} "
+                     f"{opt(r.get('kernel_vs_dnnl'), 8, '.2f', 'x')} ")
+        lines.append(line + f"{r['floor_us']:>8.2f}")
     if rows and all(r["dnnl_us"] for r in rows):
         m = sum(r["mlpc_us"] for r in rows)
         d = sum(r["dnnl_us"] for r in rows)
         f = sum(r["floor_us"] for r in rows)
-        lines.append(f"{'':>5} {'all matmul nodes':34} {'':16} {m:>8.2f} {d:>8.2f} {d / m:>7.2f}x {f:>8.2f}")
+        line = f"{'':>5} {'all matmul nodes':34} {'':16} {m:>8.2f} {d:>8.2f} {d / m:>7.2f}x "
+        if kernels and all(r.get("kernel_us") for r in rows):
+            km = sum(r["kernel_us"] for r in rows)
+            kd = sum(r["kernel_dnnl_us"] for r in rows)
+            line += f"{km:>9.2f} {kd:>8.2f} {kd / km:>7.2f}x "
+        lines.append(line + f"{f:>8.2f}")
     return lines

@@ -12,4 +12,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cmake -S "$ROOT" -B "$ROOT/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build "$ROOT/build-bench" --target mlpc >/dev/null
+# The in-process kernel-vs-dnnl_sgemm comparison exists only where oneDNN is installed.
+if cmake --build "$ROOT/build-bench" --target help | grep -q mlpc_matmul_bench; then
+  cmake --build "$ROOT/build-bench" --target mlpc_matmul_bench >/dev/null
+fi
 exec /usr/bin/python3 "$ROOT/bench/harness.py" --mlpc "$ROOT/build-bench/tools/mlpc" "$@"
