@@ -229,8 +229,13 @@ def measure(args, data, bench_threads):
     """Runs every stage; returns the results harness.json records (res["peak_gflops"] is the best peak)."""
     with tempfile.TemporaryDirectory() as tmp:
         peak_rec = host.measured_peak(tmp)
+    busy = host.busy_cores()
     res = {"host": {"cpu_model": host.cpu_model(), "llvm_cpu": host.llvm_cpu(), "threads": args.threads,
-                    "mlpc_has_threads_flag": bool(bench_threads)}}
+                    "mlpc_has_threads_flag": bool(bench_threads), "busy_cores_at_start": busy}}
+    if busy:
+        print(f"warning: {busy} other task(s) running: on a small or shared machine a build beside the "
+              f"harness slows the measured code by up to ~40%; the in-process figures (matmul kernels vs "
+              f"dnnl_sgemm) and the interleaved rounds are the robust ones", flush=True)
     print(f"host: {res['host']['cpu_model']} (LLVM: {res['host']['llvm_cpu']}); measured peak: "
           f"{peak_rec['peak_gflops']:.1f} GFLOP/s (one core, f32 FMA, {peak_rec.get('width', '?')} x "
           f"{peak_rec['chains']} chains)", flush=True)

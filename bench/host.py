@@ -5,6 +5,9 @@ llvm_cpu()           LLVM's name for the host CPU ("Host CPU:" of `llc -version`
                      the name mlpc's JIT tunes for; None without llc
 measured_peak(tmp)   bench/peak/peak_fma.c's JSON record: the single-core f32
                      FMA peak, swept over vector widths and chain counts
+busy_cores()         CPUs' worth of other work running now (from /proc/loadavg's runnable
+                     count): on a small or shared machine another build beside the harness
+                     slows the measured code by up to ~40%, so the harness says so
 mlpc_has_flag(...)   whether `mlpc CMD --help` lists a flag (so the harness
                      passes --threads only to an mlpc that has it)
 """
@@ -45,6 +48,15 @@ def measured_peak(tmp):
     subprocess.run(["cc", "-O2", os.path.join(HERE, "peak/peak_fma.c"), "-o", exe], check=True)
     out = subprocess.run([exe], check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def busy_cores():
+    """Runnable tasks other than this process (/proc/loadavg field 4 is "running/total")."""
+    try:
+        with open("/proc/loadavg") as f:
+            return max(0, int(f.read().split()[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def mlpc_has_flag(mlpc, command, flag):
