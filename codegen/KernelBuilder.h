@@ -123,6 +123,7 @@ public:
                        body);
   // The VW x VW transpose of VW row vectors, in registers (VW*log2(VW) shuffles).
   Values transpose(Values rows);
+  Values transposeByHalves(Values rows); // transpose's fallback for VW % 4 != 0
   // Lane r of the result = the reduction (by `combine`) of all lanes of
   // rows[r]; rows.size() <= VW, absent rows count as `fill`. The same
   // shuffle tree as transpose with one combine per pair: 2*(VW-1) shuffles
