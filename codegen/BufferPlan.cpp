@@ -70,12 +70,28 @@ bool fusesOperandTree(const Graph &g, const Node &n) {
          (s.size() == 1 && (n.axis == 0 || n.axis == -1));
 }
 
+int64_t matMulPartialOffset(const Graph &g, const Node &n) {
+  if (n.op != Op::MatMul)
+    return -1;
+  const Shape &a = g[n.operands[0]].type.shape;
+  const int64_t k = n.transA ? a[0] : a[1];
+  if (k < kMatMulPartialMinK)
+    return -1;
+  // After the transposed B, rounded up to a cache line.
+  const int64_t lineFloats = kBufferAlign / kElemBytes;
+  const int64_t transposed = n.transB ? g[n.operands[1]].type.numel() : 0;
+  return (transposed + lineFloats - 1) / lineFloats * lineFloats;
+}
+
 int64_t scratchBytes(const Graph &g, const Node &n) {
+  if (n.op != Op::MatMul)
+    return 0;
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
   // the kernel's vector loads run along N (see LowerMatMul.cpp).
-  if (n.op == Op::MatMul && n.transB)
-    return g[n.operands[1]].type.numel() * kElemBytes;
-  return 0;
+  int64_t floats = n.transB ? g[n.operands[1]].type.numel() : 0;
+  if (int64_t partial = matMulPartialOffset(g, n); partial >= 0)
+    floats = partial + n.type.numel();
+  return floats * kElemBytes;
 }
 
 namespace {

@@ -107,9 +107,14 @@ constexpr int64_t kElemBytes = 4;
 // Every workspace buffer starts on a cache line, so full-vector accesses never split one.
 constexpr int64_t kBufferAlign = 64;
 
-// Temporary bytes a node's kernel needs beyond its result (only the transB
-// matmul, which transposes its right operand first; see LowerMatMul.cpp).
+// Temporary bytes a node's kernel needs beyond its result: a transB matmul's
+// transposed right operand, then (K >= kMatMulPartialMinK) room for the
+// partial sums of a K-blocked matmul, [M, N] floats at matMulPartialOffset
+// (see LowerMatMul.cpp).
 int64_t scratchBytes(const Graph &g, const Node &n);
+constexpr int64_t kMatMulPartialMinK = 128;
+// Offset in floats of a matmul's partial-sum area within its scratch, or -1.
+int64_t matMulPartialOffset(const Graph &g, const Node &n);
 
 // True for the ops lowered by the fused elementwise engine (LowerElementwise.cpp).
 bool isElementwiseLike(Op op);

@@ -42,6 +42,11 @@ struct MatView {
 // broadcast loads between them.
 constexpr int64_t kMinAccumulators = 10;
 
+// A column tile's panel of op(B) beyond which its k loop is blocked (see
+// emitMatMul): two thirds of a 48 KB L1 data cache (Intel since Ice Lake,
+// AMD Zen 5; Zen 4 has 32 KB), leaving room for op(A) and the outputs.
+constexpr int64_t kL1PanelBytes = 16 * 1024;
+
 // Rows per tile: as many as the registers allow, preferring a divisor of M
 // (no remainder tile: one copy of the micro-kernel less to compile) if one
 // is at least half that and still has kMinAccumulators accumulators. With 16
@@ -135,16 +140,102 @@ void GraphLowering::lowerMatMul(ValueId v) {
   });
 }
 
+namespace {
+
+// The register-blocked loop nest of one matmul (see the file header): chunks
+// of K (outermost; usually one), column tiles, row tiles, the k loop.
+struct TiledMatMul {
+  KernelBuilder &k;
+  IRBuilder<> &b;
+  MatView a, bm;
+  Buf partial; // [M, N] partial sums between K chunks
+  int64_t m, cols, depth;
+  function_ref<void(Value *row, Value *column, unsigned lanes, Value *acc)> epilogue;
+
+  // One tile: rows x lanes.size() vectors at (row0, firstColumn), over
+  // k in [k0, k0 + trips) (k0 null: [0, trips)). The accumulators start at
+  // zero (k0 null), at the stored partial sums, or at zero when the runtime
+  // flag `first` is set; they end in the epilogue (`last`) or the partial sums.
+  void microKernel(Value *row0, int64_t rows, Value *firstColumn, ArrayRef<unsigned> lanes,
+                   Value *k0, int64_t trips, Value *first, bool last) {
+    const size_t nv = lanes.size();
+    const unsigned vw = k.VW;
+    auto partialIndex = [&](int64_t r, size_t q) {
+      return k.add(k.mul(k.add(row0, r), cols), k.add(firstColumn, int64_t(q) * vw));
+    };
+    Value *zero = Constant::getNullValue(k.VecTy);
+    Values init;
+    for (int64_t r = 0; r < rows; ++r)
+      for (size_t q = 0; q < nv; ++q) {
+        Value *stored = k0 ? k.loadVec(partial, partialIndex(r, q), lanes[q]) : nullptr;
+        init.push_back(!stored ? zero : first ? b.CreateSelect(first, zero, stored) : stored);
+      }
+    Values acc = k.loopCarried(
+        0, trips, 1, init,
+        [&](Value *kk, ArrayRef<Value *> acc) {
+          if (k0)
+            kk = b.CreateAdd(k0, kk);
+          Values bv;
+          Value *bRow = k.add(k.mul(kk, bm.rowStride), firstColumn);
+          for (size_t q = 0; q < nv; ++q)
+            bv.push_back(k.loadVec(bm.buf, k.add(bRow, int64_t(q) * vw), lanes[q]));
+          Values next(acc.begin(), acc.end());
+          for (int64_t r = 0; r < rows; ++r) {
+            Value *aIndex = k.add(k.mul(k.add(row0, r), a.rowStride), k.mul(kk, a.colStride));
+            Value *av = k.splat(k.load(a.buf, aIndex));
+            for (size_t q = 0; q < nv; ++q)
+              next[r * nv + q] = k.fmuladd(av, bv[q], acc[r * nv + q]);
+          }
+          return next;
+        },
+        "k");
+    for (int64_t r = 0; r < rows; ++r)
+      for (size_t q = 0; q < nv; ++q) {
+        if (last)
+          epilogue(k.add(row0, r), k.add(firstColumn, int64_t(q) * vw), lanes[q], acc[r * nv + q]);
+        else
+          k.storeVec(partial, partialIndex(r, q), acc[r * nv + q], lanes[q]);
+      }
+  }
+
+  // Every row tile of one column tile. Threads split the row tiles
+  // (CompileOptions::parallel) unless the caller cleared k.share; the tiles
+  // are the same for any thread count, and a tile's partial sums are read
+  // back by the thread that wrote them (the same split in every chunk).
+  void columnTile(Value *firstColumn, ArrayRef<unsigned> lanes, Value *k0, int64_t trips,
+                  Value *first, bool last) {
+    const int64_t mr = rowsPerTile(m, k.VectorRegs, lanes.size());
+    const int64_t mainRows = m / mr * mr;
+    k.loopShared(
+        0, mainRows, mr,
+        [&](Value *row0) { microKernel(row0, mr, firstColumn, lanes, k0, trips, first, last); },
+        "row");
+    if (m % mr)
+      k.onLastShare([&] {
+        microKernel(k.idx(mainRows), m % mr, firstColumn, lanes, k0, trips, first, last);
+      });
+  }
+};
+
+} // namespace
+
 void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const Node &n = g_[v];
   const Shape &as = g_[n.operands[0]].type.shape, &bs = g_[n.operands[1]].type.shape;
   const int64_t m = n.type.shape[0], cols = n.type.shape[1], k = n.transA ? as[0] : as[1];
   const unsigned vw = k_->VW;
-  MatView a{buf(n.operands[0]), n.transA ? 1 : as[1], n.transA ? as[1] : 1};
-  MatView b{buf(n.operands[1]), bs[1], 1};
+  TiledMatMul mm{*k_,
+                 b_,
+                 MatView{buf(n.operands[0]), n.transA ? 1 : as[1], n.transA ? as[1] : 1},
+                 MatView{buf(n.operands[1]), bs[1], 1},
+                 scratch(v),
+                 m,
+                 cols,
+                 k,
+                 epilogue};
   if (n.transB) {
     transposeInto(buf(n.operands[1]), cols, k, scratch(v));
-    b = MatView{scratch(v), cols, 1};
+    mm.bm = MatView{scratch(v), cols, 1};
     shareBarrier(); // every thread reads all of the transposed B
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
@@ -163,69 +254,65 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // the wide operand. Fixed by the shapes, not by the thread count.
   const int64_t fullTileRows = rowsPerTile(m, k_->VectorRegs, width);
   const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
+  SmallVector<unsigned, 8> fullLanes(width, vw), restLanes;
+  for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
+    restLanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
+
+  // K blocking: when a panel of op(B) (K rows of a column tile) outgrows
+  // kL1PanelBytes, K runs in chunks of kc rows, outermost, so that a chunk's
+  // panel stays in L1 while the row tiles reuse it and the chunk of op(A)
+  // stays in L1 across the column tiles; the accumulators pass through the
+  // node's partial-sum scratch ([M, N] floats, BufferPlan:
+  // matMulPartialOffset) between chunks. One runtime loop over the chunks but
+  // the last, which ends in the epilogue: two copies of the loop nest
+  // whatever K is. The weight gradient dW1 = emb^T @ dhprebn at batch 256
+  // (30x200x256:TN, 64 KB panels re-read from L2 by each of its 5 row
+  // tiles) went from 0.87-0.93x dnnl_sgemm to 1.04x (bench/matmul_bench.cpp).
+  const int64_t partialAt = matMulPartialOffset(g_, n);
+  const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
+  int64_t kc = k;
+  if (partialAt >= 0 && k * panelBytes > kL1PanelBytes) {
+    const int64_t chunks = (k * panelBytes + kL1PanelBytes - 1) / kL1PanelBytes;
+    kc = (k + chunks - 1) / chunks;
+    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, scratch(v).ptr, k_->idx(partialAt));
+  }
+
   const KernelBuilder::Share share = k_->share;
-  if (splitColumns)
-    k_->share = {}; // the row loops of each column tile run whole
-  auto columnTile = [&](Value *firstColumn, ArrayRef<unsigned> lanes) {
-    const size_t nv = lanes.size();
-    auto microKernel = [&](Value *row0, int64_t rows) {
-      Values init(rows * nv, Constant::getNullValue(k_->VecTy));
-      Values acc = k_->loopCarried(
-          0, k, 1, init,
-          [&](Value *kk, ArrayRef<Value *> acc) {
-            Values bv;
-            Value *bRow = k_->add(k_->mul(kk, b.rowStride), firstColumn);
-            for (size_t q = 0; q < nv; ++q)
-              bv.push_back(k_->loadVec(b.buf, k_->add(bRow, int64_t(q) * vw), lanes[q]));
-            Values next(acc.begin(), acc.end());
-            for (int64_t r = 0; r < rows; ++r) {
-              Value *aIndex =
-                  k_->add(k_->mul(k_->add(row0, r), a.rowStride), k_->mul(kk, a.colStride));
-              Value *av = k_->splat(k_->load(a.buf, aIndex));
-              for (size_t q = 0; q < nv; ++q)
-                next[r * nv + q] = k_->fmuladd(av, bv[q], acc[r * nv + q]);
-            }
-            return next;
-          },
-          "k");
-      for (int64_t r = 0; r < rows; ++r)
-        for (size_t q = 0; q < nv; ++q)
-          epilogue(k_->add(row0, r), k_->add(firstColumn, int64_t(q) * vw), lanes[q],
-                   acc[r * nv + q]);
-    };
-    const int64_t mr = rowsPerTile(m, k_->VectorRegs, nv);
-    const int64_t mainRows = m / mr * mr;
-    // Threads split the row tiles (CompileOptions::parallel); the tiles are
-    // the same for any thread count.
-    k_->loopShared(
-        0, mainRows, mr, [&](Value *row0) { microKernel(row0, mr); }, "row");
-    if (m % mr)
-      k_->onLastShare([&] { microKernel(k_->idx(mainRows), m % mr); });
-  };
-  SmallVector<unsigned, 8> lanes(width, vw);
-  {
-    KernelBuilder::Share inner = k_->share;
-    k_->share = share;
+  // Every column tile for k in [k0, k0 + trips) (see TiledMatMul::microKernel).
+  auto allColumns = [&](Value *k0, int64_t trips, Value *first, bool last) {
+    // Split columns: each thread runs whole column tiles (their row loops unshared).
+    const KernelBuilder::Share rows = splitColumns ? KernelBuilder::Share{} : share;
     auto tile = [&](Value *c0) {
-      k_->share = inner;
-      columnTile(c0, lanes);
+      k_->share = rows;
+      mm.columnTile(c0, fullLanes, k0, trips, first, last);
       k_->share = share;
     };
     if (splitColumns)
       k_->loopShared(0, fullTiles * tileColumns, tileColumns, tile, "ct");
     else
       k_->loop(0, fullTiles * tileColumns, tileColumns, tile, "ct");
-  }
-  lanes.clear();
-  for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
-    lanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
-  if (!lanes.empty()) {
+    if (restLanes.empty())
+      return;
+    Value *c0 = k_->idx(fullTiles * tileColumns);
     if (splitColumns)
-      k_->onLastShare([&] { columnTile(k_->idx(fullTiles * tileColumns), lanes); });
+      k_->onLastShare([&] {
+        k_->share = rows;
+        mm.columnTile(c0, restLanes, k0, trips, first, last);
+        k_->share = share;
+      });
     else
-      columnTile(k_->idx(fullTiles * tileColumns), lanes);
+      mm.columnTile(c0, restLanes, k0, trips, first, last);
+  };
+  if (kc == k) {
+    allColumns(nullptr, k, nullptr, /*last=*/true);
+    return;
   }
-  k_->share = share;
+  const int64_t lastChunk = (k - 1) / kc * kc; // first k of the last chunk
+  k_->loop(
+      0, lastChunk, kc,
+      [&](Value *k0) { allColumns(k0, kc, b_.CreateICmpEQ(k0, k_->idx(0)), /*last=*/false); },
+      "kc");
+  allColumns(k_->idx(lastChunk), k - lastChunk, nullptr, /*last=*/true);
 }
 
 } // namespace mlpc::codegen
