@@ -42,10 +42,15 @@ struct MatView {
 // broadcast loads between them.
 constexpr int64_t kMinAccumulators = 10;
 
-// A column tile's panel of op(B) beyond which its k loop is blocked (see
-// emitMatMul): two thirds of a 48 KB L1 data cache (Intel since Ice Lake,
-// AMD Zen 5; Zen 4 has 32 KB), leaving room for op(A) and the outputs.
-constexpr int64_t kL1PanelBytes = 16 * 1024;
+// K blocking (emitMatMul): a column tile's panel of op(B) (K rows of it)
+// larger than kPanelBlockBytes is cut into chunks of at most
+// kPanelChunkBytes, which stay in a 48 KB L1 data cache (Intel since Ice
+// Lake, AMD Zen 5; Zen 4 has 32 KB) beside the chunk of op(A). Measured with
+// bench/matmul_bench.cpp: 16 KB chunks beat 32 KB ones (30x200x256:TN 1.04x
+// against 0.91x dnnl_sgemm); panels up to 32 KB gain nothing from blocking
+// (makemore's logits and dembcat at B=32, 25.6 KB), which would only add a
+// second copy of their loop nest to compile (+10 ms on the step).
+constexpr int64_t kPanelBlockBytes = 32 * 1024, kPanelChunkBytes = 16 * 1024;
 
 // Rows per tile: as many as the registers allow, preferring a divisor of M
 // (no remainder tile: one copy of the micro-kernel less to compile) if one
@@ -259,7 +264,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
     restLanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
 
   // K blocking: when a panel of op(B) (K rows of a column tile) outgrows
-  // kL1PanelBytes, K runs in chunks of kc rows, outermost, so that a chunk's
+  // kPanelBlockBytes, K runs in chunks of kc rows, outermost, so that a chunk's
   // panel stays in L1 while the row tiles reuse it and the chunk of op(A)
   // stays in L1 across the column tiles; the accumulators pass through the
   // node's partial-sum scratch ([M, N] floats, BufferPlan:
@@ -271,8 +276,8 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const int64_t partialAt = matMulPartialOffset(g_, n);
   const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
   int64_t kc = k;
-  if (partialAt >= 0 && k * panelBytes > kL1PanelBytes) {
-    const int64_t chunks = (k * panelBytes + kL1PanelBytes - 1) / kL1PanelBytes;
+  if (partialAt >= 0 && k * panelBytes > kPanelBlockBytes) {
+    const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
     kc = (k + chunks - 1) / chunks;
     mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, scratch(v).ptr, k_->idx(partialAt));
   }
