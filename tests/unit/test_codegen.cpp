@@ -166,6 +166,30 @@ TEST_CASE("codegen: matmul, every transpose variant", "[codegen]") {
     }
 }
 
+// K blocking (LowerMatMul.cpp) starts where a column tile's panel of op(B)
+// passes 32 KB: K > 128 with 16-lane tiles of 4 vectors, K > 512 with 8-lane
+// tiles of 2, K > 2048 with 4-lane ones; every width, every transpose.
+TEST_CASE("codegen: K-blocked matmul at every vector width", "[codegen][vector-width]") {
+  for (unsigned bits : {128u, 256u, 512u})
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool ta = variant & 1, tb = variant & 2;
+      const int64_t m = 5, k = 2100, n = 40;
+      DYNAMIC_SECTION(bits << " bits" << (ta ? " transA" : "") << (tb ? " transB" : "")) {
+        Graph g;
+        ValueId a = param(g, "a", ta ? Shape{k, m} : Shape{m, k});
+        ValueId b = param(g, "b", tb ? Shape{n, k} : Shape{k, n});
+        g.setOutput("c",
+                    node(g, Op::MatMul, {a, b}, [&](Node &nd) { nd.transA = ta, nd.transB = tb; }));
+        CompileOptions options;
+        options.vectorBits = bits;
+        LeafData data = RandomLeaves{}(g);
+        Values ref = interpretOrFail(g, data);
+        expectClose(runJit(g, data, options).outputs[0], ref[g.outputs[0].value], "c", 1e-5,
+                    1e-6 * std::sqrt(double(k)));
+      }
+    }
+}
+
 TEST_CASE("codegen: reshape aliases and outputs", "[codegen]") {
   Graph g;
   ValueId x = param(g, "x", {4, 6});
