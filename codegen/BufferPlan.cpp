@@ -70,6 +70,21 @@ bool fusesOperandTree(const Graph &g, const Node &n) {
          (s.size() == 1 && (n.axis == 0 || n.axis == -1));
 }
 
+int64_t transposedRowStride(int64_t n) {
+  const int64_t lineFloats = kBufferAlign / kElemBytes;
+  return n % 128 == 0 ? n + lineFloats : n;
+}
+
+namespace {
+// Floats of a transB matmul's transposed operand in its scratch (0 otherwise).
+int64_t transposedFloats(const Graph &g, const Node &n) {
+  if (n.op != Op::MatMul || !n.transB)
+    return 0;
+  const Shape &b = g[n.operands[1]].type.shape; // [N, K]
+  return b[1] * transposedRowStride(b[0]);
+}
+} // namespace
+
 int64_t matMulPartialOffset(const Graph &g, const Node &n) {
   if (n.op != Op::MatMul)
     return -1;
@@ -79,8 +94,7 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
     return -1;
   // After the transposed B, rounded up to a cache line.
   const int64_t lineFloats = kBufferAlign / kElemBytes;
-  const int64_t transposed = n.transB ? g[n.operands[1]].type.numel() : 0;
-  return (transposed + lineFloats - 1) / lineFloats * lineFloats;
+  return (transposedFloats(g, n) + lineFloats - 1) / lineFloats * lineFloats;
 }
 
 int64_t scratchBytes(const Graph &g, const Node &n) {
@@ -88,7 +102,7 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     return 0;
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
   // the kernel's vector loads run along N (see LowerMatMul.cpp).
-  int64_t floats = n.transB ? g[n.operands[1]].type.numel() : 0;
+  int64_t floats = transposedFloats(g, n);
   if (int64_t partial = matMulPartialOffset(g, n); partial >= 0)
     floats = partial + n.type.numel();
   return floats * kElemBytes;

@@ -82,7 +82,7 @@ int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
 
 } // namespace
 
-// dst[K, N] = src[N, K]^T in VW x VW register blocks: VW row loads, an
+// dst[K, N] (row stride dstStride) = src[N, K]^T in VW x VW register blocks: VW row loads, an
 // in-register transpose, VW row stores. Written with explicit vectors because
 // the scalar loop nest gets vectorised with gathers and fully unrolled, which
 // is both slower and very costly to compile.
@@ -94,7 +94,8 @@ int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
 // block is moved back to end at the edge (start = min(start, size - VW)),
 // overlapping the previous one, which only rewrites the same values. A
 // dimension below VW is a single block with compile-time masks.
-void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst) {
+void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst,
+                                  int64_t dstStride) {
   const unsigned vw = k_->VW;
   auto blockStart = [&](Value *start, int64_t size) {
     if (size <= vw || size % vw == 0)
@@ -119,7 +120,8 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
                         : Constant::getNullValue(k_->VecTy));
               Values out = k_->transpose(in);
               for (unsigned c = 0; c < colCount; ++c)
-                k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), rows), r0), out[c], rowCount);
+                k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), dstStride), r0), out[c],
+                             rowCount);
             },
             "tc");
       },
@@ -246,8 +248,9 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
                  k,
                  epilogue};
   if (n.transB) {
-    transposeInto(buf(n.operands[1]), cols, k, scratch(v));
-    mm.bm = MatView{scratch(v), cols, 1};
+    const int64_t stride = transposedRowStride(cols);
+    transposeInto(buf(n.operands[1]), cols, k, scratch(v), stride);
+    mm.bm = MatView{scratch(v), stride, 1};
     shareBarrier(); // every thread reads all of the transposed B
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at

@@ -152,7 +152,7 @@ private:
   using MatMulEpilogue = llvm::function_ref<void(llvm::Value *row, llvm::Value *column,
                                                  unsigned lanes, llvm::Value *acc)>;
   void emitMatMul(ValueId v, MatMulEpilogue epilogue);
-  void transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst);
+  void transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst, int64_t dstStride);
   // LowerIndex.cpp
   void lowerGather(ValueId v);
   void lowerScatterAdd(ValueId v);

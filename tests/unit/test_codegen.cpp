@@ -151,7 +151,9 @@ TEST_CASE("codegen: matmul, every transpose variant", "[codegen]") {
                  Dims{32, 27, 200}, Dims{32, 200, 30}, Dims{7, 5, 3}, Dims{1, 1, 1},
                  Dims{33, 17, 45}, Dims{5, 64, 16},
                  // K-blocked (a 64 KB panel of op(B) per column tile; LowerMatMul.cpp)
-                 Dims{30, 256, 200}, Dims{7, 300, 70}})
+                 Dims{30, 256, 200}, Dims{7, 300, 70},
+                 // N a multiple of 128: transB's scratch rows padded by a line
+                 Dims{9, 40, 256}})
     for (int variant = 0; variant < 4; ++variant) {
       bool ta = variant & 1, tb = variant & 2;
       DYNAMIC_SECTION(d.m << "x" << d.k << "x" << d.n << (ta ? " transA" : "")
