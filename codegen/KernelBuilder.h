@@ -121,6 +121,9 @@ public:
                    llvm::function_ref<Values(llvm::Value *firstRow, unsigned count,
                                              llvm::ArrayRef<llvm::Value *>)>
                        body);
+  // `count` elements of `ty` in the function's frame (an alloca in the entry
+  // block, 64-byte aligned): per-thread scratch with no workspace bytes.
+  llvm::Value *entryAlloca(llvm::Type *ty, unsigned count);
   // The VW x VW transpose of VW row vectors, in registers (VW*log2(VW) shuffles).
   Values transpose(Values rows);
   Values transposeByHalves(Values rows); // transpose's fallback for VW % 4 != 0
@@ -150,8 +153,6 @@ private:
   std::pair<llvm::SmallVector<int, 16>, llvm::SmallVector<int, 16>> pairMasks(unsigned s) const;
   llvm::Value *gep(const Buf &b, llvm::Value *index);
   llvm::Value *stage_ = nullptr; // reduceRowsAcross's staging slot
-  llvm::Value *entryAlloca(llvm::Type *ty,
-                           unsigned count); // in the entry block: a fixed frame slot
   void annotate(llvm::Instruction *inst, const Buf &b);
 };
 
