@@ -156,13 +156,16 @@ def run_profile(args, data, tmp, runs=3):
     return table, profile, nodes
 
 
-def print_sweep(rows, refs, peak, threads, mlpc_threads):
-    """The sweep table; adds the reference figures and ratios to rows."""
+def print_sweep(rows, refs, peak, threads, mlpc_threads, sweep_ab=None):
+    """The sweep table; adds the reference figures and ratios to rows. 'ab' is mlpc against the
+    oneDNN C step from interleaved runs of the same size (makemore_ab.sweep_vs_dnnl), the ratio
+    to trust on a machine whose speed drifts between the sweep and the references."""
+    sweep_ab = sweep_ab or {}
     print(f"sweep: us/step, median of 5 reps; floor = matmul FLOP / (peak x threads), "
           f"mlpc {mlpc_threads} thread(s), torch {threads}, C one")
     print(f"{'H':>5} {'B':>4} {'MFLOP':>6} {'floor us':>8} {'mlpc us':>9} {'%peak':>6} {'dnnl us':>8} "
           f"{'%peak':>6} {'C us':>8} {'torch us':>9} {'vs dnnl':>7} {'vs C':>6} {'vs torch':>8} "
-          f"{'compile ms':>10}")
+          f"{'compile ms':>10} {'ab vs dnnl':>10}")
     for r in rows:
         h, b, us = r["hidden"], r["batch"], r["us_per_step_median"]
         c, d = refs.get(("c-O3", h, b)), refs.get(("c-dnnl", h, b))
@@ -183,7 +186,10 @@ def print_sweep(rows, refs, peak, threads, mlpc_threads):
         print(f"{h:>5} {b:>4} {r['flops'] / 1e6:>6.2f} {floor:>8.2f} {us:>9.2f} {r['pct_peak']:>5.0f}% "
               f"{opt(d, '.1f', 8)} {dpct} {opt(c, '.1f', 8)} {opt(torch_best, '.1f', 9)} "
               f"{opt(d and d / us, '.2f', 6, 'x')} {opt(c and c / us, '.1f', 5, 'x')} "
-              f"{opt(torch_best and torch_best / us, '.1f', 7, 'x')} {r['compile_ms']:>10.0f}")
+              f"{opt(torch_best and torch_best / us, '.1f', 7, 'x')} {r['compile_ms']:>10.0f} "
+              f"{opt(sweep_ab.get((h, b), {}).get('mlpc_vs_dnnl'), '.2f', 9, 'x')}")
+        if (h, b) in sweep_ab:
+            r["ab_vs_dnnl"] = {k: v for k, v in sweep_ab[(h, b)].items()}
 
 
 def parse_args():
@@ -241,6 +247,14 @@ def measure(args, data, bench_threads):
           f"{peak_rec['chains']} chains)", flush=True)
     res["rows"] = run_sweep(args, data, args.sizes, bench_threads)
     res["refs"] = run_references(args, data, args.sizes) if args.sizes and not args.no_references else {}
+    res["sweep_ab"] = {}
+    if args.sizes and not args.no_references and host.dnnl_available():
+        print(f"sweep against the oneDNN C step, interleaved ({args.rounds} rounds per size):", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            res["sweep_ab"] = makemore_ab.sweep_vs_dnnl(
+                args.mlpc, data, args.sizes, lambda h, b: model_variant(tmp, h, b),
+                lambda h, b: max(50, int(2e4 / max(1.0, matmul_flops(h, b)[0] / 1e6))), bench_threads,
+                args.rounds)
     res["train"], res["aot"], ab, res["dnnl_check"] = None, None, None, None
     with tempfile.TemporaryDirectory() as tmp:
         if not args.makemore_only:
@@ -275,7 +289,8 @@ def report(args, res, bench_threads):
     print(f"peak: {peak:.0f} GFLOP/s per core, measured (bench/peak/peak_fma.c, best of a run at the start "
           f"and one at the end: {res['peak']['runs_gflops']}; by width {json.dumps(res['peak'].get('by_width', {}))})")
     if rows:
-        print_sweep(rows, res["refs"], peak, args.threads, args.threads if bench_threads else 1)
+        print_sweep(rows, res["refs"], peak, args.threads, args.threads if bench_threads else 1,
+                    res.get("sweep_ab"))
     mm = next((r for r in rows if r["hidden"] == 200 and r["batch"] == 32), None)
     if mm:
         print(f"\nmakemore (H=200, B=32): {mm['us_per_step_median']:.2f} us/step, compile "

@@ -91,3 +91,32 @@ def summarize(res, flops, peak):
         lines.append(f"{impl:16} {t:>7} {us:>9.2f} {floor:>9.2f} {v['pct_peak']:>5.0f}% "
                      f"{v['mlpc_speedup']:>11.2f}x")
     return lines
+
+
+def sweep_vs_dnnl(mlpc, data, sizes, model_file, steps_for, mlpc_threads_args, rounds):
+    """Each sweep size's mlpc step against the oneDNN C step of the same size, interleaved:
+    per size, `rounds` rounds of mlpc bench then bench/build/makemore_step_dnnl_H{H}_B{B}
+    (built by run_references.sh). The sweep table's two columns come from runs minutes apart;
+    these ratios come from runs seconds apart. {(H, B): {"mlpc": [...], "dnnl": [...]}}."""
+    out = {}
+    for hidden, batch in sizes:
+        exe = os.path.join(HERE, "build", f"makemore_step_dnnl_H{hidden}_B{batch}")
+        if not os.path.exists(exe):
+            continue
+        steps = steps_for(hidden, batch)
+        rec = {"mlpc": [], "dnnl": []}
+        for _ in range(rounds):
+            p = subprocess.run([mlpc, "bench", model_file(hidden, batch), "--data", data, "--steps",
+                                str(steps), "--reps", "3"] + mlpc_threads_args, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, cwd=ROOT, check=True)
+            rec["mlpc"].append(last_json(p.stdout)["us_per_step_median"])
+            p = subprocess.run([exe, "--data", data, "--steps", str(steps), "--warmup", str(steps // 10)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True)
+            rec["dnnl"].append(last_json(p.stdout)["us_per_step_median"])
+        rec["mlpc_median"] = statistics.median(rec["mlpc"])
+        rec["dnnl_median"] = statistics.median(rec["dnnl"])
+        rec["mlpc_vs_dnnl"] = rec["dnnl_median"] / rec["mlpc_median"]
+        out[(hidden, batch)] = rec
+        print(f"  H={hidden} B={batch}: mlpc {rec['mlpc_median']:.1f}, c-dnnl {rec['dnnl_median']:.1f} us/step "
+              f"-> {rec['mlpc_vs_dnnl']:.2f}x", flush=True)
+    return out
