@@ -159,24 +159,24 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
   if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
     return fail("per-node profiling needs an x86 host");
-  // Big graphs are split so that both cores generate machine code (see
-  // codegen/PassSchedule.cpp); below ~1500 IR instructions per part the
-  // fixed cost of a second module and thread outweighs the gain.
+  // Big graphs are split so that every core generates machine code (see
+  // codegen/PassSchedule.cpp); below ~400 IR instructions per module the
+  // fixed cost of a module and a thread (~2 ms) outweighs the gain.
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  auto parts = codegen::lowerGraphParts(g, name, options, *tm_, std::min(threads, 2u), 1500);
-  if (!parts)
-    return parts.takeError();
-  size_t workspace = parts->front().workspaceBytes;
-  std::optional<size_t> profile = parts->front().profileOffset;
-  std::vector<BindingInfo> bindings = std::move(parts->front().bindings);
+  auto split = codegen::splitGraph(g, name, options, *tm_, std::min(threads, 8u), 400);
+  if (!split)
+    return split.takeError();
   CompileOptions targetOptions;
   targetOptions.cpu = cpu_;
   targetOptions.triple = triple_;
   targetOptions.optLevel = options.optLevel;
   TargetSpec spec = resolveTarget(targetOptions);
-  auto objects = codegen::compileParts(*parts, *tm_, options.optLevel, [&] {
-    return createTargetMachine(spec, options.optLevel, /*pic=*/false);
-  });
+  auto objects = codegen::compileModules(
+      split->modules(), *tm_, options.optLevel,
+      [&] { return createTargetMachine(spec, options.optLevel, /*pic=*/false); },
+      [&](unsigned index, TargetMachine &tm) {
+        return codegen::lowerSplitModule(g, name, options, *split, index, tm);
+      });
   if (!objects)
     return objects.takeError();
   for (auto &object : *objects)
@@ -187,8 +187,8 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
     return symbol.takeError();
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), workspace, ms, std::move(bindings),
-                          profile);
+  return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), split->workspaceBytes, ms,
+                          std::move(split->bindings), split->profileOffset);
 }
 
 Expected<TargetDescription> describeTarget(const CompileOptions &options) {

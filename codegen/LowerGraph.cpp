@@ -6,6 +6,7 @@
 #include "codegen/VectorShape.h"
 
 #include <llvm/Analysis/TargetTransformInfo.h>
+#include <llvm/IR/IntrinsicInst.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/Support/raw_ostream.h>
@@ -112,13 +113,67 @@ void GraphLowering::emitHead(const std::string &name, size_t end,
   Function *body = createBodyFunction(name + ".body", GlobalValue::InternalLinkage);
   emitWrapper(name, body);
   std::vector<Function *> calls;
-  for (const std::string &c : continuations)
-    calls.push_back(createBodyFunction(c, GlobalValue::ExternalLinkage)); // declarations
+  for (const std::string &c : continuations) {
+    Function *defined = m_.getFunction(c); // a range this module defines
+    calls.push_back(defined ? defined : createBodyFunction(c, GlobalValue::ExternalLinkage));
+  }
   lowerRange(body, 0, end, calls, nullptr);
 }
 
 void GraphLowering::emitPart(const std::string &fnName, size_t begin, size_t end) {
   lowerRange(createBodyFunction(fnName, GlobalValue::ExternalLinkage), begin, end, {}, nullptr);
+}
+
+namespace {
+// What an instruction costs instruction selection and register allocation,
+// in units of ~8 us of this machine's codegen (a least-squares fit of the
+// machine-code time of 30 one-node modules of the makemore training step,
+// Sapphire Rapids, LLVM 19: per vector register 17 us for FP arithmetic,
+// 24 us for a memory access or address, 40 us for anything else: compares,
+// selects, shuffles, integer lanes, divisions; scalar index arithmetic
+// ~0). Raw instruction counts made the transcendental kernels (tanh,
+// cross-entropy, batchnorm) look 2-3x cheaper than they are next to the
+// matmuls, and the two halves of a split took 80 and 54 ms.
+size_t backendWeight(const Instruction &inst, unsigned lanes) {
+  Type *t = isa<StoreInst>(inst) ? inst.getOperand(0)->getType() : inst.getType();
+  size_t registers = 1;
+  if (auto *vec = dyn_cast<FixedVectorType>(t))
+    registers = std::max<size_t>(1, vec->getNumElements() / lanes);
+  if (isa<LoadInst, StoreInst, GetElementPtrInst>(inst))
+    return 3 * registers;
+  if (auto *call = dyn_cast<IntrinsicInst>(&inst)) {
+    Intrinsic::ID id = call->getIntrinsicID();
+    if (id == Intrinsic::masked_load || id == Intrinsic::masked_store)
+      return 3 * registers;
+    if (id == Intrinsic::fmuladd)
+      return 2 * registers;
+  }
+  if (!t->isVectorTy())
+    return 0;
+  switch (inst.getOpcode()) {
+  case Instruction::FAdd:
+  case Instruction::FSub:
+  case Instruction::FMul:
+    return 2 * registers;
+  default:
+    return 5 * registers;
+  }
+}
+} // namespace
+
+// The backend weight of what was emitted since the insertion point was
+// `count` instructions into `block` and `last` was the function's last
+// block: the rest of `block` and every block after `last` (new blocks go to
+// the function's end; a loop's exit block is created before its body's).
+size_t GraphLowering::weightSince(BasicBlock *block, size_t count, BasicBlock *last) const {
+  size_t weight = 0;
+  for (auto it = std::next(block->begin(), count); it != block->end(); ++it)
+    weight += backendWeight(*it, k_->VW);
+  for (auto bb = std::next(last->getIterator()); bb != body_->end(); ++bb)
+    if (&*bb != block)
+      for (const Instruction &inst : *bb)
+        weight += backendWeight(inst, k_->VW);
+  return weight;
 }
 
 std::vector<size_t> GraphLowering::emitMeasured(const std::string &name) {
@@ -157,7 +212,8 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
   // last node may have been shared.
   bool sharedBefore = begin > 0;
   for (ValueId v = begin; v < end; ++v) {
-    size_t before = cost ? size() : 0;
+    BasicBlock *startBlock = b_.GetInsertBlock(), *lastBlock = &f->back();
+    size_t startCount = cost ? startBlock->size() : 0;
     Instruction *started = nullptr;
     size_t startedSize = 0;
     if (profileOffset_) {
@@ -180,7 +236,7 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
       b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), elapsed), counter);
     }
     if (cost)
-      (*cost)[v] = size() - before;
+      (*cost)[v] = weightSince(startBlock, startCount, lastBlock);
   }
   std::vector<Value *> args;
   for (Argument &a : f->args())

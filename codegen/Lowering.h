@@ -54,17 +54,36 @@ bool isCIdentifier(const std::string &s);
 llvm::Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
                                          const CompileOptions &options, llvm::TargetMachine &tm);
 
-// The same graph as up to `maxParts` modules, each in its own context so that
-// they can be optimised and compiled concurrently: the first holds `name` and
-// `name.body`, which runs the first range of nodes and then calls
-// `name.part1`, `name.part2`, ... (external functions with the body's
-// signature, defined by the other modules, one contiguous range of nodes
-// each). A part is only split off if every part gets at least
-// `minPartInstructions` IR instructions. Bindings and workspace size are in
-// the first module.
-llvm::Expected<std::vector<LoweredModule>>
-lowerGraphParts(const Graph &g, const std::string &name, const CompileOptions &options,
-                llvm::TargetMachine &tm, unsigned maxParts, size_t minPartInstructions);
+// How a big graph is compiled concurrently: cut into contiguous node ranges,
+// each its own function, spread over `modules()` modules (each in its own
+// context, so that they can be lowered, optimised and compiled on threads of
+// their own). Module 0 holds `name` and `name.body`, which runs range 0
+// itself when module 0 defines it and calls the other ranges' functions
+// (`name.part<r>`: external, the body's signature) in node order.
+struct GraphSplit {
+  BufferPlan plan;
+  std::vector<size_t> bounds;     // range r is nodes [bounds[r], bounds[r + 1])
+  std::vector<unsigned> moduleOf; // per range: the module that defines it
+  std::vector<size_t> moduleCost; // per module: estimated IR instructions
+  // The ABI of the compiled function (Compiler.h), as LoweredModule has it.
+  size_t workspaceBytes = 0;
+  std::vector<BindingInfo> bindings;
+  std::optional<size_t> profileOffset;
+  unsigned modules() const { return static_cast<unsigned>(moduleCost.size()); }
+};
+
+// Plans the split (LowerSplit.cpp says how): at most `maxModules` modules,
+// and only as many as give each at least `minModuleInstructions` IR
+// instructions (one module: the whole graph in one function, as lowerGraph).
+llvm::Expected<GraphSplit> splitGraph(const Graph &g, const std::string &name,
+                                      const CompileOptions &options, llvm::TargetMachine &tm,
+                                      unsigned maxModules, size_t minModuleInstructions);
+// Lowers module `index` of `split` for the target of `tm`. Safe to call
+// concurrently for different modules, each with its own target machine.
+llvm::Expected<LoweredModule> lowerSplitModule(const Graph &g, const std::string &name,
+                                               const CompileOptions &options,
+                                               const GraphSplit &split, unsigned index,
+                                               llvm::TargetMachine &tm);
 
 // Runs the pipeline `buildPipeline` makes on `m`, with analyses for `tm`.
 void runModulePipeline(
@@ -72,12 +91,15 @@ void runModulePipeline(
     llvm::function_ref<llvm::ModulePassManager(llvm::PassBuilder &)> buildPipeline);
 // PassSchedule.cpp: the IR passes run on every lowered module (optLevel 0: none).
 void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel);
-// Optimises and compiles each part to a relocatable object: part 0 with `tm`
-// on the calling thread, every other part concurrently on a thread of its own
-// with a target machine from `makeTm` (called on that thread).
-llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>>
-compileParts(std::vector<LoweredModule> &parts, llvm::TargetMachine &tm, unsigned optLevel,
-             llvm::function_ref<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()> makeTm);
+// Lowers (with `lower`), optimises and compiles `count` modules to
+// relocatable objects, concurrently: module 0 with `tm` on the calling
+// thread, every other module on a thread of its own with a target machine
+// from `makeTm` (called on that thread; a target machine is not thread-safe).
+llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> compileModules(
+    unsigned count, llvm::TargetMachine &tm, unsigned optLevel,
+    llvm::function_ref<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()> makeTm,
+    llvm::function_ref<llvm::Expected<LoweredModule>(unsigned index, llvm::TargetMachine &tm)>
+        lower);
 
 class GraphLowering {
 public:
@@ -92,14 +114,15 @@ public:
   void setParallel(bool parallel) { parallel_ = parallel; }
   // The whole graph: `name` (the bindings-array ABI) and `name.body`.
   void emit(const std::string &name);
-  // The split form (lowerGraphParts): `name` and `name.body`, which runs
-  // nodes [0, end) and then calls each continuation (declared here, with the
-  // body's signature and arguments) in order.
+  // The split form (GraphSplit): `name` and `name.body`, which runs nodes
+  // [0, end) and then calls each continuation (with the body's signature
+  // and arguments; declared here unless the module already defines it) in order.
   void emitHead(const std::string &name, size_t end, llvm::ArrayRef<std::string> continuations);
   // `fnName`: external, the body's signature, runs nodes [begin, end).
   void emitPart(const std::string &fnName, size_t begin, size_t end);
-  // Lowers the whole graph into `name` and returns the number of IR
-  // instructions each node (with its output actions) produced.
+  // Lowers the whole graph into `name` and returns what each node's code
+  // (with its output actions) will cost the backend: IR instructions, each
+  // weighted by the vector registers it spans (LowerGraph.cpp).
   std::vector<size_t> emitMeasured(const std::string &name);
 
 private:
@@ -111,6 +134,7 @@ private:
   void lowerRange(llvm::Function *f, size_t begin, size_t end,
                   llvm::ArrayRef<llvm::Function *> calls, std::vector<size_t> *cost);
   void createBuffers();
+  size_t weightSince(llvm::BasicBlock *block, size_t count, llvm::BasicBlock *last) const;
   const Buf &buf(ValueId v) const { return bufs_[v]; }
   Buf outputBuf(size_t output) const;
   const Buf &scratch(ValueId v) const { return scratch_[v]; }

@@ -71,26 +71,30 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
 }
 
 Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
-compileParts(std::vector<LoweredModule> &parts, TargetMachine &tm, unsigned optLevel,
-             function_ref<Expected<std::unique_ptr<TargetMachine>>()> makeTm) {
-  auto compileOne = [&](LoweredModule &part,
+compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
+               function_ref<Expected<std::unique_ptr<TargetMachine>>()> makeTm,
+               function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower) {
+  auto compileOne = [&](unsigned index,
                         TargetMachine &machine) -> Expected<std::unique_ptr<MemoryBuffer>> {
-    runPassSchedule(*part.module, machine, optLevel);
+    Expected<LoweredModule> part = lower(index, machine);
+    if (!part)
+      return part.takeError();
+    runPassSchedule(*part->module, machine, optLevel);
     orc::SimpleCompiler compiler(machine);
-    return compiler(*part.module);
+    return compiler(*part->module);
   };
   // Worker results; each slot is written by its own thread only.
-  std::vector<std::optional<Expected<std::unique_ptr<MemoryBuffer>>>> results(parts.size());
+  std::vector<std::optional<Expected<std::unique_ptr<MemoryBuffer>>>> results(count);
   std::vector<llvm::thread> workers;
-  for (size_t p = 1; p < parts.size(); ++p)
+  for (unsigned p = 1; p < count; ++p)
     workers.emplace_back([&, p] {
       auto machine = makeTm();
       if (!machine)
         results[p].emplace(machine.takeError());
       else
-        results[p].emplace(compileOne(parts[p], **machine));
+        results[p].emplace(compileOne(p, **machine));
     });
-  results[0].emplace(compileOne(parts[0], tm));
+  results[0].emplace(compileOne(0, tm));
   for (llvm::thread &w : workers)
     w.join();
 
