@@ -130,7 +130,8 @@ Expected<Built> build(const Graph &g, const std::string &name, const CompileOpti
 
 JitEngine::~JitEngine() = default;
 
-Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &options) {
+Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &options,
+                                                       JitCacheOptions cache) {
   initNativeTarget();
   TargetSpec spec = resolveTarget(options);
   auto tm = createTargetMachine(spec, options.optLevel, /*pic=*/false);
@@ -146,6 +147,8 @@ Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &opt
   engine->tm_ = std::move(*tm);
   engine->triple_ = options.triple;
   engine->cpu_ = options.cpu;
+  if (!cache.directory.empty())
+    engine->cache_ = std::make_unique<codegen::ObjectCache>(std::move(cache));
   return engine;
 }
 
@@ -176,7 +179,8 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       [&] { return createTargetMachine(spec, options.optLevel, /*pic=*/false); },
       [&](unsigned index, TargetMachine &tm) {
         return codegen::lowerSplitModule(g, name, options, *split, index, tm);
-      });
+      },
+      cache_.get());
   if (!objects)
     return objects.takeError();
   for (auto &object : *objects)

@@ -23,6 +23,7 @@
 // interpreter does, and the trainer validates its data).
 #pragma once
 
+#include "codegen/ObjectCache.h"
 #include "ir/Graph.h"
 
 #include <llvm/Support/Error.h>
@@ -125,8 +126,11 @@ private:
 // Owns one ORC LLJIT; several functions (distinct names) can be added.
 class JitEngine {
 public:
-  // The target comes from `options` (cpu/triple); other fields are per compile().
-  static llvm::Expected<std::unique_ptr<JitEngine>> create(const CompileOptions &options);
+  // The target comes from `options` (cpu/triple); other fields are per
+  // compile(). With a cache directory, machine code is kept on disk across
+  // processes (codegen/ObjectCache.h).
+  static llvm::Expected<std::unique_ptr<JitEngine>> create(const CompileOptions &options,
+                                                           JitCacheOptions cache = {});
   ~JitEngine();
 
   // options.cpu/triple must be empty or equal to the engine's; names must be
@@ -134,12 +138,16 @@ public:
   // on one engine (use one engine per thread); the compiled functions are.
   llvm::Expected<CompiledFunction> compile(const Graph &g, const std::string &name,
                                            const CompileOptions &options);
+  // Modules loaded from / compiled past the cache (both 0 without one).
+  unsigned cacheHits() const { return cache_ ? cache_->hits() : 0; }
+  unsigned cacheMisses() const { return cache_ ? cache_->misses() : 0; }
 
 private:
   JitEngine() = default;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unique_ptr<llvm::TargetMachine> tm_; // for lowering decisions and the IR optimiser
-  std::string triple_, cpu_;                // as resolved from the create() options
+  std::unique_ptr<codegen::ObjectCache> cache_;
+  std::string triple_, cpu_; // as resolved from the create() options
 };
 
 // What the kernels are compiled for on options' target (for reports such as

@@ -32,6 +32,7 @@
 // (repeat compiles; the first compile in a process adds ~25 ms of cold
 // caches and one-time LLVM initialisation).
 #include "codegen/Lowering.h"
+#include "codegen/ObjectCache.h"
 
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -43,6 +44,9 @@
 using namespace llvm;
 
 namespace mlpc::codegen {
+namespace {
+const char *const kPassPipeline = "function(early-cse<memssa>,loop-mssa(licm),simplifycfg)";
+} // namespace
 
 void runModulePipeline(Module &m, TargetMachine &tm,
                        function_ref<ModulePassManager(PassBuilder &)> buildPipeline) {
@@ -65,7 +69,7 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
     return;
   runModulePipeline(m, tm, [](PassBuilder &pb) {
     ModulePassManager mpm;
-    cantFail(pb.parsePassPipeline(mpm, "function(early-cse<memssa>,loop-mssa(licm),simplifycfg)"));
+    cantFail(pb.parsePassPipeline(mpm, kPassPipeline));
     return mpm;
   });
 }
@@ -73,15 +77,25 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
 Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
 compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
                function_ref<Expected<std::unique_ptr<TargetMachine>>()> makeTm,
-               function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower) {
+               function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower,
+               ObjectCache *cache) {
   auto compileOne = [&](unsigned index,
                         TargetMachine &machine) -> Expected<std::unique_ptr<MemoryBuffer>> {
     Expected<LoweredModule> part = lower(index, machine);
     if (!part)
       return part.takeError();
+    std::string key;
+    if (cache) {
+      key = cache->key(*part->module, machine, kPassPipeline, optLevel);
+      if (auto object = cache->lookup(key))
+        return std::move(object);
+    }
     runPassSchedule(*part->module, machine, optLevel);
     orc::SimpleCompiler compiler(machine);
-    return compiler(*part->module);
+    auto object = compiler(*part->module);
+    if (cache && object)
+      cache->store(key, (*object)->getMemBufferRef());
+    return object;
   };
   // Worker results; each slot is written by its own thread only.
   std::vector<std::optional<Expected<std::unique_ptr<MemoryBuffer>>>> results(count);

@@ -98,7 +98,7 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
       rt->training_.add(Node((*inference)[s]));
       ++rt->untrackedStates_;
     }
-  auto jit = JitEngine::create(CompileOptions{});
+  auto jit = JitEngine::create(CompileOptions{}, execution.cache);
   if (!jit)
     return jit.takeError();
   rt->jit_ = std::move(*jit);

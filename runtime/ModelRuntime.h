@@ -49,6 +49,10 @@ struct ExecutionOptions {
   // 0 = auto (runtime/ThreadTeam.h: autoThreads of the training step's FLOPs).
   // Results are bit-identical for any count.
   unsigned threads = 0;
+  // The JIT's on-disk machine-code cache (codegen/ObjectCache.h); the
+  // default, an empty directory, is none. The driver enables it unless
+  // --no-cache or MLPC_NO_CACHE.
+  JitCacheOptions cache;
 };
 
 class ModelRuntime {
@@ -89,6 +93,10 @@ public:
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
   double trainCompileMillis() const { return trainCompileMs_; }
+  // Modules of the functions compiled so far loaded from / compiled past
+  // the JIT's on-disk cache (ExecutionOptions::cache; 0 and 0 without it).
+  unsigned jitCacheHits() const { return jit_->cacheHits(); }
+  unsigned jitCacheMisses() const { return jit_->cacheMisses(); }
   // The threads the compiled functions run on (ExecutionOptions::threads resolved).
   unsigned threads() const { return team_ ? team_->size() : 1; }
   // `mlpc bench --profile`: compile train_step with per-node cycle counters

@@ -32,6 +32,12 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
                                   "process may use: the threads will wait for each other\n",
                                   execution.threads, cores);
   }
+  if (!args.has("--no-cache")) {
+    execution.cache.directory = defaultJitCacheDirectory();
+    execution.cache.warn = [](const std::string &message) {
+      llvm::errs() << "mlpc: warning: " << message << "\n";
+    };
+  }
   return execution;
 }
 

@@ -22,6 +22,12 @@ const FlagSpec kSeed{"--seed", "S", "random seed (default 42)"};
 const FlagSpec kThreads{"--threads", "N",
                         "threads of the step: a number or auto (default: auto, from the step's "
                         "size and the free cores); results are the same for any N"};
+const FlagSpec kNoCache{
+    "--no-cache", "",
+    "compile without the on-disk machine-code cache (also: MLPC_NO_CACHE=1; "
+    "default directory $XDG_CACHE_HOME/mlpc or ~/.cache/mlpc, or $MLPC_CACHE_DIR)"};
+const FlagSpec kCache{"--cache", "",
+                      "use the on-disk machine-code cache (bench compiles cold by default)"};
 const FlagSpec kVectorBits{
     "--vector-bits", "BITS",
     "kernel vector width, 128, 256 or 512 (default: the widest the CPU has)"};
@@ -101,7 +107,8 @@ const std::vector<Command> &allCommands() {
          kNoFuse,
          kVerbose,
          kThreads,
-         kVectorBits},
+         kVectorBits,
+         kNoCache},
         1,
         1},
        runTrain},
@@ -120,7 +127,8 @@ const std::vector<Command> &allCommands() {
          kData,
          {"--split", "NAME", "only this split: train, val or test"},
          kThreads,
-         kVectorBits},
+         kVectorBits,
+         kNoCache},
         1,
         1},
        runEval},
@@ -164,7 +172,8 @@ const std::vector<Command> &allCommands() {
          {"--reps", "R", "repetitions after a warm-up (default 5)"},
          {"--profile", "", "also print each graph node's share of the step (x86)"},
          kThreads,
-         kVectorBits},
+         kVectorBits,
+         kCache},
         1,
         1},
        runBench},

@@ -94,9 +94,12 @@ struct JitRun {
 };
 
 // Compiles and runs g once. nullOutputs: output names bound to null.
+// engine / name: where and as what to compile (default: sharedJit(), a fresh name).
 inline JitRun runJit(const Graph &g, const LeafData &data, const CompileOptions &options = {},
-                     float lr = 0, const std::vector<std::string> &nullOutputs = {}) {
-  auto compiled = sharedJit().compile(g, uniqueName(), options);
+                     float lr = 0, const std::vector<std::string> &nullOutputs = {},
+                     JitEngine *engine = nullptr, const std::string &name = "") {
+  auto compiled =
+      (engine ? *engine : sharedJit()).compile(g, name.empty() ? uniqueName() : name, options);
   if (!compiled)
     FAIL(llvm::toString(compiled.takeError()));
   JitRun run{*compiled, {}, {}};
