@@ -22,15 +22,50 @@
 // unrolling doubled compile time), the inliner (one call per function).
 // optLevel 0 runs nothing (for debugging the lowering).
 //
-// Concurrent compilation: lowerGraphParts splits a big graph into modules
-// with their own contexts; part 0 is compiled on the calling thread, each
-// other part on a thread of its own with its own TargetMachine (a target
-// machine caches subtargets and is not thread-safe). Machine-code
-// generation is ~85% of the compile time and scales with code size; the
-// makemore step in two parts (~2.7k + 2.1k IR instructions) takes ~87 ms of
-// CPU in ~49 ms of wall time on the two cores of the development machine
-// (repeat compiles; the first compile in a process adds ~25 ms of cold
-// caches and one-time LLVM initialisation).
+// Where the JIT's time goes (makemore training step, `mlpc bench
+// examples/makemore.mlp --threads 1`, 2-core Sapphire Rapids KVM guest,
+// LLVM 19; this host's speed drifts by up to 1.7x within minutes, so
+// ranges): compile_ms 57-95 ms cold, of which
+//   ModelRuntime::create     ~2 ms: frontend lowering, graph passes, JIT and
+//                            target-machine setup
+//   splitGraph               6-7 ms, serial: buffer plan and a trial lowering
+//                            that weighs each node (LowerGraph.cpp)
+//   per module, 2 modules on 2 threads at once:
+//     lowering               2.5-5 ms
+//     IR passes (below)      3-5 ms
+//     machine code           40-50 ms each on a quiet host, 60-80 loaded.
+//                            Of it (llc-19 -time-passes on the whole step,
+//                            150 ms on one core): instruction selection 40%
+//                            (half of that the DAG combiner), loop strength
+//                            reduction + IV users 17%, greedy register
+//                            allocation 10%, the machine scheduler 5%,
+//                            no other pass over 2%
+//   linking (JITLink)        0.3-0.8 ms; the first step ~0.03 ms
+// The step is 4718 IR instructions as lowered, 3981 after the passes, 3059
+// machine instructions (25 KB). Not compile time: reading and windowing the
+// names (6-9 ms, bench's data_ms); eval (512 rows, ~900 IR instructions,
+// two modules, ~20 ms) and the split loss (~330, ~15 ms) compile on first
+// use, after training.
+// Tried and not kept: -disable-lsr (-13% compile, but the step looked ~3%
+// slower and it is a process-wide LLVM option), CodeGenOptLevel::Less (no
+// faster in llc), evaluating the 4-vector interleaved elementwise trees as
+// four <16 x float> trees instead of one <64 x float> (the same time).
+// A repeated run loads the machine code from the on-disk cache instead
+// (codegen/ObjectCache.h): compile_ms 13-16 ms, of which ~8 ms is the
+// trial lowering and lowering that the key needs.
+//
+// Concurrent compilation: splitGraph cuts a big graph into node ranges,
+// each its own function, spread over up to 8 modules (one per core, at
+// least ~400 weighted instructions each) with their own contexts; module 0
+// is lowered and compiled on the calling thread, every other module is
+// lowered, optimised and compiled on a thread of its own with its own
+// TargetMachine (a target machine caches subtargets and is not thread-safe).
+// The ranges are arcs of the node sequence read as a cycle, which balances
+// the modules far better than contiguous halves (LowerModule.cpp); the
+// weights come from timing one-node modules. The old contiguous split of
+// the step put 40 ms of machine code on one thread and 80-90 on the other;
+// balanced, both take 40-50 ms (same total work; on this noisy host the
+// median compile_ms of interleaved runs moved by less than the noise).
 #include "codegen/Lowering.h"
 #include "codegen/ObjectCache.h"
 
