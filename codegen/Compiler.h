@@ -61,12 +61,15 @@ struct CompileOptions {
   // cycle counter around every node's code and adds the difference to a u64
   // counter per graph node, placed at CompiledFunction::profileOffset() in
   // the workspace (the caller zeroes them). Costs ~2 counter reads per node.
+  // With `parallel`, threads 0 .. kProfileThreads-1 each have their own row
+  // of counters (thread i's at profileOffset() + 8 * i * graph size); a
+  // node's time includes the thread's wait at the barriers around it.
   bool profileNodes = false;
+  static constexpr unsigned kProfileThreads = 4;
   // The function may run on several threads at once, each called with its
   // ThreadContext: the matmuls and elementwise loops split their outer loop
   // by thread (same tiles, same order: bit-identical results for any count),
   // every other node runs on thread 0, with barriers between (LowerGraph.cpp).
-  // Not with profileNodes.
   bool parallel = false;
   // Vector width of the kernels in bits, a cap: 0 = the widest the target
   // has (codegen/VectorShape.h says why); 128 / 256 / 512 for comparisons.

@@ -233,7 +233,17 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
           b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), started);
       Value *counter = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_,
                                                      *profileOffset_ + 8 * static_cast<size_t>(v));
-      b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), elapsed), counter);
+      auto record = [&] {
+        b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), elapsed), counter);
+      };
+      if (parallel_) // each thread's row of counters (CompileOptions::profileNodes)
+        onThreadBelow(CompileOptions::kProfileThreads, [&] {
+          counter = b_.CreateInBoundsGEP(b_.getInt64Ty(), counter,
+                                         b_.CreateMul(threadIndex_, b_.getInt64(g_.size())));
+          record();
+        });
+      else
+        record();
     }
     if (cost)
       (*cost)[v] = weightSince(startBlock, startCount, lastBlock);

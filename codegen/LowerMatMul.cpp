@@ -104,28 +104,41 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
   };
   const unsigned rowCount = static_cast<unsigned>(std::min<int64_t>(rows, vw));
   const unsigned colCount = static_cast<unsigned>(std::min<int64_t>(cols, vw));
+  auto block = [&](Value *rowStart, Value *colStart) {
+    Value *r0 = blockStart(rowStart, rows), *c0 = blockStart(colStart, cols);
+    Values in;
+    for (unsigned r = 0; r < vw; ++r)
+      in.push_back(r < rowCount
+                       ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
+                       : Constant::getNullValue(k_->VecTy));
+    Values out = k_->transpose(in);
+    for (unsigned c = 0; c < colCount; ++c)
+      k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), dstStride), r0), out[c], rowCount);
+  };
+  // Threads split the blocks so that their stores do not share cache lines:
+  // by src rows when a block's dst vectors are whole lines (rows and the dst
+  // stride multiples of VW), else by dst rows (src columns), each thread's
+  // stores then being one contiguous range. Splitting by src rows with,
+  // say, rows = 30 had both threads write every 120-byte dst row: the lines
+  // moved between the cores on every store (W1^T in makemore at H=1024: 4x
+  // the node's one-thread time).
+  if ((rows % vw == 0 && dstStride % vw == 0) || !k_->share.index) {
+    k_->loopShared(
+        0, rows, vw,
+        [&](Value *rowStart) {
+          k_->loop(
+              0, cols, vw, [&](Value *colStart) { block(rowStart, colStart); }, "tc");
+        },
+        "tr");
+    return;
+  }
   k_->loopShared(
-      0, rows, vw,
-      [&](Value *rowStart) {
-        Value *r0 = blockStart(rowStart, rows);
+      0, cols, vw,
+      [&](Value *colStart) {
         k_->loop(
-            0, cols, vw,
-            [&](Value *colStart) {
-              Value *c0 = blockStart(colStart, cols);
-              Values in;
-              for (unsigned r = 0; r < vw; ++r)
-                in.push_back(
-                    r < rowCount
-                        ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
-                        : Constant::getNullValue(k_->VecTy));
-              Values out = k_->transpose(in);
-              for (unsigned c = 0; c < colCount; ++c)
-                k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), dstStride), r0), out[c],
-                             rowCount);
-            },
-            "tc");
+            0, rows, vw, [&](Value *rowStart) { block(rowStart, colStart); }, "tr");
       },
-      "tr");
+      "tc");
 }
 
 void GraphLowering::lowerMatMul(ValueId v) {

@@ -25,9 +25,6 @@ Expected<BufferPlan> checkAndPlan(const Graph &g, const std::string &name,
   std::vector<std::string> problems = verifyGraph(g);
   if (!problems.empty())
     return fail("invalid graph: " + problems.front());
-  // Every thread would add to the same per-node counters.
-  if (options.parallel && options.profileNodes)
-    return fail("per-node profiling needs code for one thread (no CompileOptions::parallel)");
   return planBuffers(g, options.sgdUpdate);
 }
 
@@ -61,7 +58,7 @@ void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptio
   out.workspaceBytes = static_cast<size_t>(plan.workspaceBytes);
   out.profileOffset = profileOffset(plan, options);
   if (out.profileOffset)
-    out.workspaceBytes = *out.profileOffset + 8 * g.size();
+    out.workspaceBytes = *out.profileOffset + 8 * g.size() * CompileOptions::kProfileThreads;
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     if (!isBindingLeaf(n.op))

@@ -77,9 +77,13 @@ void GraphLowering::shareBarrier() {
 }
 
 void GraphLowering::onThreadZero(function_ref<void()> body) {
+  onThreadBelow(1, body);
+}
+
+void GraphLowering::onThreadBelow(unsigned count, function_ref<void()> body) {
   BasicBlock *then = BasicBlock::Create(ctx_, "thread0", body_);
   BasicBlock *cont = BasicBlock::Create(ctx_, "thread0.end", body_);
-  b_.CreateCondBr(b_.CreateICmpEQ(threadIndex_, b_.getInt64(0)), then, cont);
+  b_.CreateCondBr(b_.CreateICmpULT(threadIndex_, b_.getInt64(count)), then, cont);
   b_.SetInsertPoint(then);
   body();
   b_.CreateBr(cont);

@@ -202,6 +202,8 @@ private:
   void emitBarrier();
   void shareBarrier(); // a barrier inside a shared node; nothing otherwise
   void onThreadZero(llvm::function_ref<void()> body);
+  // body() on threads 0 .. count-1 only.
+  void onThreadBelow(unsigned count, llvm::function_ref<void()> body);
 
   const Graph &g_;
   const BufferPlan &plan_;

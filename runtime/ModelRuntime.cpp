@@ -254,8 +254,8 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   CompileOptions options;
   options.sgdUpdate = sgd;
   options.vectorBits = execution_.vectorBits;
-  // Per-node counters are for one thread: a profiled step is serial code.
-  options.parallel = team_ && !(profile_ && &slot == &train_);
+  // A profiled parallel step counts thread 0's time per node.
+  options.parallel = team_ != nullptr;
   options.profileNodes = profile_ && &slot == &train_;
   auto fn = jit_->compile(graph, name, options);
   if (!fn)
@@ -283,7 +283,8 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
       return fn.takeError();
     trainCompileMs_ = (*fn)->function().compileMillis();
     if (uint64_t *counters = trainProfileCounters())
-      std::fill(counters, counters + training_.size(), 0); // the workspace starts as garbage
+      std::fill(counters, counters + training_.size() * CompileOptions::kProfileThreads,
+                0); // the workspace starts as garbage
     trainX_.assign(batch() * context(), 0);
     trainY_.assign(batch(), 0);
     const Graph &g = training_;

@@ -143,7 +143,8 @@ int runBench(const ParsedArgs &args) {
   }
   // Last, so the instrumented step cannot disturb the measurements above.
   if (args.has("--profile")) {
-    auto profile = profileTrainStep((*file)->ast(), vocab, (*file)->diags(), train, *steps);
+    auto profile =
+        profileTrainStep((*file)->ast(), vocab, (*file)->diags(), train, *steps, *execution);
     if (!profile)
       return reportError(profile.takeError());
     for (auto &[key, value] : *profile)

@@ -54,12 +54,13 @@ std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters) {
 
 llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const Vocabulary &vocab,
                                                     DiagnosticEngine &diags, const Split &train,
-                                                    int64_t steps) {
+                                                    int64_t steps,
+                                                    const ExecutionOptions &execution) {
 #ifndef MLPC_HAVE_TSC
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  "--profile needs an x86 host (it reads the time-stamp counter)");
 #else
-  auto runtime = ModelRuntime::create(ast, vocab, diags);
+  auto runtime = ModelRuntime::create(ast, vocab, diags, {}, execution);
   if (!runtime)
     return runtime.takeError();
   ModelRuntime &model = **runtime;
@@ -83,7 +84,8 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   if (!counters)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "internal error: the train step has no profile counters");
-  std::fill(counters, counters + g.size(), 0);
+  const unsigned threads = std::min(model.threads(), CompileOptions::kProfileThreads);
+  std::fill(counters, counters + g.size() * CompileOptions::kProfileThreads, 0);
 
   auto wallStart = std::chrono::steady_clock::now();
   uint64_t ticksStart = __rdtsc();
@@ -102,31 +104,48 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
       nodes.push_back(v);
   std::sort(nodes.begin(), nodes.end(),
             [&](ValueId a, ValueId b) { return counters[a] > counters[b]; });
-  auto usPerStep = [&](ValueId v) { return counters[v] / ticksPerUs / steps; };
+  auto usOnThread = [&](ValueId v, unsigned t) {
+    return counters[v + g.size() * t] / ticksPerUs / steps;
+  };
+  auto usPerStep = [&](ValueId v) { return usOnThread(v, 0); };
   double nodesUs = 0;
   for (ValueId v : nodes)
     nodesUs += usPerStep(v);
 
   llvm::raw_ostream &os = llvm::errs(); // stdout carries the one JSON line
-  os << fmt::format("profile of {} train_step over {} steps (instrumented: {:.2f} us/step; "
-                    "the nodes account for {:.2f} us, sampling and call overhead for the rest)\n",
-                    model.module().name, steps, stepUs, nodesUs);
-  os << fmt::format("{:>7} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", "share", "node", "type",
-                    "op (<- ops fused into its loop)", "name");
+  os << fmt::format("profile of {} train_step over {} steps on {} thread{} (instrumented: {:.2f} "
+                    "us/step; the nodes account for {:.2f} us, sampling and call overhead for the "
+                    "rest){}\n",
+                    model.module().name, steps, model.threads(), model.threads() == 1 ? "" : "s",
+                    stepUs, nodesUs,
+                    model.threads() == 1 ? "" : "; per thread, barrier waits included");
+  std::string otherThreads;
+  for (unsigned t = 1; t < threads; ++t)
+    otherThreads += fmt::format(" {:>7}", fmt::format("thread{}", t));
+  os << fmt::format("{:>7}{} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", otherThreads, "share",
+                    "node", "type", "op (<- ops fused into its loop)", "name");
   llvm::json::Array rows;
   for (ValueId v : nodes) {
     const Node &n = g[v];
     double us = usPerStep(v);
     std::string label = fusedLabel(g, v, counters);
-    os << fmt::format("{:>7.2f} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, 100 * us / stepUs, v,
-                      toString(n.type), label, n.name);
+    otherThreads.clear();
+    llvm::json::Array byThread{us};
+    for (unsigned t = 1; t < threads; ++t) {
+      otherThreads += fmt::format(" {:>7.2f}", usOnThread(v, t));
+      byThread.push_back(usOnThread(v, t));
+    }
+    os << fmt::format("{:>7.2f}{} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, otherThreads,
+                      100 * us / stepUs, v, toString(n.type), label, n.name);
     rows.push_back(llvm::json::Object{{"node", static_cast<int64_t>(v)},
                                       {"op", label},
                                       {"type", toString(n.type)},
                                       {"name", n.name},
-                                      {"us_per_step", us}});
+                                      {"us_per_step", us},
+                                      {"us_per_step_by_thread", std::move(byThread)}});
   }
   return llvm::json::Object{{"profile_steps", steps},
+                            {"profile_threads", static_cast<int64_t>(model.threads())},
                             {"profile_step_us", stepUs},
                             {"profile_nodes_us", nodesUs},
                             {"profile", std::move(rows)}};
