@@ -1,14 +1,15 @@
 // Parallel code (CompileOptions::parallel): one function that every thread
 // of a team runs at once, each with its ThreadContext {index, count}.
 //
-// Matmuls, elementwise loops (with whatever is fused into them) and the
-// batchnorm kernels are *shared*: their outermost loop (the matmul's row
-// tiles, the elementwise nest's outer axis or its vector groups, the batch
-// statistics' and BatchNormGrad's column groups) is cut into `count`
+// Matmuls, elementwise loops (with whatever is fused into them), column
+// reductions and the batchnorm kernels are *shared*: their outermost loop
+// (the matmul's row tiles, the elementwise nest's outer axis or its vector
+// groups, the column groups of a reduction over rows, of the batch
+// statistics and of BatchNormGrad) is cut into `count`
 // contiguous parts by trip, KernelBuilder::loopShared. A trip is the same code on any
 // thread, and every output element is written by exactly one trip, so the
 // results are bit-identical for any thread count. Every other node
-// (reductions, batch statistics, gathers and scatters, cross-entropy, and
+// (row reductions, gathers and scatters, cross-entropy, and
 // the output copies / write-backs) is *serial*: it runs on thread 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
@@ -26,14 +27,20 @@ namespace mlpc::codegen {
 
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
-  const bool shareable =
-      kernel == Kernel::MatMul || kernel == Kernel::Elementwise || kernel == Kernel::BatchNormGrad;
+  const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
+                         kernel == Kernel::BatchNormGrad || isColumnReduction(v);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;
   if (!runsOwnKernel(v))
     return hasPostActions(v) ? NodeMode::Serial : NodeMode::NoCode;
   return shareable ? NodeMode::Shared : NodeMode::Serial;
+}
+
+bool GraphLowering::isColumnReduction(ValueId v) const {
+  const Node &n = g_[v];
+  return opInfo(n.op).kernel == Kernel::Reduction &&
+         AxisSplit(g_[n.operands[0]].type.shape, n.axis).inner > 1;
 }
 
 bool GraphLowering::hasPostActions(size_t position) const {

@@ -4,7 +4,8 @@
 //   inner > 1: vectorise across `inner` (contiguous), accumulate over `size`
 //              in registers, several column chunks at once so the add
 //              latency of one chain overlaps the others (e.g. the bias
-//              gradient sum over the batch axis of [32, 200]).
+//              gradient sum over the batch axis of [32, 200]). Parallel
+//              code splits the column groups between threads.
 //   inner = 1: each output is a contiguous row: up to 4 vector accumulators
 //              over the row, then VW rows are reduced across together.
 // Summation order therefore differs from the interpreter's serial order;
@@ -46,22 +47,26 @@ void GraphLowering::lowerReduction(ValueId v) {
 
   if (s.inner > 1) {
     k_->loop(0, s.outer, 1, [&](Value *o) {
-      k_->chunkGroups(s.inner, 4, [&](Value *base, ArrayRef<unsigned> lanes) {
-        Values init(lanes.size(), identity);
-        Values acc = k_->loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
-          Value *row = k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), base);
-          Values next;
-          for (size_t c = 0; c < lanes.size(); ++c) {
-            Value *column = k_->add(base, int64_t(c) * k_->VW); // outer is 1 when fused
-            next.push_back(
-                combine(acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
-          }
-          return next;
-        });
-        for (size_t c = 0; c < lanes.size(); ++c)
-          k_->storeVec(out, k_->add(k_->add(k_->mul(o, s.inner), base), int64_t(c) * k_->VW),
-                       finish(acc[c]), lanes[c]);
-      });
+      // Parallel code: threads split the column groups (GraphLowering::nodeMode).
+      k_->chunkGroups(
+          s.inner, 4,
+          [&](Value *base, ArrayRef<unsigned> lanes) {
+            Values init(lanes.size(), identity);
+            Values acc = k_->loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
+              Value *row = k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), base);
+              Values next;
+              for (size_t c = 0; c < lanes.size(); ++c) {
+                Value *column = k_->add(base, int64_t(c) * k_->VW); // outer is 1 when fused
+                next.push_back(combine(
+                    acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
+              }
+              return next;
+            });
+            for (size_t c = 0; c < lanes.size(); ++c)
+              k_->storeVec(out, k_->add(k_->add(k_->mul(o, s.inner), base), int64_t(c) * k_->VW),
+                           finish(acc[c]), lanes[c]);
+          },
+          /*shared=*/true);
     });
     return;
   }

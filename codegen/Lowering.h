@@ -202,6 +202,9 @@ private:
   void emitBarrier();
   void shareBarrier(); // a barrier inside a shared node; nothing otherwise
   void onThreadZero(llvm::function_ref<void()> body);
+  // A Reduction over an axis with contiguous elements after it (its kernel
+  // vectorises across columns, which threads can split).
+  bool isColumnReduction(ValueId v) const;
   // body() on threads 0 .. count-1 only.
   void onThreadBelow(unsigned count, llvm::function_ref<void()> body);
 
