@@ -170,7 +170,9 @@ const std::vector<Command> &allCommands() {
          kData,
          {"--steps", "N", "training steps per repetition (default 5000)"},
          {"--reps", "R", "repetitions after a warm-up (default 5)"},
-         {"--profile", "", "also print each graph node's share of the step (x86)"},
+         {"--profile", "",
+          "also print each graph node's share of the step (x86; one column per thread with "
+          "--threads N)"},
          kThreads,
          kVectorBits,
          kCache},

@@ -21,4 +21,16 @@ expect_error "--vector-bits applies to inference objects" compile "$model" --tra
   fail "bench --vector-bits 256 failed"
 grep -q '"vector_bits":256' bench.json || fail "bench did not report 256-bit vectors: $(cat bench.json)"
 grep -q '"threads":1' bench.json || fail "bench did not report 1 thread"
+# The per-node profile of parallel code: one time per thread and node (x86 only).
+if [ "$(uname -m)" = x86_64 ]; then
+  "$MLPC" bench "$model" --steps 20 --reps 1 --threads 2 --profile --data "$MLPC_DATA" \
+    >profile.json 2>profile.txt || fail "bench --profile --threads 2 failed: $(cat profile.txt)"
+  grep -q '"profile_threads":2' profile.json || fail "the profile is not of 2 threads"
+  grep -q 'thread1' profile.txt || fail "no thread 1 column: $(head -3 profile.txt)"
+  /usr/bin/python3 -c '
+import json, sys
+rows = json.load(open("profile.json"))["profile"]
+assert rows and all(len(r["us_per_step_by_thread"]) == 2 for r in rows), rows
+' || fail "profile rows lack two per-thread times"
+fi
 echo ok
