@@ -468,7 +468,7 @@ struct Planner {
           dieAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
-        int64_t bytes = roundUp(2 * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+        int64_t bytes = roundUp((2 + kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
         p.stats[group].offset = arena.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);

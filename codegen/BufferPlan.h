@@ -70,10 +70,16 @@ struct Region {
 // BatchNormGrad nodes that normalise that input with that eps (the leader),
 // and read by all of them (see LowerFused.cpp). A BatchNormInfer has a group
 // of its own whose second half holds gain / sqrt(running_var + eps).
+// The batch statistics add their column sums by blocks of rows, a fixed
+// number of them (LowerFused.cpp: emitBatchStats), so that threads can
+// split the blocks and every thread count gives the same bits.
+constexpr int64_t kStatsBlocks = 4;
+
 struct StatsPlan {
   ValueId leader = 0; // its position runs the statistics kernel
   int64_t mean = -1;  // a later mean(x, 0) node the kernel also writes, or -1
-  int64_t offset = 0; // workspace bytes: `columns` means, then `columns` 1/std
+  int64_t offset = 0; // workspace bytes: `columns` means, then `columns` 1/std,
+                      // then kStatsBlocks x `columns` partial sums (parallel code)
   int region = -1;
 };
 

@@ -30,7 +30,43 @@ namespace mlpc::codegen {
 
 namespace {
 constexpr unsigned kColumnGroup = 4;
+
+// Row blocks of the batch statistics' column sums (BufferPlan.h:
+// kStatsBlocks when they divide the rows, else one block).
+int64_t statsBlocks(int64_t rows) {
+  return rows % kStatsBlocks == 0 && rows >= 2 * kStatsBlocks ? kStatsBlocks : 1;
 }
+
+// step(acc, row, c) folds one row into column vector c's accumulator.
+using RowStep = function_ref<Value *(Value *, Value *, size_t)>;
+
+// The fold of rows [first, first + count) per column vector, from zero.
+Values blockSum(KernelBuilder &k, size_t vectors, Value *first, int64_t count, RowStep step) {
+  return k.loopCarried(0, count, 1, Values(vectors, k.splat(0.0)),
+                       [&](Value *i, ArrayRef<Value *> acc) {
+                         Value *row = k.add(first, i);
+                         Values next;
+                         for (size_t c = 0; c < vectors; ++c)
+                           next.push_back(step(acc[c], row, c));
+                         return next;
+                       });
+}
+
+// ((0 + s_0) + s_1) + ... over the row blocks' folds s_b: the order in which
+// the parallel kernel adds the blocks' partial sums (emitBatchStatsShared).
+Values blockedSum(KernelBuilder &k, size_t vectors, int64_t rows, RowStep step) {
+  const int64_t blocks = statsBlocks(rows), blockRows = rows / blocks;
+  return k.loopCarried(0, blocks, 1, Values(vectors, k.splat(0.0)),
+                       [&](Value *b, ArrayRef<Value *> total) {
+                         Values part = blockSum(k, vectors, k.mul(b, blockRows), blockRows, step);
+                         Values next;
+                         for (size_t c = 0; c < vectors; ++c)
+                           next.push_back(k.B.CreateFAdd(total[c], part[c]));
+                         return next;
+                       });
+}
+
+} // namespace
 
 // Batch statistics of x[N, H] for a StatsPlan: per column the mean, then the
 // Bessel-corrected variance of x - mean, stored as mean and 1/sqrt(var + eps).
@@ -40,11 +76,10 @@ constexpr unsigned kColumnGroup = 4;
 void GraphLowering::emitBatchStats(ValueId leader) {
   const Node &n = g_[leader];
   const Buf &x = buf(n.operands[0]);
-  const Buf &meanOut = stats_[2 * plan_.statsGroup[leader]],
-            &invStdOut = stats_[2 * plan_.statsGroup[leader] + 1];
+  const Buf &invStdOut = stats_[2 * plan_.statsGroup[leader] + 1];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0), *zero = k_->splat(0.0);
   if (n.op == Op::BatchNormInfer) {
+    Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0);
     // Running statistics: scale = gain / sqrt(running_var + eps) per column,
     // once per call instead of once per element.
     // One thread in parallel code: a short loop over the columns.
@@ -60,44 +95,115 @@ void GraphLowering::emitBatchStats(ValueId leader) {
     return;
   }
 
-  k_->chunkGroups(
-      h, kColumnGroup,
-      [&](Value *base, ArrayRef<unsigned> lanes) {
-        const size_t nc = lanes.size();
-        auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-        auto xAt = [&](Value *i, size_t c) {
-          return k_->loadVec(x, k_->add(k_->mul(i, h), col(c)), lanes[c]);
-        };
-        Values sums =
-            k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-              Values next;
-              for (size_t c = 0; c < nc; ++c)
-                next.push_back(b_.CreateFAdd(acc[c], xAt(i, c)));
-              return next;
-            });
-        Values mean(nc);
-        for (size_t c = 0; c < nc; ++c)
-          mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
-        Values squares =
-            k_->loopCarried(0, rows, 1, Values(nc, zero), [&](Value *i, ArrayRef<Value *> acc) {
-              Values next;
-              for (size_t c = 0; c < nc; ++c) {
-                Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
-                next.push_back(k_->fmuladd(d, d, acc[c]));
-              }
-              return next;
-            });
-        for (size_t c = 0; c < nc; ++c) {
-          Value *var = b_.CreateFDiv(squares[c], k_->splat(double(rows - 1)));
-          Value *invStd =
-              b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
-          k_->storeVec(meanOut, col(c), mean[c], lanes[c]);
-          if (int64_t m = plan_.stats[plan_.statsGroup[leader]].mean; m >= 0) // the running mean's
-            k_->storeVec(buf(static_cast<ValueId>(m)), col(c), mean[c], lanes[c]);
-          k_->storeVec(invStdOut, col(c), invStd, lanes[c]);
-        }
-      },
-      /*shared=*/k_->share.index != nullptr); // columns are independent
+  if (k_->share.index && statsBlocks(rows) > 1)
+    return emitBatchStatsShared(leader);
+  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+    const size_t nc = lanes.size();
+    auto xAt = [&](Value *i, size_t c) {
+      return k_->loadVec(x, k_->add(k_->mul(i, h), k_->add(base, int64_t(c) * k_->VW)), lanes[c]);
+    };
+    Values sums = blockedSum(*k_, nc, rows, [&](Value *acc, Value *i, size_t c) {
+      return b_.CreateFAdd(acc, xAt(i, c));
+    });
+    Values mean(nc);
+    for (size_t c = 0; c < nc; ++c)
+      mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
+    storeMean(leader, base, lanes, mean);
+    Values squares = blockedSum(*k_, nc, rows, [&](Value *acc, Value *i, size_t c) {
+      Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+      return k_->fmuladd(d, d, acc);
+    });
+    storeInvStd(leader, base, lanes, squares);
+  });
+}
+
+void GraphLowering::storeMean(ValueId leader, Value *base, ArrayRef<unsigned> lanes,
+                              ArrayRef<Value *> mean) {
+  const StatsPlan &plan = plan_.stats[plan_.statsGroup[leader]];
+  for (size_t c = 0; c < lanes.size(); ++c) {
+    Value *col = k_->add(base, int64_t(c) * k_->VW);
+    k_->storeVec(stats_[2 * plan_.statsGroup[leader]], col, mean[c], lanes[c]);
+    if (plan.mean >= 0) // the running mean's
+      k_->storeVec(buf(static_cast<ValueId>(plan.mean)), col, mean[c], lanes[c]);
+  }
+}
+
+void GraphLowering::storeInvStd(ValueId leader, Value *base, ArrayRef<unsigned> lanes,
+                                ArrayRef<Value *> squares) {
+  const Node &n = g_[leader];
+  Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0);
+  for (size_t c = 0; c < lanes.size(); ++c) {
+    Value *var = b_.CreateFDiv(squares[c], k_->splat(double(n.type.shape[0] - 1)));
+    Value *invStd =
+        b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));
+    k_->storeVec(stats_[2 * plan_.statsGroup[leader] + 1], k_->add(base, int64_t(c) * k_->VW),
+                 invStd, lanes[c]);
+  }
+}
+
+// Parallel batch statistics that keep each thread on its own rows: threads
+// split the row blocks, each block's column sums go to the partial sums
+// after the statistics (BufferPlan.h: StatsPlan), and after a barrier the
+// threads split the columns to add the blocks in order. Twice: the sums,
+// then the squares around the mean. The rows of x were written by the same
+// threads (matmuls and elementwise loops split rows), so only the partial
+// sums, H floats per block, cross between cores, instead of half of x as
+// when the threads split the columns.
+void GraphLowering::emitBatchStatsShared(ValueId leader) {
+  const Node &n = g_[leader];
+  const Buf &x = buf(n.operands[0]), &meanIn = stats_[2 * plan_.statsGroup[leader]];
+  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
+  const int64_t blocks = statsBlocks(rows), blockRows = rows / blocks;
+  Buf partial = meanIn;
+  partial.ptr = b_.CreateConstInBoundsGEP1_64(k_->F32, meanIn.ptr, uint64_t(2 * h));
+  auto at = [&](Value *row, Value *base, size_t c) {
+    return k_->add(k_->mul(row, h), k_->add(base, int64_t(c) * k_->VW));
+  };
+  // Phase 1 and 3: this thread's blocks, every column.
+  auto blockPartials =
+      [&](function_ref<Value *(Value *, Value *, Value *, size_t, unsigned)> step) {
+        k_->loopShared(0, blocks, 1, [&](Value *b) {
+          k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+            Values part = blockSum(*k_, lanes.size(), k_->mul(b, blockRows), blockRows,
+                                   [&](Value *acc, Value *i, size_t c) {
+                                     return step(acc, k_->loadVec(x, at(i, base, c), lanes[c]),
+                                                 base, c, lanes[c]);
+                                   });
+            for (size_t c = 0; c < lanes.size(); ++c)
+              k_->storeVec(partial, at(b, base, c), part[c], lanes[c]);
+          });
+        });
+        emitBarrier();
+      };
+  // Phase 2 and 4: this thread's columns, every block, in order.
+  auto combine = [&](function_ref<void(Value *, ArrayRef<unsigned>, ArrayRef<Value *>)> use) {
+    k_->chunkGroups(
+        h, kColumnGroup,
+        [&](Value *base, ArrayRef<unsigned> lanes) {
+          Values total =
+              blockSum(*k_, lanes.size(), k_->idx(0), blocks, [&](Value *acc, Value *b, size_t c) {
+                return b_.CreateFAdd(acc, k_->loadVec(partial, at(b, base, c), lanes[c]));
+              });
+          use(base, lanes, total);
+        },
+        /*shared=*/true);
+    emitBarrier();
+  };
+  blockPartials(
+      [&](Value *acc, Value *xv, Value *, size_t, unsigned) { return b_.CreateFAdd(acc, xv); });
+  combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> sums) {
+    Values mean;
+    for (Value *s : sums)
+      mean.push_back(b_.CreateFDiv(s, k_->splat(double(rows))));
+    storeMean(leader, base, lanes, mean);
+  });
+  blockPartials([&](Value *acc, Value *xv, Value *base, size_t c, unsigned lanes) {
+    Value *d = b_.CreateFSub(xv, k_->loadVec(meanIn, k_->add(base, int64_t(c) * k_->VW), lanes));
+    return k_->fmuladd(d, d, acc);
+  });
+  combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> squares) {
+    storeInvStd(leader, base, lanes, squares);
+  });
 }
 
 // dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat)),

@@ -187,7 +187,12 @@ private:
   void lowerPick(ValueId v);
   void lowerUnpick(ValueId v);
   // LowerFused.cpp
-  void emitBatchStats(ValueId leader); // a StatsPlan's mean and 1/std (Infer: scale)
+  void emitBatchStats(ValueId leader);       // a StatsPlan's mean and 1/std (Infer: scale)
+  void emitBatchStatsShared(ValueId leader); // the same by row blocks, in parallel code
+  void storeMean(ValueId leader, llvm::Value *base, llvm::ArrayRef<unsigned> lanes,
+                 llvm::ArrayRef<llvm::Value *> mean);
+  void storeInvStd(ValueId leader, llvm::Value *base, llvm::ArrayRef<unsigned> lanes,
+                   llvm::ArrayRef<llvm::Value *> squares);
   void lowerBatchNormGrad(ValueId v);
   void lowerCrossEntropy(ValueId v); // CrossEntropy, CrossEntropyGrad
   void zeroFill(const Buf &b, int64_t numel);
