@@ -98,6 +98,9 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
 }
 
 int64_t scratchBytes(const Graph &g, const Node &n) {
+  // BatchNormGrad in parallel code: three column sums per row block.
+  if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
+    return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so

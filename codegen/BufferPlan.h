@@ -70,10 +70,15 @@ struct Region {
 // BatchNormGrad nodes that normalise that input with that eps (the leader),
 // and read by all of them (see LowerFused.cpp). A BatchNormInfer has a group
 // of its own whose second half holds gain / sqrt(running_var + eps).
-// The batch statistics add their column sums by blocks of rows, a fixed
-// number of them (LowerFused.cpp: emitBatchStats), so that threads can
-// split the blocks and every thread count gives the same bits.
+// The batch statistics and BatchNormGrad add their column sums by blocks of
+// rows, a fixed number of them (LowerFused.cpp), so that threads can split
+// the blocks and every thread count gives the same bits.
 constexpr int64_t kStatsBlocks = 4;
+// The row blocks for `rows` rows: kStatsBlocks when they divide the rows,
+// else one block.
+inline int64_t statsRowBlocks(int64_t rows) {
+  return rows % kStatsBlocks == 0 && rows >= 2 * kStatsBlocks ? kStatsBlocks : 1;
+}
 
 struct StatsPlan {
   ValueId leader = 0; // its position runs the statistics kernel

@@ -31,12 +31,6 @@ namespace mlpc::codegen {
 namespace {
 constexpr unsigned kColumnGroup = 4;
 
-// Row blocks of the batch statistics' column sums (BufferPlan.h:
-// kStatsBlocks when they divide the rows, else one block).
-int64_t statsBlocks(int64_t rows) {
-  return rows % kStatsBlocks == 0 && rows >= 2 * kStatsBlocks ? kStatsBlocks : 1;
-}
-
 // step(acc, row, c) folds one row into column vector c's accumulator.
 using RowStep = function_ref<Value *(Value *, Value *, size_t)>;
 
@@ -55,7 +49,7 @@ Values blockSum(KernelBuilder &k, size_t vectors, Value *first, int64_t count, R
 // ((0 + s_0) + s_1) + ... over the row blocks' folds s_b: the order in which
 // the parallel kernel adds the blocks' partial sums (emitBatchStatsShared).
 Values blockedSum(KernelBuilder &k, size_t vectors, int64_t rows, RowStep step) {
-  const int64_t blocks = statsBlocks(rows), blockRows = rows / blocks;
+  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
   return k.loopCarried(0, blocks, 1, Values(vectors, k.splat(0.0)),
                        [&](Value *b, ArrayRef<Value *> total) {
                          Values part = blockSum(k, vectors, k.mul(b, blockRows), blockRows, step);
@@ -95,7 +89,7 @@ void GraphLowering::emitBatchStats(ValueId leader) {
     return;
   }
 
-  if (k_->share.index && statsBlocks(rows) > 1)
+  if (k_->share.index && statsRowBlocks(rows) > 1)
     return emitBatchStatsShared(leader);
   k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
     const size_t nc = lanes.size();
@@ -153,7 +147,7 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
   const Node &n = g_[leader];
   const Buf &x = buf(n.operands[0]), &meanIn = stats_[2 * plan_.statsGroup[leader]];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  const int64_t blocks = statsBlocks(rows), blockRows = rows / blocks;
+  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
   Buf partial = meanIn;
   partial.ptr = b_.CreateConstInBoundsGEP1_64(k_->F32, meanIn.ptr, uint64_t(2 * h));
   auto at = [&](Value *row, Value *base, size_t c) {
@@ -207,7 +201,11 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
 }
 
 // dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat)),
-// with mean and invStd from the group's statistics.
+// with mean and invStd from the group's statistics. The column sums go by
+// the statistics' row blocks (statsRowBlocks), added in order; parallel
+// code splits the blocks, so each thread reads and writes its own rows, and
+// the blocks' partial sums (scratch: sum(dout), sum(dout * xhat), sum(dx)
+// per block) are what crosses between threads.
 void GraphLowering::lowerBatchNormGrad(ValueId v) {
   const Node &n = g_[v];
   const Buf &x = buf(n.operands[0]), &gain = buf(n.operands[1]), &dout = buf(n.operands[2]),
@@ -215,66 +213,151 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   const Buf &meanIn = stats_[2 * plan_.statsGroup[v]],
             &invStdIn = stats_[2 * plan_.statsGroup[v] + 1];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  Value *zero = k_->splat(0.0);
+  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
+  const int64_t dxSum = plan_.gradSums[v][2];
   const double rowsD = double(rows);
+  auto col = [&](Value *base, size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+  auto at = [&](const Buf &t, Value *i, Value *base, size_t c, unsigned lanes) {
+    return k_->loadVec(t, k_->add(k_->mul(i, h), col(base, c)), lanes);
+  };
+  // One column group's kernel pieces.
+  struct Group {
+    Value *base;
+    ArrayRef<unsigned> lanes;
+    Values mean, invStd;
+  };
+  auto group = [&](Value *base, ArrayRef<unsigned> lanes) {
+    Group gr{base, lanes, {}, {}};
+    for (size_t c = 0; c < lanes.size(); ++c) {
+      gr.mean.push_back(k_->loadVec(meanIn, col(base, c), lanes[c]));
+      gr.invStd.push_back(k_->loadVec(invStdIn, col(base, c), lanes[c]));
+    }
+    return gr;
+  };
+  auto xhat = [&](const Group &gr, Value *i, size_t c) {
+    return b_.CreateFMul(b_.CreateFSub(at(x, i, gr.base, c, gr.lanes[c]), gr.mean[c]),
+                         gr.invStd[c]);
+  };
+  // sum(dout) and sum(dout * xhat) per column, as [sumD..., sumDX...].
+  auto sumsStep = [&](const Group &gr) {
+    return [&, nc = gr.lanes.size()](Value *acc, Value *i, size_t j) -> Value * {
+      const size_t c = j % nc;
+      Value *d = at(dout, i, gr.base, c, gr.lanes[c]);
+      return j < nc ? b_.CreateFAdd(acc, d) : k_->fmuladd(d, xhat(gr, i, c), acc);
+    };
+  };
+  // The graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
+  auto storeSums = [&](const Group &gr, ArrayRef<Value *> acc) {
+    const size_t nc = gr.lanes.size();
+    for (int slot = 0; slot < 2; ++slot)
+      if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
+        for (size_t c = 0; c < nc; ++c)
+          k_->storeVec(buf(static_cast<ValueId>(sum)), col(gr.base, c), acc[slot * nc + c],
+                       gr.lanes[c]);
+  };
+  // dx of rows [first, first + count); returns their column sums (from zero)
+  // when the graph has sum(dx, 0).
+  auto dxRows = [&](const Group &gr, ArrayRef<Value *> acc, Value *first, int64_t count) {
+    const size_t nc = gr.lanes.size();
+    Values coef(nc), sumDX(nc);
+    for (size_t c = 0; c < nc; ++c) {
+      coef[c] = b_.CreateFDiv(
+          b_.CreateFMul(k_->loadVec(gain, col(gr.base, c), gr.lanes[c]), gr.invStd[c]),
+          k_->splat(rowsD));
+      sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
+    }
+    Values init(dxSum >= 0 ? nc : 0, k_->splat(0.0));
+    return k_->loopCarried(0, count, 1, init, [&](Value *r, ArrayRef<Value *> a) {
+      Value *i = k_->add(first, r);
+      Values next;
+      for (size_t c = 0; c < nc; ++c) {
+        Value *t = b_.CreateFSub(
+            b_.CreateFMul(at(dout, i, gr.base, c, gr.lanes[c]), k_->splat(rowsD)), acc[c]);
+        t = b_.CreateFSub(t, b_.CreateFMul(xhat(gr, i, c), sumDX[c]));
+        Value *dx = b_.CreateFMul(coef[c], t);
+        k_->storeVec(out, k_->add(k_->mul(i, h), col(gr.base, c)), dx, gr.lanes[c]);
+        if (dxSum >= 0)
+          next.push_back(b_.CreateFAdd(a[c], dx));
+      }
+      return next;
+    });
+  };
+  auto storeDxSum = [&](const Group &gr, ArrayRef<Value *> sums) {
+    for (size_t c = 0; c < sums.size(); ++c)
+      k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(gr.base, c), sums[c], gr.lanes[c]);
+  };
 
+  if (!k_->share.index || blocks == 1) {
+    // One thread (or too few rows for blocks): threads split the column groups.
+    k_->chunkGroups(
+        h, kColumnGroup,
+        [&](Value *base, ArrayRef<unsigned> lanes) {
+          Group gr = group(base, lanes);
+          Values acc = blockedSum(*k_, 2 * lanes.size(), rows, sumsStep(gr));
+          storeSums(gr, acc);
+          if (dxSum < 0) {
+            dxRows(gr, acc, k_->idx(0), rows);
+            return;
+          }
+          storeDxSum(gr, k_->loopCarried(0, blocks, 1, Values(lanes.size(), k_->splat(0.0)),
+                                         [&](Value *b, ArrayRef<Value *> total) {
+                                           Values part =
+                                               dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
+                                           Values next;
+                                           for (size_t c = 0; c < part.size(); ++c)
+                                             next.push_back(b_.CreateFAdd(total[c], part[c]));
+                                           return next;
+                                         }));
+        },
+        /*shared=*/true);
+    return;
+  }
+  // Parallel: threads split the row blocks. Partial sums in scratch, block b's
+  // sum s of column j at (b * 3 + s) * h + j (s: sum(dout), sum(dout * xhat), sum(dx)).
+  const Buf &partial = scratch(v);
+  auto partialAt = [&](Value *b, int64_t s, Value *base, size_t c) {
+    return k_->add(k_->mul(k_->add(k_->mul(b, 3), s), h), col(base, c));
+  };
+  // Sums s0.. of the blocks' partials, added in order from zero.
+  auto combine = [&](const Group &gr, ArrayRef<int64_t> slots) {
+    const size_t nc = gr.lanes.size();
+    return blockSum(
+        *k_, slots.size() * nc, k_->idx(0), blocks, [&](Value *acc, Value *b, size_t j) {
+          return b_.CreateFAdd(
+              acc,
+              k_->loadVec(partial, partialAt(b, slots[j / nc], gr.base, j % nc), gr.lanes[j % nc]));
+        });
+  };
+  k_->loopShared(0, blocks, 1, [&](Value *b) {
+    k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+      Group gr = group(base, lanes);
+      Values part = blockSum(*k_, 2 * lanes.size(), k_->mul(b, blockRows), blockRows, sumsStep(gr));
+      for (size_t j = 0; j < part.size(); ++j)
+        k_->storeVec(partial, partialAt(b, int64_t(j / lanes.size()), base, j % lanes.size()),
+                     part[j], lanes[j % lanes.size()]);
+    });
+  });
+  emitBarrier();
+  k_->loopShared(0, blocks, 1, [&](Value *b) {
+    k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
+      Group gr = group(base, lanes);
+      Values acc = combine(gr, {0, 1});
+      Values part = dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
+      for (size_t c = 0; c < part.size(); ++c)
+        k_->storeVec(partial, partialAt(b, 2, base, c), part[c], lanes[c]);
+    });
+  });
+  emitBarrier();
+  // The column sums, by column groups.
   k_->chunkGroups(
       h, kColumnGroup,
       [&](Value *base, ArrayRef<unsigned> lanes) {
-        const size_t nc = lanes.size();
-        auto col = [&](size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-        auto at = [&](const Buf &t, Value *i, size_t c) {
-          return k_->loadVec(t, k_->add(k_->mul(i, h), col(c)), lanes[c]);
-        };
-        Values mean(nc), invStd(nc);
-        for (size_t c = 0; c < nc; ++c) {
-          mean[c] = k_->loadVec(meanIn, col(c), lanes[c]);
-          invStd[c] = k_->loadVec(invStdIn, col(c), lanes[c]);
-        }
-        auto xhat = [&](Value *i, size_t c) {
-          return b_.CreateFMul(b_.CreateFSub(at(x, i, c), mean[c]), invStd[c]);
-        };
-        // sum(dout) and sum(dout * xhat) per column, carried as [sumD..., sumDX...].
-        Values acc =
-            k_->loopCarried(0, rows, 1, Values(2 * nc, zero), [&](Value *i, ArrayRef<Value *> a) {
-              Values next(a.begin(), a.end());
-              for (size_t c = 0; c < nc; ++c) {
-                Value *d = at(dout, i, c);
-                next[c] = b_.CreateFAdd(a[c], d);
-                next[nc + c] = k_->fmuladd(d, xhat(i, c), a[nc + c]);
-              }
-              return next;
-            });
-        // The same sums for the graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
-        for (int slot = 0; slot < 2; ++slot)
-          if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
-            for (size_t c = 0; c < nc; ++c)
-              k_->storeVec(buf(static_cast<ValueId>(sum)), col(c), acc[slot * nc + c], lanes[c]);
-        Values coef(nc), sumDX(nc);
-        for (size_t c = 0; c < nc; ++c) {
-          coef[c] = b_.CreateFDiv(b_.CreateFMul(k_->loadVec(gain, col(c), lanes[c]), invStd[c]),
-                                  k_->splat(rowsD));
-          sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
-        }
-        // dx, and its column sums when the graph has sum(dx, 0) (slot 2).
-        const int64_t dxSum = plan_.gradSums[v][2];
-        Values sums = k_->loopCarried(
-            0, rows, 1, Values(dxSum >= 0 ? nc : 0, zero), [&](Value *i, ArrayRef<Value *> a) {
-              Values next;
-              for (size_t c = 0; c < nc; ++c) {
-                Value *t = b_.CreateFSub(b_.CreateFMul(at(dout, i, c), k_->splat(rowsD)), acc[c]);
-                t = b_.CreateFSub(t, b_.CreateFMul(xhat(i, c), sumDX[c]));
-                Value *dx = b_.CreateFMul(coef[c], t);
-                k_->storeVec(out, k_->add(k_->mul(i, h), col(c)), dx, lanes[c]);
-                if (dxSum >= 0)
-                  next.push_back(b_.CreateFAdd(a[c], dx));
-              }
-              return next;
-            });
-        for (size_t c = 0; c < sums.size(); ++c)
-          k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(c), sums[c], lanes[c]);
+        Group gr = group(base, lanes);
+        storeSums(gr, combine(gr, {0, 1}));
+        if (dxSum >= 0)
+          storeDxSum(gr, combine(gr, {2}));
       },
-      /*shared=*/k_->share.index != nullptr); // columns are independent
+      /*shared=*/true);
 }
 
 void GraphLowering::lowerCrossEntropy(ValueId v) {
