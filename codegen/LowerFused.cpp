@@ -46,18 +46,25 @@ Values blockSum(KernelBuilder &k, size_t vectors, Value *first, int64_t count, R
                        });
 }
 
-// ((0 + s_0) + s_1) + ... over the row blocks' folds s_b: the order in which
-// the parallel kernel adds the blocks' partial sums (emitBatchStatsShared).
-Values blockedSum(KernelBuilder &k, size_t vectors, int64_t rows, RowStep step) {
-  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
+// ((0 + p_0) + p_1) + ... over blocks b of their parts p_b = part(b): the
+// order in which the parallel kernels add the blocks' partial sums.
+Values sumOverBlocks(KernelBuilder &k, size_t vectors, int64_t blocks,
+                     function_ref<Values(Value *)> part) {
   return k.loopCarried(0, blocks, 1, Values(vectors, k.splat(0.0)),
                        [&](Value *b, ArrayRef<Value *> total) {
-                         Values part = blockSum(k, vectors, k.mul(b, blockRows), blockRows, step);
-                         Values next;
+                         Values p = part(b), next;
                          for (size_t c = 0; c < vectors; ++c)
-                           next.push_back(k.B.CreateFAdd(total[c], part[c]));
+                           next.push_back(k.B.CreateFAdd(total[c], p[c]));
                          return next;
                        });
+}
+
+// The fold of all rows by the statistics' row blocks (statsRowBlocks).
+Values blockedSum(KernelBuilder &k, size_t vectors, int64_t rows, RowStep step) {
+  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
+  return sumOverBlocks(k, vectors, blocks, [&](Value *b) {
+    return blockSum(k, vectors, k.mul(b, blockRows), blockRows, step);
+  });
 }
 
 } // namespace
@@ -299,15 +306,9 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
             dxRows(gr, acc, k_->idx(0), rows);
             return;
           }
-          storeDxSum(gr, k_->loopCarried(0, blocks, 1, Values(lanes.size(), k_->splat(0.0)),
-                                         [&](Value *b, ArrayRef<Value *> total) {
-                                           Values part =
-                                               dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
-                                           Values next;
-                                           for (size_t c = 0; c < part.size(); ++c)
-                                             next.push_back(b_.CreateFAdd(total[c], part[c]));
-                                           return next;
-                                         }));
+          storeDxSum(gr, sumOverBlocks(*k_, lanes.size(), blocks, [&](Value *b) {
+                       return dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
+                     }));
         },
         /*shared=*/true);
     return;
