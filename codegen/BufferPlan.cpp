@@ -98,7 +98,14 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
 }
 
 int64_t scratchBytes(const Graph &g, const Node &n) {
-  // BatchNormGrad in parallel code: three column sums per row block.
+  // A Sum / Mean over the rows of [rows, inner] (LowerReduce.cpp), and
+  // BatchNormGrad (three column sums): partial sums per row block in
+  // parallel code.
+  if (n.op == Op::Sum || n.op == Op::Mean) {
+    AxisSplit s(g[n.operands[0]].type.shape, n.axis);
+    if (s.outer == 1 && s.inner > 1 && statsRowBlocks(s.size) > 1)
+      return statsRowBlocks(s.size) * s.inner * kElemBytes;
+  }
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
     return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)

@@ -103,6 +103,34 @@ void KernelBuilder::chunkGroups(int64_t n, unsigned group,
     body(idx(grouped), lanes);
 }
 
+Values KernelBuilder::fold(size_t vectors, Value *first, int64_t count, RowStep step) {
+  return loopCarried(0, count, 1, Values(vectors, splat(0.0)),
+                     [&](Value *i, ArrayRef<Value *> acc) {
+                       Value *row = add(first, i);
+                       Values next;
+                       for (size_t v = 0; v < vectors; ++v)
+                         next.push_back(step(acc[v], row, v));
+                       return next;
+                     });
+}
+
+Values KernelBuilder::sumOverBlocks(size_t vectors, int64_t blocks,
+                                    function_ref<Values(Value *)> part) {
+  return loopCarried(0, blocks, 1, Values(vectors, splat(0.0)),
+                     [&](Value *b, ArrayRef<Value *> total) {
+                       Values p = part(b), next;
+                       for (size_t v = 0; v < vectors; ++v)
+                         next.push_back(B.CreateFAdd(total[v], p[v]));
+                       return next;
+                     });
+}
+
+Values KernelBuilder::blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step) {
+  const int64_t blockRows = rows / blocks;
+  return sumOverBlocks(vectors, blocks,
+                       [&](Value *b) { return fold(vectors, mul(b, blockRows), blockRows, step); });
+}
+
 void KernelBuilder::loopShared(int64_t begin, int64_t end, int64_t step,
                                function_ref<void(Value *)> body, const Twine &name) {
   if (!share.index)

@@ -82,6 +82,19 @@ public:
                    llvm::function_ref<void(llvm::Value *, llvm::ArrayRef<unsigned>)> body,
                    bool shared = false);
 
+  // Column sums in a fixed blocking (the batch statistics, BatchNormGrad,
+  // column reductions), so that threads can split the blocks and still get
+  // the one-thread bits. step(acc, row, v) folds one row into accumulator v.
+  using RowStep = llvm::function_ref<llvm::Value *(llvm::Value *, llvm::Value *, size_t)>;
+  // The fold of rows [first, first + count), each accumulator from zero.
+  Values fold(size_t vectors, llvm::Value *first, int64_t count, RowStep step);
+  // ((0 + p_0) + p_1) + ... over blocks b of p_b = part(b): the order in
+  // which parallel kernels add the blocks' partial sums.
+  Values sumOverBlocks(size_t vectors, int64_t blocks,
+                       llvm::function_ref<Values(llvm::Value *)> part);
+  // The fold of rows [0, rows) as `blocks` equal blocks added in order.
+  Values blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step);
+
   // Vector and scalar memory access at an element index. Partial vectors use
   // masked loads/stores (inactive lanes are never touched; loads fill them
   // with `passthru`, zero by default).

@@ -31,42 +31,6 @@ namespace mlpc::codegen {
 namespace {
 constexpr unsigned kColumnGroup = 4;
 
-// step(acc, row, c) folds one row into column vector c's accumulator.
-using RowStep = function_ref<Value *(Value *, Value *, size_t)>;
-
-// The fold of rows [first, first + count) per column vector, from zero.
-Values blockSum(KernelBuilder &k, size_t vectors, Value *first, int64_t count, RowStep step) {
-  return k.loopCarried(0, count, 1, Values(vectors, k.splat(0.0)),
-                       [&](Value *i, ArrayRef<Value *> acc) {
-                         Value *row = k.add(first, i);
-                         Values next;
-                         for (size_t c = 0; c < vectors; ++c)
-                           next.push_back(step(acc[c], row, c));
-                         return next;
-                       });
-}
-
-// ((0 + p_0) + p_1) + ... over blocks b of their parts p_b = part(b): the
-// order in which the parallel kernels add the blocks' partial sums.
-Values sumOverBlocks(KernelBuilder &k, size_t vectors, int64_t blocks,
-                     function_ref<Values(Value *)> part) {
-  return k.loopCarried(0, blocks, 1, Values(vectors, k.splat(0.0)),
-                       [&](Value *b, ArrayRef<Value *> total) {
-                         Values p = part(b), next;
-                         for (size_t c = 0; c < vectors; ++c)
-                           next.push_back(k.B.CreateFAdd(total[c], p[c]));
-                         return next;
-                       });
-}
-
-// The fold of all rows by the statistics' row blocks (statsRowBlocks).
-Values blockedSum(KernelBuilder &k, size_t vectors, int64_t rows, RowStep step) {
-  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
-  return sumOverBlocks(k, vectors, blocks, [&](Value *b) {
-    return blockSum(k, vectors, k.mul(b, blockRows), blockRows, step);
-  });
-}
-
 } // namespace
 
 // Batch statistics of x[N, H] for a StatsPlan: per column the mean, then the
@@ -103,17 +67,19 @@ void GraphLowering::emitBatchStats(ValueId leader) {
     auto xAt = [&](Value *i, size_t c) {
       return k_->loadVec(x, k_->add(k_->mul(i, h), k_->add(base, int64_t(c) * k_->VW)), lanes[c]);
     };
-    Values sums = blockedSum(*k_, nc, rows, [&](Value *acc, Value *i, size_t c) {
-      return b_.CreateFAdd(acc, xAt(i, c));
-    });
+    Values sums =
+        k_->blockedFold(nc, rows, statsRowBlocks(rows), [&](Value *acc, Value *i, size_t c) {
+          return b_.CreateFAdd(acc, xAt(i, c));
+        });
     Values mean(nc);
     for (size_t c = 0; c < nc; ++c)
       mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
     storeMean(leader, base, lanes, mean);
-    Values squares = blockedSum(*k_, nc, rows, [&](Value *acc, Value *i, size_t c) {
-      Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
-      return k_->fmuladd(d, d, acc);
-    });
+    Values squares =
+        k_->blockedFold(nc, rows, statsRowBlocks(rows), [&](Value *acc, Value *i, size_t c) {
+          Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+          return k_->fmuladd(d, d, acc);
+        });
     storeInvStd(leader, base, lanes, squares);
   });
 }
@@ -165,7 +131,7 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
       [&](function_ref<Value *(Value *, Value *, Value *, size_t, unsigned)> step) {
         k_->loopShared(0, blocks, 1, [&](Value *b) {
           k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-            Values part = blockSum(*k_, lanes.size(), k_->mul(b, blockRows), blockRows,
+            Values part = k_->fold(lanes.size(), k_->mul(b, blockRows), blockRows,
                                    [&](Value *acc, Value *i, size_t c) {
                                      return step(acc, k_->loadVec(x, at(i, base, c), lanes[c]),
                                                  base, c, lanes[c]);
@@ -182,7 +148,7 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
         h, kColumnGroup,
         [&](Value *base, ArrayRef<unsigned> lanes) {
           Values total =
-              blockSum(*k_, lanes.size(), k_->idx(0), blocks, [&](Value *acc, Value *b, size_t c) {
+              k_->fold(lanes.size(), k_->idx(0), blocks, [&](Value *acc, Value *b, size_t c) {
                 return b_.CreateFAdd(acc, k_->loadVec(partial, at(b, base, c), lanes[c]));
               });
           use(base, lanes, total);
@@ -300,15 +266,15 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
         h, kColumnGroup,
         [&](Value *base, ArrayRef<unsigned> lanes) {
           Group gr = group(base, lanes);
-          Values acc = blockedSum(*k_, 2 * lanes.size(), rows, sumsStep(gr));
+          Values acc = k_->blockedFold(2 * lanes.size(), rows, blocks, sumsStep(gr));
           storeSums(gr, acc);
           if (dxSum < 0) {
             dxRows(gr, acc, k_->idx(0), rows);
             return;
           }
-          storeDxSum(gr, sumOverBlocks(*k_, lanes.size(), blocks, [&](Value *b) {
-                       return dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
-                     }));
+          storeDxSum(gr, k_->sumOverBlocks(lanes.size(), blocks, [&](Value *b) {
+            return dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
+          }));
         },
         /*shared=*/true);
     return;
@@ -322,17 +288,15 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   // Sums s0.. of the blocks' partials, added in order from zero.
   auto combine = [&](const Group &gr, ArrayRef<int64_t> slots) {
     const size_t nc = gr.lanes.size();
-    return blockSum(
-        *k_, slots.size() * nc, k_->idx(0), blocks, [&](Value *acc, Value *b, size_t j) {
-          return b_.CreateFAdd(
-              acc,
-              k_->loadVec(partial, partialAt(b, slots[j / nc], gr.base, j % nc), gr.lanes[j % nc]));
-        });
+    return k_->fold(slots.size() * nc, k_->idx(0), blocks, [&](Value *acc, Value *b, size_t j) {
+      return b_.CreateFAdd(acc, k_->loadVec(partial, partialAt(b, slots[j / nc], gr.base, j % nc),
+                                            gr.lanes[j % nc]));
+    });
   };
   k_->loopShared(0, blocks, 1, [&](Value *b) {
     k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
       Group gr = group(base, lanes);
-      Values part = blockSum(*k_, 2 * lanes.size(), k_->mul(b, blockRows), blockRows, sumsStep(gr));
+      Values part = k_->fold(2 * lanes.size(), k_->mul(b, blockRows), blockRows, sumsStep(gr));
       for (size_t j = 0; j < part.size(); ++j)
         k_->storeVec(partial, partialAt(b, int64_t(j / lanes.size()), base, j % lanes.size()),
                      part[j], lanes[j % lanes.size()]);

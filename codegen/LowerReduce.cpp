@@ -45,6 +45,28 @@ void GraphLowering::lowerReduction(ValueId v) {
                             : acc;
   };
 
+  // Sums over all rows (outer = 1) go by the batch statistics' row blocks
+  // (BufferPlan.h: statsRowBlocks), added in order: parallel code splits
+  // the blocks, so each thread reads its own rows (lowerColumnSumShared).
+  const bool blocked = !isMax && s.inner > 1 && s.outer == 1 && statsRowBlocks(s.size) > 1;
+  if (blocked && k_->share.index)
+    return lowerColumnSumShared(v);
+  if (blocked) {
+    k_->chunkGroups(
+        s.inner, 4,
+        [&](Value *base, ArrayRef<unsigned> lanes) {
+          Values acc = k_->blockedFold(
+              lanes.size(), s.size, statsRowBlocks(s.size), [&](Value *a, Value *kk, size_t c) {
+                Value *column = k_->add(base, int64_t(c) * k_->VW);
+                return combine(a,
+                               loadX(k_->add(k_->mul(kk, s.inner), column), kk, column, lanes[c]));
+              });
+          for (size_t c = 0; c < lanes.size(); ++c)
+            k_->storeVec(out, k_->add(base, int64_t(c) * k_->VW), finish(acc[c]), lanes[c]);
+        },
+        /*shared=*/true);
+    return;
+  }
   if (s.inner > 1) {
     k_->loop(0, s.outer, 1, [&](Value *o) {
       // Parallel code: threads split the column groups (GraphLowering::nodeMode).
@@ -111,6 +133,52 @@ void GraphLowering::lowerReduction(ValueId v) {
     k_->storeVec(out, r0, finish(reduced), count);
     return Values{};
   });
+}
+
+// A Sum / Mean over the rows of [rows, inner] in parallel code: threads
+// split the row blocks and store each block's column sums in scratch, then
+// split the column groups to add the blocks in order (the one-thread
+// kernel's order, KernelBuilder::blockedFold).
+void GraphLowering::lowerColumnSumShared(ValueId v) {
+  const Node &n = g_[v];
+  const ValueId operand = n.operands[0];
+  const Buf &x = buf(operand), &out = buf(v), &partial = scratch(v);
+  AxisSplit s(g_[operand].type.shape, n.axis);
+  const bool fused = plan_.storage[operand] == Storage::Inlined;
+  const int64_t blocks = statsRowBlocks(s.size), blockRows = s.size / blocks;
+  auto column = [&](Value *base, size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
+  k_->loopShared(0, blocks, 1, [&](Value *b) {
+    k_->chunkGroups(s.inner, 4, [&](Value *base, ArrayRef<unsigned> lanes) {
+      Values part = k_->fold(
+          lanes.size(), k_->mul(b, blockRows), blockRows, [&](Value *a, Value *kk, size_t c) {
+            Value *x0 =
+                fused ? evalRowVector(operand, kk, column(base, c), lanes[c])
+                      : k_->loadVec(x, k_->add(k_->mul(kk, s.inner), column(base, c)), lanes[c]);
+            if (fused && lanes[c] < k_->VW)
+              x0 = b_.CreateSelect(k_->mask(lanes[c]), x0, k_->splat(0.0));
+            return b_.CreateFAdd(a, x0);
+          });
+      for (size_t c = 0; c < lanes.size(); ++c)
+        k_->storeVec(partial, k_->add(k_->mul(b, s.inner), column(base, c)), part[c], lanes[c]);
+    });
+  });
+  emitBarrier();
+  k_->chunkGroups(
+      s.inner, 4,
+      [&](Value *base, ArrayRef<unsigned> lanes) {
+        Values total =
+            k_->fold(lanes.size(), k_->idx(0), blocks, [&](Value *a, Value *b, size_t c) {
+              return b_.CreateFAdd(
+                  a, k_->loadVec(partial, k_->add(k_->mul(b, s.inner), column(base, c)), lanes[c]));
+            });
+        for (size_t c = 0; c < lanes.size(); ++c) {
+          Value *t = total[c];
+          if (n.op == Op::Mean)
+            t = b_.CreateFDiv(t, ConstantFP::get(t->getType(), double(s.size)));
+          k_->storeVec(out, column(base, c), t, lanes[c]);
+        }
+      },
+      /*shared=*/true);
 }
 
 // 1 at the first arg-max along the axis, else 0: a scalar search per

@@ -189,6 +189,7 @@ private:
   // LowerFused.cpp
   void emitBatchStats(ValueId leader);       // a StatsPlan's mean and 1/std (Infer: scale)
   void emitBatchStatsShared(ValueId leader); // the same by row blocks, in parallel code
+  void lowerColumnSumShared(ValueId v);      // LowerReduce.cpp
   void storeMean(ValueId leader, llvm::Value *base, llvm::ArrayRef<unsigned> lanes,
                  llvm::ArrayRef<llvm::Value *> mean);
   void storeInvStd(ValueId leader, llvm::Value *base, llvm::ArrayRef<unsigned> lanes,
