@@ -74,10 +74,13 @@ struct Region {
 // rows, a fixed number of them (LowerFused.cpp), so that threads can split
 // the blocks and every thread count gives the same bits.
 constexpr int64_t kStatsBlocks = 4;
-// The row blocks for `rows` rows: kStatsBlocks when they divide the rows,
-// else one block.
+// The row blocks for `rows` rows: kStatsBlocks when they divide the rows
+// into blocks of at least 16, else one block (then threads split columns).
+// Small batches keep one block: their steps are too small to gain from
+// threads (runtime/ThreadTeam.h: autoThreads), and the nested block loops
+// would cost them compile time (makemore at B = 32: +5 ms).
 inline int64_t statsRowBlocks(int64_t rows) {
-  return rows % kStatsBlocks == 0 && rows >= 2 * kStatsBlocks ? kStatsBlocks : 1;
+  return rows % kStatsBlocks == 0 && rows >= 16 * kStatsBlocks ? kStatsBlocks : 1;
 }
 
 struct StatsPlan {

@@ -126,6 +126,8 @@ Values KernelBuilder::sumOverBlocks(size_t vectors, int64_t blocks,
 }
 
 Values KernelBuilder::blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step) {
+  if (blocks == 1)
+    return fold(vectors, idx(0), rows, step); // no (0 + s)
   const int64_t blockRows = rows / blocks;
   return sumOverBlocks(vectors, blocks,
                        [&](Value *b) { return fold(vectors, mul(b, blockRows), blockRows, step); });

@@ -92,7 +92,8 @@ public:
   // which parallel kernels add the blocks' partial sums.
   Values sumOverBlocks(size_t vectors, int64_t blocks,
                        llvm::function_ref<Values(llvm::Value *)> part);
-  // The fold of rows [0, rows) as `blocks` equal blocks added in order.
+  // The fold of rows [0, rows) as `blocks` equal blocks added in order (one
+  // block: just the fold).
   Values blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step);
 
   // Vector and scalar memory access at an element index. Partial vectors use

@@ -268,8 +268,10 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
           Group gr = group(base, lanes);
           Values acc = k_->blockedFold(2 * lanes.size(), rows, blocks, sumsStep(gr));
           storeSums(gr, acc);
-          if (dxSum < 0) {
-            dxRows(gr, acc, k_->idx(0), rows);
+          if (dxSum < 0 || blocks == 1) {
+            Values sums = dxRows(gr, acc, k_->idx(0), rows);
+            if (dxSum >= 0)
+              storeDxSum(gr, sums);
             return;
           }
           storeDxSum(gr, k_->sumOverBlocks(lanes.size(), blocks, [&](Value *b) {
