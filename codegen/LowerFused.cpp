@@ -1,5 +1,5 @@
-// Fused closed forms: BatchNorm statistics, BatchNormGrad, CrossEntropy,
-// CrossEntropyGrad.
+// Fused closed forms: BatchNorm statistics, CrossEntropy, CrossEntropyGrad
+// (BatchNormGrad: LowerBatchNormGrad.cpp).
 //
 // BatchNorm-type ops are column-wise over x[N, H]. The per-column statistics
 // of one input are computed once per step by emitBatchStats (mean, then the
@@ -7,13 +7,8 @@
 // in BufferPlan.h) into 2H floats of workspace. BatchNorm, BatchNormXhat and
 // BatchNormInfer are then elementwise expressions over x and those columns
 // (LowerElementwise.cpp), so they fuse into their consumers: tanh(batchnorm)
-// is one pass, sum(dout * xhat) another. BatchNormGrad has its own kernel:
-// groups of up to 4 column vectors, two passes down the N rows (the two
-// column sums, then dx), the statistics in registers; the two sums are also
-// the gain and bias gradients, and the column sums of dx the bias gradient
-// of the layer below, which it stores when the graph has them
-// (BufferPlan::gradSums). With H = 200 and N = 32 a group's rows
-// (4 x 16 floats x 32) stay in L1 between passes.
+// is one pass, sum(dout * xhat) another. BatchNormGrad has its own kernel
+// (LowerBatchNormGrad.cpp).
 //
 // Cross-entropy is row-wise over logits[N, K]: per row a max, a sum of
 // exp(x - max) (masked tail lanes load -inf, whose exp is 0), then the loss
@@ -171,160 +166,6 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
   combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> squares) {
     storeInvStd(leader, base, lanes, squares);
   });
-}
-
-// dx = gain * invStd / n * (n * dout - sum(dout) - n/(n-1) * xhat * sum(dout * xhat)),
-// with mean and invStd from the group's statistics. The column sums go by
-// the statistics' row blocks (statsRowBlocks), added in order; parallel
-// code splits the blocks, so each thread reads and writes its own rows, and
-// the blocks' partial sums (scratch: sum(dout), sum(dout * xhat), sum(dx)
-// per block) are what crosses between threads.
-void GraphLowering::lowerBatchNormGrad(ValueId v) {
-  const Node &n = g_[v];
-  const Buf &x = buf(n.operands[0]), &gain = buf(n.operands[1]), &dout = buf(n.operands[2]),
-            &out = buf(v);
-  const Buf &meanIn = stats_[2 * plan_.statsGroup[v]],
-            &invStdIn = stats_[2 * plan_.statsGroup[v] + 1];
-  const int64_t rows = n.type.shape[0], h = n.type.shape[1];
-  const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
-  const int64_t dxSum = plan_.gradSums[v][2];
-  const double rowsD = double(rows);
-  auto col = [&](Value *base, size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
-  auto at = [&](const Buf &t, Value *i, Value *base, size_t c, unsigned lanes) {
-    return k_->loadVec(t, k_->add(k_->mul(i, h), col(base, c)), lanes);
-  };
-  // One column group's kernel pieces.
-  struct Group {
-    Value *base;
-    ArrayRef<unsigned> lanes;
-    Values mean, invStd;
-  };
-  auto group = [&](Value *base, ArrayRef<unsigned> lanes) {
-    Group gr{base, lanes, {}, {}};
-    for (size_t c = 0; c < lanes.size(); ++c) {
-      gr.mean.push_back(k_->loadVec(meanIn, col(base, c), lanes[c]));
-      gr.invStd.push_back(k_->loadVec(invStdIn, col(base, c), lanes[c]));
-    }
-    return gr;
-  };
-  auto xhat = [&](const Group &gr, Value *i, size_t c) {
-    return b_.CreateFMul(b_.CreateFSub(at(x, i, gr.base, c, gr.lanes[c]), gr.mean[c]),
-                         gr.invStd[c]);
-  };
-  // sum(dout) and sum(dout * xhat) per column, as [sumD..., sumDX...].
-  auto sumsStep = [&](const Group &gr) {
-    return [&, nc = gr.lanes.size()](Value *acc, Value *i, size_t j) -> Value * {
-      const size_t c = j % nc;
-      Value *d = at(dout, i, gr.base, c, gr.lanes[c]);
-      return j < nc ? b_.CreateFAdd(acc, d) : k_->fmuladd(d, xhat(gr, i, c), acc);
-    };
-  };
-  // The graph's sum(dout, 0) / sum(dout * xhat, 0), if it has them.
-  auto storeSums = [&](const Group &gr, ArrayRef<Value *> acc) {
-    const size_t nc = gr.lanes.size();
-    for (int slot = 0; slot < 2; ++slot)
-      if (int64_t sum = plan_.gradSums[v][slot]; sum >= 0)
-        for (size_t c = 0; c < nc; ++c)
-          k_->storeVec(buf(static_cast<ValueId>(sum)), col(gr.base, c), acc[slot * nc + c],
-                       gr.lanes[c]);
-  };
-  // dx of rows [first, first + count); returns their column sums (from zero)
-  // when the graph has sum(dx, 0).
-  auto dxRows = [&](const Group &gr, ArrayRef<Value *> acc, Value *first, int64_t count) {
-    const size_t nc = gr.lanes.size();
-    Values coef(nc), sumDX(nc);
-    for (size_t c = 0; c < nc; ++c) {
-      coef[c] = b_.CreateFDiv(
-          b_.CreateFMul(k_->loadVec(gain, col(gr.base, c), gr.lanes[c]), gr.invStd[c]),
-          k_->splat(rowsD));
-      sumDX[c] = b_.CreateFMul(acc[nc + c], k_->splat(rowsD / (rowsD - 1)));
-    }
-    Values init(dxSum >= 0 ? nc : 0, k_->splat(0.0));
-    return k_->loopCarried(0, count, 1, init, [&](Value *r, ArrayRef<Value *> a) {
-      Value *i = k_->add(first, r);
-      Values next;
-      for (size_t c = 0; c < nc; ++c) {
-        Value *t = b_.CreateFSub(
-            b_.CreateFMul(at(dout, i, gr.base, c, gr.lanes[c]), k_->splat(rowsD)), acc[c]);
-        t = b_.CreateFSub(t, b_.CreateFMul(xhat(gr, i, c), sumDX[c]));
-        Value *dx = b_.CreateFMul(coef[c], t);
-        k_->storeVec(out, k_->add(k_->mul(i, h), col(gr.base, c)), dx, gr.lanes[c]);
-        if (dxSum >= 0)
-          next.push_back(b_.CreateFAdd(a[c], dx));
-      }
-      return next;
-    });
-  };
-  auto storeDxSum = [&](const Group &gr, ArrayRef<Value *> sums) {
-    for (size_t c = 0; c < sums.size(); ++c)
-      k_->storeVec(buf(static_cast<ValueId>(dxSum)), col(gr.base, c), sums[c], gr.lanes[c]);
-  };
-
-  if (!k_->share.index || blocks == 1) {
-    // One thread (or too few rows for blocks): threads split the column groups.
-    k_->chunkGroups(
-        h, kColumnGroup,
-        [&](Value *base, ArrayRef<unsigned> lanes) {
-          Group gr = group(base, lanes);
-          Values acc = k_->blockedFold(2 * lanes.size(), rows, blocks, sumsStep(gr));
-          storeSums(gr, acc);
-          if (dxSum < 0 || blocks == 1) {
-            Values sums = dxRows(gr, acc, k_->idx(0), rows);
-            if (dxSum >= 0)
-              storeDxSum(gr, sums);
-            return;
-          }
-          storeDxSum(gr, k_->sumOverBlocks(lanes.size(), blocks, [&](Value *b) {
-            return dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
-          }));
-        },
-        /*shared=*/true);
-    return;
-  }
-  // Parallel: threads split the row blocks. Partial sums in scratch, block b's
-  // sum s of column j at (b * 3 + s) * h + j (s: sum(dout), sum(dout * xhat), sum(dx)).
-  const Buf &partial = scratch(v);
-  auto partialAt = [&](Value *b, int64_t s, Value *base, size_t c) {
-    return k_->add(k_->mul(k_->add(k_->mul(b, 3), s), h), col(base, c));
-  };
-  // Sums s0.. of the blocks' partials, added in order from zero.
-  auto combine = [&](const Group &gr, ArrayRef<int64_t> slots) {
-    const size_t nc = gr.lanes.size();
-    return k_->fold(slots.size() * nc, k_->idx(0), blocks, [&](Value *acc, Value *b, size_t j) {
-      return b_.CreateFAdd(acc, k_->loadVec(partial, partialAt(b, slots[j / nc], gr.base, j % nc),
-                                            gr.lanes[j % nc]));
-    });
-  };
-  k_->loopShared(0, blocks, 1, [&](Value *b) {
-    k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-      Group gr = group(base, lanes);
-      Values part = k_->fold(2 * lanes.size(), k_->mul(b, blockRows), blockRows, sumsStep(gr));
-      for (size_t j = 0; j < part.size(); ++j)
-        k_->storeVec(partial, partialAt(b, int64_t(j / lanes.size()), base, j % lanes.size()),
-                     part[j], lanes[j % lanes.size()]);
-    });
-  });
-  emitBarrier();
-  k_->loopShared(0, blocks, 1, [&](Value *b) {
-    k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-      Group gr = group(base, lanes);
-      Values acc = combine(gr, {0, 1});
-      Values part = dxRows(gr, acc, k_->mul(b, blockRows), blockRows);
-      for (size_t c = 0; c < part.size(); ++c)
-        k_->storeVec(partial, partialAt(b, 2, base, c), part[c], lanes[c]);
-    });
-  });
-  emitBarrier();
-  // The column sums, by column groups.
-  k_->chunkGroups(
-      h, kColumnGroup,
-      [&](Value *base, ArrayRef<unsigned> lanes) {
-        Group gr = group(base, lanes);
-        storeSums(gr, combine(gr, {0, 1}));
-        if (dxSum >= 0)
-          storeDxSum(gr, combine(gr, {2}));
-      },
-      /*shared=*/true);
 }
 
 void GraphLowering::lowerCrossEntropy(ValueId v) {
