@@ -189,7 +189,7 @@ def print_sweep(rows, refs, peak, threads, mlpc_threads, sweep_ab=None):
               f"{opt(torch_best and torch_best / us, '.1f', 7, 'x')} {r['compile_ms']:>10.0f} "
               f"{opt(sweep_ab.get((h, b), {}).get('mlpc_vs_dnnl'), '.2f', 9, 'x')}")
         if (h, b) in sweep_ab:
-            r["ab_vs_dnnl"] = {k: v for k, v in sweep_ab[(h, b)].items()}
+            r["ab_vs_dnnl"] = sweep_ab[(h, b)]
 
 
 def parse_args():

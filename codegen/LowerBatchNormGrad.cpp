@@ -26,8 +26,6 @@ using namespace llvm;
 namespace mlpc::codegen {
 namespace {
 
-constexpr unsigned kColumnGroup = 4;
-
 // The kernel's pieces for one node; `Group` is one group of column vectors.
 struct BatchNormGradKernel {
   KernelBuilder &k;

@@ -35,23 +35,6 @@ struct LoopDim {
   std::vector<int64_t> stride; // per leaf
 };
 
-// Strides of `operand` broadcast into `out` (trailing axes aligned).
-std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &out) {
-  std::vector<int64_t> strides(out.size(), 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < operand.size(); ++i) {
-    size_t axis = operand.size() - 1 - i, outAxis = out.size() - 1 - i;
-    if (operand[axis] != 1)
-      strides[outAxis] = stride;
-    stride *= operand[axis];
-  }
-  return strides;
-}
-
-} // namespace
-
-namespace {
-
 // The records of ir/ops/Elementwise.def: their `forward` on f32 vectors,
 // one emitter per op (nullptr for the other ops).
 using RecordEmitter = Value *(*)(IRBuilder<> &b, ArrayRef<Value *> a, double p);

@@ -23,11 +23,6 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
-namespace {
-constexpr unsigned kColumnGroup = 4;
-
-} // namespace
-
 // Batch statistics of x[N, H] for a StatsPlan: per column the mean, then the
 // Bessel-corrected variance of x - mean, stored as mean and 1/sqrt(var + eps).
 // Computed once per (x, eps) and shared: before, BatchNorm, BatchNormXhat and

@@ -330,7 +330,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // every thread copies the panel it reads). At 128 floats (N = 128, as in
   // wavenet) the copy cost more than the conflicts (0.85-0.93x against
   // 0.95-1.03x unpacked).
-  if (!n.transB && mm.bm.rowStride % 256 == 0 && m > rowsPerTile(m, k_->VectorRegs, width)) {
+  if (!n.transB && mm.bm.rowStride % 256 == 0 && m > fullTileRows) {
     mm.panelStride = width * vw;
     mm.panel = Buf{k_->entryAlloca(k_->F32, static_cast<unsigned>(kc * mm.panelStride)), k_->F32};
   }

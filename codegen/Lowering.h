@@ -33,6 +33,10 @@
 
 namespace mlpc::codegen {
 
+// Column vectors per group in the column-wise BatchNorm kernels (the batch
+// statistics, BatchNormGrad): a group's rows stay in L1 between passes.
+constexpr unsigned kColumnGroup = 4;
+
 // The module for one graph, ready for the optimiser.
 struct LoweredModule {
   std::unique_ptr<llvm::LLVMContext> context;

@@ -45,6 +45,22 @@ struct AxisSplit {
   }
 };
 
+// Strides of `operand` broadcast into `out` (trailing axes aligned): per
+// axis of `out`, the operand's stride, 0 where the operand has size 1 or no
+// axis. Shared by the f64 interpreter (BroadcastIndexer) and the generated
+// elementwise loops.
+inline std::vector<int64_t> broadcastStrides(const Shape &operand, const Shape &out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < operand.size(); ++i) {
+    size_t axis = operand.size() - 1 - i, outAxis = out.size() - 1 - i;
+    if (operand[axis] != 1)
+      strides[outAxis] = stride;
+    stride *= operand[axis];
+  }
+  return strides;
+}
+
 std::string toString(DType t);
 std::string toString(const Shape &s);      // "[32, 30]"
 std::string toString(const TensorType &t); // "f32[32, 30]"

@@ -83,15 +83,8 @@ struct ShapeCheck {
 // Maps a flat index of `out` to the flat index of an operand broadcast to it.
 struct BroadcastIndexer {
   std::vector<int64_t> outShape, strides; // operand strides per output axis (0 = broadcast)
-  BroadcastIndexer(const Shape &operand, const Shape &out) : outShape(out), strides(out.size(), 0) {
-    int64_t stride = 1;
-    for (size_t i = 0; i < operand.size(); ++i) {
-      size_t axis = operand.size() - 1 - i, outAxis = out.size() - 1 - i;
-      if (operand[axis] != 1)
-        strides[outAxis] = stride;
-      stride *= operand[axis];
-    }
-  }
+  BroadcastIndexer(const Shape &operand, const Shape &out)
+      : outShape(out), strides(broadcastStrides(operand, out)) {}
   int64_t operator()(int64_t flat) const {
     int64_t index = 0;
     for (size_t a = outShape.size(); a-- > 0;) {
