@@ -224,7 +224,9 @@ struct Planner {
       }
       if (group < 0) {
         group = static_cast<int>(p.stats.size());
-        p.stats.push_back(StatsPlan{v, -1, 0, -1});
+        StatsPlan st;
+        st.leader = v;
+        p.stats.push_back(st);
         statsLastUse.push_back(v);
       }
       p.statsGroup[v] = group;
@@ -256,6 +258,8 @@ struct Planner {
           }
         continue;
       }
+      if (fillSquares(s))
+        continue;
       for (ValueId v = 0; v < s && p.filledBy[s] < 0; ++v) {
         const Node &grad = g[v];
         if (grad.op != Op::BatchNormGrad)
@@ -284,6 +288,29 @@ struct Planner {
         }
       }
     }
+  }
+
+  // sum(d * d, 0) with d = x - mean(x, 0), both inlined, after the statistics
+  // of x that also fill that mean: the running variance's sum of squares,
+  // which the statistics kernel computes for 1/std anyway (the same sum of the
+  // same differences in the same row order, so the same bits).
+  bool fillSquares(ValueId s) {
+    const ValueId o = g[s].operands[0];
+    if (p.storage[o] != Storage::Inlined || g[o].op != Op::Mul ||
+        g[o].operands[0] != g[o].operands[1])
+      return false;
+    const ValueId d = g[o].operands[0];
+    if (p.storage[d] != Storage::Inlined || g[d].op != Op::Sub)
+      return false;
+    const ValueId x = g[d].operands[0], mean = g[d].operands[1];
+    for (StatsPlan &st : p.stats)
+      if (st.mean == static_cast<int64_t>(mean) && st.squares < 0 &&
+          p.storage[x] != Storage::Inlined && p.root[x] == p.root[g[st.leader].operands[0]]) {
+        st.squares = s;
+        p.filledBy[s] = st.leader;
+        return true;
+      }
+    return false;
   }
 
   void epilogues() {

@@ -84,10 +84,11 @@ inline int64_t statsRowBlocks(int64_t rows) {
 }
 
 struct StatsPlan {
-  ValueId leader = 0; // its position runs the statistics kernel
-  int64_t mean = -1;  // a later mean(x, 0) node the kernel also writes, or -1
-  int64_t offset = 0; // workspace bytes: `columns` means, then `columns` 1/std,
-                      // then kStatsBlocks x `columns` partial sums (parallel code)
+  ValueId leader = 0;   // its position runs the statistics kernel
+  int64_t mean = -1;    // a later mean(x, 0) node the kernel also writes, or -1
+  int64_t squares = -1; // a later sum((x - mean(x, 0))^2, 0) node it writes, or -1
+  int64_t offset = 0;   // workspace bytes: `columns` means, then `columns` 1/std,
+                        // then kStatsBlocks x `columns` partial sums (parallel code)
   int region = -1;
 };
 

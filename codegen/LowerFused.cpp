@@ -88,8 +88,12 @@ void GraphLowering::storeMean(ValueId leader, Value *base, ArrayRef<unsigned> la
 void GraphLowering::storeInvStd(ValueId leader, Value *base, ArrayRef<unsigned> lanes,
                                 ArrayRef<Value *> squares) {
   const Node &n = g_[leader];
+  const StatsPlan &plan = plan_.stats[plan_.statsGroup[leader]];
   Value *eps = k_->splat(n.scalar), *one = k_->splat(1.0);
   for (size_t c = 0; c < lanes.size(); ++c) {
+    if (plan.squares >= 0) // the running variance's sum of squares
+      k_->storeVec(buf(static_cast<ValueId>(plan.squares)), k_->add(base, int64_t(c) * k_->VW),
+                   squares[c], lanes[c]);
     Value *var = b_.CreateFDiv(squares[c], k_->splat(double(n.type.shape[0] - 1)));
     Value *invStd =
         b_.CreateFDiv(one, b_.CreateUnaryIntrinsic(Intrinsic::sqrt, b_.CreateFAdd(var, eps)));

@@ -129,12 +129,15 @@ Value *emitLog(IRBuilder<> &b, Value *x) {
 // num / den for den in [1, 2^29] (sigmoid: (1, 2]; tanh: [2, e^20 + 1]):
 // marked arcp + ninf so the backend may use a reciprocal estimate plus one
 // Newton-Raphson step (the body function carries "reciprocal-estimates";
-// vrcp14ps + 2 FMAs on AVX-512, ~1 ulp) instead of a full-latency divide.
+// vrcp14ps + 2 FMAs on AVX-512, ~1 ulp) instead of a full-latency divide,
+// and contract so that step is q0 = num * r, q = q0 + (num - q0 * den) * r
+// in two FMAs rather than two multiplies, a subtract and an add.
 // The bounded denominator makes that safe: no inf, no subnormal reciprocal.
 Value *divideBounded(IRBuilder<> &b, Value *num, Value *den) {
   auto *div = cast<Instruction>(b.CreateFDiv(num, den));
   FastMathFlags fmf;
   fmf.setAllowReciprocal();
+  fmf.setAllowContract();
   fmf.setNoInfs();
   div->setFastMathFlags(fmf);
   return div;
@@ -143,39 +146,46 @@ Value *divideBounded(IRBuilder<> &b, Value *num, Value *den) {
 // tanh(x) = sign(x) * m / (m + 2), m = expm1(2|x|): one branch-free formula
 // for the whole range with no cancellation, because expm1 keeps its relative
 // accuracy for small arguments (m ~ 2|x|, so tanh ~ |x| to a few ulp) and
-// m / (m + 2) -> 1 for large ones. |x| is clamped to 9 first (1 - tanh(9) =
-// 3.0e-8, half an ulp under 1; the formula gives exactly 1 there, so tanh
-// saturates to +-1 like libm's), so y = 2|x| stays in [0, 18] and needs none
-// of emitExp's overflow, underflow or subnormal handling.
+// m / (m + 2) -> 1 for large ones. |x| is clamped to c = min(|x|, 9) first
+// (1 - tanh(9) = 3.0e-8, half an ulp under 1; the formula gives exactly 1
+// there, so tanh saturates to +-1 like libm's), so y = 2c stays in [0, 18]
+// and needs none of emitExp's overflow, underflow or subnormal handling.
 // expm1(y) = 2^n expm1(r) + (2^n - 1) with n = round(y / ln2), r = y - n ln2
 // (Cody-Waite as in expCore, |r| <= ln2/2); 2^n - 1 is exact, and for n >= 1
 // the two terms have the same sign or |2^n expm1(r)| <= (2^n - 1) / 2, so the
-// sum loses at most a bit. expm1(r) = r + r^2 (1/2 + r/6 + ... + r^5/5040)
-// (Taylor to degree 7: truncation 2e-8 relative at |r| = ln2/2).
+// sum loses at most a bit. expm1(r) = r + r^2 q(r), q = 1/2 + r/6 + ... +
+// r^5/5040 (Taylor to degree 7: truncation 2e-8 relative at |r| = ln2/2).
+// The doubling y = 2c is never formed: with h = r / 2 = c - n ln2/2 (the
+// Cody-Waite constants halved) and Q(h) = 2 q(2h) (coefficient k scaled by
+// 2^(k+1)), expm1(r) = 2 (h + h^2 Q(h)) and m = 2^(n+1) (h + h^2 Q(h)) +
+// (2^n - 1). Every step is the old one scaled by a power of two, so the
+// roundings, and the results, are the same bits, for one instruction less.
+// 2^(n+1) comes straight from t = c * 2log2(e) + 1.5 * 2^23, whose low
+// mantissa bits hold n: (bits(t) << 23) keeps n's bits as the exponent field
+// (the magic number's bits above them shift out), + 128 << 23 biases it.
 // The denominator m + 2 lies in [2, 2^26]: divideBounded's reciprocal
 // estimate plus a Newton step is safe there.
 // Max relative error 2.0e-7 over [-12, 12] (tests/unit/test_codegen_math.cpp).
-// ~27 vector instructions against ~48 for the previous form (Cephes odd
-// polynomial below |x| = 0.625 and 1 - 2 / (exp(2|x|) + 1) above, both
-// computed and selected): the hidden layer's BatchNorm + tanh loop is bound
-// by the two 512-bit vector ALU ports, so the instruction count is its time.
+// ~23 vector instructions (the previous form, a Cephes odd polynomial below
+// |x| = 0.625 and 1 - 2 / (exp(2|x|) + 1) above, both computed and selected,
+// took ~48): the hidden layer's BatchNorm + tanh loop is bound by the two
+// 512-bit vector ALU ports, so the instruction count is its time.
 // NaN propagates (the clamp is a select on an ordered compare), +-inf give
 // +-1, -0 gives -0.
 Value *emitTanh(IRBuilder<> &b, Value *x) {
   Value *ax = b.CreateUnaryIntrinsic(Intrinsic::fabs, x);
   Value *c = b.CreateSelect(b.CreateFCmpOLT(fc(x, 9.0), ax), fc(x, 9.0), ax);
-  Value *y = b.CreateFAdd(c, c);
   const double magic = 12582912.0; // 1.5 * 2^23
-  Value *t = fma(b, y, fc(x, 1.44269504088896341), fc(x, magic));
+  Value *t = fma(b, c, fc(x, 2.0 * 1.44269504088896341), fc(x, magic));
   Value *nf = b.CreateFSub(t, fc(x, magic));
-  Value *n =
-      b.CreateSub(b.CreateBitCast(t, intTy(b, x)), b.CreateBitCast(fc(x, magic), intTy(b, x)));
-  Value *r = fma(b, nf, fc(x, -0.693359375), y);
-  r = fma(b, nf, fc(x, 2.12194440e-4), r);
-  Value *q = horner(b, r, {1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2});
-  Value *em1r = fma(b, b.CreateFMul(r, r), q, r);
-  Value *s = pow2(b, n, x->getType());
-  Value *m = fma(b, s, em1r, b.CreateFSub(s, fc(x, 1.0)));
+  Value *h = fma(b, nf, fc(x, -0.693359375 / 2), c);
+  h = fma(b, nf, fc(x, 2.12194440e-4 / 2), h);
+  Value *q = horner(b, h, {64.0 / 5040, 32.0 / 720, 16.0 / 120, 8.0 / 24, 4.0 / 6, 2.0 / 2});
+  Value *halfEm1r = fma(b, b.CreateFMul(h, h), q, h);
+  Value *s2 = b.CreateBitCast(
+      b.CreateAdd(b.CreateShl(b.CreateBitCast(t, intTy(b, x)), ic(b, x, 23)), ic(b, x, 128 << 23)),
+      x->getType());
+  Value *m = fma(b, s2, halfEm1r, fma(b, s2, fc(x, 0.5), fc(x, -1.0)));
   Value *th = divideBounded(b, m, b.CreateFAdd(m, fc(x, 2.0)));
   return b.CreateBinaryIntrinsic(Intrinsic::copysign, th, x);
 }
