@@ -240,6 +240,9 @@ struct Planner {
     // filledBy): on the makemore step, their own passes cost 0.9 us.
     p.gradSums.assign(n, {-1, -1, -1});
     p.filledBy.assign(n, -1);
+    p.lossGrad.assign(n, -1);
+    for (ValueId v = 0; v < n; ++v)
+      fillLossGrad(v);
     for (ValueId s = 0; s < n; ++s) {
       const Node &sum = g[s];
       if ((sum.op != Op::Sum && sum.op != Op::Mean) || sum.axis != 0 ||
@@ -288,6 +291,23 @@ struct Planner {
         }
       }
     }
+  }
+
+  // cross_entropy_grad(x, y, c) after cross_entropy(x, y), c a constant (the
+  // training step's dloss = 1): the loss kernel, which computes the same
+  // softmax, writes the gradient too (LowerCrossEntropy.cpp).
+  void fillLossGrad(ValueId v) {
+    const Node &grad = g[v];
+    if (grad.op != Op::CrossEntropyGrad || p.storage[v] != Storage::Workspace ||
+        g[grad.operands[2]].op != Op::Const)
+      return;
+    for (ValueId u = 0; u < v; ++u)
+      if (g[u].op == Op::CrossEntropy && p.lossGrad[u] < 0 &&
+          g[u].operands[0] == grad.operands[0] && g[u].operands[1] == grad.operands[1]) {
+        p.lossGrad[u] = v;
+        p.filledBy[v] = u;
+        return;
+      }
   }
 
   // sum(d * d, 0) with d = x - mean(x, 0), both inlined, after the statistics

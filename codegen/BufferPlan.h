@@ -110,6 +110,9 @@ struct BufferPlan {
   // bias and gain gradients) and sum(dx, 0) (the bias gradient of the layer
   // below). Per BatchNormGrad node the Sum nodes its kernel fills, or -1.
   std::vector<std::array<int64_t, 3>> gradSums;
+  // Per CrossEntropy node: the CrossEntropyGrad of the same logits and labels
+  // (with a constant dloss) that its kernel also writes, or -1.
+  std::vector<int64_t> lossGrad;
   // Per node: the node whose kernel writes its value (a BatchNormGrad for
   // those sums; a statistics leader for mean(x, 0)), or -1. Its buffer then
   // exists from that node on and it emits no code of its own.

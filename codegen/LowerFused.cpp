@@ -1,5 +1,5 @@
-// Fused closed forms: BatchNorm statistics, CrossEntropy, CrossEntropyGrad
-// (BatchNormGrad: LowerBatchNormGrad.cpp).
+// Fused closed forms: BatchNorm statistics (BatchNormGrad:
+// LowerBatchNormGrad.cpp; CrossEntropy and its gradient: LowerCrossEntropy.cpp).
 //
 // BatchNorm-type ops are column-wise over x[N, H]. The per-column statistics
 // of one input are computed once per step by emitBatchStats (mean, then the
@@ -9,11 +9,6 @@
 // (LowerElementwise.cpp), so they fuse into their consumers: tanh(batchnorm)
 // is one pass, sum(dout * xhat) another. BatchNormGrad has its own kernel
 // (LowerBatchNormGrad.cpp).
-//
-// Cross-entropy is row-wise over logits[N, K]: per row a max, a sum of
-// exp(x - max) (masked tail lanes load -inf, whose exp is 0), then the loss
-// or the gradient row (softmax - onehot) * dloss / N. Rows are handled VW at
-// a time so the horizontal reductions and the log are shared by VW rows.
 #include "codegen/Lowering.h"
 #include "codegen/MathEmitter.h"
 
@@ -165,105 +160,6 @@ void GraphLowering::emitBatchStatsShared(ValueId leader) {
   combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> squares) {
     storeInvStd(leader, base, lanes, squares);
   });
-}
-
-void GraphLowering::lowerCrossEntropy(ValueId v) {
-  const Node &n = g_[v];
-  const bool grad = n.op == Op::CrossEntropyGrad;
-  const Buf &logits = buf(n.operands[0]), &labels = buf(n.operands[1]), &out = buf(v);
-  const Shape &ls = g_[n.operands[0]].type.shape;
-  const int64_t rows = ls[0], k = ls[1], vw = k_->VW, full = k / vw * vw;
-  Value *negInf = k_->splat(-INFINITY), *zero = k_->splat(0.0);
-  auto fadd = [&](Value *a, Value *b) { return b_.CreateFAdd(a, b); };
-  auto vmax = [&](Value *a, Value *b) { return k_->maxOf(a, b); };
-
-  // Folds one row's chunks into one vector with `combine` (masked tail lanes
-  // read -inf: neutral for max, and exp(-inf) = 0 for the sum). `each` sees
-  // every chunk (the gradient stores exp(x - max) there for later).
-  auto rowFold = [&](Value *row, Value *init,
-                     function_ref<Value *(Value *, Value *, Value *, unsigned)> each) {
-    Value *acc = k_->loopCarried(
-        0, full, vw, {init},
-        [&](Value *c, ArrayRef<Value *> a) {
-          return Values{each(a[0], k_->loadVec(logits, k_->add(row, c), vw), c, vw)};
-        },
-        "kc")[0];
-    if (k % vw) {
-      unsigned lanes = static_cast<unsigned>(k % vw);
-      acc = each(acc, k_->loadVec(logits, k_->add(row, full), lanes, negInf), k_->idx(full), lanes);
-    }
-    return acc;
-  };
-
-  // Rows go VW at a time: the per-row partial vectors are reduced together
-  // (reduceRowsAcross), so a block's row maxima, sums, logs and losses are
-  // each one vector; the per-row code is a loop, emitted once.
-  Value *scale = nullptr;
-  if (grad)
-    scale = k_->splat(b_.CreateFDiv(k_->load(buf(n.operands[2]), k_->idx(0)),
-                                    ConstantFP::get(k_->F32, double(rows))));
-  Values total =
-      k_->rowBlocks(rows, {zero}, [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
-        auto rowStart = [&](Value *r) { return k_->mul(k_->add(r0, r), k); };
-        auto label = [&](Value *r) { return k_->loadIndex(labels, k_->add(r0, r)); };
-        Value *mx = k_->reduceRowsAcross(
-            count, zero,
-            [&](Value *r) {
-              return rowFold(rowStart(r), negInf,
-                             [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
-            },
-            vmax);
-        Value *mxSlot = k_->stackVector(mx);
-        Value *sum = k_->reduceRowsAcross(
-            count, k_->splat(1.0),
-            [&](Value *r) {
-              Value *m = k_->splatLane(mxSlot, r), *row = rowStart(r);
-              return rowFold(row, zero, [&](Value *a, Value *x, Value *c, unsigned lanes) {
-                Value *e = emitExpNonPositive(b_, b_.CreateFSub(x, m));
-                if (grad)
-                  k_->storeVec(out, k_->add(row, c), e, lanes);
-                return b_.CreateFAdd(a, e);
-              });
-            },
-            fadd);
-
-        if (!grad) {
-          // loss_r = log(sum_r) + max_r - x[r, y_r]; lanes past `count` add 0.
-          Value *pickedSlot = k_->stackVector(zero);
-          Buf picked{pickedSlot, k_->F32};
-          k_->loop(
-              0, count, 1,
-              [&](Value *r) {
-                k_->store(picked, r, k_->load(logits, k_->add(rowStart(r), label(r))));
-              },
-              "row");
-          Value *loss = b_.CreateFSub(b_.CreateFAdd(emitLog(b_, sum), mx),
-                                      k_->loadVec(picked, k_->idx(0), k_->VW));
-          Value *valid = b_.CreateICmpULT(k_->laneIndices(k_->idx(0)),
-                                          b_.CreateVectorSplat(vw, b_.getInt32(count)));
-          return Values{b_.CreateFAdd(acc[0], b_.CreateSelect(valid, loss, zero))};
-        }
-        // dlogits = (e / sum - onehot(y)) * dloss / N, with e stored above.
-        Value *factorSlot = k_->stackVector(b_.CreateFDiv(scale, sum));
-        k_->loop(
-            0, count, 1,
-            [&](Value *r) {
-              Value *f = k_->splatLane(factorSlot, r), *row = rowStart(r);
-              Value *y = b_.CreateVectorSplat(vw, b_.CreateTrunc(label(r), k_->I32));
-              k_->chunks(k, [&](Value *c, unsigned lanes) {
-                Value *e = k_->loadVec(out, k_->add(row, c), lanes);
-                Value *onehot =
-                    b_.CreateSelect(b_.CreateICmpEQ(k_->laneIndices(c), y), scale, zero);
-                k_->storeVec(out, k_->add(row, c), b_.CreateFSub(b_.CreateFMul(e, f), onehot),
-                             lanes);
-              });
-            },
-            "row");
-        return Values{acc[0]};
-      });
-  if (!grad)
-    k_->store(out, k_->idx(0),
-              b_.CreateFDiv(k_->hsum(total[0]), ConstantFP::get(k_->F32, double(rows))));
 }
 
 } // namespace mlpc::codegen

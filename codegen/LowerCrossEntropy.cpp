@@ -1,0 +1,155 @@
+// CrossEntropy and CrossEntropyGrad: the fused softmax-cross-entropy loss
+// and its closed-form gradient, row-wise over logits[N, K]:
+//   loss     = mean_r (log(sum_j e_rj) + max_r - x[r, y_r]),
+//   dlogits  = (e_rj / sum_j e_rj - onehot(y_r)_j) * dloss / N,
+// with e_rj = exp(x_rj - max_r). Per row a max, then a sum of e (masked tail
+// lanes load -inf, whose exp is 0), then the loss or the gradient row. Rows
+// go VW at a time: the per-row partial vectors are reduced together
+// (KernelBuilder::reduceRowsAcross), so a block's row maxima, sums, logs and
+// losses are each one vector; the per-row code is a loop, emitted once.
+//
+// When the graph has both the loss and the gradient of the same logits and
+// labels, with a constant dloss (the training step: dloss = 1), the loss
+// kernel writes the gradient too (BufferPlan::lossGrad) and the gradient node
+// runs no code: the max and exp pass, the expensive part, is made once
+// instead of twice (-0.4 us of ~1.1 on the makemore step). The gradient's
+// arithmetic is the same either way, so are its bits.
+#include "codegen/Lowering.h"
+#include "codegen/MathEmitter.h"
+
+#include <cmath>
+#include <optional>
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+namespace {
+
+struct CrossEntropyKernel {
+  KernelBuilder &k;
+  IRBuilder<> &b;
+  Buf logits, labels;
+  std::optional<Buf> lossOut; // the mean loss, f32[]
+  std::optional<Buf> gradOut; // dlogits, f32[N, K]
+  Value *dloss = nullptr;     // with gradOut: the incoming gradient of the loss
+  int64_t rows, cols;
+
+  Value *rowStart(Value *r0, Value *r) { return k.mul(k.add(r0, r), cols); }
+  Value *label(Value *r0, Value *r) { return k.loadIndex(labels, k.add(r0, r)); }
+
+  // Folds one row's chunks into one vector; `each` sees every chunk with its
+  // column and lane count (masked tail lanes read -inf).
+  Value *rowFold(Value *row, Value *init,
+                 function_ref<Value *(Value *, Value *, Value *, unsigned)> each) {
+    const int64_t vw = k.VW, full = cols / vw * vw;
+    Value *acc = k.loopCarried(
+        0, full, vw, {init},
+        [&](Value *c, ArrayRef<Value *> a) {
+          return Values{
+              each(a[0], k.loadVec(logits, k.add(row, c), unsigned(vw)), c, unsigned(vw))};
+        },
+        "kc")[0];
+    if (cols % vw) {
+      unsigned lanes = static_cast<unsigned>(cols % vw);
+      acc = each(acc, k.loadVec(logits, k.add(row, full), lanes, k.splat(-INFINITY)), k.idx(full),
+                 lanes);
+    }
+    return acc;
+  }
+
+  // loss_r = log(sum_r) + max_r - x[r, y_r] for the block's rows, as one
+  // vector; lanes past `count` are 0.
+  Value *blockLoss(Value *r0, unsigned count, Value *mx, Value *sum) {
+    Value *zero = k.splat(0.0);
+    Buf picked{k.stackVector(zero), k.F32};
+    k.loop(
+        0, count, 1,
+        [&](Value *r) { k.store(picked, r, k.load(logits, k.add(rowStart(r0, r), label(r0, r)))); },
+        "row");
+    Value *loss =
+        b.CreateFSub(b.CreateFAdd(emitLog(b, sum), mx), k.loadVec(picked, k.idx(0), k.VW));
+    Value *valid =
+        b.CreateICmpULT(k.laneIndices(k.idx(0)), b.CreateVectorSplat(k.VW, b.getInt32(count)));
+    return b.CreateSelect(valid, loss, zero);
+  }
+
+  // dlogits = (e / sum - onehot(y)) * scale over the block's rows, with e
+  // already stored in gradOut by the sum pass.
+  void blockGrad(Value *r0, unsigned count, Value *sum, Value *scale) {
+    Value *factorSlot = k.stackVector(b.CreateFDiv(scale, sum)), *zero = k.splat(0.0);
+    k.loop(
+        0, count, 1,
+        [&](Value *r) {
+          Value *f = k.splatLane(factorSlot, r), *row = rowStart(r0, r);
+          Value *y = b.CreateVectorSplat(k.VW, b.CreateTrunc(label(r0, r), k.I32));
+          k.chunks(cols, [&](Value *c, unsigned lanes) {
+            Value *e = k.loadVec(*gradOut, k.add(row, c), lanes);
+            Value *onehot = b.CreateSelect(b.CreateICmpEQ(k.laneIndices(c), y), scale, zero);
+            k.storeVec(*gradOut, k.add(row, c), b.CreateFSub(b.CreateFMul(e, f), onehot), lanes);
+          });
+        },
+        "row");
+  }
+
+  void emit() {
+    auto vmax = [&](Value *x, Value *y) { return k.maxOf(x, y); };
+    auto fadd = [&](Value *x, Value *y) { return b.CreateFAdd(x, y); };
+    Value *scale = nullptr;
+    if (gradOut)
+      scale = k.splat(b.CreateFDiv(dloss, ConstantFP::get(k.F32, double(rows))));
+    Values total = k.rowBlocks(
+        rows, {k.splat(0.0)}, [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
+          Value *mx = k.reduceRowsAcross(
+              count, k.splat(0.0),
+              [&](Value *r) {
+                return rowFold(rowStart(r0, r), k.splat(-INFINITY),
+                               [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
+              },
+              vmax);
+          Value *mxSlot = k.stackVector(mx);
+          Value *sum = k.reduceRowsAcross(
+              count, k.splat(1.0),
+              [&](Value *r) {
+                Value *m = k.splatLane(mxSlot, r), *row = rowStart(r0, r);
+                return rowFold(row, k.splat(0.0),
+                               [&](Value *a, Value *x, Value *c, unsigned lanes) {
+                                 Value *e = emitExpNonPositive(b, b.CreateFSub(x, m));
+                                 if (gradOut)
+                                   k.storeVec(*gradOut, k.add(row, c), e, lanes);
+                                 return b.CreateFAdd(a, e);
+                               });
+              },
+              fadd);
+          Value *next = lossOut ? b.CreateFAdd(acc[0], blockLoss(r0, count, mx, sum)) : acc[0];
+          if (gradOut)
+            blockGrad(r0, count, sum, scale);
+          return Values{next};
+        });
+    if (lossOut)
+      k.store(*lossOut, k.idx(0),
+              b.CreateFDiv(k.hsum(total[0]), ConstantFP::get(k.F32, double(rows))));
+  }
+};
+
+} // namespace
+
+void GraphLowering::lowerCrossEntropy(ValueId v) {
+  const Node &n = g_[v];
+  const Shape &ls = g_[n.operands[0]].type.shape;
+  CrossEntropyKernel kernel{*k_,   b_,   buf(n.operands[0]), buf(n.operands[1]), {}, {}, nullptr,
+                            ls[0], ls[1]};
+  std::optional<ValueId> grad;
+  if (n.op == Op::CrossEntropyGrad)
+    grad = v;
+  else if (plan_.lossGrad[v] >= 0)
+    grad = static_cast<ValueId>(plan_.lossGrad[v]);
+  if (n.op == Op::CrossEntropy)
+    kernel.lossOut = buf(v);
+  if (grad) {
+    kernel.gradOut = buf(*grad);
+    kernel.dloss = k_->load(buf(g_[*grad].operands[2]), k_->idx(0));
+  }
+  kernel.emit();
+}
+
+} // namespace mlpc::codegen
