@@ -13,10 +13,6 @@ llvm::Error fail(std::string message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-int64_t roundUp(int64_t n, int64_t a) {
-  return (n + a - 1) / a * a;
-}
-
 // First-fit arena allocator over [0, inf): the live blocks are kept sorted by
 // offset; a request takes the lowest gap that fits. Graphs have at most a few
 // hundred buffers, so the linear scans are cheaper than anything smarter.
@@ -106,6 +102,10 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     if (s.outer == 1 && s.inner > 1 && statsRowBlocks(s.size) > 1)
       return statsRowBlocks(s.size) * s.inner * kElemBytes;
   }
+  // ScatterAdd with rows of a length that is not a multiple of the widest
+  // vector: the sums in rows padded to kScatterRowPad floats (LowerIndex.cpp).
+  if (n.op == Op::ScatterAdd && n.type.shape[1] % kScatterRowPad != 0)
+    return n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
     return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
@@ -508,7 +508,8 @@ struct Planner {
         allocAt[p.filledBy[v] >= 0 ? static_cast<ValueId>(p.filledBy[v]) : v].push_back(v);
     for (ValueId v = 0; v < n; ++v) {
       for (ValueId w : allocAt[v]) {
-        int64_t bytes = roundUp(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
+        int64_t bytes =
+            roundUpTo(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
         int id = static_cast<int>(w);
         p.offset[w] = arena.allocate(bytes, id);
         p.region[w] = newRegion(p.offset[w], bytes);
@@ -519,13 +520,14 @@ struct Planner {
       for (ValueId w : runsAt[v])
         if (int64_t s = scratchBytes(g, g[w])) {
           int id = static_cast<int>(n + w);
-          s = roundUp(s, kBufferAlign);
+          s = roundUpTo(s, kBufferAlign);
           p.scratchOffset[w] = arena.allocate(s, id);
           p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
           dieAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
-        int64_t bytes = roundUp((2 + kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+        int64_t bytes =
+            roundUpTo((2 + kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
         p.stats[group].offset = arena.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);

@@ -131,6 +131,12 @@ constexpr int64_t kBufferAlign = 64;
 // (see LowerMatMul.cpp).
 int64_t scratchBytes(const Graph &g, const Node &n);
 constexpr int64_t kMatMulPartialMinK = 128;
+// Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
+// widest vector (LowerIndex.cpp).
+constexpr int64_t kScatterRowPad = 16;
+constexpr int64_t roundUpTo(int64_t n, int64_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
 // Row stride, in floats, of a transB matmul's transposed operand [K, N] in
 // its scratch: N, plus one cache line when N is a multiple of 128 floats
 // (512 bytes), where every row would start in the same few L1 sets
