@@ -235,104 +235,6 @@ struct Planner {
     }
   }
 
-  void kernelFills() {
-    // Values other kernels compute anyway (see BufferPlan::gradSums and
-    // filledBy): on the makemore step, their own passes cost 0.9 us.
-    p.gradSums.assign(n, {-1, -1, -1});
-    p.filledBy.assign(n, -1);
-    p.lossGrad.assign(n, -1);
-    for (ValueId v = 0; v < n; ++v)
-      fillLossGrad(v);
-    for (ValueId s = 0; s < n; ++s) {
-      const Node &sum = g[s];
-      if ((sum.op != Op::Sum && sum.op != Op::Mean) || sum.axis != 0 ||
-          g[sum.operands[0]].type.rank() != 2 || p.storage[s] != Storage::Workspace)
-        continue;
-      const ValueId o = sum.operands[0];
-      if (sum.op == Op::Mean) {
-        // mean(x, 0) after the statistics of x: the same sum in the same order
-        // divided by N, so the same bits (the running mean update).
-        for (StatsPlan &st : p.stats)
-          if (g[st.leader].op != Op::BatchNormInfer && st.leader < s && st.mean < 0 &&
-              p.storage[o] != Storage::Inlined && p.root[o] == p.root[g[st.leader].operands[0]]) {
-            st.mean = s;
-            p.filledBy[s] = st.leader;
-            break;
-          }
-        continue;
-      }
-      if (fillSquares(s))
-        continue;
-      for (ValueId v = 0; v < s && p.filledBy[s] < 0; ++v) {
-        const Node &grad = g[v];
-        if (grad.op != Op::BatchNormGrad)
-          continue;
-        const ValueId dout = grad.operands[2];
-        auto isXhat = [&](ValueId w) {
-          return g[w].op == Op::BatchNormXhat && p.storage[w] == Storage::Inlined &&
-                 p.root[g[w].operands[0]] == p.root[grad.operands[0]] && g[w].scalar == grad.scalar;
-        };
-        int slot = -1;
-        if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[dout])
-          slot = 0;
-        else if (p.storage[o] != Storage::Inlined && p.root[o] == p.root[v])
-          slot = 2; // sum(dx, 0): accumulated as dx is written, same order, same bits
-        else if (p.storage[o] == Storage::Inlined && g[o].op == Op::Mul) {
-          ValueId a = g[o].operands[0], b = g[o].operands[1];
-          auto isDout = [&](ValueId w) {
-            return p.storage[w] != Storage::Inlined && p.root[w] == p.root[dout];
-          };
-          if ((isDout(a) && isXhat(b)) || (isDout(b) && isXhat(a)))
-            slot = 1;
-        }
-        if (slot >= 0 && p.gradSums[v][slot] < 0) {
-          p.gradSums[v][slot] = s;
-          p.filledBy[s] = v;
-        }
-      }
-    }
-  }
-
-  // cross_entropy_grad(x, y, c) after cross_entropy(x, y), c a constant (the
-  // training step's dloss = 1): the loss kernel, which computes the same
-  // softmax, writes the gradient too (LowerCrossEntropy.cpp).
-  void fillLossGrad(ValueId v) {
-    const Node &grad = g[v];
-    if (grad.op != Op::CrossEntropyGrad || p.storage[v] != Storage::Workspace ||
-        g[grad.operands[2]].op != Op::Const)
-      return;
-    for (ValueId u = 0; u < v; ++u)
-      if (g[u].op == Op::CrossEntropy && p.lossGrad[u] < 0 &&
-          g[u].operands[0] == grad.operands[0] && g[u].operands[1] == grad.operands[1]) {
-        p.lossGrad[u] = v;
-        p.filledBy[v] = u;
-        return;
-      }
-  }
-
-  // sum(d * d, 0) with d = x - mean(x, 0), both inlined, after the statistics
-  // of x that also fill that mean: the running variance's sum of squares,
-  // which the statistics kernel computes for 1/std anyway (the same sum of the
-  // same differences in the same row order, so the same bits).
-  bool fillSquares(ValueId s) {
-    const ValueId o = g[s].operands[0];
-    if (p.storage[o] != Storage::Inlined || g[o].op != Op::Mul ||
-        g[o].operands[0] != g[o].operands[1])
-      return false;
-    const ValueId d = g[o].operands[0];
-    if (p.storage[d] != Storage::Inlined || g[d].op != Op::Sub)
-      return false;
-    const ValueId x = g[d].operands[0], mean = g[d].operands[1];
-    for (StatsPlan &st : p.stats)
-      if (st.mean == static_cast<int64_t>(mean) && st.squares < 0 &&
-          p.storage[x] != Storage::Inlined && p.root[x] == p.root[g[st.leader].operands[0]]) {
-        st.squares = s;
-        p.filledBy[s] = st.leader;
-        return true;
-      }
-    return false;
-  }
-
   void epilogues() {
     // Matmul epilogues: a MatMul whose only use is a same-shape operand of an
     // elementwise expression hands its accumulator tiles to that expression
@@ -547,7 +449,7 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
   planner.leaves();
   planner.fuse();
   planner.statsGroups();
-  planner.kernelFills();
+  planKernelFills(g, planner.p);
   planner.epilogues();
   if (llvm::Error e = planner.outputs())
     return e;

@@ -125,6 +125,11 @@ constexpr int64_t kElemBytes = 4;
 // Every workspace buffer starts on a cache line, so full-vector accesses never split one.
 constexpr int64_t kBufferAlign = 64;
 
+// A step of planBuffers (KernelFills.cpp): marks the values that other
+// kernels compute anyway (filledBy, gradSums, lossGrad, StatsPlan::mean and
+// squares), given storage, roots and stats groups.
+void planKernelFills(const Graph &g, BufferPlan &plan);
+
 // Temporary bytes a node's kernel needs beyond its result: a transB matmul's
 // transposed right operand, then (K >= kMatMulPartialMinK) room for the
 // partial sums of a K-blocked matmul, [M, N] floats at matMulPartialOffset
