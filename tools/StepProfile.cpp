@@ -6,6 +6,7 @@
 // instrumented step time so the overhead is visible.
 #include "tools/StepProfile.h"
 
+#include "codegen/BufferPlan.h"
 #include "ir/Type.h"
 #include "runtime/ModelRuntime.h"
 #include "runtime/Trainer.h"
@@ -27,16 +28,19 @@ namespace mlpc {
 namespace {
 
 // The ops fused into node v's code: its operands (transitively) that ran no
-// code of their own, e.g. "add <- matmul" for a matmul with a bias epilogue.
-std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters) {
-  std::vector<std::string> fused;
+// code of their own, e.g. "add <- matmul" for a matmul with a bias epilogue;
+// then, in brackets, the nodes whose values v's kernel computes as well
+// (codegen/KernelFills.cpp), e.g. "cross_entropy [+ cross_entropy_grad]".
+std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters,
+                       const std::vector<int64_t> &filledBy) {
+  std::vector<std::string> fused, filled;
   std::vector<ValueId> work(g[v].operands.begin(), g[v].operands.end());
   std::vector<bool> seen(g.size(), false);
   while (!work.empty()) {
     ValueId o = work.back();
     work.pop_back();
     const Node &n = g[o];
-    if (seen[o] || counters[o] || opInfo(n.op).kind == OpKind::Leaf)
+    if (seen[o] || counters[o] || filledBy[o] >= 0 || opInfo(n.op).kind == OpKind::Leaf)
       continue;
     seen[o] = true;
     std::string name = opInfo(n.op).name;
@@ -44,9 +48,14 @@ std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters) {
       fused.push_back(name);
     work.insert(work.end(), n.operands.begin(), n.operands.end());
   }
+  for (ValueId w = 0; w < g.size(); ++w)
+    if (filledBy[w] == static_cast<int64_t>(v))
+      filled.push_back(opInfo(g[w].op).name);
   std::string label = opInfo(g[v].op).name;
   for (size_t i = 0; i < fused.size(); ++i)
     label += (i ? "," : " <- ") + fused[i];
+  for (size_t i = 0; i < filled.size(); ++i)
+    label += (i ? "," : " [+ ") + filled[i] + (i + 1 == filled.size() ? "]" : "");
   return label;
 }
 
@@ -80,6 +89,9 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10))) // compiles, warms up
     return e;
   const Graph &g = model.trainingGraph();
+  auto plan = codegen::planBuffers(g, /*sgdUpdate=*/false); // as ModelRuntime compiles it
+  if (!plan)
+    return plan.takeError();
   uint64_t *counters = model.trainProfileCounters();
   if (!counters)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -128,7 +140,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   for (ValueId v : nodes) {
     const Node &n = g[v];
     double us = usPerStep(v);
-    std::string label = fusedLabel(g, v, counters);
+    std::string label = fusedLabel(g, v, counters, plan->filledBy);
     otherThreads.clear();
     llvm::json::Array byThread{us};
     for (unsigned t = 1; t < threads; ++t) {
