@@ -81,8 +81,16 @@ int64_t transposedFloats(const Graph &g, const Node &n) {
 }
 } // namespace
 
+MatMulKernel matMulKernel(const Graph &g, const Node &n) {
+  const Shape &a = g[n.operands[0]].type.shape;
+  const int64_t m = n.type.shape[0], cols = n.type.shape[1], k = n.transA ? a[0] : a[1];
+  return n.transA && !n.transB && cols <= kNarrowColumns && m >= 2 * cols && k >= kMatMulPartialMinK
+             ? MatMulKernel::Transposed
+             : MatMulKernel::Tiled;
+}
+
 int64_t matMulPartialOffset(const Graph &g, const Node &n) {
-  if (n.op != Op::MatMul)
+  if (n.op != Op::MatMul || matMulKernel(g, n) != MatMulKernel::Tiled)
     return -1;
   const Shape &a = g[n.operands[0]].type.shape;
   const int64_t k = n.transA ? a[0] : a[1];
@@ -110,6 +118,8 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
+  if (matMulKernel(g, n) == MatMulKernel::Transposed)
+    return n.type.numel() * kElemBytes; // C^T
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
   // the kernel's vector loads run along N (see LowerMatMul.cpp).
   int64_t floats = transposedFloats(g, n);

@@ -150,6 +150,18 @@ int64_t transposedRowStride(int64_t n);
 // Offset in floats of a matmul's partial-sum area within its scratch, or -1.
 int64_t matMulPartialOffset(const Graph &g, const Node &n);
 
+// Which loop nest runs a matmul C[M, N] = op(A)[M, K] @ op(B)[K, N]; a
+// function of the shapes only (the scratch size depends on it):
+//   Tiled       the register-blocked kernel, vectors along N (LowerMatMul.cpp)
+//   Transposed  TN with a narrow N (at most kNarrowColumns), M >= 2N and
+//               K >= kMatMulPartialMinK (dW2 = h^T @ dlogits at batch 256):
+//               C^T = op(B)^T op(A)^T by the tiled kernel, vectors along M,
+//               then transposed into the epilogue; scratch: C^T, [N, M]
+//               floats (LowerMatMulTransposed.cpp)
+enum class MatMulKernel { Tiled, Transposed };
+constexpr int64_t kNarrowColumns = 32;
+MatMulKernel matMulKernel(const Graph &g, const Node &n);
+
 // True for the ops lowered by the fused elementwise engine (LowerElementwise.cpp).
 bool isElementwiseLike(Op op);
 // BatchNorm, BatchNormXhat, BatchNormInfer: given their StatsPlan,

@@ -265,22 +265,31 @@ struct TiledMatMul {
 
 void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const Node &n = g_[v];
-  const Shape &as = g_[n.operands[0]].type.shape, &bs = g_[n.operands[1]].type.shape;
-  const int64_t m = n.type.shape[0], cols = n.type.shape[1], k = n.transA ? as[0] : as[1];
+  if (matMulKernel(g_, n) == MatMulKernel::Transposed)
+    return emitTransposedMatMul(v, epilogue);
+  const Shape &as = g_[n.operands[0]].type.shape;
+  emitTiledMatMul(MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0],
+                             n.type.shape[1], n.transA ? as[0] : as[1], n.transA, n.transB,
+                             scratch(v), matMulPartialOffset(g_, n)},
+                  epilogue);
+}
+
+void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue) {
+  const int64_t m = args.m, cols = args.n, k = args.k;
   const unsigned vw = k_->VW;
   TiledMatMul mm{*k_,
                  b_,
-                 MatView{buf(n.operands[0]), n.transA ? 1 : as[1], n.transA ? as[1] : 1},
-                 MatView{buf(n.operands[1]), bs[1], 1},
-                 scratch(v),
+                 MatView{args.a, args.transA ? 1 : k, args.transA ? m : 1},
+                 MatView{args.b, cols, 1},
+                 args.scratch,
                  m,
                  cols,
                  k,
                  epilogue};
-  if (n.transB) {
+  if (args.transB) {
     const int64_t stride = transposedRowStride(cols);
-    transposeInto(buf(n.operands[1]), cols, k, scratch(v), stride);
-    mm.bm = MatView{scratch(v), stride, 1};
+    transposeInto(args.b, cols, k, args.scratch, stride);
+    mm.bm = MatView{args.scratch, stride, 1};
     shareBarrier(); // every thread reads all of the transposed B
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
@@ -313,13 +322,13 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // whatever K is. The weight gradient dW1 = emb^T @ dhprebn at batch 256
   // (30x200x256:TN, 64 KB panels re-read from L2 by each of its 5 row
   // tiles) went from 0.87-0.93x dnnl_sgemm to 1.04x (bench/matmul_bench.cpp).
-  const int64_t partialAt = matMulPartialOffset(g_, n);
+  const int64_t partialAt = args.partialAt;
   const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
   int64_t kc = k;
   if (partialAt >= 0 && k * panelBytes > kPanelBlockBytes) {
     const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
     kc = (k + chunks - 1) / chunks;
-    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, scratch(v).ptr, k_->idx(partialAt));
+    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
   }
 
   // op(B) rows a multiple of 256 floats (1 KB) apart all start in the
@@ -330,7 +339,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   // every thread copies the panel it reads). At 128 floats (N = 128, as in
   // wavenet) the copy cost more than the conflicts (0.85-0.93x against
   // 0.95-1.03x unpacked).
-  if (!n.transB && mm.bm.rowStride % 256 == 0 && m > fullTileRows) {
+  if (!args.transB && mm.bm.rowStride % 256 == 0 && m > fullTileRows) {
     mm.panelStride = width * vw;
     mm.panel = Buf{k_->entryAlloca(k_->F32, static_cast<unsigned>(kc * mm.panelStride)), k_->F32};
   }

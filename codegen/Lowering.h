@@ -184,6 +184,20 @@ private:
   using MatMulEpilogue = llvm::function_ref<void(llvm::Value *row, llvm::Value *column,
                                                  unsigned lanes, llvm::Value *acc)>;
   void emitMatMul(ValueId v, MatMulEpilogue epilogue);
+  // C[m, n] = op(a) @ op(b) on buffers (a and b stored as transA / transB
+  // say), by the register-blocked kernel. scratch: room for transB's
+  // transposed b at its start; partialAt: offset in floats of [m, n]
+  // partial sums within it (-1: none, no K blocking).
+  struct MatMulArgs {
+    Buf a, b;
+    int64_t m, n, k;
+    bool transA, transB;
+    Buf scratch;
+    int64_t partialAt;
+  };
+  void emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue);
+  // LowerMatMulTransposed.cpp: MatMulKernel::Transposed.
+  void emitTransposedMatMul(ValueId v, MatMulEpilogue epilogue);
   void transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst, int64_t dstStride);
   // LowerIndex.cpp
   void lowerGather(ValueId v);

@@ -153,7 +153,11 @@ TEST_CASE("codegen: matmul, every transpose variant", "[codegen]") {
                  // K-blocked (a 64 KB panel of op(B) per column tile; LowerMatMul.cpp)
                  Dims{30, 256, 200}, Dims{7, 300, 70},
                  // N a multiple of 128: transB's scratch rows padded by a line
-                 Dims{9, 40, 256}})
+                 Dims{9, 40, 256},
+                 // transA with N <= 32, M >= 2N, K >= 128: C^T by the tiled
+                 // kernel, then transposed (LowerMatMulTransposed.cpp); M and
+                 // N with and without partial VW blocks, K-blocked or not
+                 Dims{200, 256, 27}, Dims{70, 130, 30}, Dims{64, 128, 32}, Dims{33, 600, 5}})
     for (int variant = 0; variant < 4; ++variant) {
       bool ta = variant & 1, tb = variant & 2;
       DYNAMIC_SECTION(d.m << "x" << d.k << "x" << d.n << (ta ? " transA" : "")
@@ -190,6 +194,46 @@ TEST_CASE("codegen: K-blocked matmul at every vector width", "[codegen][vector-w
                     1e-6 * std::sqrt(double(k)));
       }
     }
+}
+
+// MatMulKernel::Transposed (dW = x^T @ dy with few columns) at every width,
+// into each kind of epilogue: a plain store, a fused elementwise consumer,
+// and a gradient output with the SGD update (done after the kernel: the
+// update goes into the matmul's own epilogue only for N >= 64).
+TEST_CASE("codegen: transposed narrow weight gradient at every vector width",
+          "[codegen][vector-width]") {
+  for (unsigned bits : {128u, 256u, 512u})
+    for (int64_t rows : {64, 75})
+      DYNAMIC_SECTION(bits << " bits, dW [" << rows << ", 27]") {
+        const int64_t batch = 160;
+        Graph g;
+        ValueId x = param(g, "x", {batch, rows}), dy = param(g, "dy", {batch, 27});
+        ValueId p = param(g, "P", {rows, 27}), bias = param(g, "bias", {27});
+        auto dw = [&] { return node(g, Op::MatMul, {x, dy}, [](Node &n) { n.transA = true; }); };
+        ValueId plain = dw(), fused = node(g, Op::Add, {dw(), bias}), grad = dw();
+        REQUIRE(codegen::matMulKernel(g, g[plain]) == codegen::MatMulKernel::Transposed);
+        g.setOutput("plain", plain);
+        g.setOutput("fused", fused);
+        g.setOutput({"grad.P", grad, OutputRole::Gradient, p, std::nullopt});
+        CompileOptions options;
+        options.vectorBits = bits;
+        options.sgdUpdate = true;
+        auto plan = codegen::planBuffers(g, true);
+        REQUIRE(bool(plan));
+        CHECK(plan->storage[g[fused].operands[0]] == codegen::Storage::Epilogue);
+        const float lr = 0.25f;
+        LeafData data = RandomLeaves{}(g);
+        Values ref = interpretOrFail(g, data);
+        JitRun run = runJit(g, data, options, lr);
+        const double tol = 1e-6 * std::sqrt(double(batch));
+        expectClose(run.outputs[0], ref[plain], "plain", 1e-5, tol);
+        expectClose(run.outputs[1], ref[fused], "fused", 1e-5, tol);
+        expectClose(run.outputs[2], ref[grad], "grad.P", 1e-5, tol);
+        std::vector<double> expect = data["P"];
+        for (size_t i = 0; i < expect.size(); ++i)
+          expect[i] -= lr * ref[grad][i];
+        expectClose(run.leavesAfter["P"], expect, "P after the update", 1e-5, tol);
+      }
 }
 
 TEST_CASE("codegen: reshape aliases and outputs", "[codegen]") {
