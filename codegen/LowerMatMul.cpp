@@ -322,10 +322,19 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   // whatever K is. The weight gradient dW1 = emb^T @ dhprebn at batch 256
   // (30x200x256:TN, 64 KB panels re-read from L2 by each of its 5 row
   // tiles) went from 0.87-0.93x dnnl_sgemm to 1.04x (bench/matmul_bench.cpp).
+  // Not when N is narrower than one full column tile (logits = h @ W2 at
+  // H = 1024, [256, 27]): there the chunks cut each row of op(A) into short
+  // runs (512 bytes at kc = 128) that the hardware prefetchers barely start
+  // on, and the whole panel (K x 2 vectors) is re-read from L2 at little
+  // cost. Unblocked against blocked, in one process (matmul_bench with both
+  // compiled): 256x27x1024:NN 1.05x with operands in L2 (--evict-kb 256),
+  // 1.23x from L3 (--evict-kb 16384; the step's case at H = 1024, whose
+  // working set outgrows L2); 256x30x1024:NT 1.05x / 1.12x; 256x27x2048:NN
+  // 1.23x; 128x48x1024:NN 1.02x; K = 512: 1.00x.
   const int64_t partialAt = args.partialAt;
   const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
   int64_t kc = k;
-  if (partialAt >= 0 && k * panelBytes > kPanelBlockBytes) {
+  if (partialAt >= 0 && fullTiles > 0 && k * panelBytes > kPanelBlockBytes) {
     const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
     kc = (k + chunks - 1) / chunks;
     mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
