@@ -74,6 +74,16 @@ int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
   // not the FMA latency, so fewer rows cost nothing there.
   const int64_t minRows =
       vectors == 1 ? 1 : (kMinAccumulators + int64_t(vectors) - 1) / int64_t(vectors);
+  // Tiles of one or two vectors (N below 2 VW: the logits, [B, 27]) over
+  // many rows take all the rows the registers allow, remainder tile or not:
+  // at M = 256, 12 rows x 2 vectors (24 accumulators) against the divisor's
+  // 8 x 2, in one process: 256x27x1024:NN 1.06x, 256x30x1024:NT 1.06x,
+  // 256x27x512:NN 1.08x, 256x16x1024:NN 1.06x, 256x30x200:NT 0.99x; 16
+  // rows (spills) 0.77-0.84x. With 4 vectors, 6 rows instead of 4 gained
+  // nothing (256x1024x30:NN 0.89x, 256x512x27:NT 1.03x). makemore at
+  // B = 32: dW2 (200x27x32:TN) 0.99x, the rest unchanged (M = 32).
+  if (vectors <= 2 && m >= 64)
+    return maxRows;
   for (int64_t r = maxRows; r * 2 >= maxRows && r >= minRows; --r)
     if (m % r == 0)
       return r;
