@@ -188,8 +188,9 @@ struct TiledMatMul {
   Buf partial; // [M, N] partial sums between K chunks
   int64_t m, cols, depth;
   function_ref<void(Value *row, Value *column, unsigned lanes, Value *acc)> epilogue;
-  // With a packed panel (panel.ptr set): each column tile first copies its
-  // rows of op(B) for the chunk into this frame buffer, [trips, panelStride].
+  // With a packed panel (panel.ptr set): each column tile copies its rows
+  // of op(B) for the chunk into this frame buffer, [trips, panelStride]
+  // (see columnTile); microKernel(packing) reads op(B) and writes the panel.
   Buf panel{};
   int64_t panelStride = 0;
 
@@ -198,7 +199,7 @@ struct TiledMatMul {
   // zero (k0 null), at the stored partial sums, or at zero when the runtime
   // flag `first` is set; they end in the epilogue (`last`) or the partial sums.
   void microKernel(Value *row0, int64_t rows, Value *firstColumn, ArrayRef<unsigned> lanes,
-                   Value *k0, int64_t trips, Value *first, bool last) {
+                   Value *k0, int64_t trips, Value *first, bool last, bool packing = false) {
     const size_t nv = lanes.size();
     const unsigned vw = k.VW;
     auto partialIndex = [&](int64_t r, size_t q) {
@@ -215,14 +216,17 @@ struct TiledMatMul {
         0, trips, 1, init,
         [&](Value *kk, ArrayRef<Value *> acc) {
           Values bv;
-          Value *bRow = panel.ptr ? k.mul(kk, panelStride) : nullptr;
+          Value *panelRow = panel.ptr ? k.mul(kk, panelStride) : nullptr;
           if (k0)
             kk = b.CreateAdd(k0, kk);
-          if (!panel.ptr)
-            bRow = k.add(k.mul(kk, bm.rowStride), firstColumn);
-          for (size_t q = 0; q < nv; ++q)
+          const bool fromPanel = panel.ptr && !packing;
+          Value *bRow = fromPanel ? panelRow : k.add(k.mul(kk, bm.rowStride), firstColumn);
+          for (size_t q = 0; q < nv; ++q) {
             bv.push_back(
-                k.loadVec(panel.ptr ? panel : bm.buf, k.add(bRow, int64_t(q) * vw), lanes[q]));
+                k.loadVec(fromPanel ? panel : bm.buf, k.add(bRow, int64_t(q) * vw), lanes[q]));
+            if (packing) // the first row tile copies the panel as it goes
+              k.storeVec(panel, k.add(panelRow, int64_t(q) * vw), bv.back(), lanes[q]);
+          }
           Values next(acc.begin(), acc.end());
           for (int64_t r = 0; r < rows; ++r) {
             Value *aIndex = k.add(k.mul(k.add(row0, r), a.rowStride), k.mul(kk, a.colStride));
@@ -250,6 +254,23 @@ struct TiledMatMul {
                   Value *first, bool last) {
     const int64_t mr = rowsPerTile(m, k.VectorRegs, lanes.size());
     const int64_t mainRows = m / mr * mr;
+    // The panel copy: on one thread (or threads splitting column tiles),
+    // the first row tile makes it while it computes, instead of a loop of
+    // its own before the row tiles, whose stores the FMAs then hid: in one
+    // process, 30x512x256:TN 1.13x, 30x1024x256:TN 1.08x, the transposed
+    // dW2 1024x27x256:TN / 512x27x256:TN 1.07x / 1.09x, 256x1024x30:NN
+    // 1.00x (256 rows: the copy was already spread over 64 row tiles).
+    // Threads splitting the row tiles each copy the panel first.
+    if (panel.ptr && !k.share.index) {
+      microKernel(k.idx(0), mr, firstColumn, lanes, k0, trips, first, last, /*packing=*/true);
+      k.loop(
+          mr, mainRows, mr,
+          [&](Value *row0) { microKernel(row0, mr, firstColumn, lanes, k0, trips, first, last); },
+          "row");
+      if (m % mr)
+        microKernel(k.idx(mainRows), m % mr, firstColumn, lanes, k0, trips, first, last);
+      return;
+    }
     if (panel.ptr)
       k.loop(
           0, trips, 1,

@@ -157,7 +157,10 @@ TEST_CASE("codegen: matmul, every transpose variant", "[codegen]") {
                  // transA with N <= 32, M >= 2N, K >= 128: C^T by the tiled
                  // kernel, then transposed (LowerMatMulTransposed.cpp); M and
                  // N with and without partial VW blocks, K-blocked or not
-                 Dims{200, 256, 27}, Dims{70, 130, 30}, Dims{64, 128, 32}, Dims{33, 600, 5}})
+                 Dims{200, 256, 27}, Dims{70, 130, 30}, Dims{64, 128, 32}, Dims{33, 600, 5},
+                 // op(B) rows 1 KB / 2 KB apart: packed panels, the first row
+                 // tile copying them; K-blocked; C^T of the transposed path too
+                 Dims{20, 300, 256}, Dims{512, 200, 27}})
     for (int variant = 0; variant < 4; ++variant) {
       bool ta = variant & 1, tb = variant & 2;
       DYNAMIC_SECTION(d.m << "x" << d.k << "x" << d.n << (ta ? " transA" : "")
