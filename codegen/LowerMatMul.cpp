@@ -66,7 +66,7 @@ constexpr int64_t kPanelBlockBytes = 32 * 1024, kPanelChunkBytes = 16 * 1024;
 // 4-row tiles: 8 accumulators, which left the pipes idle (matmul_bench
 // --cpu x86-64-v3 on the Sapphire Rapids host, against dnnl_sgemm limited to
 // AVX2: 0.91-1.14x with 4 rows, 0.98-1.25x with 6).
-int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
+int64_t rowsPerTile(int64_t m, int64_t depth, unsigned registers, size_t vectors) {
   int64_t maxRows =
       std::clamp<int64_t>((int64_t(registers) - 1 - int64_t(vectors)) / int64_t(vectors), 1, 12);
   maxRows = std::min(maxRows, std::max<int64_t>(m, 1));
@@ -80,9 +80,11 @@ int64_t rowsPerTile(int64_t m, unsigned registers, size_t vectors) {
   // 8 x 2, in one process: 256x27x1024:NN 1.06x, 256x30x1024:NT 1.06x,
   // 256x27x512:NN 1.08x, 256x16x1024:NN 1.06x, 256x30x200:NT 0.99x; 16
   // rows (spills) 0.77-0.84x. With 4 vectors, 6 rows instead of 4 gained
-  // nothing (256x1024x30:NN 0.89x, 256x512x27:NT 1.03x). makemore at
-  // B = 32: dW2 (200x27x32:TN) 0.99x, the rest unchanged (M = 32).
-  if (vectors <= 2 && m >= 64)
+  // nothing (256x1024x30:NN 0.89x, 256x512x27:NT 1.03x). Only with K >=
+  // 128: makemore's dW2 at B = 32 (200x27x32:TN) gained nothing (0.99x)
+  // from the remainder tile 200 = 16 x 12 + 8, which added 5% to the
+  // step's machine code.
+  if (vectors <= 2 && m >= 64 && depth >= 128)
     return maxRows;
   for (int64_t r = maxRows; r * 2 >= maxRows && r >= minRows; --r)
     if (m % r == 0)
@@ -252,7 +254,7 @@ struct TiledMatMul {
   // back by the thread that wrote them (the same split in every chunk).
   void columnTile(Value *firstColumn, ArrayRef<unsigned> lanes, Value *k0, int64_t trips,
                   Value *first, bool last) {
-    const int64_t mr = rowsPerTile(m, k.VectorRegs, lanes.size());
+    const int64_t mr = rowsPerTile(m, depth, k.VectorRegs, lanes.size());
     const int64_t mainRows = m / mr * mr;
     // The panel copy: on one thread (or threads splitting column tiles),
     // the first row tile makes it while it computes, instead of a loop of
@@ -337,7 +339,7 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   // the full column tiles when M is small (weight gradients such as
   // emb^T @ dhpre, [30, 1024]), so that each thread reads only its part of
   // the wide operand. Fixed by the shapes, not by the thread count.
-  const int64_t fullTileRows = rowsPerTile(m, k_->VectorRegs, width);
+  const int64_t fullTileRows = rowsPerTile(m, k, k_->VectorRegs, width);
   const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
   SmallVector<unsigned, 8> fullLanes(width, vw), restLanes;
   for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
