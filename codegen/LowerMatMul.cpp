@@ -24,10 +24,15 @@
 // inner loop on contiguous vectors with no horizontal sums.
 //
 // Loop nest, outermost first: chunks of K (one unless a column tile's panel
-// of op(B) passes 32 KB; see kPanelBlockBytes), column tiles, row tiles, k.
-// Each finished accumulator vector goes to an epilogue: a plain store, or the
-// consumer's fused elementwise expression (see LowerElementwise.cpp); between
-// K chunks the accumulators go through partial sums in the node's scratch.
+// of op(B) passes 32 KB and N has a full column tile; see kPanelBlockBytes),
+// column tiles, row tiles, k. Each finished accumulator vector goes to an
+// epilogue: a plain store, or the consumer's fused elementwise expression
+// (see LowerElementwise.cpp); between K chunks the accumulators go through
+// partial sums in the node's scratch.
+//
+// A TN product with a narrow N (BufferPlan.h: MatMulKernel::Transposed)
+// runs this kernel on C^T = op(B)^T op(A)^T instead, then transposes into
+// the epilogue (LowerMatMulTransposed.cpp).
 //
 // bench/matmul_bench.cpp times these kernels against oneDNN's dnnl_sgemm in
 // one process (the comparison the README's performance table reports).
