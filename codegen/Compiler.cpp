@@ -3,6 +3,7 @@
 
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
+#include "codegen/TargetPool.h"
 #include "codegen/VectorShape.h"
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -19,6 +20,7 @@
 #include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/SubtargetFeature.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -130,6 +132,14 @@ Expected<Built> build(const Graph &g, const std::string &name, const CompileOpti
 
 JitEngine::~JitEngine() = default;
 
+namespace {
+// Big graphs are split so that every core generates machine code (see
+// codegen/PassSchedule.cpp): at most this many modules, one per thread.
+unsigned compileThreads() {
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+}
+} // namespace
+
 Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &options,
                                                        JitCacheOptions cache) {
   initNativeTarget();
@@ -144,7 +154,13 @@ Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &opt
     return jit.takeError();
   std::unique_ptr<JitEngine> engine(new JitEngine());
   engine->jit_ = std::move(*jit);
-  engine->tm_ = std::move(*tm);
+  engine->optLevel_ = options.optLevel;
+  engine->targets_ = std::make_unique<codegen::TargetPool>(
+      std::move(*tm),
+      [spec, optLevel = options.optLevel] {
+        return createTargetMachine(spec, optLevel, /*pic=*/false);
+      },
+      compileThreads() - 1, options.vectorBits);
   engine->triple_ = options.triple;
   engine->cpu_ = options.cpu;
   if (!cache.directory.empty())
@@ -162,21 +178,36 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
   if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
     return fail("per-node profiling needs an x86 host");
-  // Big graphs are split so that every core generates machine code (see
-  // codegen/PassSchedule.cpp); below ~400 IR instructions per module the
-  // fixed cost of a module and a thread (~2 ms) outweighs the gain.
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  auto split = codegen::splitGraph(g, name, options, *tm_, std::min(threads, 8u), 400);
+  targets_->ready();
+  auto main = targets_->machine(0);
+  if (!main)
+    return main.takeError();
+  TargetMachine &tm = **main;
+  // Below ~400 IR instructions per module the fixed cost of a module and a
+  // thread (~2 ms) outweighs the gain.
+  auto split = codegen::splitGraph(g, name, options, tm, targets_->size(), 400);
   if (!split)
     return split.takeError();
+  // The pool's machines generate code at the engine's optimisation level; a
+  // compile at another level makes its own for modules 1.. (module 0 always
+  // uses the engine's, as before).
   CompileOptions targetOptions;
   targetOptions.cpu = cpu_;
   targetOptions.triple = triple_;
   targetOptions.optLevel = options.optLevel;
   TargetSpec spec = resolveTarget(targetOptions);
+  std::vector<std::unique_ptr<TargetMachine>> own(split->modules());
   auto objects = codegen::compileModules(
-      split->modules(), *tm_, options.optLevel,
-      [&] { return createTargetMachine(spec, options.optLevel, /*pic=*/false); },
+      split->modules(), tm, options.optLevel,
+      [&](unsigned module) -> Expected<TargetMachine *> {
+        if (options.optLevel == optLevel_)
+          return targets_->machine(module);
+        auto made = createTargetMachine(spec, options.optLevel, /*pic=*/false);
+        if (!made)
+          return made.takeError();
+        own[module] = std::move(*made);
+        return own[module].get();
+      },
       [&](unsigned index, TargetMachine &tm) {
         return codegen::lowerSplitModule(g, name, options, *split, index, tm);
       },

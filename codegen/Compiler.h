@@ -41,6 +41,9 @@ class LLJIT;
 } // namespace llvm
 
 namespace mlpc {
+namespace codegen {
+class TargetPool;
+}
 
 // The thread a function compiled with CompileOptions::parallel runs on:
 // thread `index` of `count`; `barrier(team)` returns once every thread of the
@@ -148,7 +151,10 @@ public:
 private:
   JitEngine() = default;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  std::unique_ptr<llvm::TargetMachine> tm_; // for lowering decisions and the IR optimiser
+  // Machine 0: lowering decisions, module 0; one more per compile thread
+  // (warmed in the background from create() on, codegen/TargetPool.h).
+  std::unique_ptr<codegen::TargetPool> targets_;
+  unsigned optLevel_ = 3; // the pool's machines' (create() options)
   std::unique_ptr<codegen::ObjectCache> cache_;
   std::string triple_, cpu_; // as resolved from the create() options
 };

@@ -98,13 +98,14 @@ void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel
 class ObjectCache;
 // Lowers (with `lower`), optimises and compiles `count` modules to
 // relocatable objects, concurrently: module 0 with `tm` on the calling
-// thread, every other module on a thread of its own with a target machine
-// from `makeTm` (called on that thread; a target machine is not thread-safe).
+// thread, every other module p on a thread of its own with the target
+// machine `machineFor(p)` (called on that thread; a target machine is not
+// thread-safe, so each must be a different one, and none `tm`).
 // With a `cache`, a module whose lowered IR was compiled before (same
 // target) is loaded from it instead (codegen/ObjectCache.h).
 llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> compileModules(
     unsigned count, llvm::TargetMachine &tm, unsigned optLevel,
-    llvm::function_ref<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()> makeTm,
+    llvm::function_ref<llvm::Expected<llvm::TargetMachine *>(unsigned module)> machineFor,
     llvm::function_ref<llvm::Expected<LoweredModule>(unsigned index, llvm::TargetMachine &tm)>
         lower,
     ObjectCache *cache = nullptr);

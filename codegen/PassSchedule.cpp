@@ -111,7 +111,7 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
 
 Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
 compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
-               function_ref<Expected<std::unique_ptr<TargetMachine>>()> makeTm,
+               function_ref<Expected<TargetMachine *>(unsigned)> machineFor,
                function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower,
                ObjectCache *cache) {
   auto compileOne = [&](unsigned index,
@@ -137,7 +137,7 @@ compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
   std::vector<llvm::thread> workers;
   for (unsigned p = 1; p < count; ++p)
     workers.emplace_back([&, p] {
-      auto machine = makeTm();
+      auto machine = machineFor(p);
       if (!machine)
         results[p].emplace(machine.takeError());
       else

@@ -1,0 +1,52 @@
+// codegen/TargetPool.h: target machines made and warmed once per JIT engine.
+#include "codegen/TargetPool.h"
+
+#include "codegen/VectorShape.h"
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+
+TargetPool::TargetPool(std::unique_ptr<TargetMachine> main, Factory make, unsigned extra,
+                       unsigned vectorBits)
+    : make_(std::move(make)) {
+  machines_.resize(1 + extra);
+  machines_[0] = std::move(main);
+  // Each thread writes its own slot only; ready() joins them all before any
+  // slot is read. A machine that cannot be made stays empty (machine() makes
+  // it again and reports why).
+  for (unsigned i = 0; i <= extra; ++i)
+    warming_.emplace_back([this, i, vectorBits] {
+      if (!machines_[i]) {
+        auto made = make_();
+        if (!made) {
+          consumeError(made.takeError());
+          return;
+        }
+        machines_[i] = std::move(*made);
+      }
+      chooseVectorShape(*machines_[i], vectorBits); // builds and caches the subtargets
+    });
+}
+
+TargetPool::~TargetPool() {
+  ready();
+}
+
+void TargetPool::ready() {
+  for (llvm::thread &t : warming_)
+    t.join();
+  warming_.clear();
+}
+
+Expected<TargetMachine *> TargetPool::machine(unsigned i) {
+  if (!machines_[i]) {
+    auto made = make_();
+    if (!made)
+      return made.takeError();
+    machines_[i] = std::move(*made);
+  }
+  return machines_[i].get();
+}
+
+} // namespace mlpc::codegen

@@ -1,0 +1,56 @@
+// The JIT engine's target machines: the engine's own (module 0 of every
+// compile, and the lowering's questions to the target) and one per extra
+// compile thread (codegen/PassSchedule.cpp), created once per engine and
+// reused by every compile, instead of one new target machine per thread per
+// compile.
+//
+// Why: a fresh X86 target machine is cheap (~0.3 ms), but the first function
+// it sees builds a subtarget (instruction info, lowering tables, the
+// legaliser), ~1 ms for each distinct set of vector-width attributes, and the
+// lowering asks for two (codegen/VectorShape.cpp): ~2 ms per thread before
+// the first instruction is lowered, on the critical path of every compile.
+// The pool builds those subtargets on background threads started with the
+// engine, while the caller does other work (the graph passes, reading the
+// data); compile() waits for them (usually long done).
+//
+// Not thread-safe itself: one compile at a time (as JitEngine::compile), but
+// that compile may use machine(i) from thread i while other threads use
+// theirs.
+#pragma once
+
+#include <llvm/Support/Error.h>
+#include <llvm/Support/thread.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace mlpc::codegen {
+
+class TargetPool {
+public:
+  using Factory = std::function<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()>;
+  // `main` is machine(0); machines 1 .. extra are made by `make` on
+  // background threads, which also build the subtargets of every machine for
+  // kernels of `vectorBits` (CompileOptions::vectorBits).
+  TargetPool(std::unique_ptr<llvm::TargetMachine> main, Factory make, unsigned extra,
+             unsigned vectorBits);
+  ~TargetPool();
+  TargetPool(const TargetPool &) = delete;
+  TargetPool &operator=(const TargetPool &) = delete;
+
+  // Waits for the background work; call before machine() or size().
+  void ready();
+  unsigned size() const { return static_cast<unsigned>(machines_.size()); }
+  // Machine i < size(); one the background could not make (an error it
+  // reports here) is made now. Different i may be asked for concurrently.
+  llvm::Expected<llvm::TargetMachine *> machine(unsigned i);
+
+private:
+  Factory make_;
+  std::vector<std::unique_ptr<llvm::TargetMachine>> machines_;
+  std::vector<llvm::thread> warming_;
+};
+
+} // namespace mlpc::codegen
