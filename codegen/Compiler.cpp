@@ -183,30 +183,34 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   if (!main)
     return main.takeError();
   TargetMachine &tm = **main;
-  // Below ~400 IR instructions per module the fixed cost of a module and a
-  // thread (~2 ms) outweighs the gain.
-  auto split = codegen::splitGraph(g, name, options, tm, targets_->size(), 400);
+  // One module per thread: more, smaller modules (taken from a queue, so a
+  // slow core would take fewer) cost ~1-2 ms each in fixed costs and were
+  // not faster on the 2-core VM, even with one core 1.5x slower than the
+  // other; below ~400 IR instructions per module the fixed cost of a
+  // module outweighs the gain.
+  const unsigned threads = targets_->size();
+  auto split = codegen::splitGraph(g, name, options, tm, threads, 400);
   if (!split)
     return split.takeError();
   // The pool's machines generate code at the engine's optimisation level; a
-  // compile at another level makes its own for modules 1.. (module 0 always
+  // compile at another level makes its own for threads 1.. (thread 0 always
   // uses the engine's, as before).
   CompileOptions targetOptions;
   targetOptions.cpu = cpu_;
   targetOptions.triple = triple_;
   targetOptions.optLevel = options.optLevel;
   TargetSpec spec = resolveTarget(targetOptions);
-  std::vector<std::unique_ptr<TargetMachine>> own(split->modules());
+  std::vector<std::unique_ptr<TargetMachine>> own(threads);
   auto objects = codegen::compileModules(
-      split->modules(), tm, options.optLevel,
-      [&](unsigned module) -> Expected<TargetMachine *> {
-        if (options.optLevel == optLevel_)
-          return targets_->machine(module);
+      split->moduleCost, threads, options.optLevel,
+      [&](unsigned thread) -> Expected<TargetMachine *> {
+        if (thread == 0 || options.optLevel == optLevel_)
+          return targets_->machine(thread);
         auto made = createTargetMachine(spec, options.optLevel, /*pic=*/false);
         if (!made)
           return made.takeError();
-        own[module] = std::move(*made);
-        return own[module].get();
+        own[thread] = std::move(*made);
+        return own[thread].get();
       },
       [&](unsigned index, TargetMachine &tm) {
         return codegen::lowerSplitModule(g, name, options, *split, index, tm);

@@ -96,16 +96,17 @@ void runModulePipeline(
 // PassSchedule.cpp: the IR passes run on every lowered module (optLevel 0: none).
 void runPassSchedule(llvm::Module &m, llvm::TargetMachine &tm, unsigned optLevel);
 class ObjectCache;
-// Lowers (with `lower`), optimises and compiles `count` modules to
-// relocatable objects, concurrently: module 0 with `tm` on the calling
-// thread, every other module p on a thread of its own with the target
-// machine `machineFor(p)` (called on that thread; a target machine is not
-// thread-safe, so each must be a different one, and none `tm`).
+// Lowers (with `lower`), optimises and compiles one module per entry of
+// `cost` (its estimated machine-code cost) to relocatable objects, in module
+// order, on `threads` threads at once: the calling thread is thread 0, and
+// each thread t takes the next module, costliest first, until none is left,
+// using the target machine `machineFor(t)` (called on that thread; a target
+// machine is not thread-safe, so each thread's must be a different one).
 // With a `cache`, a module whose lowered IR was compiled before (same
 // target) is loaded from it instead (codegen/ObjectCache.h).
 llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> compileModules(
-    unsigned count, llvm::TargetMachine &tm, unsigned optLevel,
-    llvm::function_ref<llvm::Expected<llvm::TargetMachine *>(unsigned module)> machineFor,
+    llvm::ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
+    llvm::function_ref<llvm::Expected<llvm::TargetMachine *>(unsigned thread)> machineFor,
     llvm::function_ref<llvm::Expected<LoweredModule>(unsigned index, llvm::TargetMachine &tm)>
         lower,
     ObjectCache *cache = nullptr);

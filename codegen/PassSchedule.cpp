@@ -74,6 +74,8 @@
 #include <llvm/Support/Error.h>
 #include <llvm/Support/thread.h>
 
+#include <atomic>
+#include <numeric>
 #include <optional>
 
 using namespace llvm;
@@ -110,10 +112,11 @@ void runPassSchedule(Module &m, TargetMachine &tm, unsigned optLevel) {
 }
 
 Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
-compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
+compileModules(ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
                function_ref<Expected<TargetMachine *>(unsigned)> machineFor,
                function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower,
                ObjectCache *cache) {
+  const unsigned count = static_cast<unsigned>(cost.size());
   auto compileOne = [&](unsigned index,
                         TargetMachine &machine) -> Expected<std::unique_ptr<MemoryBuffer>> {
     Expected<LoweredModule> part = lower(index, machine);
@@ -132,24 +135,43 @@ compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
       cache->store(key, (*object)->getMemBufferRef());
     return object;
   };
-  // Worker results; each slot is written by its own thread only.
+  // The most expensive modules first (longest processing time first): the
+  // last ones to start are small, so the threads finish close together even
+  // when one core is slower than the other (a busy neighbour on a VM).
+  std::vector<unsigned> order(count);
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](unsigned a, unsigned b) { return cost[a] > cost[b]; });
+  std::atomic<unsigned> next{0};
+  // Each result slot is written by the one thread that took that module;
+  // each thread's error slot by that thread.
   std::vector<std::optional<Expected<std::unique_ptr<MemoryBuffer>>>> results(count);
+  std::vector<Error> machineErrors;
+  for (unsigned t = 0; t < threads; ++t)
+    machineErrors.push_back(Error::success());
+  auto work = [&](unsigned thread) {
+    auto machine = machineFor(thread);
+    if (!machine) {
+      machineErrors[thread] = machine.takeError();
+      return;
+    }
+    for (unsigned k; (k = next.fetch_add(1)) < count;)
+      results[order[k]].emplace(compileOne(order[k], **machine));
+  };
   std::vector<llvm::thread> workers;
-  for (unsigned p = 1; p < count; ++p)
-    workers.emplace_back([&, p] {
-      auto machine = machineFor(p);
-      if (!machine)
-        results[p].emplace(machine.takeError());
-      else
-        results[p].emplace(compileOne(p, **machine));
-    });
-  results[0].emplace(compileOne(0, tm));
+  for (unsigned t = 1; t < std::min(threads, count); ++t)
+    workers.emplace_back([&work, t] { work(t); });
+  work(0);
   for (llvm::thread &w : workers)
     w.join();
 
   std::vector<std::unique_ptr<MemoryBuffer>> objects;
   Error errors = Error::success();
+  for (Error &e : machineErrors)
+    errors = joinErrors(std::move(errors), std::move(e));
   for (auto &r : results) {
+    if (!r) // every thread that could take it failed to get a machine
+      continue;
     if (*r)
       objects.push_back(std::move(**r));
     else
@@ -157,6 +179,8 @@ compileModules(unsigned count, TargetMachine &tm, unsigned optLevel,
   }
   if (errors)
     return errors;
+  if (objects.size() != count)
+    return createStringError(inconvertibleErrorCode(), "internal error: a module was not compiled");
   return objects;
 }
 
