@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -84,8 +85,7 @@ orc::JITTargetMachineBuilder targetBuilder(const TargetSpec &t, unsigned optLeve
   return jtmb;
 }
 
-Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t, unsigned optLevel,
-                                                             bool pic) {
+Error checkTarget(const TargetSpec &t) {
   initNativeTarget();
   std::string error;
   const Target *target = TargetRegistry::lookupTarget(t.triple, error);
@@ -95,6 +95,13 @@ Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t
   std::unique_ptr<MCSubtargetInfo> sti(target->createMCSubtargetInfo(t.triple, "", ""));
   if (!sti || !sti->isCPUStringValid(t.cpu))
     return fail("unknown cpu '" + t.cpu + "' for '" + t.triple + "'");
+  return Error::success();
+}
+
+Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t, unsigned optLevel,
+                                                             bool pic) {
+  if (Error e = checkTarget(t))
+    return std::move(e);
   auto tm = targetBuilder(t, optLevel, pic).createTargetMachine();
   if (!tm)
     return fail("cannot create a target machine for '" + t.triple + "' (cpu '" + t.cpu +
@@ -130,7 +137,13 @@ Expected<Built> build(const Graph &g, const std::string &name, const CompileOpti
 
 } // namespace
 
-JitEngine::~JitEngine() = default;
+JitEngine::~JitEngine() {
+  if (pendingJit_.valid()) { // never compiled
+    auto jit = pendingJit_.get();
+    if (!jit)
+      consumeError(jit.takeError());
+  }
+}
 
 namespace {
 // Big graphs are split so that every core generates machine code (see
@@ -144,28 +157,41 @@ Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &opt
                                                        JitCacheOptions cache) {
   initNativeTarget();
   TargetSpec spec = resolveTarget(options);
-  auto tm = createTargetMachine(spec, options.optLevel, /*pic=*/false);
-  if (!tm)
-    return tm.takeError();
-  auto jit = orc::LLJITBuilder()
-                 .setJITTargetMachineBuilder(targetBuilder(spec, options.optLevel, false))
-                 .create();
-  if (!jit)
-    return jit.takeError();
+  // Only the check stays on the caller's thread (an unknown CPU is the
+  // caller's error); the target machines and the JIT itself (~1.5 ms) are
+  // made on background threads, and the first compile() waits for them.
+  if (Error e = checkTarget(spec))
+    return std::move(e);
   std::unique_ptr<JitEngine> engine(new JitEngine());
-  engine->jit_ = std::move(*jit);
+  engine->pendingJit_ = std::async(std::launch::async, [spec, optLevel = options.optLevel] {
+    return orc::LLJITBuilder()
+        .setJITTargetMachineBuilder(targetBuilder(spec, optLevel, false))
+        .create();
+  });
   engine->optLevel_ = options.optLevel;
   engine->targets_ = std::make_unique<codegen::TargetPool>(
-      std::move(*tm),
       [spec, optLevel = options.optLevel] {
         return createTargetMachine(spec, optLevel, /*pic=*/false);
       },
-      compileThreads() - 1, options.vectorBits);
+      compileThreads(), options.vectorBits);
   engine->triple_ = options.triple;
   engine->cpu_ = options.cpu;
   if (!cache.directory.empty())
     engine->cache_ = std::make_unique<codegen::ObjectCache>(std::move(cache));
   return engine;
+}
+
+Error JitEngine::ready() {
+  targets_->ready();
+  if (pendingJit_.valid()) {
+    auto jit = pendingJit_.get();
+    if (!jit)
+      return jit.takeError();
+    jit_ = std::move(*jit);
+  }
+  if (!jit_)
+    return fail("the JIT could not be created (see the first compile's error)");
+  return Error::success();
 }
 
 Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string &name,
@@ -178,18 +204,22 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
   if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
     return fail("per-node profiling needs an x86 host");
-  targets_->ready();
-  auto main = targets_->machine(0);
-  if (!main)
-    return main.takeError();
-  TargetMachine &tm = **main;
+  if (Error e = ready())
+    return std::move(e);
+  const unsigned threads = targets_->size();
+  std::vector<TargetMachine *> machines;
+  for (unsigned t = 0; t < threads; ++t) {
+    auto machine = targets_->machine(t);
+    if (!machine)
+      return machine.takeError();
+    machines.push_back(*machine);
+  }
   // One module per thread: more, smaller modules (taken from a queue, so a
   // slow core would take fewer) cost ~1-2 ms each in fixed costs and were
   // not faster on the 2-core VM, even with one core 1.5x slower than the
   // other; below ~400 IR instructions per module the fixed cost of a
   // module outweighs the gain.
-  const unsigned threads = targets_->size();
-  auto split = codegen::splitGraph(g, name, options, tm, threads, 400);
+  auto split = codegen::splitGraph(g, name, options, *machines[0], threads, 400);
   if (!split)
     return split.takeError();
   // The pool's machines generate code at the engine's optimisation level; a
@@ -205,7 +235,7 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       split->moduleCost, threads, options.optLevel,
       [&](unsigned thread) -> Expected<TargetMachine *> {
         if (thread == 0 || options.optLevel == optLevel_)
-          return targets_->machine(thread);
+          return machines[thread];
         auto made = createTargetMachine(spec, options.optLevel, /*pic=*/false);
         if (!made)
           return made.takeError();

@@ -28,6 +28,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -150,9 +151,12 @@ public:
 
 private:
   JitEngine() = default;
+  // Waits for what create() started in the background.
+  llvm::Error ready();
+  std::future<llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>>> pendingJit_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
-  // Machine 0: lowering decisions, module 0; one more per compile thread
-  // (warmed in the background from create() on, codegen/TargetPool.h).
+  // One per compile thread; machine 0 also makes the lowering's decisions
+  // (made and warmed in the background from create() on, codegen/TargetPool.h).
   std::unique_ptr<codegen::TargetPool> targets_;
   unsigned optLevel_ = 3; // the pool's machines' (create() options)
   std::unique_ptr<codegen::ObjectCache> cache_;

@@ -7,24 +7,19 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
-TargetPool::TargetPool(std::unique_ptr<TargetMachine> main, Factory make, unsigned extra,
-                       unsigned vectorBits)
-    : make_(std::move(make)) {
-  machines_.resize(1 + extra);
-  machines_[0] = std::move(main);
+TargetPool::TargetPool(Factory make, unsigned count, unsigned vectorBits) : make_(std::move(make)) {
+  machines_.resize(count);
   // Each thread writes its own slot only; ready() joins them all before any
   // slot is read. A machine that cannot be made stays empty (machine() makes
   // it again and reports why).
-  for (unsigned i = 0; i <= extra; ++i)
+  for (unsigned i = 0; i < count; ++i)
     warming_.emplace_back([this, i, vectorBits] {
-      if (!machines_[i]) {
-        auto made = make_();
-        if (!made) {
-          consumeError(made.takeError());
-          return;
-        }
-        machines_[i] = std::move(*made);
+      auto made = make_();
+      if (!made) {
+        consumeError(made.takeError());
+        return;
       }
+      machines_[i] = std::move(*made);
       chooseVectorShape(*machines_[i], vectorBits); // builds and caches the subtargets
     });
 }

@@ -1,17 +1,16 @@
-// The JIT engine's target machines: the engine's own (module 0 of every
-// compile, and the lowering's questions to the target) and one per extra
-// compile thread (codegen/PassSchedule.cpp), created once per engine and
-// reused by every compile, instead of one new target machine per thread per
-// compile.
+// The JIT engine's target machines, one per compile thread
+// (codegen/PassSchedule.cpp; machine 0 also answers the lowering's
+// questions to the target), created once per engine and reused by every
+// compile, instead of one new target machine per thread per compile.
 //
 // Why: a fresh X86 target machine is cheap (~0.3 ms), but the first function
 // it sees builds a subtarget (instruction info, lowering tables, the
 // legaliser), ~1 ms for each distinct set of vector-width attributes, and the
 // lowering asks for two (codegen/VectorShape.cpp): ~2 ms per thread before
 // the first instruction is lowered, on the critical path of every compile.
-// The pool builds those subtargets on background threads started with the
-// engine, while the caller does other work (the graph passes, reading the
-// data); compile() waits for them (usually long done).
+// The pool makes the machines and builds those subtargets on background
+// threads started with the engine, while the caller does other work
+// (initialising the parameters, reading the data); compile() waits for them.
 //
 // Not thread-safe itself: one compile at a time (as JitEngine::compile), but
 // that compile may use machine(i) from thread i while other threads use
@@ -31,11 +30,10 @@ namespace mlpc::codegen {
 class TargetPool {
 public:
   using Factory = std::function<llvm::Expected<std::unique_ptr<llvm::TargetMachine>>()>;
-  // `main` is machine(0); machines 1 .. extra are made by `make` on
-  // background threads, which also build the subtargets of every machine for
-  // kernels of `vectorBits` (CompileOptions::vectorBits).
-  TargetPool(std::unique_ptr<llvm::TargetMachine> main, Factory make, unsigned extra,
-             unsigned vectorBits);
+  // `count` machines, made by `make` on background threads (one per
+  // machine), which also build their subtargets for kernels of `vectorBits`
+  // (CompileOptions::vectorBits).
+  TargetPool(Factory make, unsigned count, unsigned vectorBits);
   ~TargetPool();
   TargetPool(const TargetPool &) = delete;
   TargetPool &operator=(const TargetPool &) = delete;
