@@ -24,42 +24,76 @@
 //
 // Where the JIT's time goes (makemore training step, `mlpc bench
 // examples/makemore.mlp --threads 1`, 2-core Sapphire Rapids KVM guest,
-// LLVM 19; this host's speed drifts by up to 1.7x within minutes, so
-// ranges): compile_ms 57-95 ms cold, of which
-//   ModelRuntime::create     ~2 ms: frontend lowering, graph passes, JIT and
-//                            target-machine setup
-//   splitGraph               6-7 ms, serial: buffer plan and a trial lowering
-//                            that weighs each node (LowerGraph.cpp)
-//   per module, 2 modules on 2 threads at once:
-//     lowering               2.5-5 ms
-//     IR passes (below)      3-5 ms
-//     machine code           40-50 ms each on a quiet host, 60-80 loaded.
+// LLVM 19; this host's speed drifts by up to 1.7x within minutes, and one
+// vCPU is at times 1.45x slower than the other, so min / median of 16
+// runs in a quiet stretch): compile_ms 54-65 ms cold (57 / 82 over 40 runs
+// in a loaded hour), of which
+//   ModelRuntime::create     1.1-1.6 ms: frontend lowering, graph passes,
+//                            the target check. The JIT (LLJIT) and one
+//                            target machine per compile thread, with the
+//                            two subtargets each the lowering asks for
+//                            (~2 ms a machine: instruction and lowering
+//                            tables), are made on background threads
+//                            started there (codegen/TargetPool.h), done
+//                            before the first compile (which waits for
+//                            them) while the caller initialises the
+//                            parameters and reads the data
+//   splitGraph               1.9-2.2 ms, serial: buffer plan and a trial
+//                            lowering that weighs each node (LowerGraph.cpp)
+//   per module, 2 modules on 2 threads at once (the module with the
+//   function head has the most lowering; the other the most machine code):
+//     lowering               1.2-2.0 ms
+//     IR passes (below)      2.3-3.2 ms
+//     machine code           41-51 ms each on a quiet host, 60-80 loaded.
 //                            Of it (llc-19 -time-passes on the whole step,
-//                            150 ms on one core): instruction selection 40%
-//                            (half of that the DAG combiner), loop strength
-//                            reduction + IV users 17%, greedy register
-//                            allocation 10%, the machine scheduler 5%,
-//                            no other pass over 2%
-//   linking (JITLink)        0.3-0.8 ms; the first step ~0.03 ms
+//                            90-100 ms on one core): instruction selection
+//                            40% (half of that the DAG combiner), loop
+//                            strength reduction + IV users 17%, greedy
+//                            register allocation 8%, the machine scheduler
+//                            6%, no other pass over 4%; malloc/free ~6% of
+//                            the samples (perf), nothing of mlpc's own over
+//                            0.2%
+//   linking (JITLink)        0.25-0.3 ms; the first step ~0.03 ms
+// The lowered modules carry no value names (LowerModule.cpp: ~10% of the
+// lowering and passes). Before the target-machine pool the worker thread
+// made its own target machine and subtargets inside every compile (~2.3 ms
+// before its first instruction) and the trial lowering built the engine
+// machine's subtargets (3.5-5 ms in all): compile_ms min / median 64.6 /
+// 90.0 ms before, 57.2 / 82.5 after (40 interleaved runs each, loaded
+// host). The machine code is byte-identical (the same objects in the
+// on-disk cache), so the step's speed cannot change.
 // The step is 4718 IR instructions as lowered, 3981 after the passes, 3059
 // machine instructions (25 KB). Not compile time: reading and windowing the
 // names (6-9 ms, bench's data_ms); eval (512 rows, ~900 IR instructions,
 // two modules, ~20 ms) and the split loss (~330, ~15 ms) compile on first
 // use, after training.
-// Tried and not kept: -disable-lsr (-13% compile, but the step looked ~3%
-// slower and it is a process-wide LLVM option), CodeGenOptLevel::Less (no
-// faster in llc), evaluating the 4-vector interleaved elementwise trees as
-// four <16 x float> trees instead of one <64 x float> (the same time).
+// Tried and not kept: -disable-lsr (-11..-13% compile; the inner matmul loops
+// get an imul and four leas per iteration, and the step's best of 72 reps
+// was 4.5% slower) and -enable-misched=false (-6%, step 4% slower), both
+// also process-wide LLVM options; CodeGenOptLevel::Less or Default (no
+// faster); evaluating the 4-vector interleaved elementwise trees as four
+// <16 x float> trees instead of one <64 x float> (the same time); the IR
+// passes: by callgrind's instruction counts each of early-cse and licm costs
+// about what it saves the backend (+-1% of the total), so the schedule
+// below stays; more, smaller modules than threads taken from the queue (2,
+// 3 or 4 per thread: +1-2 ms of fixed cost per module, never faster even
+// with one vCPU slower than the other); the trial lowering cut in two
+// ranges on two threads (each half took 1.0-2.2 ms, about what the whole
+// takes on one thread); a warm-up compile of a small kernel on each pooled
+// machine (the background threads then ran past the start of the compile:
+// slower); malloc tunables (top_pad 64 MiB, trim_threshold 1 GiB:
+// -1.8 ms median, within the noise).
 // A repeated run loads the machine code from the on-disk cache instead
-// (codegen/ObjectCache.h): compile_ms 13-16 ms, of which ~8 ms is the
-// trial lowering and lowering that the key needs.
+// (codegen/ObjectCache.h): compile_ms 8-9 ms (13-16 before the pool), most
+// of it the trial lowering and lowering that the key needs.
 //
 // Concurrent compilation: splitGraph cuts a big graph into node ranges,
 // each its own function, spread over up to 8 modules (one per core, at
-// least ~400 weighted instructions each) with their own contexts; module 0
-// is lowered and compiled on the calling thread, every other module is
-// lowered, optimised and compiled on a thread of its own with its own
-// TargetMachine (a target machine caches subtargets and is not thread-safe).
+// least ~400 weighted instructions each) with their own contexts. Each
+// compile thread (the calling thread and one more per extra module) has a
+// target machine of its own from the engine's pool (a target machine caches
+// subtargets and is not thread-safe) and takes the next module, costliest
+// first, from a shared counter, then lowers, optimises and compiles it.
 // The ranges are arcs of the node sequence read as a cycle, which balances
 // the modules far better than contiguous halves (LowerModule.cpp); the
 // weights come from timing one-node modules. The old contiguous split of
