@@ -351,12 +351,17 @@ TEST_CASE("codegen: batchnorm statistics and gradient sums are shared", "[codege
   g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
   g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
   g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0)); // the bias gradient of the layer below
-  g.setOutput("mean", node(g, Op::Mean, {x}, axis0));   // the running mean update
+  ValueId mean = node(g, Op::Mean, {x}, axis0);
+  g.setOutput("mean", mean); // the running mean update
+  ValueId d = node(g, Op::Sub, {x, mean});
+  g.setOutput("squares", node(g, Op::Sum, {node(g, Op::Mul, {d, d})}, axis0)); // running variance
   auto plan = codegen::planBuffers(g, false);
   REQUIRE(bool(plan));
   CHECK(plan->stats.size() == 1);
+  // Five values come from other kernels (codegen/KernelFills.cpp).
   CHECK(std::count_if(plan->filledBy.begin(), plan->filledBy.end(),
-                      [](int64_t by) { return by >= 0; }) == 4);
+                      [](int64_t by) { return by >= 0; }) == 5);
+  CHECK(plan->stats[0].squares >= 0);
   checkAgainstInterpreter(g, RandomLeaves{}, 1e-5, 1e-5);
 }
 
@@ -370,6 +375,11 @@ TEST_CASE("codegen: cross_entropy and its gradient", "[codegen]") {
       g.setOutput("loss", node(g, Op::CrossEntropy, {logits, y}));
       g.setOutput("grad1", node(g, Op::CrossEntropyGrad, {logits, y, constant(g, 1.0)}));
       g.setOutput("grad", node(g, Op::CrossEntropyGrad, {logits, y, dloss}));
+      // The loss kernel writes grad1 (constant dloss), not grad.
+      auto plan = codegen::planBuffers(g, false);
+      REQUIRE(bool(plan));
+      CHECK(std::count_if(plan->lossGrad.begin(), plan->lossGrad.end(),
+                          [](int64_t grad) { return grad >= 0; }) == 1);
       RandomLeaves r;
       r.lo = -4, r.hi = 4;
       r.indexRange = int(shape[1]);
