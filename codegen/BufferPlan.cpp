@@ -98,7 +98,7 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
     return -1;
   // After the transposed B, rounded up to a cache line.
   const int64_t lineFloats = kBufferAlign / kElemBytes;
-  return (transposedFloats(g, n) + lineFloats - 1) / lineFloats * lineFloats;
+  return roundUpTo(transposedFloats(g, n), lineFloats);
 }
 
 int64_t scratchBytes(const Graph &g, const Node &n) {

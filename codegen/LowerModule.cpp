@@ -53,7 +53,7 @@ Error verify(LoweredModule &out, const std::string &name) {
 std::optional<size_t> profileOffset(const BufferPlan &plan, const CompileOptions &options) {
   if (!options.profileNodes)
     return std::nullopt;
-  return (static_cast<size_t>(plan.workspaceBytes) + 63) / 64 * 64;
+  return static_cast<size_t>(roundUpTo(plan.workspaceBytes, kBufferAlign));
 }
 
 template <typename Out> // LoweredModule or GraphSplit

@@ -26,7 +26,7 @@ Error fail(std::string message) {
 }
 
 int64_t align64(int64_t bytes) {
-  return (bytes + 63) / 64 * 64;
+  return codegen::roundUpTo(bytes, codegen::kBufferAlign);
 }
 
 // The input (contexts) and, for the training graph, the target of `g`.

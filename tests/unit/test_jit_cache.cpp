@@ -75,15 +75,25 @@ bool bitIdentical(const JitRun &a, const JitRun &b) {
   return true;
 }
 
+// The graph, its leaves and interpreter values, and an empty cache directory.
+struct CacheCase {
+  Graph g = mlp();
+  LeafData data = randomLeaves(g);
+  Values ref = interpretOrFail(g, data);
+  TempDir dir;
+
+  static LeafData randomLeaves(const Graph &g) {
+    RandomLeaves random;
+    random.indexRange = 27;
+    return random(g);
+  }
+};
+
 } // namespace
 
 TEST_CASE("jit cache: a hit runs the cold compile's code", "[codegen][cache]") {
-  Graph g = mlp();
-  RandomLeaves random;
-  random.indexRange = 27;
-  LeafData data = random(g);
-  Values ref = interpretOrFail(g, data);
-  TempDir dir;
+  CacheCase c;
+  const auto &[g, data, ref, dir] = c;
 
   Engine cold(dir.path);
   JitRun first = runJit(g, data, {}, 0, {}, cold.jit.get(), "mlp");
@@ -108,12 +118,8 @@ TEST_CASE("jit cache: a hit runs the cold compile's code", "[codegen][cache]") {
 }
 
 TEST_CASE("jit cache: damaged files are reported and recompiled", "[codegen][cache]") {
-  Graph g = mlp();
-  RandomLeaves random;
-  random.indexRange = 27;
-  LeafData data = random(g);
-  Values ref = interpretOrFail(g, data);
-  TempDir dir;
+  CacheCase c;
+  const auto &[g, data, ref, dir] = c;
   {
     Engine cold(dir.path);
     runJit(g, data, {}, 0, {}, cold.jit.get(), "mlp");
@@ -153,12 +159,8 @@ TEST_CASE("jit cache: damaged files are reported and recompiled", "[codegen][cac
 }
 
 TEST_CASE("jit cache: an unwritable directory only warns", "[codegen][cache]") {
-  Graph g = mlp();
-  RandomLeaves random;
-  random.indexRange = 27;
-  LeafData data = random(g);
-  Values ref = interpretOrFail(g, data);
-  TempDir dir;
+  CacheCase c;
+  const auto &[g, data, ref, dir] = c;
   std::string file = dir.path + "/plain-file";
   {
     std::error_code ec;
