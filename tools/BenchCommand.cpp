@@ -2,6 +2,7 @@
 // tests). Prints one JSON line.
 #include "runtime/ModelRuntime.h"
 #include "runtime/Trainer.h"
+#include "tools/BenchThreads.h"
 #include "tools/Driver.h"
 #include "tools/StepProfile.h"
 
@@ -36,6 +37,13 @@ int runBench(const ParsedArgs &args) {
     return reportError(error);
   if (*steps < 1 || *reps < 1)
     return reportError("--steps and --reps must be positive");
+  std::optional<int64_t> compare;
+  if (args.has("--compare-threads")) {
+    compare = args.getInt("--compare-threads", 0, error);
+    if (!compare || *compare < 2 || *compare > 256)
+      return reportError("--compare-threads must be a number from 2 to 256 (got '" +
+                         args.getOr("--compare-threads", "") + "')");
+  }
   auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
@@ -140,6 +148,17 @@ int runBench(const ParsedArgs &args) {
     result["threads"] = model.threads();
   } else {
     return reportError(target.takeError());
+  }
+  if (compare) {
+    auto c = compareThreads((*file)->ast(), vocab, (*file)->diags(), train, *steps, *reps,
+                            static_cast<unsigned>(*compare), *execution);
+    if (!c)
+      return reportError(c.takeError());
+    llvm::errs() << fmt::format("threads 1 -> {}: {:.2f}x (median of {} alternated rounds of {} "
+                                "steps; {:.2f}x of the minimums)\n",
+                                *compare, *c->getNumber("speedup_median"), *reps, *steps,
+                                *c->getNumber("speedup_of_minimums"));
+    result["compare_threads"] = std::move(*c);
   }
   // Last, so the instrumented step cannot disturb the measurements above.
   if (args.has("--profile")) {

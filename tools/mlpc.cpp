@@ -164,7 +164,7 @@ const std::vector<Command> &allCommands() {
         1},
        runFoldCheck},
       {{"bench",
-        "MODEL [--data FILE] [--steps N] [--reps R] [--profile]",
+        "MODEL [--data FILE] [--steps N] [--reps R] [--profile] [--compare-threads N]",
         "Time the compiled training step, compilation and evaluation; prints one JSON line.",
         {kSetFlag,
          kData,
@@ -173,6 +173,9 @@ const std::vector<Command> &allCommands() {
          {"--profile", "",
           "also print each graph node's share of the step (x86; one column per thread with "
           "--threads N)"},
+         {"--compare-threads", "N",
+          "also time one thread against N, alternating R rounds of --steps steps in this process, "
+          "and print the speedup (median of the rounds' ratios)"},
          kThreads,
          kVectorBits,
          kCache},

@@ -21,6 +21,18 @@ expect_error "--vector-bits applies to inference objects" compile "$model" --tra
   fail "bench --vector-bits 256 failed"
 grep -q '"vector_bits":256' bench.json || fail "bench did not report 256-bit vectors: $(cat bench.json)"
 grep -q '"threads":1' bench.json || fail "bench did not report 1 thread"
+# One thread against two, alternated in one process: both series and the ratio.
+expect_error "--compare-threads must be a number from 2 to 256 (got '1')" bench "$model" --compare-threads 1
+"$MLPC" bench "$model" --steps 10 --reps 3 --compare-threads 2 --data "$MLPC_DATA" \
+  >compare.json 2>compare.txt || fail "bench --compare-threads 2 failed: $(cat compare.txt)"
+grep -q 'threads 1 -> 2: ' compare.txt || fail "no speedup line: $(cat compare.txt)"
+/usr/bin/python3 -c '
+import json
+c = json.load(open("compare.json"))["compare_threads"]
+assert c["threads"] == 2 and c["rounds"] == 3, c
+assert len(c["us_per_step_one_thread"]) == 3 and len(c["us_per_step_threads"]) == 3, c
+assert c["speedup_median"] > 0, c
+' || fail "compare_threads lacks its series: $(cat compare.json)"
 # The per-node profile of parallel code: one time per thread and node (x86 only).
 if [ "$(uname -m)" = x86_64 ]; then
   "$MLPC" bench "$model" --steps 20 --reps 1 --threads 2 --profile --data "$MLPC_DATA" \
