@@ -48,11 +48,12 @@ llvm::Expected<LrFindResult> findLearningRate(ModelRuntime &model, const Split &
   Rng rng(options.seed);
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
+  const BatchSampler sampler(train, context);
   LrFindResult r;
   double average = 0, best = INFINITY, bestLr = options.lo;
   for (int64_t k = 0; k < options.steps; ++k) {
     double lr = lrFindRate(k, options);
-    sampleBatch(rng, train, batch, context, X.data(), Y.data());
+    sampler.sample(rng, batch, X.data(), Y.data());
     auto loss = model.trainStep(X.data(), Y.data(), static_cast<float>(lr));
     if (!loss)
       return loss.takeError();

@@ -96,34 +96,26 @@ std::optional<std::string> firstNonFiniteParam(ModelRuntime &model) {
 
 } // namespace
 
-void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X,
-                 int32_t *Y) {
-  for (int64_t r = 0; r < batch; ++r) {
-    int64_t row = static_cast<int64_t>(rng.below(train.rows()));
-    std::copy_n(train.X.data() + row * context, context, X + r * context);
-    Y[r] = train.Y[row];
-  }
-}
-
 namespace {
 
 // Step `step`'s minibatch: replayed from --batches, else sampled.
-void nextBatch(const TrainOptions &options, Rng &rng, const Split &train, int64_t step, int32_t *X,
-               int32_t *Y, int64_t batch, int64_t context) {
+void nextBatch(const TrainOptions &options, Rng &rng, const BatchSampler &sampler, int64_t step,
+               int32_t *X, int32_t *Y, int64_t batch, int64_t context) {
   if (options.batches) {
     std::copy_n(options.batches->x(step), batch * context, X);
     std::copy_n(options.batches->y(step), batch, Y);
     return;
   }
-  sampleBatch(rng, train, batch, context, X, Y);
+  sampler.sample(rng, batch, X, Y);
 }
 
 // Replays the steps [from.step, failedStep] with the stats step, which
 // exposes every activation and gradient, and names the first non-finite one:
 // activations in forward order, then activation gradients from the loss
 // backwards, then parameter gradients, then the updated parameters.
-std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const TrainOptions &options,
-                               const Snapshot &from, int64_t failedStep) {
+std::string diagnoseDivergence(ModelRuntime &model, const BatchSampler &sampler,
+                               const TrainOptions &options, const Snapshot &from,
+                               int64_t failedStep) {
   for (auto &[name, values] : from.params) // copy in place: compiled functions hold these buffers
     std::copy(values.begin(), values.end(), model.params()[name].begin());
   model.setStepCount(from.step);
@@ -132,7 +124,7 @@ std::string diagnoseDivergence(ModelRuntime &model, const Split &train, const Tr
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
   for (int64_t step = from.step; step <= failedStep; ++step) {
-    nextBatch(options, rng, train, step, X.data(), Y.data(), batch, context);
+    nextBatch(options, rng, sampler, step, X.data(), Y.data(), batch, context);
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = model.statsStep(X.data(), Y.data(), static_cast<float>(lr));
     if (!loss)
@@ -184,6 +176,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     return e;
 
   std::vector<int32_t> X(batch * context), Y(batch);
+  const BatchSampler sampler(train, context);
   Rng rng(options.seed);
   if (options.rngState)
     rng.restore(*options.rngState);
@@ -195,7 +188,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   constexpr int64_t kSnapshotEvery = 1000;
   Snapshot good{options.startStep, rng.snapshot(), model.params()};
   auto diverged = [&](int64_t step) -> llvm::Error {
-    std::string where = diagnoseDivergence(model, train, options, good, step);
+    std::string where = diagnoseDivergence(model, sampler, options, good, step);
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         fmt::format("training diverged: {}; the learning rate may be too large{}", where,
@@ -229,7 +222,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       for (auto &[name, values] : model.params())
         std::copy(values.begin(), values.end(), good.params[name].begin());
     }
-    nextBatch(options, rng, train, step, X.data(), Y.data(), batch, context);
+    nextBatch(options, rng, sampler, step, X.data(), Y.data(), batch, context);
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = options.stats && options.stats->due(step)
                     ? options.stats->step(model, X.data(), Y.data(), static_cast<float>(lr), step)

@@ -3,6 +3,7 @@
 // train_step of a ModelRuntime.
 #pragma once
 
+#include "runtime/BatchSampler.h"
 #include "runtime/BatchSequence.h"
 #include "runtime/ModelRuntime.h"
 #include "runtime/Stats.h"
@@ -44,12 +45,6 @@ struct TrainOptions {
   int64_t startStep = 0;
   std::optional<Rng::Snapshot> rngState;
 };
-
-// A minibatch as the training loop draws it: `batch` rows of `train`,
-// uniformly with replacement (one rng.below per row), contexts into X
-// (batch x context) and targets into Y.
-void sampleBatch(Rng &rng, const Split &train, int64_t batch, int64_t context, int32_t *X,
-                 int32_t *Y);
 
 struct TrainSummary {
   int64_t steps = 0;

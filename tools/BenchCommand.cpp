@@ -84,6 +84,7 @@ int runBench(const ParsedArgs &args) {
   const Split &train = data->train;
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
+  const BatchSampler sampler(train, context);
   auto firstStepStart = Clock::now();
   if (auto loss = model.trainStep(X.data(), Y.data(), 0.0f); !loss)
     return reportError(loss.takeError());
@@ -93,7 +94,7 @@ int runBench(const ParsedArgs &args) {
   Rng rng(1);
   auto runSteps = [&](int64_t n) -> llvm::Error {
     for (int64_t s = 0; s < n; ++s) {
-      sampleBatch(rng, train, batch, context, X.data(), Y.data());
+      sampler.sample(rng, batch, X.data(), Y.data());
       auto loss = model.trainStep(X.data(), Y.data(), 0.01f);
       if (!loss)
         return loss.takeError();

@@ -42,11 +42,12 @@ llvm::Expected<llvm::json::Object> compareThreads(const ModelAST &ast, const Voc
   }
   const int64_t batch = models[0]->batch(), context = models[0]->context();
   std::vector<int32_t> X(batch * context), Y(batch);
+  const BatchSampler sampler(train, context);
   auto run = [&](ModelRuntime &model, int64_t n, uint64_t seed) -> llvm::Expected<double> {
     Rng rng(seed);
     auto start = Clock::now();
     for (int64_t s = 0; s < n; ++s) {
-      sampleBatch(rng, train, batch, context, X.data(), Y.data());
+      sampler.sample(rng, batch, X.data(), Y.data());
       if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
         return loss.takeError();
     }

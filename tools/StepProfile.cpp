@@ -77,10 +77,11 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   model.initParams(42);
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
+  const BatchSampler sampler(train, context);
   Rng rng(1);
   auto runSteps = [&](int64_t n) -> llvm::Error {
     for (int64_t s = 0; s < n; ++s) {
-      sampleBatch(rng, train, batch, context, X.data(), Y.data());
+      sampler.sample(rng, batch, X.data(), Y.data());
       if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
         return loss.takeError();
     }

@@ -47,7 +47,8 @@ train {
 
 } // namespace
 
-TEST_CASE("a scalar loss without logits trains, evaluates and calibrates", "[runtime][loss][names]") {
+TEST_CASE("a scalar loss without logits trains, evaluates and calibrates",
+          "[runtime][loss][names]") {
   std::optional<std::string> namesPath = test::namesFileOrSkip();
   if (!namesPath)
     return;
@@ -66,9 +67,10 @@ TEST_CASE("a scalar loss without logits trains, evaluates and calibrates", "[run
 
   Rng rng(7);
   std::vector<int32_t> X(32 * 3), Y(32);
+  const BatchSampler sampler(data->train, 3);
   double first = 0, last = 0;
   for (int step = 0; step < 400; ++step) {
-    sampleBatch(rng, data->train, 32, 3, X.data(), Y.data());
+    sampler.sample(rng, 32, X.data(), Y.data());
     auto loss = model.trainStep(X.data(), Y.data(), 0.1f);
     if (!loss)
       FAIL(llvm::toString(loss.takeError()));

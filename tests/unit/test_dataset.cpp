@@ -1,6 +1,7 @@
 // Tests for runtime/Dataset.h. Expected splits, rows and checksums were
 // produced with CPython 3 running the seed notebook's build_dataset on the
 // same input, and are hard-coded so the tests do not need Python.
+#include "runtime/BatchSampler.h"
 #include "runtime/Dataset.h"
 
 #include "Skip.h"
@@ -208,4 +209,32 @@ TEST_CASE("names.txt gives the notebook's splits", "[dataset][names]") {
   CHECK(sum(ds8->train.X) == 6205747);
   CHECK(sum(ds8->val.X) == 762787);
   CHECK(sum(ds8->test.X) == 780091);
+}
+
+// The sampler against the draw it must reproduce: one rng.below(rows) per row,
+// in order, copying that row's context and target. Both storages: ids that
+// fit a byte (packed rows) and an id of 300 (the split's int32s).
+TEST_CASE("BatchSampler draws the same rows as a direct draw", "[dataset]") {
+  for (int32_t largest : {26, 300}) {
+    const int64_t context = 3, rows = 1000;
+    Split split;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t t = 0; t < context; ++t)
+        split.X.push_back(static_cast<int32_t>((r * 7 + t * 13) % 27));
+      split.Y.push_back(static_cast<int32_t>((r * 11) % 27));
+    }
+    split.Y[rows / 2] = largest;
+    const BatchSampler sampler(split, context);
+    Rng drawn(5), expected(5);
+    std::vector<int32_t> X(64 * context), Y(64);
+    for (int batch = 0; batch < 50; ++batch) {
+      sampler.sample(drawn, 64, X.data(), Y.data());
+      for (int64_t i = 0; i < 64; ++i) {
+        const int64_t row = static_cast<int64_t>(expected.below(rows));
+        for (int64_t t = 0; t < context; ++t)
+          REQUIRE(X[i * context + t] == split.X[row * context + t]);
+        REQUIRE(Y[i] == split.Y[row]);
+      }
+    }
+  }
 }

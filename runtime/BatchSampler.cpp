@@ -1,0 +1,42 @@
+// runtime/BatchSampler.h.
+#include "runtime/BatchSampler.h"
+
+#include <algorithm>
+
+namespace mlpc {
+
+BatchSampler::BatchSampler(const Split &split, int64_t context) : split_(split), context_(context) {
+  auto fitsByte = [](int32_t id) { return id >= 0 && id < 256; };
+  if (!std::all_of(split.X.begin(), split.X.end(), fitsByte) ||
+      !std::all_of(split.Y.begin(), split.Y.end(), fitsByte))
+    return;
+  const int64_t rows = split.rows(), width = context + 1;
+  packed_.resize(static_cast<size_t>(rows * width));
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t *row = packed_.data() + r * width;
+    for (int64_t t = 0; t < context; ++t)
+      row[t] = static_cast<uint8_t>(split.X[r * context + t]);
+    row[context] = static_cast<uint8_t>(split.Y[r]);
+  }
+}
+
+void BatchSampler::sample(Rng &rng, int64_t batch, int32_t *X, int32_t *Y) const {
+  const uint64_t rows = static_cast<uint64_t>(split_.rows());
+  if (packed_.empty()) {
+    for (int64_t r = 0; r < batch; ++r) {
+      const int64_t row = static_cast<int64_t>(rng.below(rows));
+      std::copy_n(split_.X.data() + row * context_, context_, X + r * context_);
+      Y[r] = split_.Y[row];
+    }
+    return;
+  }
+  const int64_t width = context_ + 1;
+  for (int64_t r = 0; r < batch; ++r) {
+    const uint8_t *row = packed_.data() + static_cast<int64_t>(rng.below(rows)) * width;
+    for (int64_t t = 0; t < context_; ++t)
+      X[r * context_ + t] = row[t];
+    Y[r] = row[context_];
+  }
+}
+
+} // namespace mlpc
