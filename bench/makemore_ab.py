@@ -57,7 +57,10 @@ def run(mlpc, data, tmp, threads, mlpc_threads_args, rounds, quick):
     todo = jobs(mlpc, data, tmp, threads, mlpc_threads_args, quick)
     res = {impl: {"us_rounds": [], "threads": t} for impl, t, _ in todo}
     for r in range(rounds):
-        for impl, _, cmd in todo:
+        # Every other round in reverse order: on this kind of VM a run right
+        # after another is often slower than the first of a pair, which would
+        # otherwise always favour the implementation listed first.
+        for impl, _, cmd in (todo if r % 2 == 0 else todo[::-1]):
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
             if p.returncode != 0:
                 raise SystemExit(f"harness: {impl} failed:\n{p.stderr}")
@@ -105,14 +108,20 @@ def sweep_vs_dnnl(mlpc, data, sizes, model_file, steps_for, mlpc_threads_args, r
             continue
         steps = steps_for(hidden, batch)
         rec = {"mlpc": [], "dnnl": []}
-        for _ in range(rounds):
+        def run_mlpc():
             p = subprocess.run([mlpc, "bench", model_file(hidden, batch), "--data", data, "--steps",
                                 str(steps), "--reps", "3"] + mlpc_threads_args, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, cwd=ROOT, check=True)
             rec["mlpc"].append(last_json(p.stdout)["us_per_step_median"])
+
+        def run_dnnl():
             p = subprocess.run([exe, "--data", data, "--steps", str(steps), "--warmup", str(steps // 10)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True)
             rec["dnnl"].append(last_json(p.stdout)["us_per_step_median"])
+
+        for r in range(rounds):  # alternating which goes first, as in run()
+            for job in ((run_mlpc, run_dnnl) if r % 2 == 0 else (run_dnnl, run_mlpc)):
+                job()
         rec["mlpc_median"] = statistics.median(rec["mlpc"])
         rec["dnnl_median"] = statistics.median(rec["dnnl"])
         rec["mlpc_vs_dnnl"] = rec["dnnl_median"] / rec["mlpc_median"]
