@@ -450,23 +450,33 @@ Value *KernelBuilder::entryAlloca(Type *ty, unsigned count) {
 Value *KernelBuilder::reduceRowsAcross(unsigned count, Value *fill,
                                        function_ref<Value *(Value *)> perRow,
                                        function_ref<Value *(Value *, Value *)> combine) {
-  // One slot per function serves every call: calls never nest (perRow
-  // does not reduce across rows itself) and the staged values are dead
-  // once reloaded.
+  // Each row is reduced in the loop, by halves (lane j with lane j + s,
+  // s = VW/2 .. 1: the pairs and operand order reduceAcross gives each row,
+  // so the same bits), and its scalar stored in lane r of a staged vector
+  // that starts as reduceAcross's value for absent rows (fill reduced).
+  // One slot per function serves every call: calls never nest (perRow does
+  // not reduce across rows itself) and the staged values are dead once
+  // reloaded.
+  auto reduceRow = [&](Value *v) {
+    for (unsigned s = VW / 2; s >= 1; s /= 2) {
+      SmallVector<int, 16> upper(VW, -1);
+      for (unsigned j = 0; j < s; ++j)
+        upper[j] = static_cast<int>(s + j);
+      v = combine(v, B.CreateShuffleVector(v, upper));
+    }
+    return B.CreateExtractElement(v, uint64_t(0));
+  };
   if (!stage_)
-    stage_ = entryAlloca(VecTy, VW);
+    stage_ = entryAlloca(VecTy, 1);
   Value *stage = stage_;
+  B.CreateAlignedStore(B.CreateVectorSplat(VW, reduceRow(fill)), stage, Align(64));
   loop(
       0, count, 1,
       [&](Value *r) {
-        B.CreateAlignedStore(perRow(r), B.CreateInBoundsGEP(VecTy, stage, r), Align(64));
+        B.CreateAlignedStore(reduceRow(perRow(r)), B.CreateInBoundsGEP(F32, stage, r), Align(4));
       },
       "row");
-  Values rows;
-  for (unsigned r = 0; r < count; ++r)
-    rows.push_back(
-        B.CreateAlignedLoad(VecTy, B.CreateConstInBoundsGEP1_64(VecTy, stage, r), Align(64)));
-  return reduceAcross(rows, fill, combine);
+  return B.CreateAlignedLoad(VecTy, stage, Align(64));
 }
 
 Value *KernelBuilder::stackVector(Value *v) {

@@ -4,9 +4,10 @@
 //   dlogits  = (e_rj / sum_j e_rj - onehot(y_r)_j) * dloss / N,
 // with e_rj = exp(x_rj - max_r). Per row a max, then a sum of e (masked tail
 // lanes load -inf, whose exp is 0), then the loss or the gradient row. Rows
-// go VW at a time: the per-row partial vectors are reduced together
-// (KernelBuilder::reduceRowsAcross), so a block's row maxima, sums, logs and
-// losses are each one vector; the per-row code is a loop, emitted once.
+// go VW at a time: each row's partial vector is reduced in the row loop
+// into lane r of one vector (KernelBuilder::reduceRowsAcross), so a block's
+// row maxima, sums, logs and losses are each one vector; the per-row code is
+// a loop, emitted once.
 //
 // When the graph has both the loss and the gradient of the same logits and
 // labels, with a constant dloss (the training step: dloss = 1), the loss

@@ -7,7 +7,7 @@
 //              gradient sum over the batch axis of [32, 200]). Parallel
 //              code splits the column groups between threads.
 //   inner = 1: each output is a contiguous row: up to 4 vector accumulators
-//              over the row, then VW rows are reduced across together.
+//              over the row, reduced to lane r of one vector per VW rows.
 // Summation order therefore differs from the interpreter's serial order;
 // the results agree to f32 rounding.
 #include "codegen/Lowering.h"
@@ -94,9 +94,9 @@ void GraphLowering::lowerReduction(ValueId v) {
   }
 
   // Row reductions: each row folds into one vector (up to 4 accumulators
-  // for long rows, so consecutive adds are independent), then VW rows are
-  // reduced across at once (KernelBuilder::reduceAcross) and stored as one
-  // vector; a single row (axis = -1) ends in a horizontal reduction.
+  // for long rows, so consecutive adds are independent), reduced into lane
+  // r of a block vector of VW rows (KernelBuilder::reduceRowsAcross) stored
+  // as one vector; a single row (axis = -1) ends in a horizontal reduction.
   const int64_t vw = k_->VW, fullChunks = s.size / vw;
   const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
   auto foldRow = [&](Value *rowIndex) {

@@ -224,11 +224,8 @@ llvm::Error ModelRuntime::bindLeaves(BoundFunction &fn) {
   return llvm::Error::success();
 }
 
-llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunction> &slot,
-                                                       Stage stage, int64_t rows, bool sgd,
-                                                       const char *name) {
-  if (slot)
-    return slot.get();
+llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int64_t rows, bool sgd,
+                                                               const char *name, bool profile) {
   Graph graph;
   if (stage == Stage::Grad && rows == batch()) {
     graph = training_;
@@ -254,19 +251,71 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   CompileOptions options;
   options.sgdUpdate = sgd;
   options.vectorBits = execution_.vectorBits;
-  // A profiled parallel step counts thread 0's time per node.
   options.parallel = team_ != nullptr;
-  options.profileNodes = profile_ && &slot == &train_;
-  auto fn = jit_->compile(graph, name, options);
-  if (!fn)
-    return fn.takeError();
-  auto bound = std::make_unique<BoundFunction>(std::move(*fn));
-  if (options.parallel)
+  options.profileNodes = profile;
+  return jit_->compile(graph, name, options);
+}
+
+llvm::Error ModelRuntime::bind(std::unique_ptr<BoundFunction> &slot, CompiledFunction fn) {
+  auto bound = std::make_unique<BoundFunction>(std::move(fn));
+  if (team_)
     bound->setTeam(team_.get());
   if (llvm::Error e = bindLeaves(*bound))
     return e;
   slot = std::move(bound);
+  return llvm::Error::success();
+}
+
+llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunction> &slot,
+                                                       Stage stage, int64_t rows, bool sgd,
+                                                       const char *name) {
+  if (slot)
+    return slot.get();
+  settleTrainCompile(); // the engine compiles one function at a time
+  auto fn = compileFunction(stage, rows, sgd, name, /*profile=*/false);
+  if (!fn)
+    return fn.takeError();
+  if (llvm::Error e = bind(slot, std::move(*fn)))
+    return e;
   return slot.get();
+}
+
+void ModelRuntime::prepareTraining() {
+  if (trainCompiled_ || trainPending_.valid() || !trainCompileError_.empty())
+    return;
+  // Only the JIT engine, the training graph and the options are read there;
+  // none of them changes after create(). A profiled parallel step counts
+  // thread 0's time per node.
+  trainPending_ = std::async(std::launch::async, [this, profile = profile_] {
+    return compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", profile);
+  });
+}
+
+void ModelRuntime::settleTrainCompile() {
+  if (!trainPending_.valid())
+    return;
+  auto fn = trainPending_.get();
+  if (fn)
+    trainCompiled_ = std::move(*fn);
+  else
+    trainCompileError_ = llvm::toString(fn.takeError());
+}
+
+ModelRuntime::~ModelRuntime() {
+  settleTrainCompile();
+}
+
+llvm::Expected<CompiledFunction> ModelRuntime::trainFunction() {
+  settleTrainCompile();
+  if (!trainCompileError_.empty())
+    return fail(trainCompileError_);
+  if (!trainCompiled_) {
+    auto fn = compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", profile_);
+    if (!fn)
+      return fn.takeError();
+    trainCompiled_ = std::move(*fn);
+  }
+  return *trainCompiled_;
 }
 
 uint64_t *ModelRuntime::trainProfileCounters() {
@@ -278,10 +327,13 @@ uint64_t *ModelRuntime::trainProfileCounters() {
 
 llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y, float lr) {
   if (!train_) {
-    auto fn = compiled(train_, Stage::Grad, batch(), /*sgd=*/false, "train_step");
-    if (!fn)
-      return fn.takeError();
-    trainCompileMs_ = (*fn)->function().compileMillis();
+    auto compiledFn = trainFunction();
+    if (!compiledFn)
+      return compiledFn.takeError();
+    if (llvm::Error e = bind(train_, std::move(*compiledFn)))
+      return e;
+    BoundFunction *fn = train_.get();
+    trainCompileMs_ = fn->function().compileMillis();
     if (uint64_t *counters = trainProfileCounters())
       std::fill(counters, counters + training_.size() * CompileOptions::kProfileThreads,
                 0); // the workspace starts as garbage
@@ -289,9 +341,9 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
     trainY_.assign(batch(), 0);
     const Graph &g = training_;
     for (ValueId v : g.leaves(Op::Input))
-      if (llvm::Error e = (*fn)->bind(g[v].name, g[v].isTarget ? trainY_.data() : trainX_.data()))
+      if (llvm::Error e = fn->bind(g[v].name, g[v].isTarget ? trainY_.data() : trainX_.data()))
         return e;
-    if (llvm::Error e = (*fn)->ready())
+    if (llvm::Error e = fn->ready())
       return e;
   }
   std::memcpy(trainX_.data(), X, trainX_.size() * sizeof(int32_t));
@@ -309,6 +361,7 @@ llvm::Error ModelRuntime::prepareStats() {
   options.sgdUpdate = false; // the optimizer's updates are graph code, as in train_step
   options.vectorBits = execution_.vectorBits;
   options.parallel = team_ != nullptr;
+  settleTrainCompile(); // the engine compiles one function at a time
   auto fn = jit_->compile(*graph, fmt::format("stats_step_{}", statsCompiles_++), options);
   if (!fn)
     return fn.takeError();
@@ -455,6 +508,7 @@ llvm::Expected<double> ModelRuntime::loss(const Split &split) {
     if (auto out = logits(split.X.data(), std::min(kEvalRows, split.rows())); !out)
       return out.takeError();
   if (!splitLoss_) {
+    settleTrainCompile(); // the engine compiles one function at a time
     auto s = SplitLoss::create(*jit_, kEvalRows, static_cast<int64_t>(vocab_.size()));
     if (!s)
       return s.takeError();

@@ -23,6 +23,7 @@
 
 #include <llvm/Support/Error.h>
 
+#include <future>
 #include <memory>
 #include <optional>
 
@@ -57,6 +58,7 @@ struct ExecutionOptions {
 
 class ModelRuntime {
 public:
+  ~ModelRuntime(); // waits for prepareTraining's compile
   // Rows per call of the eval function (the split's tail is padded).
   static constexpr int64_t kEvalRows = 512;
 
@@ -90,6 +92,15 @@ public:
   llvm::Error saveParams(const std::string &path,
                          const std::map<std::string, std::string> &metadata);
 
+  // Starts compiling train_step on a background thread, so that the compile
+  // overlaps what the caller does before its first trainStep (initParams /
+  // loadParams, reading the data: 7-10 ms on makemore); trainStep waits for
+  // it and reports its errors. For callers that will train; after
+  // enableProfiling. Does nothing when it was started or done already. The
+  // other functions' compiles wait for it (one JIT engine compiles one
+  // function at a time). The compiled step survives initParams / loadParams
+  // (only its bindings change).
+  void prepareTraining();
   // One SGD step on the batch (X: batch*context, Y: batch). Returns the loss.
   llvm::Expected<float> trainStep(const int32_t *X, const int32_t *Y, float lr);
   double trainCompileMillis() const { return trainCompileMs_; }
@@ -138,6 +149,13 @@ private:
   llvm::Error explainDimMismatch(const std::string &path, llvm::Error error) const;
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
+  llvm::Expected<CompiledFunction> compileFunction(Stage stage, int64_t rows, bool sgd,
+                                                   const char *name, bool profile);
+  // The compiled train_step (compiling it now unless prepareTraining did).
+  llvm::Expected<CompiledFunction> trainFunction();
+  // Waits for prepareTraining's compile; keeps its result for trainFunction.
+  void settleTrainCompile();
+  llvm::Error bind(std::unique_ptr<BoundFunction> &slot, CompiledFunction fn);
   llvm::Error bindLeaves(BoundFunction &fn);
   // Binds an inference function's inputs: contexts to X, the target (kept
   // by a graph whose output is its loss) to Y, both sized for `rows`.
@@ -157,6 +175,11 @@ private:
   ExecutionOptions execution_;
   Graph training_;
   std::unique_ptr<JitEngine> jit_;
+  // prepareTraining's compile (declared after jit_ and training_, which it
+  // uses: destroyed, i.e. waited for, before them), and its result.
+  std::future<llvm::Expected<CompiledFunction>> trainPending_;
+  std::optional<CompiledFunction> trainCompiled_;
+  std::string trainCompileError_;    // the pending compile's error, for trainStep
   std::unique_ptr<ThreadTeam> team_; // more than one thread only
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;

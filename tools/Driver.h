@@ -43,9 +43,12 @@ struct Loaded {
 };
 // Parses the model (with the overrides recorded in `checkpoint`, if any, and
 // --set), reads the names (if `needData`, else binds V to `*vocab`) and
-// prepares the runtime (--no-fuse, --verbose). Returns nullopt after reporting.
+// prepares the runtime (--no-fuse, --verbose). With `willTrain`, the training
+// step starts compiling before the names are read (ModelRuntime::prepareTraining).
+// Returns nullopt after reporting.
 std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
-                                const std::string &checkpoint, const Vocabulary *vocab = nullptr);
+                                const std::string &checkpoint, const Vocabulary *vocab = nullptr,
+                                bool willTrain = false);
 
 // --vector-bits (and the other ExecutionOptions flags); nullopt after reporting.
 std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args);

@@ -45,7 +45,8 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
 // --set), reads the names (if `needData`), binds V to the vocabulary and
 // prepares the runtime. Returns nullopt after reporting.
 std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
-                                const std::string &checkpoint, const Vocabulary *vocab) {
+                                const std::string &checkpoint, const Vocabulary *vocab,
+                                bool willTrain) {
   Loaded l;
   auto file = openModel(args, checkpoint);
   if (!file) {
@@ -88,6 +89,8 @@ std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
     return std::nullopt;
   }
   l.runtime = std::move(*runtime);
+  if (willTrain)
+    l.runtime->prepareTraining();
   if (needData) {
     auto data = buildDataset(std::move(words), static_cast<int>(l.runtime->context()));
     if (!data) {

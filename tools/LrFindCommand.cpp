@@ -79,7 +79,8 @@ int runLrFind(const ParsedArgs &args) {
 
   if (llvm::Error e = checkOutputFlags(args, {"-o"}))
     return reportError(std::move(e));
-  std::optional<Loaded> l = loadModel(args, /*needData=*/true, "");
+  std::optional<Loaded> l =
+      loadModel(args, /*needData=*/true, "", /*vocab=*/nullptr, /*willTrain=*/true);
   if (!l)
     return kExitUserError;
   ModelRuntime &model = *l->runtime;

@@ -164,7 +164,8 @@ int runTrain(const ParsedArgs &args) {
     options.lr = *lr;
   }
 
-  std::optional<Loaded> l = loadModel(args, /*needData=*/true, args.getOr("--resume", ""));
+  std::optional<Loaded> l = loadModel(args, /*needData=*/true, args.getOr("--resume", ""),
+                                      /*vocab=*/nullptr, /*willTrain=*/true);
   if (!l)
     return kExitUserError;
   ModelRuntime &model = *l->runtime;
