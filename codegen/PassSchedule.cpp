@@ -83,6 +83,29 @@
 // machine (the background threads then ran past the start of the compile:
 // slower); malloc tunables (top_pad 64 MiB, trim_threshold 1 GiB:
 // -1.8 ms median, within the noise).
+// The cross-entropy kernel was the costliest per step microsecond (412 IR
+// instructions, ~16 ms of machine code in a module of its own, for 0.8 us
+// of the step): its two straight-line shuffle trees, which reduced 16 rows'
+// vectors at once, are now short trees inside the row loops
+// (KernelBuilder::reduceRowsAcross; same pairs, same bits): 269
+// instructions, ~10 ms; the step 3618 -> 3492 IR instructions after the
+// passes, 2649 -> 2549 machine instructions, step time unchanged
+// (interleaved, 15 x 3 x 2000 steps: min 25.34 vs 25.46 us, median 26.46
+// vs 26.25). The matmul nodes are the rest's bulk: in one-node modules the
+// six matmul kernels (with their fused epilogues) are ~half of all machine
+// code time, ~40% of theirs in the edge tiles and the two operand
+// transposes (one 212-instruction block each).
+// Callers that will train start the step's compile in the background right
+// after ModelRuntime::create (ModelRuntime::prepareTraining: bench, train,
+// lr-find), so it runs while the caller initialises the parameters and
+// reads the data; on 2 cores those already keep both busy (the data, the
+// pool's machines, LLJIT), so little was idle: compile_ms min / median
+// 61.6 / 81.1 and 57.1 / 69.5 -> 54.0 / 81.3 and 54.6 / 71.0 ms (two sets
+// of 40 interleaved runs, loaded host, with the cross-entropy change);
+// create to the end of the first step, data included, 63.4 / 77.4 ->
+// 61.7 / 79.8 (bench's first_step_ms); warm cache 8.0 / 9.7 -> 6.3 / 7.1.
+// Under `chrt -f 50` (the bench lock) the compile thread queues behind the
+// pool's threads anyway, as FIFO threads do not preempt each other.
 // A repeated run loads the machine code from the on-disk cache instead
 // (codegen/ObjectCache.h): compile_ms 8-9 ms (13-16 before the pool), most
 // of it the trial lowering and lowering that the key needs.
