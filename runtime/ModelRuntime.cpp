@@ -271,11 +271,17 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
                                                        const char *name) {
   if (slot)
     return slot.get();
-  settleTrainCompile(); // the engine compiles one function at a time
-  auto fn = compileFunction(stage, rows, sgd, name, /*profile=*/false);
-  if (!fn)
-    return fn.takeError();
-  if (llvm::Error e = bind(slot, std::move(*fn)))
+  // Compiled once per name: initParams / loadParams drop only the bindings
+  // (a second compile would redefine the JIT symbol).
+  auto known = compiledFunctions_.find(name);
+  if (known == compiledFunctions_.end()) {
+    settleTrainCompile(); // the engine compiles one function at a time
+    auto fn = compileFunction(stage, rows, sgd, name, /*profile=*/false);
+    if (!fn)
+      return fn.takeError();
+    known = compiledFunctions_.emplace(name, std::move(*fn)).first;
+  }
+  if (llvm::Error e = bind(slot, known->second))
     return e;
   return slot.get();
 }
@@ -480,8 +486,8 @@ llvm::Expected<double> ModelRuntime::graphLoss(const Split &split) {
       std::unique_ptr<BoundFunction> &tail = tailEval_[n];
       if (!tail) {
         // One function per row count, each under a JIT symbol of its own
-        // (also after initParams / loadParams drop the compiled ones).
-        const std::string name = fmt::format("eval_tail_{}", tailCompiles_++);
+        // (compiled() keeps it across initParams / loadParams).
+        const std::string name = fmt::format("eval_tail_{}", n);
         auto fn = compiled(tail, Stage::Infer, n, false, name.c_str());
         if (!fn)
           return fn.takeError();

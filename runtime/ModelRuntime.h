@@ -24,6 +24,7 @@
 #include <llvm/Support/Error.h>
 
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -179,15 +180,15 @@ private:
   // uses: destroyed, i.e. waited for, before them), and its result.
   std::future<llvm::Expected<CompiledFunction>> trainPending_;
   std::optional<CompiledFunction> trainCompiled_;
-  std::string trainCompileError_;    // the pending compile's error, for trainStep
-  std::unique_ptr<ThreadTeam> team_; // more than one thread only
+  std::string trainCompileError_; // the pending compile's error, for trainStep
+  std::map<std::string, CompiledFunction> compiledFunctions_; // compiled(), by JIT symbol
+  std::unique_ptr<ThreadTeam> team_;                          // more than one thread only
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
   bool hasLogits_ = true;
   // graphLoss: the tail block of each split, by its row count.
   std::map<int64_t, std::unique_ptr<BoundFunction>> tailEval_;
   std::map<int64_t, std::vector<int32_t>> tailX_, tailY_;
-  int tailCompiles_ = 0;
   std::unique_ptr<SplitLoss> splitLoss_; // loss(): cross-entropy kernel (no bound buffers)
   std::vector<int32_t> trainX_, trainY_, evalX_, evalY_, forwardX_, statsX_, statsY_;
   double trainCompileMs_ = 0;
