@@ -141,6 +141,12 @@ public:
   // The VW x VW transpose of VW row vectors, in registers (VW*log2(VW) shuffles).
   Values transpose(Values rows);
   Values transposeByHalves(Values rows); // transpose's fallback for VW % 4 != 0
+  // Memory to memory: row c of dst (from element dstRow(c)) = column c of
+  // the VW x VW block of src whose row r starts at element srcRow(r). Part
+  // of the transpose is done by the loads (fewer shuffles; see
+  // KernelTranspose.cpp).
+  void transposeBlock(const Buf &src, llvm::function_ref<llvm::Value *(unsigned)> srcRow,
+                      const Buf &dst, llvm::function_ref<llvm::Value *(unsigned)> dstRow);
   // Lane r of the result = the reduction (by `combine`) of all lanes of
   // rows[r]; rows.size() <= VW, absent rows count as `fill`. The same
   // shuffle tree as transpose with one combine per pair: 2*(VW-1) shuffles

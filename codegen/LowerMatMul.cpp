@@ -123,14 +123,23 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
   const unsigned colCount = static_cast<unsigned>(std::min<int64_t>(cols, vw));
   auto block = [&](Value *rowStart, Value *colStart) {
     Value *r0 = blockStart(rowStart, rows), *c0 = blockStart(colStart, cols);
+    // Row r of the block at first + r * cols: one base register and constant
+    // displacements (with (r0 + r) * cols + c0, LSR kept VW row offsets in
+    // spilled registers and added c0 to each).
+    Value *first = k_->add(k_->mul(r0, cols), c0), *firstOut = k_->add(k_->mul(c0, dstStride), r0);
+    auto srcRow = [&](unsigned r) { return k_->add(first, int64_t(r) * cols); };
+    auto dstRow = [&](unsigned c) { return k_->add(firstOut, int64_t(c) * dstStride); };
+    if (rowCount == vw && colCount == vw) {
+      k_->transposeBlock(src, srcRow, dst, dstRow);
+      return;
+    }
     Values in;
     for (unsigned r = 0; r < vw; ++r)
-      in.push_back(r < rowCount
-                       ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
-                       : Constant::getNullValue(k_->VecTy));
+      in.push_back(r < rowCount ? k_->loadVec(src, srcRow(r), colCount)
+                                : Constant::getNullValue(k_->VecTy));
     Values out = k_->transpose(in);
     for (unsigned c = 0; c < colCount; ++c)
-      k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), dstStride), r0), out[c], rowCount);
+      k_->storeVec(dst, dstRow(c), out[c], rowCount);
   };
   // Threads split the blocks so that their stores do not share cache lines:
   // by src rows when a block's dst vectors are whole lines (rows and the dst
