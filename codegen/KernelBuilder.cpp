@@ -225,6 +225,27 @@ void KernelBuilder::storeVec(const Buf &b, Value *index, Value *v, unsigned lane
   annotate(inst, b);
 }
 
+// Lanes rotated up by VW - lanes (one shuffle), stored from index - (VW -
+// lanes) with the top `lanes` lanes active. The inactive lanes then cover
+// the end of the element before index instead of what follows: never
+// accessed (as before), and written earlier rather than read next. No
+// inbounds GEP: the first inactive lane may point before the buffer.
+void KernelBuilder::storeVecEndAligned(const Buf &b, Value *index, Value *v, unsigned lanes) {
+  if (lanes == VW)
+    return storeVec(b, index, v, lanes);
+  const unsigned shift = VW - lanes;
+  SmallVector<int, 16> rotate;
+  SmallVector<Constant *, 16> active;
+  for (unsigned lane = 0; lane < VW; ++lane) {
+    rotate.push_back(static_cast<int>((lane + lanes) % VW));
+    active.push_back(B.getInt1(lane >= shift));
+  }
+  Value *at = B.CreateGEP(b.elemTy, b.ptr, B.CreateSub(index, idx(shift)));
+  annotate(B.CreateMaskedStore(B.CreateShuffleVector(v, rotate), at, Align(4),
+                               ConstantVector::get(active)),
+           b);
+}
+
 Value *KernelBuilder::load(const Buf &b, Value *index) {
   Instruction *inst = B.CreateAlignedLoad(b.elemTy, gep(b, index), Align(4));
   annotate(inst, b);

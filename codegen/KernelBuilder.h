@@ -104,6 +104,13 @@ public:
   // A load under a runtime <VW x i1> mask (inactive lanes read 0).
   llvm::Value *loadVecMasked(const Buf &b, llvm::Value *index, llvm::Value *mask);
   void storeVec(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
+  // storeVec whose masked store (lanes < VW) ends at the vector's last
+  // element: for a row-by-row in-place update whose rows are not whole
+  // vectors. Intel cores hold a load that overlaps the full width of an
+  // older masked store, inactive lanes included, until that store has
+  // written the cache; stored from index, row r's tail covers the start of
+  // row r + 1, which is loaded next. Costs one shuffle.
+  void storeVecEndAligned(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
   llvm::Value *load(const Buf &b, llvm::Value *index);
   void store(const Buf &b, llvm::Value *index, llvm::Value *v);
   llvm::Value *loadIndex(const Buf &b, llvm::Value *index); // i32 element, sign-extended to i64
