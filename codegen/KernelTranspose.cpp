@@ -1,12 +1,12 @@
 // VW x VW transposes of f32 blocks in vector registers (KernelBuilder::
-// transpose, transposeLoaded, transposeByHalves): the NT matmuls' operand
+// transpose, transposeBlock, transposeByHalves): the NT matmuls' operand
 // transposes (LowerMatMul.cpp: transposeInto) and the transposed TN kernel's
 // epilogue (LowerMatMulTransposed.cpp).
 //
-// On x86 every shuffle of 512-bit vectors runs on one port (p5 on Intel
-// cores), so a 16 x 16 block costs at least as many cycles as it has
-// shuffles. transposeLoaded, for a block read from memory, moves half of
-// them to the loads (see there).
+// On Intel cores every shuffle of 512-bit vectors runs on one port (p5),
+// so a 16 x 16 block costs at least as many cycles as it has shuffles.
+// transposeBlock, memory to memory, moves half of them to the loads and to
+// blends that p0 can run too (see there).
 #include "codegen/KernelBuilder.h"
 
 #include <array>
@@ -113,7 +113,9 @@ Values KernelBuilder::transpose(Values rows) {
 // shuffles. Measured on the Sapphire Rapids host (mlpc_matmul_bench, M = 1
 // so that the transpose is nearly all the time, min of 5 interleaved
 // runs): 1x200x27:NT 0.72 -> 0.56 us, 1x30x200:NT 0.87 -> 0.74 us,
-// 1x208x32:NT 0.72 -> 0.54 us. Tried and slower or no better: 8 x 8
+// 1x208x32:NT 0.72 -> 0.54 us; in the makemore step, whose transposes wait
+// mostly on memory (LowerMatMul.cpp's header), ~0.1 us on each of the two
+// NT nodes. Tried and slower or no better: 8 x 8
 // sub-blocks in 256-bit vectors (vinsertf128 from memory and 256-bit
 // unpacks: these too wait for p5 here, and it stores twice as many
 // vectors); the joins left to the DAG (vinsertf128 pairs, then a

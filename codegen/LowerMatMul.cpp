@@ -18,10 +18,14 @@
 //   NT  A[M,K] @ B[N,K]^T    B is first transposed into scratch [K,N]
 //                            (VW x VW blocks through registers, see transposeInto)
 //   TT  both of the above    (dA = dOut @ B^T)
-// The transpose costs K*N moves (64 single-uop shuffles per 16 x 16 block:
-// ~0.6 us for each of the makemore weights [200,27] and [30,200] on the
-// Sapphire Rapids host, a fifth of their NT products), and keeps every
-// inner loop on contiguous vectors with no horizontal sums.
+// The transpose costs K*N moves (KernelBuilder::transposeBlock: 32 shuffles
+// and 48 blends per 16 x 16 block) and keeps every inner loop on contiguous
+// vectors with no horizontal sums. In the makemore step on the Sapphire
+// Rapids host, leaving the transposes out (wrong results, timing only) took
+// 1.05 and 0.79 us off the dh and dembcat nodes ([200,27] and [30,200]),
+// while a second, repeated transpose of the same operand added only ~0.3
+// us: most of their cost there is the operand and the scratch not being in
+// L1, not the shuffles (prefetching both whole first gained nothing).
 //
 // Loop nest, outermost first: chunks of K (one unless a column tile's panel
 // of op(B) passes 32 KB and N has a full column tile; see kPanelBlockBytes),
