@@ -1,7 +1,5 @@
 #include "codegen/KernelBuilder.h"
 
-#include <array>
-
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -227,6 +225,27 @@ void KernelBuilder::storeVec(const Buf &b, Value *index, Value *v, unsigned lane
   annotate(inst, b);
 }
 
+// Lanes rotated up by VW - lanes (one shuffle), stored from index - (VW -
+// lanes) with the top `lanes` lanes active. The inactive lanes then cover
+// the end of the element before index instead of what follows: never
+// accessed (as before), and written earlier rather than read next. No
+// inbounds GEP: the first inactive lane may point before the buffer.
+void KernelBuilder::storeVecEndAligned(const Buf &b, Value *index, Value *v, unsigned lanes) {
+  if (lanes == VW)
+    return storeVec(b, index, v, lanes);
+  const unsigned shift = VW - lanes;
+  SmallVector<int, 16> rotate;
+  SmallVector<Constant *, 16> active;
+  for (unsigned lane = 0; lane < VW; ++lane) {
+    rotate.push_back(static_cast<int>((lane + lanes) % VW));
+    active.push_back(B.getInt1(lane >= shift));
+  }
+  Value *at = B.CreateGEP(b.elemTy, b.ptr, B.CreateSub(index, idx(shift)));
+  annotate(B.CreateMaskedStore(B.CreateShuffleVector(v, rotate), at, Align(4),
+                               ConstantVector::get(active)),
+           b);
+}
+
 Value *KernelBuilder::load(const Buf &b, Value *index) {
   Instruction *inst = B.CreateAlignedLoad(b.elemTy, gep(b, index), Align(4));
   annotate(inst, b);
@@ -329,98 +348,6 @@ std::pair<SmallVector<int, 16>, SmallVector<int, 16>> KernelBuilder::pairMasks(u
     high.push_back(static_cast<int>(from + s));
   }
   return {low, high};
-}
-
-// With VW a multiple of 4 (128-bit lanes of 4 floats), the x86 way (the
-// same shuffles a hand-written AVX-512 transpose uses): first a 4 x 4
-// transpose inside every 128-bit lane of each group of 4 rows (two rounds of
-// unpacks, one uop each), which leaves in vector 4i + j, lane g, the chunk
-// column 4g + j of rows 4i .. 4i + 3; then the 128-bit chunks themselves
-// are transposed across vectors, log2(VW/4) rounds that pair vectors d
-// apart (d = 4, 8, ...) into their even and odd chunks (vshuff32x4 on
-// AVX-512, vperm2f128 on AVX2). Every shuffle is one single-uop instruction
-// with an immediate. The generic pairing below (halves, then quarters, ...)
-// selected two-source permutes with index registers (vpermt2ps plus a copy
-// for the operand it overwrites): the makemore step's two operand
-// transposes ([200,27] and [30,200]) took ~1.1 us each, 0.65 us for the same
-// blocks written in C with these shuffles.
-Values KernelBuilder::transpose(Values rows) {
-  if (VW % 4 != 0)
-    return transposeByHalves(std::move(rows));
-  auto lanes = [&](auto pick) { // pick(lane) -> source lane of the two-vector concat
-    SmallVector<int, 16> mask;
-    for (unsigned lane = 0; lane < VW; ++lane)
-      mask.push_back(pick(lane));
-    return mask;
-  };
-  const int vw = static_cast<int>(VW);
-  // In-lane 4 x 4: unpack{lo,hi}ps of rows (0,1), (2,3), then unpack{lo,hi}pd.
-  // A pattern gives, per lane of a 128-bit group, {operand (0 = a, 1 = b),
-  // lane within a's / b's group}.
-  using Pattern = std::array<std::pair<int, int>, 4>;
-  const Pattern lowPs{{{0, 0}, {1, 0}, {0, 1}, {1, 1}}}, highPs{{{0, 2}, {1, 2}, {0, 3}, {1, 3}}},
-      lowPd{{{0, 0}, {0, 1}, {1, 0}, {1, 1}}}, highPd{{{0, 2}, {0, 3}, {1, 2}, {1, 3}}};
-  auto unpack = [&](Value *a, Value *b, const Pattern &p) {
-    return B.CreateShuffleVector(a, b, lanes([&](unsigned lane) {
-                                   auto [operand, q] = p[lane % 4];
-                                   return operand * vw + int(lane) / 4 * 4 + q;
-                                 }));
-  };
-  Values out(VW);
-  for (unsigned i = 0; i < VW; i += 4) {
-    Value *t0 = unpack(rows[i], rows[i + 1], lowPs), *t1 = unpack(rows[i], rows[i + 1], highPs);
-    Value *t2 = unpack(rows[i + 2], rows[i + 3], lowPs),
-          *t3 = unpack(rows[i + 2], rows[i + 3], highPs);
-    out[i] = unpack(t0, t2, lowPd);
-    out[i + 1] = unpack(t0, t2, highPd);
-    out[i + 2] = unpack(t1, t3, lowPd);
-    out[i + 3] = unpack(t1, t3, highPd);
-  }
-  // An arithmetic fence (no instruction) between the two halves: x86's DAG
-  // combiner otherwise merges each shuffle with the whole tree above it
-  // (one 16 x 16 block cost ~8 ms to compile that way, ~3 ms cut in two).
-  if (FenceShuffles)
-    for (Value *&r : out)
-      r = B.CreateUnaryIntrinsic(Intrinsic::arithmetic_fence, r);
-  // 128-bit chunks: pairs d apart -> (even chunks of both, odd chunks of both).
-  for (unsigned d = 4; d < VW; d *= 2) {
-    auto chunks = [&](bool odd) {
-      return lanes([&](unsigned lane) {
-        int c = int(lane) / 4, q = int(lane) % 4, half = int(VW) / 8; // chunks per source
-        int from = c < half ? 0 : vw, chunk = 2 * (c % half) + (odd ? 1 : 0);
-        return from + 4 * chunk + q;
-      });
-    };
-    const auto even = chunks(false), odd = chunks(true);
-    Values next(VW);
-    for (unsigned v = 0; v < VW; ++v)
-      if ((v / d) % 2 == 0) {
-        next[v] = B.CreateShuffleVector(out[v], out[v + d], even);
-        next[v + d] = B.CreateShuffleVector(out[v], out[v + d], odd);
-      }
-    out = std::move(next);
-  }
-  return out;
-}
-
-// Stage s pairs row i with row i + s and swaps the off-diagonal s x s blocks
-// of every 2s x 2s block; after stages VW/2, ..., 1 row i holds column i.
-// (For widths that are not whole 128-bit lanes.)
-Values KernelBuilder::transposeByHalves(Values rows) {
-  for (unsigned s = VW / 2; s >= 1; s /= 2) {
-    auto [low, high] = pairMasks(s);
-    Values next(rows.size());
-    for (unsigned i = 0; i < VW; ++i)
-      if ((i & s) == 0) {
-        next[i] = B.CreateShuffleVector(rows[i], rows[i + s], low);
-        next[i + s] = B.CreateShuffleVector(rows[i], rows[i + s], high);
-      }
-    rows = std::move(next);
-    if (FenceShuffles && s == VW / 4)
-      for (Value *&r : rows)
-        r = B.CreateUnaryIntrinsic(Intrinsic::arithmetic_fence, r);
-  }
-  return rows;
 }
 
 // Stage s combines vector i with vector i + s (i < s): each 2s-block of the

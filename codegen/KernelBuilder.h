@@ -104,6 +104,13 @@ public:
   // A load under a runtime <VW x i1> mask (inactive lanes read 0).
   llvm::Value *loadVecMasked(const Buf &b, llvm::Value *index, llvm::Value *mask);
   void storeVec(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
+  // storeVec whose masked store (lanes < VW) ends at the vector's last
+  // element: for a row-by-row in-place update whose rows are not whole
+  // vectors. Intel cores hold a load that overlaps the full width of an
+  // older masked store, inactive lanes included, until that store has
+  // written the cache; stored from index, row r's tail covers the start of
+  // row r + 1, which is loaded next. Costs one shuffle.
+  void storeVecEndAligned(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
   llvm::Value *load(const Buf &b, llvm::Value *index);
   void store(const Buf &b, llvm::Value *index, llvm::Value *v);
   llvm::Value *loadIndex(const Buf &b, llvm::Value *index); // i32 element, sign-extended to i64
@@ -141,6 +148,12 @@ public:
   // The VW x VW transpose of VW row vectors, in registers (VW*log2(VW) shuffles).
   Values transpose(Values rows);
   Values transposeByHalves(Values rows); // transpose's fallback for VW % 4 != 0
+  // Memory to memory: row c of dst (from element dstRow(c)) = column c of
+  // the VW x VW block of src whose row r starts at element srcRow(r). Part
+  // of the transpose is done by the loads (fewer shuffles; see
+  // KernelTranspose.cpp).
+  void transposeBlock(const Buf &src, llvm::function_ref<llvm::Value *(unsigned)> srcRow,
+                      const Buf &dst, llvm::function_ref<llvm::Value *(unsigned)> dstRow);
   // Lane r of the result = the reduction (by `combine`) of all lanes of
   // rows[r]; rows.size() <= VW, absent rows count as `fill`. The same
   // shuffle tree as transpose with one combine per pair: 2*(VW-1) shuffles

@@ -75,7 +75,13 @@ struct CrossEntropyKernel {
   }
 
   // dlogits = (e / sum - onehot(y)) * scale over the block's rows, with e
-  // already stored in gradOut by the sum pass.
+  // already stored in gradOut by the sum pass. Both passes store with
+  // storeVecEndAligned: this one reloads gradOut row by row right after
+  // the sum pass (and its own previous row) stored it, and a row's masked
+  // tail stored from its own start would cover the next row's first
+  // elements (27 floats a row in makemore).
+  // makemore's loss node: 0.66 -> 0.58 us (Sapphire Rapids, per-node
+  // profile minima of 8 interleaved rounds).
   void blockGrad(Value *r0, unsigned count, Value *sum, Value *scale) {
     Value *factorSlot = k.stackVector(b.CreateFDiv(scale, sum)), *zero = k.splat(0.0);
     k.loop(
@@ -86,7 +92,8 @@ struct CrossEntropyKernel {
           k.chunks(cols, [&](Value *c, unsigned lanes) {
             Value *e = k.loadVec(*gradOut, k.add(row, c), lanes);
             Value *onehot = b.CreateSelect(b.CreateICmpEQ(k.laneIndices(c), y), scale, zero);
-            k.storeVec(*gradOut, k.add(row, c), b.CreateFSub(b.CreateFMul(e, f), onehot), lanes);
+            k.storeVecEndAligned(*gradOut, k.add(row, c), b.CreateFSub(b.CreateFMul(e, f), onehot),
+                                 lanes);
           });
         },
         "row");
@@ -116,7 +123,7 @@ struct CrossEntropyKernel {
                                [&](Value *a, Value *x, Value *c, unsigned lanes) {
                                  Value *e = emitExpNonPositive(b, b.CreateFSub(x, m));
                                  if (gradOut)
-                                   k.storeVec(*gradOut, k.add(row, c), e, lanes);
+                                   k.storeVecEndAligned(*gradOut, k.add(row, c), e, lanes);
                                  return b.CreateFAdd(a, e);
                                });
               },

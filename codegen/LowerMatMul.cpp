@@ -18,10 +18,14 @@
 //   NT  A[M,K] @ B[N,K]^T    B is first transposed into scratch [K,N]
 //                            (VW x VW blocks through registers, see transposeInto)
 //   TT  both of the above    (dA = dOut @ B^T)
-// The transpose costs K*N moves (64 single-uop shuffles per 16 x 16 block:
-// ~0.6 us for each of the makemore weights [200,27] and [30,200] on the
-// Sapphire Rapids host, a fifth of their NT products), and keeps every
-// inner loop on contiguous vectors with no horizontal sums.
+// The transpose costs K*N moves (KernelBuilder::transposeBlock: 32 shuffles
+// and 48 blends per 16 x 16 block) and keeps every inner loop on contiguous
+// vectors with no horizontal sums. In the makemore step on the Sapphire
+// Rapids host, leaving the transposes out (wrong results, timing only) took
+// 1.05 and 0.79 us off the dh and dembcat nodes ([200,27] and [30,200]),
+// while a second, repeated transpose of the same operand added only ~0.3
+// us: most of their cost there is the operand and the scratch not being in
+// L1, not the shuffles (prefetching both whole first gained nothing).
 //
 // Loop nest, outermost first: chunks of K (one unless a column tile's panel
 // of op(B) passes 32 KB and N has a full column tile; see kPanelBlockBytes),
@@ -123,14 +127,23 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
   const unsigned colCount = static_cast<unsigned>(std::min<int64_t>(cols, vw));
   auto block = [&](Value *rowStart, Value *colStart) {
     Value *r0 = blockStart(rowStart, rows), *c0 = blockStart(colStart, cols);
+    // Row r of the block at first + r * cols: one base register and constant
+    // displacements (with (r0 + r) * cols + c0, LSR kept VW row offsets in
+    // spilled registers and added c0 to each).
+    Value *first = k_->add(k_->mul(r0, cols), c0), *firstOut = k_->add(k_->mul(c0, dstStride), r0);
+    auto srcRow = [&](unsigned r) { return k_->add(first, int64_t(r) * cols); };
+    auto dstRow = [&](unsigned c) { return k_->add(firstOut, int64_t(c) * dstStride); };
+    if (rowCount == vw && colCount == vw) {
+      k_->transposeBlock(src, srcRow, dst, dstRow);
+      return;
+    }
     Values in;
     for (unsigned r = 0; r < vw; ++r)
-      in.push_back(r < rowCount
-                       ? k_->loadVec(src, k_->add(k_->mul(k_->add(r0, r), cols), c0), colCount)
-                       : Constant::getNullValue(k_->VecTy));
+      in.push_back(r < rowCount ? k_->loadVec(src, srcRow(r), colCount)
+                                : Constant::getNullValue(k_->VecTy));
     Values out = k_->transpose(in);
     for (unsigned c = 0; c < colCount; ++c)
-      k_->storeVec(dst, k_->add(k_->mul(k_->add(c0, c), dstStride), r0), out[c], rowCount);
+      k_->storeVec(dst, dstRow(c), out[c], rowCount);
   };
   // Threads split the blocks so that their stores do not share cache lines:
   // by src rows when a block's dst vectors are whole lines (rows and the dst
@@ -138,8 +151,12 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
   // stores then being one contiguous range. Splitting by src rows with,
   // say, rows = 30 had both threads write every 120-byte dst row: the lines
   // moved between the cores on every store (W1^T in makemore at H=1024: 4x
-  // the node's one-thread time).
-  if ((rows % vw == 0 && dstStride % vw == 0) || !k_->share.index) {
+  // the node's one-thread time). One thread runs the longer dimension
+  // outermost, so that each outer trip finishes whole lines of both sides:
+  // with src rows outermost, W1^T in makemore ([30,200] -> [200,30]) wrote
+  // every 128-byte dst row in two passes over all of dst (mlpc_matmul_bench
+  // --evict-kb 256, 32x30x200:NT, median of 8: 0.885x -> 0.868x dnnl_sgemm).
+  if (k_->share.index ? rows % vw == 0 && dstStride % vw == 0 : rows >= cols) {
     k_->loopShared(
         0, rows, vw,
         [&](Value *rowStart) {
