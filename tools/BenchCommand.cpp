@@ -27,6 +27,58 @@ double median(std::vector<double> v) {
          : v.size() % 2 ? v[v.size() / 2]
                         : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
+// Training steps exactly as `mlpc train` runs them (minibatch sampling +
+// step): a warm-up, then `reps` repetitions of `steps`; microseconds per step.
+llvm::Expected<std::vector<double>> timeTrainSteps(ModelRuntime &model, const BatchSampler &sampler,
+                                                   int64_t steps, int64_t reps) {
+  const int64_t batch = model.batch();
+  std::vector<int32_t> X(batch * model.context()), Y(batch);
+  Rng rng(1);
+  auto runSteps = [&](int64_t n) -> llvm::Error {
+    for (int64_t s = 0; s < n; ++s) {
+      sampler.sample(rng, batch, X.data(), Y.data());
+      if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
+        return loss.takeError();
+    }
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10)))
+    return std::move(e);
+  std::vector<double> perStep;
+  for (int64_t r = 0; r < reps; ++r) {
+    auto start = Clock::now();
+    if (llvm::Error e = runSteps(steps))
+      return std::move(e);
+    perStep.push_back(microsSince(start) / steps);
+  }
+  return perStep;
+}
+
+// Inference: the loss of the whole split (kEvalRows blocks), `reps` times
+// after a warm-up; milliseconds each.
+llvm::Expected<std::vector<double>> timeEval(ModelRuntime &model, const Split &split,
+                                             int64_t reps) {
+  if (auto warm = model.loss(split); !warm)
+    return warm.takeError();
+  std::vector<double> evalMs;
+  for (int64_t r = 0; r < reps; ++r) {
+    auto start = Clock::now();
+    if (auto l = model.loss(split); !l)
+      return l.takeError();
+    evalMs.push_back(microsSince(start) / 1000.0);
+  }
+  return evalMs;
+}
+
+void printSpeedup(const llvm::json::Object &comparison) {
+  llvm::errs() << fmt::format(
+      "threads 1 -> {}: {:.2f}x (median of {} alternated rounds of {} "
+      "steps; {:.2f}x of the minimums)\n",
+      *comparison.getInteger("threads"), *comparison.getNumber("speedup_median"),
+      *comparison.getInteger("rounds"), *comparison.getInteger("steps_per_round"),
+      *comparison.getNumber("speedup_of_minimums"));
+}
+
 } // namespace
 
 int runBench(const ParsedArgs &args) {
@@ -90,47 +142,22 @@ int runBench(const ParsedArgs &args) {
   const Split &train = data->train;
   const int64_t batch = model.batch(), context = model.context();
   std::vector<int32_t> X(batch * context), Y(batch);
-  const BatchSampler sampler(train, context);
   auto firstStepStart = Clock::now();
   if (auto loss = model.trainStep(X.data(), Y.data(), 0.0f); !loss)
     return reportError(loss.takeError());
   double compileMs = createMs + microsSince(firstStepStart) / 1000.0;
   double firstStepMs = microsSince(compileStart) / 1000.0;
+  const BatchSampler sampler(train, context);
 
-  // Training steps exactly as `mlpc train` runs them: minibatch sampling + step.
-  Rng rng(1);
-  auto runSteps = [&](int64_t n) -> llvm::Error {
-    for (int64_t s = 0; s < n; ++s) {
-      sampler.sample(rng, batch, X.data(), Y.data());
-      auto loss = model.trainStep(X.data(), Y.data(), 0.01f);
-      if (!loss)
-        return loss.takeError();
-    }
-    return llvm::Error::success();
-  };
-  if (llvm::Error e = runSteps(std::max<int64_t>(*steps / 4, 10)))
-    return reportError(std::move(e));
-  std::vector<double> perStep;
-  for (int64_t r = 0; r < *reps; ++r) {
-    auto start = Clock::now();
-    if (llvm::Error e = runSteps(*steps))
-      return reportError(std::move(e));
-    perStep.push_back(microsSince(start) / *steps);
-  }
-
-  // Inference: the whole training split in kEvalRows blocks, and one row.
-  if (auto warm = model.loss(train); !warm)
-    return reportError(warm.takeError());
-  std::vector<double> evalMs;
-  for (int64_t r = 0; r < *reps; ++r) {
-    auto start = Clock::now();
-    if (auto l = model.loss(train); !l)
-      return reportError(l.takeError());
-    evalMs.push_back(microsSince(start) / 1000.0);
-  }
+  auto perStep = timeTrainSteps(model, sampler, *steps, *reps);
+  if (!perStep)
+    return reportError(perStep.takeError());
+  auto evalMs = timeEval(model, train, *reps);
+  if (!evalMs)
+    return reportError(evalMs.takeError());
 
   llvm::json::Array all;
-  for (double us : perStep)
+  for (double us : *perStep)
     all.push_back(us);
   llvm::json::Object result{{"impl", "mlpc"},
                             {"model", model.module().name},
@@ -141,11 +168,11 @@ int runBench(const ParsedArgs &args) {
                             {"first_step_ms", firstStepMs},
                             {"jit_cache_hits", model.jitCacheHits()},
                             {"jit_cache_misses", model.jitCacheMisses()},
-                            {"us_per_step_median", median(perStep)},
+                            {"us_per_step_median", median(*perStep)},
                             {"us_per_step_all", std::move(all)},
                             {"steps_per_rep", *steps},
                             {"reps", *reps},
-                            {"eval_train_split_ms_median", median(evalMs)},
+                            {"eval_train_split_ms_median", median(*evalMs)},
                             {"eval_rows", train.rows()}};
   for (auto &[name, value] : model.module().dims)
     result["dim_" + name] = value;
@@ -163,10 +190,7 @@ int runBench(const ParsedArgs &args) {
                             static_cast<unsigned>(*compare), *execution);
     if (!c)
       return reportError(c.takeError());
-    llvm::errs() << fmt::format("threads 1 -> {}: {:.2f}x (median of {} alternated rounds of {} "
-                                "steps; {:.2f}x of the minimums)\n",
-                                *compare, *c->getNumber("speedup_median"), *reps, *steps,
-                                *c->getNumber("speedup_of_minimums"));
+    printSpeedup(*c);
     result["compare_threads"] = std::move(*c);
   }
   // Last, so the instrumented step cannot disturb the measurements above.
