@@ -2,6 +2,7 @@
 // tests). Prints one JSON line.
 #include "runtime/ModelRuntime.h"
 #include "runtime/Trainer.h"
+#include "tools/BenchSteps.h"
 #include "tools/BenchThreads.h"
 #include "tools/Driver.h"
 #include "tools/StepProfile.h"
@@ -21,33 +22,17 @@ using Clock = std::chrono::steady_clock;
 double microsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
 }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty()      ? 0
-         : v.size() % 2 ? v[v.size() / 2]
-                        : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-// Training steps exactly as `mlpc train` runs them (minibatch sampling +
-// step): a warm-up, then `reps` repetitions of `steps`; microseconds per step.
+// Training steps (runTrainSteps): a warm-up, then `reps` repetitions of `steps`; microseconds per
+// step.
 llvm::Expected<std::vector<double>> timeTrainSteps(ModelRuntime &model, const BatchSampler &sampler,
                                                    int64_t steps, int64_t reps) {
-  const int64_t batch = model.batch();
-  std::vector<int32_t> X(batch * model.context()), Y(batch);
   Rng rng(1);
-  auto runSteps = [&](int64_t n) -> llvm::Error {
-    for (int64_t s = 0; s < n; ++s) {
-      sampler.sample(rng, batch, X.data(), Y.data());
-      if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
-        return loss.takeError();
-    }
-    return llvm::Error::success();
-  };
-  if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10)))
+  if (llvm::Error e = runTrainSteps(model, sampler, rng, std::max<int64_t>(steps / 4, 10)))
     return std::move(e);
   std::vector<double> perStep;
   for (int64_t r = 0; r < reps; ++r) {
     auto start = Clock::now();
-    if (llvm::Error e = runSteps(steps))
+    if (llvm::Error e = runTrainSteps(model, sampler, rng, steps))
       return std::move(e);
     perStep.push_back(microsSince(start) / steps);
   }

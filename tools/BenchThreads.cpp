@@ -1,7 +1,7 @@
 // tools/BenchThreads.h.
 #include "tools/BenchThreads.h"
 
-#include "runtime/Trainer.h"
+#include "tools/BenchSteps.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,11 +11,6 @@ namespace mlpc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 llvm::json::Array toJson(const std::vector<double> &v) {
   llvm::json::Array a;
@@ -40,17 +35,12 @@ llvm::Expected<llvm::json::Object> compareThreads(const ModelAST &ast, const Voc
     models[i] = std::move(*model);
     models[i]->initParams(42);
   }
-  const int64_t batch = models[0]->batch(), context = models[0]->context();
-  std::vector<int32_t> X(batch * context), Y(batch);
-  const BatchSampler sampler(train, context);
+  const BatchSampler sampler(train, models[0]->context());
   auto run = [&](ModelRuntime &model, int64_t n, uint64_t seed) -> llvm::Expected<double> {
     Rng rng(seed);
     auto start = Clock::now();
-    for (int64_t s = 0; s < n; ++s) {
-      sampler.sample(rng, batch, X.data(), Y.data());
-      if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
-        return loss.takeError();
-    }
+    if (llvm::Error e = runTrainSteps(model, sampler, rng, n))
+      return std::move(e);
     return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n;
   };
   for (auto &model : models) // compiles and warms up

@@ -6,6 +6,8 @@
 // instrumented step time so the overhead is visible.
 #include "tools/StepProfile.h"
 
+#include "tools/BenchSteps.h"
+
 #include "codegen/BufferPlan.h"
 #include "ir/Type.h"
 #include "runtime/ModelRuntime.h"
@@ -75,18 +77,9 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   ModelRuntime &model = **runtime;
   model.enableProfiling();
   model.initParams(42);
-  const int64_t batch = model.batch(), context = model.context();
-  std::vector<int32_t> X(batch * context), Y(batch);
-  const BatchSampler sampler(train, context);
+  const BatchSampler sampler(train, model.context());
   Rng rng(1);
-  auto runSteps = [&](int64_t n) -> llvm::Error {
-    for (int64_t s = 0; s < n; ++s) {
-      sampler.sample(rng, batch, X.data(), Y.data());
-      if (auto loss = model.trainStep(X.data(), Y.data(), 0.01f); !loss)
-        return loss.takeError();
-    }
-    return llvm::Error::success();
-  };
+  auto runSteps = [&](int64_t n) { return runTrainSteps(model, sampler, rng, n); };
   if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10))) // compiles, warms up
     return e;
   const Graph &g = model.trainingGraph();
