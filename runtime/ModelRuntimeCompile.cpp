@@ -8,11 +8,25 @@
 #include <fmt/format.h>
 
 #include <future>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace mlpc {
 namespace {
 llvm::Error fail(std::string message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+// A compile allocates a few MB (LLVM's IR, machine functions, the object
+// buffer), most of it on the compiling thread's own malloc arena, and frees
+// it all when done; glibc keeps the freed pages, so without this a run that
+// compiles stays ~3.5 MB larger than one that loads its machine code from the
+// cache (makemore: peak RSS 41.4 -> 38.2 MB, for 0.6-0.9 ms per compile).
+void returnFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 } // namespace
 
@@ -45,7 +59,9 @@ llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int6
   options.vectorBits = execution_.vectorBits;
   options.parallel = team_ != nullptr;
   options.profileNodes = profile;
-  return jit_->compile(graph, name, options);
+  auto fn = jit_->compile(graph, name, options);
+  returnFreedMemory();
+  return fn;
 }
 
 llvm::Error ModelRuntime::bind(std::unique_ptr<BoundFunction> &slot, CompiledFunction fn) {
