@@ -181,8 +181,7 @@ Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &opt
   return engine;
 }
 
-Error JitEngine::ready() {
-  targets_->ready();
+Error JitEngine::jitReady() {
   if (pendingJit_.valid()) {
     auto jit = pendingJit_.get();
     if (!jit)
@@ -204,22 +203,19 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
   if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
     return fail("per-node profiling needs an x86 host");
-  if (Error e = ready())
-    return std::move(e);
+  // Machine 0 makes the lowering's decisions (the trial lowering of the
+  // split first); the other threads wait for their own machine when they
+  // start, and the JIT (~1.5 ms to make) is only needed to link.
   const unsigned threads = targets_->size();
-  std::vector<TargetMachine *> machines;
-  for (unsigned t = 0; t < threads; ++t) {
-    auto machine = targets_->machine(t);
-    if (!machine)
-      return machine.takeError();
-    machines.push_back(*machine);
-  }
+  auto first = targets_->machine(0);
+  if (!first)
+    return first.takeError();
   // One module per thread: more, smaller modules (taken from a queue, so a
   // slow core would take fewer) cost ~1-2 ms each in fixed costs and were
   // not faster on the 2-core VM, even with one core 1.5x slower than the
   // other; below ~400 IR instructions per module the fixed cost of a
   // module outweighs the gain.
-  auto split = codegen::splitGraph(g, name, options, *machines[0], threads, 400);
+  auto split = codegen::splitGraph(g, name, options, **first, threads, 400);
   if (!split)
     return split.takeError();
   // The pool's machines generate code at the engine's optimisation level; a
@@ -235,7 +231,7 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       split->moduleCost, threads, options.optLevel,
       [&](unsigned thread) -> Expected<TargetMachine *> {
         if (thread == 0 || options.optLevel == optLevel_)
-          return machines[thread];
+          return targets_->machine(thread);
         auto made = createTargetMachine(spec, options.optLevel, /*pic=*/false);
         if (!made)
           return made.takeError();
@@ -248,6 +244,8 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       cache_.get());
   if (!objects)
     return objects.takeError();
+  if (Error e = jitReady())
+    return std::move(e);
   for (auto &object : *objects)
     if (Error e = jit_->addObjectFile(std::move(object)))
       return e;

@@ -151,8 +151,9 @@ public:
 
 private:
   JitEngine() = default;
-  // Waits for what create() started in the background.
-  llvm::Error ready();
+  // Waits for the JIT that create() started making in the background (the
+  // target machines are waited for one by one, TargetPool::machine).
+  llvm::Error jitReady();
   std::future<llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>>> pendingJit_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   // One per compile thread; machine 0 also makes the lowering's decisions

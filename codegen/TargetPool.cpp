@@ -9,8 +9,8 @@ namespace mlpc::codegen {
 
 TargetPool::TargetPool(Factory make, unsigned count, unsigned vectorBits) : make_(std::move(make)) {
   machines_.resize(count);
-  // Each thread writes its own slot only; ready() joins them all before any
-  // slot is read. A machine that cannot be made stays empty (machine() makes
+  // Each thread writes its own slot only; machine(i) joins thread i before
+  // slot i is read. A machine that cannot be made stays empty (machine() makes
   // it again and reports why).
   for (unsigned i = 0; i < count; ++i)
     warming_.emplace_back([this, i, vectorBits] {
@@ -25,16 +25,14 @@ TargetPool::TargetPool(Factory make, unsigned count, unsigned vectorBits) : make
 }
 
 TargetPool::~TargetPool() {
-  ready();
-}
-
-void TargetPool::ready() {
   for (llvm::thread &t : warming_)
-    t.join();
-  warming_.clear();
+    if (t.joinable())
+      t.join();
 }
 
 Expected<TargetMachine *> TargetPool::machine(unsigned i) {
+  if (warming_[i].joinable())
+    warming_[i].join();
   if (!machines_[i]) {
     auto made = make_();
     if (!made)

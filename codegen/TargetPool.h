@@ -10,11 +10,13 @@
 // the first instruction is lowered, on the critical path of every compile.
 // The pool makes the machines and builds those subtargets on background
 // threads started with the engine, while the caller does other work
-// (initialising the parameters, reading the data); compile() waits for them.
+// (initialising the parameters, reading the data); machine(i) waits for
+// machine i only, so a compile's first step (the trial lowering, on machine
+// 0) does not wait for the last machine to be warmed.
 //
 // Not thread-safe itself: one compile at a time (as JitEngine::compile), but
 // that compile may use machine(i) from thread i while other threads use
-// theirs.
+// theirs; one thread only asks for a given i at a time.
 #pragma once
 
 #include <llvm/Support/Error.h>
@@ -38,11 +40,10 @@ public:
   TargetPool(const TargetPool &) = delete;
   TargetPool &operator=(const TargetPool &) = delete;
 
-  // Waits for the background work; call before machine() or size().
-  void ready();
   unsigned size() const { return static_cast<unsigned>(machines_.size()); }
-  // Machine i < size(); one the background could not make (an error it
-  // reports here) is made now. Different i may be asked for concurrently.
+  // Machine i < size(), once its background thread is done; one the
+  // background could not make (an error it reports here) is made now.
+  // Different i may be asked for concurrently.
   llvm::Expected<llvm::TargetMachine *> machine(unsigned i);
 
 private:
