@@ -125,38 +125,44 @@ void GraphLowering::emitPart(const std::string &fnName, size_t begin, size_t end
 }
 
 namespace {
-// What an instruction costs instruction selection and register allocation,
-// in units of ~8 us of this machine's codegen (a least-squares fit of the
-// machine-code time of 30 one-node modules of the makemore training step,
-// Sapphire Rapids, LLVM 19: per vector register 17 us for FP arithmetic,
-// 24 us for a memory access or address, 40 us for anything else: compares,
-// selects, shuffles, integer lanes, divisions; scalar index arithmetic
-// ~0). Raw instruction counts made the transcendental kernels (tanh,
-// cross-entropy, batchnorm) look 2-3x cheaper than they are next to the
-// matmuls, and the two halves of a split took 80 and 54 ms.
+// What an instruction costs the backend, per vector register it spans: 10
+// for floating-point arithmetic (fadd, fsub, fmul, fmuladd), 13 for any
+// other vector instruction (compares, selects, shuffles, phis, fences,
+// conversions, divisions, the math intrinsics), nothing for loads, stores,
+// addresses and scalar code. A least-squares fit of llc-19 -O3's own
+// instruction count (callgrind, which is deterministic where this VM's
+// clock is not) over the one-node modules of makemore's training step (21
+// modules), checked against wavenet's (44): memory accesses fold into the
+// instructions that use them and earned no weight of their own, and the
+// other vector instructions cost ~1.3x the FP arithmetic, which is mostly
+// the matmuls' FMAs. The weights only serve to cut a graph into modules of
+// equal cost (planRanges). Measured the same way on the two modules the
+// 2-core split makes: makemore's step 370 : 280 -> 345 : 310 M instructions
+// (the previous weights were a fit of clock times), the larger half, which
+// the first step waits for, 7% smaller; wavenet's 699 : 484 -> 703 : 488
+// (its nodes are few and lumpy; module 0, which also holds the entry
+// function, comes out costlier than the weights say).
 size_t backendWeight(const Instruction &inst, unsigned lanes) {
-  Type *t = isa<StoreInst>(inst) ? inst.getOperand(0)->getType() : inst.getType();
-  size_t registers = 1;
-  if (auto *vec = dyn_cast<FixedVectorType>(t))
-    registers = std::max<size_t>(1, vec->getNumElements() / lanes);
   if (isa<LoadInst, StoreInst, GetElementPtrInst>(inst))
-    return 3 * registers;
+    return 0;
+  auto *vec = dyn_cast<FixedVectorType>(inst.getType());
+  if (!vec)
+    return 0;
+  const size_t registers = std::max<size_t>(1, vec->getNumElements() / lanes);
   if (auto *call = dyn_cast<IntrinsicInst>(&inst)) {
     Intrinsic::ID id = call->getIntrinsicID();
     if (id == Intrinsic::masked_load || id == Intrinsic::masked_store)
-      return 3 * registers;
+      return 0;
     if (id == Intrinsic::fmuladd)
-      return 2 * registers;
+      return 10 * registers;
   }
-  if (!t->isVectorTy())
-    return 0;
   switch (inst.getOpcode()) {
   case Instruction::FAdd:
   case Instruction::FSub:
   case Instruction::FMul:
-    return 2 * registers;
+    return 10 * registers;
   default:
-    return 5 * registers;
+    return 13 * registers;
   }
 }
 } // namespace
