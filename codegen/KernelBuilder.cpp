@@ -12,8 +12,38 @@ KernelBuilder::KernelBuilder(IRBuilder<> &b, unsigned vectorWidth, unsigned vect
       I64(b.getInt64Ty()), VecTy(FixedVectorType::get(F32, vectorWidth)),
       VecI32Ty(FixedVectorType::get(I32, vectorWidth)) {}
 
+namespace {
+// An index as base + constant offset (base null for a constant).
+std::pair<Value *, int64_t> splitOffset(Value *v) {
+  if (auto *c = dyn_cast<ConstantInt>(v))
+    return {nullptr, c->getSExtValue()};
+  if (auto *op = dyn_cast<BinaryOperator>(v); op && op->getOpcode() == Instruction::Add)
+    if (auto *c = dyn_cast<ConstantInt>(op->getOperand(1)))
+      return {op->getOperand(0), c->getSExtValue()};
+  return {v, 0};
+}
+} // namespace
+
+// Why the offsets move outward: written as they come ((row0 + r) * cols +
+// column + q * VW per element of a tile), every element's index was its own
+// chain of adds and multiplies, which instruction selection then had to
+// reassociate node by node (the DAG combiner's known-bits queries on i64
+// adds were ~10% of the machine-code time of a matmul module). Two's
+// complement arithmetic is associative, so the indices are the same.
 Value *KernelBuilder::add(Value *a, int64_t c) {
-  return c == 0 ? a : B.CreateAdd(a, idx(c));
+  auto [base, offset] = splitOffset(a);
+  if (!base)
+    return idx(offset + c);
+  return offset + c == 0 ? base : B.CreateAdd(base, idx(offset + c));
+}
+
+Value *KernelBuilder::add(Value *a, Value *b) {
+  auto [baseA, offsetA] = splitOffset(a);
+  auto [baseB, offsetB] = splitOffset(b);
+  Value *base = !baseA ? baseB : !baseB ? baseA : B.CreateAdd(baseA, baseB);
+  if (!base)
+    return idx(offsetA + offsetB);
+  return offsetA + offsetB == 0 ? base : B.CreateAdd(base, idx(offsetA + offsetB));
 }
 
 Value *KernelBuilder::mul(Value *a, int64_t c) {
@@ -21,7 +51,10 @@ Value *KernelBuilder::mul(Value *a, int64_t c) {
     return a;
   if (c == 0)
     return idx(0);
-  return B.CreateMul(a, idx(c));
+  auto [base, offset] = splitOffset(a);
+  if (!base)
+    return idx(offset * c);
+  return add(B.CreateMul(base, idx(c)), offset * c);
 }
 
 Values KernelBuilder::loopCarried(int64_t begin, int64_t end, int64_t step, ArrayRef<Value *> init,

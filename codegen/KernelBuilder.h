@@ -42,10 +42,13 @@ public:
   llvm::Type *F32, *I32, *I64;
   llvm::FixedVectorType *VecTy, *VecI32Ty;
 
-  // Index arithmetic in i64; constant operands fold.
+  // Index arithmetic in i64; constant operands fold, and constant offsets
+  // move outward ((x + 1) * 4 + (y + 2) -> (x * 4 + y) + 6), so that the
+  // indices of a tile's or a row's elements share one base expression and
+  // differ by a constant, which the addressing modes absorb.
   llvm::Value *idx(int64_t c) const { return B.getInt64(c); }
   llvm::Value *add(llvm::Value *a, int64_t c);
-  llvm::Value *add(llvm::Value *a, llvm::Value *b) { return B.CreateAdd(a, b); }
+  llvm::Value *add(llvm::Value *a, llvm::Value *b);
   llvm::Value *mul(llvm::Value *a, int64_t c);
 
   // for (i = begin; i < end; i += step) body(i). No loop for trip counts 0
