@@ -205,10 +205,16 @@ void KernelBuilder::onLastShare(function_ref<void()> body) {
   B.SetInsertPoint(cont);
 }
 
+// base + offset as two GEPs, the constant one last: the elements of a tile
+// or a row then share the first (one pointer, deduplicated by early-cse)
+// and differ by an immediate displacement.
 Value *KernelBuilder::gep(const Buf &b, Value *index) {
-  if (auto *c = dyn_cast<ConstantInt>(index); c && c->isZero())
-    return b.ptr;
-  return B.CreateInBoundsGEP(b.elemTy, b.ptr, index);
+  auto [base, offset] = splitOffset(index);
+  if (offset < 0) // the first GEP could point past the end: not inbounds
+    return B.CreateConstGEP1_64(b.elemTy, base ? B.CreateGEP(b.elemTy, b.ptr, base) : b.ptr,
+                                uint64_t(offset));
+  Value *ptr = base ? B.CreateInBoundsGEP(b.elemTy, b.ptr, base) : b.ptr;
+  return offset ? B.CreateConstInBoundsGEP1_64(b.elemTy, ptr, uint64_t(offset)) : ptr;
 }
 
 void KernelBuilder::annotate(Instruction *inst, const Buf &b) {
