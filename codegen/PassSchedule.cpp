@@ -62,22 +62,28 @@
 // 90.0 ms before, 57.2 / 82.5 after (40 interleaved runs each, loaded
 // host). The machine code is byte-identical (the same objects in the
 // on-disk cache), so the step's speed cannot change.
-// The step is 4718 IR instructions as lowered, 3981 after the passes, 3059
-// machine instructions (25 KB). Not compile time: reading and windowing the
-// names (6-9 ms, bench's data_ms); eval (512 rows, ~900 IR instructions,
-// two modules, ~20 ms) and the split loss (~330, ~15 ms) compile on first
-// use, after training.
-// Tried and not kept: -disable-lsr (-11..-13% compile; the inner matmul loops
-// get an imul and four leas per iteration, and the step's best of 72 reps
-// was 4.5% slower) and -enable-misched=false (-6%, step 4% slower), both
-// also process-wide LLVM options; CodeGenOptLevel::Less or Default (no
-// faster); evaluating the 4-vector interleaved elementwise trees as four
-// <16 x float> trees instead of one <64 x float> (the same time); the IR
-// passes: by callgrind's instruction counts each of early-cse and licm costs
-// about what it saves the backend (+-1% of the total), so the schedule
-// below stays; more, smaller modules than threads taken from the queue (2,
-// 3 or 4 per thread: +1-2 ms of fixed cost per module, never faster even
-// with one vCPU slower than the other); the trial lowering cut in two
+// The step is 3455 IR instructions after the passes (4017 before index
+// arithmetic kept constant offsets outward and loads and stores took them
+// as a second GEP, KernelBuilder::add / gep: the DAG combiner's work on i64
+// adds, LSR's and the register allocator's all shrank; llc-style work on
+// the whole step, callgrind's count of `mlpc emit --emit=asm --train-step`,
+// 524 -> 484 M instructions, wavenet's 896 -> 824 M; machine code 2607 ->
+// 2419 lines, leaq 145 -> 60 and imulq 81 -> 15). With it and the refitted
+// split weights (LowerGraph.cpp, backendWeight), 20 interleaved cold runs:
+// compile_ms min / median 59.3 / 78.6 -> 44.4 / 66.3, first_step_ms 66.6 /
+// 87.4 -> 57.9 / 75.0. Still tried and not kept (callgrind): dropping licm
+// (-2.3% work, the step's speed unresolved on this host), memoising index
+// arithmetic per block (-0.8%, what early-cse does anyway). Not compile time: reading and windowing
+// the names (6-9 ms, bench's data_ms); eval (512 rows, ~900 IR instructions, two modules, ~20 ms)
+// and the split loss (~330, ~15 ms) compile on first use, after training. Tried and not kept:
+// -disable-lsr (-11..-13% compile; the inner matmul loops get an imul and four leas per iteration,
+// and the step's best of 72 reps was 4.5% slower) and -enable-misched=false (-6%, step 4% slower),
+// both also process-wide LLVM options; CodeGenOptLevel::Less or Default (no faster); evaluating the
+// 4-vector interleaved elementwise trees as four <16 x float> trees instead of one <64 x float>
+// (the same time); the IR passes: by callgrind's instruction counts each of early-cse and licm
+// costs about what it saves the backend (+-1% of the total), so the schedule below stays; more,
+// smaller modules than threads taken from the queue (2, 3 or 4 per thread: +1-2 ms of fixed cost
+// per module, never faster even with one vCPU slower than the other); the trial lowering cut in two
 // ranges on two threads (each half took 1.0-2.2 ms, about what the whole
 // takes on one thread); a warm-up compile of a small kernel on each pooled
 // machine (the background threads then ran past the start of the compile:
