@@ -32,29 +32,31 @@ std::pair<Value *, int64_t> splitOffset(Value *v) {
 // complement arithmetic is associative, so the indices are the same.
 Value *KernelBuilder::add(Value *a, int64_t c) {
   auto [base, offset] = splitOffset(a);
+  Constant *sum = ConstantInt::get(a->getType(), offset + c, /*IsSigned=*/true);
   if (!base)
-    return idx(offset + c);
-  return offset + c == 0 ? base : B.CreateAdd(base, idx(offset + c));
+    return sum;
+  return offset + c == 0 ? base : B.CreateAdd(base, sum);
 }
 
 Value *KernelBuilder::add(Value *a, Value *b) {
   auto [baseA, offsetA] = splitOffset(a);
   auto [baseB, offsetB] = splitOffset(b);
   Value *base = !baseA ? baseB : !baseB ? baseA : B.CreateAdd(baseA, baseB);
+  Constant *sum = ConstantInt::get(a->getType(), offsetA + offsetB, /*IsSigned=*/true);
   if (!base)
-    return idx(offsetA + offsetB);
-  return offsetA + offsetB == 0 ? base : B.CreateAdd(base, idx(offsetA + offsetB));
+    return sum;
+  return offsetA + offsetB == 0 ? base : B.CreateAdd(base, sum);
 }
 
 Value *KernelBuilder::mul(Value *a, int64_t c) {
   if (c == 1)
     return a;
   if (c == 0)
-    return idx(0);
+    return ConstantInt::get(a->getType(), 0);
   auto [base, offset] = splitOffset(a);
   if (!base)
-    return idx(offset * c);
-  return add(B.CreateMul(base, idx(c)), offset * c);
+    return ConstantInt::get(a->getType(), offset * c, /*IsSigned=*/true);
+  return add(B.CreateMul(base, ConstantInt::get(a->getType(), c, /*IsSigned=*/true)), offset * c);
 }
 
 Values KernelBuilder::loopCarried(int64_t begin, int64_t end, int64_t step, ArrayRef<Value *> init,
