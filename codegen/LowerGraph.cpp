@@ -125,29 +125,29 @@ void GraphLowering::emitPart(const std::string &fnName, size_t begin, size_t end
 }
 
 namespace {
-// What an instruction costs the backend, per vector register it spans: 10
-// for floating-point arithmetic (fadd, fsub, fmul, fmuladd), 13 for any
+// What an instruction costs the backend: per vector register it spans, 10
+// for floating-point arithmetic (fadd, fsub, fmul, fmuladd) and 19 for any
 // other vector instruction (compares, selects, shuffles, phis, fences,
-// conversions, divisions, the math intrinsics), nothing for loads, stores,
-// addresses and scalar code. A least-squares fit of llc-19 -O3's own
-// instruction count (callgrind, which is deterministic where this VM's
-// clock is not) over the one-node modules of makemore's training step (21
-// modules), checked against wavenet's (44): memory accesses fold into the
-// instructions that use them and earned no weight of their own, and the
-// other vector instructions cost ~1.3x the FP arithmetic, which is mostly
-// the matmuls' FMAs. The weights only serve to cut a graph into modules of
-// equal cost (planRanges). Measured the same way on the two modules the
-// 2-core split makes: makemore's step 370 : 280 -> 345 : 310 M instructions
-// (the previous weights were a fit of clock times), the larger half, which
-// the first step waits for, 7% smaller; wavenet's 699 : 484 -> 703 : 488
-// (its nodes are few and lumpy; module 0, which also holds the entry
-// function, comes out costlier than the weights say).
+// conversions, divisions, the math intrinsics); 6 for a scalar instruction
+// (index arithmetic, loop control); nothing for loads, stores and addresses,
+// which fold into the instructions that use them. The weights only serve to
+// cut a graph into modules of equal cost (planRanges), so they were chosen
+// by what the cut costs: llc-19 -O3's instruction count (callgrind, which
+// is deterministic where this VM's clock is not) for each of the two
+// modules of the 2-core split, the larger being what the first step waits
+// for. Against the previous weights (10 / 13 / 0, a least-squares fit over
+// one-node modules, which missed what the modules' scalar code costs):
+// makemore 318 : 264 -> 262 : 316 M, wavenet 607 : 445 -> 500 : 538,
+// makemore at B = 256 457 : 377 -> 391 : 436, at H = 1024, B = 256 418 :
+// 346 -> 383 : 380; deep_tanh 1472 : 996 -> 1564 : 896 (its six layers are
+// few, large nodes: no weights split it evenly). Grid of weights tried:
+// other 13-22, scalar 0-12.
 size_t backendWeight(const Instruction &inst, unsigned lanes) {
   if (isa<LoadInst, StoreInst, GetElementPtrInst>(inst))
     return 0;
   auto *vec = dyn_cast<FixedVectorType>(inst.getType());
   if (!vec)
-    return 0;
+    return 6;
   const size_t registers = std::max<size_t>(1, vec->getNumElements() / lanes);
   if (auto *call = dyn_cast<IntrinsicInst>(&inst)) {
     Intrinsic::ID id = call->getIntrinsicID();
@@ -162,7 +162,7 @@ size_t backendWeight(const Instruction &inst, unsigned lanes) {
   case Instruction::FMul:
     return 10 * registers;
   default:
-    return 13 * registers;
+    return 19 * registers;
   }
 }
 } // namespace
