@@ -269,8 +269,9 @@ void KernelBuilder::storeVec(const Buf &b, Value *index, Value *v, unsigned lane
 // Lanes rotated up by VW - lanes (one shuffle), stored from index - (VW -
 // lanes) with the top `lanes` lanes active. The inactive lanes then cover
 // the end of the element before index instead of what follows: never
-// accessed (as before), and written earlier rather than read next. No
-// inbounds GEP: the first inactive lane may point before the buffer.
+// accessed (as before), and written earlier rather than read next. The
+// first inactive lane may point before the buffer: gep makes no inbounds
+// claim for a negative offset.
 void KernelBuilder::storeVecEndAligned(const Buf &b, Value *index, Value *v, unsigned lanes) {
   if (lanes == VW)
     return storeVec(b, index, v, lanes);
@@ -281,7 +282,7 @@ void KernelBuilder::storeVecEndAligned(const Buf &b, Value *index, Value *v, uns
     rotate.push_back(static_cast<int>((lane + lanes) % VW));
     active.push_back(B.getInt1(lane >= shift));
   }
-  Value *at = B.CreateGEP(b.elemTy, b.ptr, B.CreateSub(index, idx(shift)));
+  Value *at = gep(b, add(index, -int64_t(shift)));
   annotate(B.CreateMaskedStore(B.CreateShuffleVector(v, rotate), at, Align(4),
                                ConstantVector::get(active)),
            b);
