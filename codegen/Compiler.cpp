@@ -213,9 +213,10 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // One module per thread: more, smaller modules (taken from a queue, so a
   // slow core would take fewer) cost ~1-2 ms each in fixed costs and were
   // not faster on the 2-core VM, even with one core 1.5x slower than the
-  // other; below ~400 IR instructions per module the fixed cost of a
-  // module outweighs the gain.
-  auto split = codegen::splitGraph(g, name, options, **first, threads, 400);
+  // other; below ~2000 units of backendWeight per module (~20 M instructions
+  // of machine-code generation, ~5 ms) the fixed cost of a module outweighs
+  // the gain.
+  auto split = codegen::splitGraph(g, name, options, **first, threads, 2000);
   if (!split)
     return split.takeError();
   // The pool's machines generate code at the engine's optimisation level; a

@@ -125,44 +125,71 @@ void GraphLowering::emitPart(const std::string &fnName, size_t begin, size_t end
 }
 
 namespace {
-// What an instruction costs the backend: per vector register it spans, 10
-// for floating-point arithmetic (fadd, fsub, fmul, fmuladd) and 19 for any
-// other vector instruction (compares, selects, shuffles, phis, fences,
-// conversions, divisions, the math intrinsics); 6 for a scalar instruction
-// (index arithmetic, loop control); nothing for loads, stores and addresses,
-// which fold into the instructions that use them. The weights only serve to
-// cut a graph into modules of equal cost (planRanges), so they were chosen
-// by what the cut costs: llc-19 -O3's instruction count (callgrind, which
-// is deterministic where this VM's clock is not) for each of the two
-// modules of the 2-core split, the larger being what the first step waits
-// for. Against the previous weights (10 / 13 / 0, a least-squares fit over
-// one-node modules, which missed what the modules' scalar code costs):
-// makemore 318 : 264 -> 262 : 316 M, wavenet 607 : 445 -> 500 : 538,
-// makemore at B = 256 457 : 377 -> 391 : 436, at H = 1024, B = 256 418 :
-// 346 -> 383 : 380; deep_tanh 1472 : 996 -> 1564 : 896 (its six layers are
-// few, large nodes: no weights split it evenly). Grid of weights tried:
-// other 13-22, scalar 0-12.
+// What an instruction costs the backend, in units of ~10k instructions of
+// llc-19 -O3 (callgrind's count, deterministic where this VM's clock is
+// not), per vector register it spans. The weights only serve to cut a graph
+// into modules of equal cost (planRanges); they are a non-negative least-
+// squares fit of the llc count of 140 one-node modules (makemore at B = 32
+// and 256, at H = 1024 / B = 256, wavenet, deep_tanh) on the trial
+// lowering's instruction mix: what a loop costs (one scalar phi per loop:
+// loop analyses, strength reduction, 242) and the vector compares and
+// selects (84: mask registers, blends) dominate the rest (shuffles 15,
+// fences 25, fmuladd 26, masked loads and stores 14, plain vector loads,
+// stores and arithmetic 10, divisions 20); the scalar index arithmetic
+// that feeds addresses and the vector phis cost nothing measurable. Fit
+// within ~10% on the large nodes. The previous model (10 for FP arithmetic,
+// 19 for any other vector instruction, 6 per scalar one, chosen on the
+// splits alone) weighed matmul kernels 2-3x what tanh, cross-entropy or
+// batch statistics of the same cost got. Larger of the 2-core split's two
+// modules, old -> new (M instructions, with kHeadWeight): makemore 316 ->
+// 290 (the other 262 -> 287), wavenet 538 -> 532, makemore at B = 256
+// 436 -> 419, at H = 1024 / B = 256 383 -> 383, deep_tanh 1564 -> 1242.
+// Wall clock (cold compile_ms median of 8-16 interleaved runs, old -> new
+// weights in one binary): deep_tanh 270 -> 222 ms, wavenet 129 -> 121,
+// makemore 69.8 -> 69.9 and B = 256 99.1 -> 99.4 (unchanged: there each
+// module's thread CPU time varies by +-20% from run to run, so the better
+// expected balance is within what the slower of the two draws anyway).
 size_t backendWeight(const Instruction &inst, unsigned lanes) {
-  if (isa<LoadInst, StoreInst, GetElementPtrInst>(inst))
-    return 0;
-  auto *vec = dyn_cast<FixedVectorType>(inst.getType());
-  if (!vec)
-    return 6;
-  const size_t registers = std::max<size_t>(1, vec->getNumElements() / lanes);
+  auto registersOf = [&](Type *t) -> size_t {
+    auto *vec = dyn_cast<FixedVectorType>(t);
+    return vec ? std::max<size_t>(1, vec->getNumElements() / lanes) : 0;
+  };
+  if (isa<PHINode>(inst)) // a scalar phi is a loop: its analyses and LSR
+    return registersOf(inst.getType()) ? 0 : 242;
+  if (auto *store = dyn_cast<StoreInst>(&inst))
+    return 10 * registersOf(store->getValueOperand()->getType());
+  const size_t registers = registersOf(inst.getType());
   if (auto *call = dyn_cast<IntrinsicInst>(&inst)) {
-    Intrinsic::ID id = call->getIntrinsicID();
-    if (id == Intrinsic::masked_load || id == Intrinsic::masked_store)
+    switch (call->getIntrinsicID()) {
+    case Intrinsic::masked_load:
+      return 14 * registers;
+    case Intrinsic::masked_store:
+      return 14 * registersOf(call->getArgOperand(0)->getType());
+    case Intrinsic::fmuladd:
+      return 26 * registers;
+    case Intrinsic::arithmetic_fence:
+      return 25 * registers;
+    default:
       return 0;
-    if (id == Intrinsic::fmuladd)
-      return 10 * registers;
+    }
   }
   switch (inst.getOpcode()) {
+  case Instruction::Load:
+    return 10 * registers;
   case Instruction::FAdd:
   case Instruction::FSub:
   case Instruction::FMul:
     return 10 * registers;
+  case Instruction::FDiv:
+    return 20 * registers;
+  case Instruction::ShuffleVector:
+    return 15 * std::max<size_t>(1, registers);
+  case Instruction::FCmp:
+  case Instruction::ICmp:
+  case Instruction::Select:
+    return 84 * registers;
   default:
-    return 19 * registers;
+    return 0;
   }
 }
 } // namespace
@@ -185,6 +212,13 @@ size_t GraphLowering::weightSince(BasicBlock *block, size_t count, BasicBlock *l
 std::vector<size_t> GraphLowering::emitMeasured(const std::string &name) {
   std::vector<size_t> cost(g_.size(), 0);
   lowerRange(createBodyFunction(name, GlobalValue::InternalLinkage), 0, g_.size(), {}, &cost);
+  // The head (entry, thread context, the calls of the other modules' parts)
+  // goes with node 0's module (planRanges): its cost is charged to node 0.
+  // Chosen on the splits above from 0, 1000, 2000 and 3000 (at 0 module 0
+  // came out 4-27 M instructions the larger).
+  constexpr size_t kHeadWeight = 2000;
+  if (!cost.empty())
+    cost[0] += kHeadWeight;
   return cost;
 }
 

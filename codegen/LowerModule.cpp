@@ -201,13 +201,14 @@ std::string rangeName(const std::string &name, size_t range) {
 
 Expected<GraphSplit> splitGraph(const Graph &g, const std::string &name,
                                 const CompileOptions &options, TargetMachine &tm,
-                                unsigned maxModules, size_t minModuleInstructions) {
+                                unsigned maxModules, size_t minModuleWeight) {
   Expected<BufferPlan> plan = checkAndPlan(g, name, options);
   if (!plan)
     return plan.takeError();
   GraphSplit split;
-  // Costs from a trial lowering (a few ms): a node's IR instructions are
-  // roughly what its machine code costs to generate.
+  // Costs from a trial lowering (a few ms): a node's IR instructions,
+  // weighed by what each kind costs the backend (LowerGraph.cpp:
+  // backendWeight), predict what its machine code costs to generate.
   std::vector<size_t> cost;
   {
     LoweredModule trial = emptyModule(name, tm, /*valueNames=*/false);
@@ -216,8 +217,7 @@ Expected<GraphSplit> splitGraph(const Graph &g, const std::string &name,
   size_t total = 0;
   for (size_t c : cost)
     total += c;
-  size_t modules =
-      std::clamp<size_t>(total / std::max<size_t>(minModuleInstructions, 1), 1, maxModules);
+  size_t modules = std::clamp<size_t>(total / std::max<size_t>(minModuleWeight, 1), 1, maxModules);
   if (modules > 1 && g.size() > 1) {
     planRanges(cost, static_cast<unsigned>(modules), split);
   } else {

@@ -76,12 +76,13 @@ struct GraphSplit {
   unsigned modules() const { return static_cast<unsigned>(moduleCost.size()); }
 };
 
-// Plans the split (LowerSplit.cpp says how): at most `maxModules` modules,
-// and only as many as give each at least `minModuleInstructions` IR
-// instructions (one module: the whole graph in one function, as lowerGraph).
+// Plans the split (LowerModule.cpp says how): at most `maxModules` modules,
+// and only as many as give each at least `minModuleWeight` of backend weight
+// (LowerGraph.cpp: backendWeight; one module: the whole graph in one
+// function, as lowerGraph).
 llvm::Expected<GraphSplit> splitGraph(const Graph &g, const std::string &name,
                                       const CompileOptions &options, llvm::TargetMachine &tm,
-                                      unsigned maxModules, size_t minModuleInstructions);
+                                      unsigned maxModules, size_t minModuleWeight);
 // Lowers module `index` of `split` for the target of `tm`. Safe to call
 // concurrently for different modules, each with its own target machine.
 llvm::Expected<LoweredModule> lowerSplitModule(const Graph &g, const std::string &name,
