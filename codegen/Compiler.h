@@ -50,11 +50,25 @@ class TargetPool;
 // thread `index` of `count`; `barrier(team)` returns once every thread of the
 // team has called it (runtime/ThreadTeam.h provides one). A null context
 // means one thread.
+//
+// [shareBegin, shareEnd) is this thread's part of every shared loop, in
+// units of 1/kShareUnit of its trips: trips [T * shareBegin / kShareUnit,
+// T * shareEnd / kShareUnit). The parts of a team's threads must tile
+// [0, kShareUnit) in thread order. Which thread runs a trip never changes
+// what it computes, so the team may move the cuts between steps (to give a
+// faster core more trips) without changing a bit of the results.
+// `sharedCycles`, when not null, is this thread's counter of the time-stamp
+// cycles it spent working in shared loops (from the end of one barrier to
+// the next, not waiting): what the team balances the cuts by.
 struct ThreadContext {
+  static constexpr int64_t kShareUnit = int64_t(1) << 16;
   int64_t index;
   int64_t count;
   void (*barrier)(void *team);
   void *team;
+  int64_t shareBegin;
+  int64_t shareEnd;
+  uint64_t *sharedCycles;
 };
 
 struct CompileOptions {
@@ -67,9 +81,12 @@ struct CompileOptions {
   // the workspace (the caller zeroes them). Costs ~2 counter reads per node.
   // With `parallel`, threads 0 .. kProfileThreads-1 each have their own row
   // of counters (thread i's at profileOffset() + 8 * i * graph size); a
-  // node's time includes the thread's wait at the barriers around it.
+  // node's time includes the thread's wait at the barriers around it, which
+  // a second block of kProfileThreads rows right after the first counts
+  // apart (kProfileCounters rows in all).
   bool profileNodes = false;
   static constexpr unsigned kProfileThreads = 4;
+  static constexpr unsigned kProfileCounters = 2 * kProfileThreads;
   // The function may run on several threads at once, each called with its
   // ThreadContext: the matmuls and elementwise loops split their outer loop
   // by thread (same tiles, same order: bit-identical results for any count),

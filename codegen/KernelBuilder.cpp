@@ -1,4 +1,5 @@
 #include "codegen/KernelBuilder.h"
+#include "codegen/Compiler.h"
 
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
@@ -173,9 +174,9 @@ void KernelBuilder::loopShared(int64_t begin, int64_t end, int64_t step,
   const int64_t trips = end > begin ? (end - begin + step - 1) / step : 0;
   if (trips == 0)
     return;
-  Value *first = B.CreateUDiv(B.CreateMul(idx(trips), share.index), share.count);
-  Value *last =
-      B.CreateUDiv(B.CreateMul(idx(trips), B.CreateAdd(share.index, idx(1))), share.count);
+  // kShareUnit is a power of two: the divisions are shifts.
+  Value *first = B.CreateUDiv(B.CreateMul(idx(trips), share.begin), idx(ThreadContext::kShareUnit));
+  Value *last = B.CreateUDiv(B.CreateMul(idx(trips), share.end), idx(ThreadContext::kShareUnit));
   // A top-tested loop over [first, last) trips (possibly none on this thread).
   Function *f = B.GetInsertBlock()->getParent();
   BasicBlock *pre = B.GetInsertBlock();

@@ -64,10 +64,14 @@ public:
   // thread's index and the thread count (i64), or null outside such a node.
   struct Share {
     llvm::Value *index = nullptr, *count = nullptr;
+    // ThreadContext::shareBegin / shareEnd: this thread's part, in
+    // 1/kShareUnit of the trips.
+    llvm::Value *begin = nullptr, *end = nullptr;
   } share;
   // loop() over only this thread's part of the trips when `share` is set:
-  // trips [T*i/n, T*(i+1)/n) of thread i. Every trip runs the same code on
-  // whichever thread it lands, so results do not depend on the split.
+  // trips [T*begin/U, T*end/U) (U = ThreadContext::kShareUnit). Every trip
+  // runs the same code on whichever thread it lands, so results depend
+  // neither on the thread count nor on where the cuts fall.
   void loopShared(int64_t begin, int64_t end, int64_t step,
                   llvm::function_ref<void(llvm::Value *)> body, const llvm::Twine &name = "s");
   // body() on the last thread only (the tail after a shared loop); always

@@ -256,6 +256,7 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     size_t startCount = cost ? startBlock->size() : 0;
     Instruction *started = nullptr;
     size_t startedSize = 0;
+    profiledNode_ = v;
     if (profileOffset_) {
       started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
       startedSize = size();
@@ -288,6 +289,8 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     if (cost)
       (*cost)[v] = weightSince(startBlock, startCount, lastBlock);
   }
+  if (parallel_ && sharedBefore) // the step's (or this part's) last shared stretch
+    countSharedWork();
   std::vector<Value *> args;
   for (Argument &a : f->args())
     args.push_back(&a);

@@ -62,7 +62,7 @@ void describeBindings(const Graph &g, const BufferPlan &plan, const CompileOptio
   out.workspaceBytes = static_cast<size_t>(plan.workspaceBytes);
   out.profileOffset = profileOffset(plan, options);
   if (out.profileOffset)
-    out.workspaceBytes = *out.profileOffset + 8 * g.size() * CompileOptions::kProfileThreads;
+    out.workspaceBytes = *out.profileOffset + 8 * g.size() * CompileOptions::kProfileCounters;
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node &n = g[v];
     if (!isBindingLeaf(n.op))

@@ -1,14 +1,18 @@
 // Parallel code (CompileOptions::parallel): one function that every thread
-// of a team runs at once, each with its ThreadContext {index, count}.
+// of a team runs at once, each with its ThreadContext {index, count, part}.
 //
 // Matmuls, elementwise loops (with whatever is fused into them), column
 // reductions and the batchnorm kernels are *shared*: their outermost loop
 // (the matmul's row tiles, the elementwise nest's outer axis or its vector
 // groups, the column groups of a reduction over rows, of the batch
-// statistics and of BatchNormGrad) is cut into `count`
-// contiguous parts by trip, KernelBuilder::loopShared. A trip is the same code on any
-// thread, and every output element is written by exactly one trip, so the
-// results are bit-identical for any thread count. Every other node
+// statistics and of BatchNormGrad) is cut into `count` contiguous parts by
+// trip, each thread's the same fraction of every loop (ThreadContext::
+// shareBegin / shareEnd; KernelBuilder::loopShared). A trip is the same
+// code on any thread, and every output element is written by exactly one
+// trip, so the results are bit-identical for any thread count and wherever
+// the cuts fall (the team moves them towards the faster cores,
+// runtime/ThreadTeam.h; the time each thread works between barriers is
+// counted for that, countSharedWork). Every other node
 // (row reductions, gathers and scatters, cross-entropy, and
 // the output copies / write-backs) is *serial*: it runs on thread 0.
 //
@@ -51,29 +55,84 @@ bool GraphLowering::hasPostActions(size_t position) const {
 }
 
 void GraphLowering::loadThreadContext(Value *context) {
-  // A null context is one thread: read from a constant {0, 1, null, null}.
+  // A null context is one thread: read from a constant {0, 1, null, null,
+  // 0, kShareUnit, null}.
   Type *i64 = b_.getInt64Ty(), *ptr = b_.getPtrTy();
-  StructType *ty = StructType::get(ctx_, {i64, i64, ptr, ptr});
-  auto *single =
-      new GlobalVariable(m_, ty, /*isConstant=*/true, GlobalValue::PrivateLinkage,
-                         ConstantStruct::get(ty, {b_.getInt64(0), b_.getInt64(1),
-                                                  ConstantPointerNull::get(b_.getPtrTy()),
-                                                  ConstantPointerNull::get(b_.getPtrTy())}),
-                         "single.thread");
+  StructType *ty = StructType::get(ctx_, {i64, i64, ptr, ptr, i64, i64, ptr});
+  Constant *null = ConstantPointerNull::get(b_.getPtrTy());
+  auto *single = new GlobalVariable(
+      m_, ty, /*isConstant=*/true, GlobalValue::PrivateLinkage,
+      ConstantStruct::get(ty, {b_.getInt64(0), b_.getInt64(1), null, null, b_.getInt64(0),
+                               b_.getInt64(ThreadContext::kShareUnit), null}),
+      "single.thread");
   Value *c = b_.CreateSelect(b_.CreateIsNull(context), single, context);
-  threadIndex_ = b_.CreateLoad(i64, b_.CreateStructGEP(ty, c, 0), "thread.index");
-  threadCount_ = b_.CreateLoad(i64, b_.CreateStructGEP(ty, c, 1), "thread.count");
-  barrierFn_ = b_.CreateLoad(ptr, b_.CreateStructGEP(ty, c, 2), "barrier");
-  team_ = b_.CreateLoad(ptr, b_.CreateStructGEP(ty, c, 3), "team");
+  auto field = [&](Type *t, unsigned i, const char *name) {
+    return b_.CreateLoad(t, b_.CreateStructGEP(ty, c, i), name);
+  };
+  threadIndex_ = field(i64, 0, "thread.index");
+  threadCount_ = field(i64, 1, "thread.count");
+  barrierFn_ = field(ptr, 2, "barrier");
+  team_ = field(ptr, 3, "team");
+  shareBegin_ = field(i64, 4, "share.begin");
+  shareEnd_ = field(i64, 5, "share.end");
+  sharedCycles_ = field(ptr, 6, "shared.cycles");
+  // Where this thread's current stretch of shared work began (see
+  // emitBarrier); a function of a split step starts one at its entry. Only
+  // on x86, whose time-stamp counter user code may read (elsewhere the
+  // cycle counter can trap; the team then keeps equal parts).
+  sectionStart_ = nullptr;
+  if (!tm_.getTargetTriple().isX86())
+    return;
+  sectionStart_ = k_->entryAlloca(i64, 1);
+  b_.CreateStore(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), sectionStart_);
 }
 
-void GraphLowering::emitBarrier() {
+void GraphLowering::countSharedWork() {
+  if (!sectionStart_)
+    return;
+  // One thread runs no barrier and counts nothing.
+  BasicBlock *count = BasicBlock::Create(ctx_, "shared.count", body_);
+  BasicBlock *cont = BasicBlock::Create(ctx_, "shared.count.end", body_);
+  b_.CreateCondBr(b_.CreateAnd(b_.CreateICmpUGT(threadCount_, b_.getInt64(1)),
+                               b_.CreateIsNotNull(sharedCycles_)),
+                  count, cont);
+  b_.SetInsertPoint(count);
+  Value *now = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
+  Value *worked = b_.CreateSub(now, b_.CreateLoad(b_.getInt64Ty(), sectionStart_));
+  b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), sharedCycles_), worked),
+                 sharedCycles_);
+  b_.CreateBr(cont);
+  b_.SetInsertPoint(cont);
+}
+
+void GraphLowering::emitBarrier(bool endsSharedWork) {
+  if (endsSharedWork)
+    countSharedWork();
   BasicBlock *call = BasicBlock::Create(ctx_, "barrier", body_);
   BasicBlock *cont = BasicBlock::Create(ctx_, "barrier.end", body_);
   b_.CreateCondBr(b_.CreateICmpUGT(threadCount_, b_.getInt64(1)), call, cont);
   b_.SetInsertPoint(call);
+  // Profiled: the cycles this thread waits here go to the node's wait
+  // counter (CompileOptions::profileNodes), so that a node's own work and
+  // its wait for the slowest thread can be told apart.
+  Value *arrived =
+      profileOffset_ ? b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}) : nullptr;
   FunctionType *type = FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false);
   b_.CreateCall(type, barrierFn_, {team_});
+  if (arrived) {
+    Value *waited = b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), arrived);
+    onThreadBelow(CompileOptions::kProfileThreads, [&] {
+      const size_t waits = *profileOffset_ + 8 * g_.size() * CompileOptions::kProfileThreads;
+      Value *counter = b_.CreateInBoundsGEP(
+          b_.getInt64Ty(),
+          b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_, waits + 8 * profiledNode_),
+          b_.CreateMul(threadIndex_, b_.getInt64(g_.size())));
+      b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), waited), counter);
+    });
+  }
+  // Shared work, if any follows, starts when the barrier lets the thread go.
+  if (sectionStart_)
+    b_.CreateStore(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), sectionStart_);
   b_.CreateBr(cont);
   b_.SetInsertPoint(cont);
 }
@@ -103,7 +162,7 @@ void GraphLowering::lowerNodeParallel(ValueId v, bool &sharedBefore) {
     return;
   case NodeMode::Serial:
     if (sharedBefore)
-      emitBarrier();
+      emitBarrier(/*endsSharedWork=*/true);
     onThreadZero([&] {
       lowerNode(v);
       emitPostActions(v);
@@ -113,8 +172,8 @@ void GraphLowering::lowerNodeParallel(ValueId v, bool &sharedBefore) {
   case NodeMode::Shared:
     // Thread 0 may have written this node's operands (serial nodes), and any
     // thread those of an earlier shared node.
-    emitBarrier();
-    k_->share = {threadIndex_, threadCount_};
+    emitBarrier(/*endsSharedWork=*/sharedBefore);
+    k_->share = {threadIndex_, threadCount_, shareBegin_, shareEnd_};
     lowerNode(v);
     k_->share = {};
     sharedBefore = true;

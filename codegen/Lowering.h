@@ -226,7 +226,10 @@ private:
   // Node v (and its output actions) in parallel code; `sharedBefore`: the
   // previous node with code was split between threads (updated).
   void lowerNodeParallel(ValueId v, bool &sharedBefore);
-  void emitBarrier();
+  // A barrier; `endsSharedWork`: the code before it since the last barrier
+  // was a shared loop's, whose cycles go to ThreadContext::sharedCycles.
+  void emitBarrier(bool endsSharedWork = true);
+  void countSharedWork();
   void shareBarrier(); // a barrier inside a shared node; nothing otherwise
   void onThreadZero(llvm::function_ref<void()> body);
   // A Reduction over an axis with contiguous elements after it (its kernel
@@ -250,9 +253,11 @@ private:
   std::vector<llvm::Value *> outputArg_; // per graph output
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::optional<size_t> profileOffset_;
+  ValueId profiledNode_ = 0; // the node being lowered, for its barrier-wait counter
   bool parallel_ = false;
   llvm::Value *threadIndex_ = nullptr, *threadCount_ = nullptr, *barrierFn_ = nullptr,
-              *team_ = nullptr;
+              *team_ = nullptr, *shareBegin_ = nullptr, *shareEnd_ = nullptr,
+              *sharedCycles_ = nullptr, *sectionStart_ = nullptr;
   std::vector<Buf> bufs_;    // per value id
   std::vector<Buf> scratch_; // per node (only nodes with scratch bytes)
   std::vector<Buf> stats_;   // per StatsPlan: its means [H], then its 1/std [H]

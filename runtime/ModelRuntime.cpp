@@ -241,7 +241,7 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
     BoundFunction *fn = train_.get();
     trainCompileMs_ = fn->function().compileMillis();
     if (uint64_t *counters = trainProfileCounters())
-      std::fill(counters, counters + training_.size() * CompileOptions::kProfileThreads,
+      std::fill(counters, counters + training_.size() * CompileOptions::kProfileCounters,
                 0); // the workspace starts as garbage
     trainX_.assign(batch() * context(), 0);
     trainY_.assign(batch(), 0);

@@ -111,6 +111,8 @@ public:
   unsigned jitCacheMisses() const { return jit_->cacheMisses(); }
   // The threads the compiled functions run on (ExecutionOptions::threads resolved).
   unsigned threads() const { return team_ ? team_->size() : 1; }
+  // The team that runs the compiled functions; null with one thread.
+  ThreadTeam *threadTeam() { return team_.get(); }
   // `mlpc bench --profile`: compile train_step with per-node cycle counters
   // (CompileOptions::profileNodes). Call before the first trainStep.
   void enableProfiling() { profile_ = true; }

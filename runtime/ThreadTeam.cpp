@@ -27,6 +27,11 @@ namespace {
 constexpr double kFlopsPerThread = 40e6;
 // Spins (pause instructions, ~40 ns each on x86) before an idle worker sleeps.
 constexpr int kIdleSpins = 2000;
+// Steps between two moves of the cuts (ThreadTeam.h: Balancing), and the
+// least part a thread keeps, as a fraction of an equal part (a thread that
+// was slow for a while must still be measured to get its part back).
+constexpr unsigned kBalanceSteps = 16;
+constexpr double kMinShareOfEqual = 0.25;
 // Spins in a barrier before yielding the core (~10 us).
 constexpr int kBarrierSpins = 250;
 
@@ -55,8 +60,9 @@ unsigned autoThreads(double flops) {
   return std::max(1u, std::min(free, byWork));
 }
 
-ThreadTeam::ThreadTeam(unsigned threads) : size_(std::max(1u, threads)) {
+ThreadTeam::ThreadTeam(unsigned threads) : size_(std::max(1u, threads)), cycles_(size_) {
   oversubscribed_ = size_ > availableCores();
+  setShares(std::vector<double>(size_, 1.0));
   for (unsigned i = 1; i < size_; ++i)
     workers_.emplace_back([this, i] { workerLoop(i); });
 }
@@ -72,9 +78,69 @@ ThreadTeam::~ThreadTeam() {
     t.join();
 }
 
+ThreadContext ThreadTeam::context(unsigned index) {
+  return ThreadContext{int64_t(index), int64_t(size_),   &ThreadTeam::barrier,  this,
+                       cuts_[index],   cuts_[index + 1], &cycles_[index].shared};
+}
+
+std::vector<double> ThreadTeam::shares() const {
+  std::vector<double> out;
+  for (unsigned i = 0; i < size_; ++i)
+    out.push_back(double(cuts_[i + 1] - cuts_[i]) / ThreadContext::kShareUnit);
+  return out;
+}
+
+void ThreadTeam::fixShares(llvm::ArrayRef<double> shares) {
+  setShares(shares);
+  balancing_ = false;
+}
+
+void ThreadTeam::setShares(llvm::ArrayRef<double> shares) {
+  double total = 0;
+  for (unsigned i = 0; i < size_; ++i)
+    total += i < shares.size() ? std::max(shares[i], 0.0) : 0.0;
+  cuts_.assign(size_ + 1, 0);
+  double sum = 0;
+  for (unsigned i = 0; i < size_; ++i) {
+    sum += total > 0 && i < shares.size() ? std::max(shares[i], 0.0) / total : 1.0 / size_;
+    cuts_[i + 1] = std::llround(sum * ThreadContext::kShareUnit);
+  }
+  cuts_[size_] = ThreadContext::kShareUnit; // exact, whatever the rounding
+  for (unsigned i = 1; i < size_; ++i)
+    cuts_[i] = std::clamp(cuts_[i], cuts_[i - 1], ThreadContext::kShareUnit);
+}
+
+// Each thread's part moves halfway towards its share of the team's rate of
+// shared work (part / cycles it took), so that equal cycles would follow.
+void ThreadTeam::rebalance() {
+  std::vector<double> part = shares(), rate(size_);
+  double total = 0;
+  bool measured = true;
+  for (unsigned i = 0; i < size_; ++i) {
+    measured &= cycles_[i].shared > 0;
+    rate[i] = part[i] / std::max<double>(1, double(cycles_[i].shared));
+    total += rate[i];
+    cycles_[i].shared = 0;
+  }
+  if (!measured || !(total > 0)) // no shared work, or no cycle counter (not x86)
+    return;
+  // Halfway (both sum to 1), then every part raised to the least, what that
+  // adds taken from the others in proportion to what they have above it.
+  const double least = kMinShareOfEqual / size_;
+  double missing = 0, surplus = 0;
+  for (unsigned i = 0; i < size_; ++i) {
+    part[i] = 0.5 * (part[i] + rate[i] / total);
+    missing += std::max(0.0, least - part[i]);
+    surplus += std::max(0.0, part[i] - least);
+  }
+  for (unsigned i = 0; i < size_; ++i)
+    part[i] = part[i] <= least ? least : part[i] - missing * (part[i] - least) / surplus;
+  setShares(part);
+}
+
 void ThreadTeam::run(llvm::function_ref<void(const ThreadContext &)> job) {
   if (size_ == 1) {
-    ThreadContext ctx{0, 1, &ThreadTeam::barrier, this};
+    ThreadContext ctx{0, 1, &ThreadTeam::barrier, this, 0, ThreadContext::kShareUnit, nullptr};
     job(ctx);
     return;
   }
@@ -87,13 +153,17 @@ void ThreadTeam::run(llvm::function_ref<void(const ThreadContext &)> job) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0)
     wake_.notify_all();
-  ThreadContext ctx{0, int64_t(size_), &ThreadTeam::barrier, this};
-  job(ctx);
+  job(context(0));
   for (int spins = 0; busy_.load(std::memory_order_acquire) != 0;)
     if (++spins < kBarrierSpins)
       MLPC_PAUSE();
     else
       std::this_thread::yield();
+  // Every worker is done with this step's contexts: the cuts may move.
+  if (balancing_ && ++stepsSinceBalance_ >= kBalanceSteps) {
+    stepsSinceBalance_ = 0;
+    rebalance();
+  }
 }
 
 void ThreadTeam::workerLoop(unsigned index) {
@@ -113,8 +183,7 @@ void ThreadTeam::workerLoop(unsigned index) {
     seen = generation_.load(std::memory_order_acquire);
     if (stopping_.load(std::memory_order_acquire))
       return;
-    ThreadContext ctx{int64_t(index), int64_t(size_), &ThreadTeam::barrier, this};
-    job_(ctx);
+    job_(context(index));
     busy_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

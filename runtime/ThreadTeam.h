@@ -12,14 +12,29 @@
 // host (README, "Performance"): a barrier costs ~0.1-0.2 us when both
 // threads arrive together.
 //
-// Work split: thread i of n gets ThreadContext{i, n}; the generated code
-// splits each parallel node's outer loop by it (codegen/Parallel.h) so the
-// same elements are computed by the same instructions whatever n is: results
-// are bit-identical for every thread count.
+// Work split: thread i of n gets ThreadContext{i, n, ..., its part of every
+// shared loop}; the generated code splits each parallel node's outer loop by
+// it (codegen/LowerParallel.cpp) so the same elements are computed by the
+// same instructions whatever n is: results are bit-identical for every
+// thread count and every split.
+//
+// Balancing: the parts start equal; every kBalanceSteps steps the team
+// moves them towards what each thread got done per cycle of shared work
+// (ThreadContext::sharedCycles, counted by the generated code between
+// barriers, waits excluded), halfway each time. Cores of one machine are
+// not equally fast: a hybrid CPU's efficiency cores, a core shared with
+// another process, or, on the 2-core VM this was measured on, one vCPU
+// running 1.3-1.45x slower than the other for seconds at a time (per-node
+// profile with the barrier waits apart: `mlpc bench --profile --threads 2`).
+// With equal parts the step runs at the slower core's pace. Serial nodes
+// (thread 0) are not counted: their time is not shared work, and giving
+// thread 0 less shared work for them would only make it wait at the next
+// barrier.
 #pragma once
 
 #include "codegen/Compiler.h"
 
+#include <llvm/ADT/ArrayRef.h>
 #include <llvm/ADT/STLFunctionalExtras.h>
 
 #include <atomic>
@@ -43,11 +58,19 @@ public:
   // Runs job(context of thread i) on every thread, the caller being thread 0,
   // and returns when all have finished. Not reentrant.
   void run(llvm::function_ref<void(const ThreadContext &)> job);
+  // Each thread's part of the shared loops (fractions summing to 1).
+  std::vector<double> shares() const;
+  // Fixed parts instead of balancing (tests: any split gives the same bits).
+  // Every share > 0; they are normalised to sum to 1.
+  void fixShares(llvm::ArrayRef<double> shares);
 
 private:
   static void barrier(void *team);
   void workerLoop(unsigned index);
   void waitBarrier();
+  ThreadContext context(unsigned index);
+  void setShares(llvm::ArrayRef<double> shares);
+  void rebalance();
 
   unsigned size_;
   std::vector<std::thread> workers_;
@@ -60,6 +83,19 @@ private:
   std::atomic<unsigned> arrived_{0};
   std::atomic<uint64_t> phase_{0};
   bool oversubscribed_ = false;
+  // The cuts between the threads' parts (ThreadContext::shareBegin / End):
+  // cuts_[i] .. cuts_[i + 1] is thread i's, in 1/kShareUnit. Written by
+  // thread 0 between steps only (workers read them after the generation
+  // moves, which orders the write before).
+  std::vector<int64_t> cuts_;
+  bool balancing_ = true;
+  unsigned stepsSinceBalance_ = 0;
+  // ThreadContext::sharedCycles of each thread, a cache line each (the
+  // threads add to them at every barrier).
+  struct alignas(64) Cycles {
+    uint64_t shared = 0;
+  };
+  std::vector<Cycles> cycles_;
   // Sleeping workers (after spinning idle) wait here for the next generation.
   std::mutex sleepMutex_;
   std::condition_variable wake_;

@@ -91,7 +91,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "internal error: the train step has no profile counters");
   const unsigned threads = std::min(model.threads(), CompileOptions::kProfileThreads);
-  std::fill(counters, counters + g.size() * CompileOptions::kProfileThreads, 0);
+  std::fill(counters, counters + g.size() * CompileOptions::kProfileCounters, 0);
 
   auto wallStart = std::chrono::steady_clock::now();
   uint64_t ticksStart = __rdtsc();
@@ -114,6 +114,10 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
     return counters[v + g.size() * t] / ticksPerUs / steps;
   };
   auto usPerStep = [&](ValueId v) { return usOnThread(v, 0); };
+  // Of that, the time the thread waited in barriers (CompileOptions::profileNodes).
+  auto waitOnThread = [&](ValueId v, unsigned t) {
+    return usOnThread(v, CompileOptions::kProfileThreads + t);
+  };
   double nodesUs = 0;
   for (ValueId v : nodes)
     nodesUs += usPerStep(v);
@@ -124,10 +128,14 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
                     "rest){}\n",
                     model.module().name, steps, model.threads(), model.threads() == 1 ? "" : "s",
                     stepUs, nodesUs,
-                    model.threads() == 1 ? "" : "; per thread, barrier waits included");
+                    model.threads() == 1 ? ""
+                                         : "; per thread, barrier waits included, and the "
+                                           "waits alone (wait0, wait1, ...)");
   std::string otherThreads;
   for (unsigned t = 1; t < threads; ++t)
     otherThreads += fmt::format(" {:>7}", fmt::format("thread{}", t));
+  for (unsigned t = 0; t < threads && threads > 1; ++t)
+    otherThreads += fmt::format(" {:>6}", fmt::format("wait{}", t));
   os << fmt::format("{:>7}{} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", otherThreads, "share",
                     "node", "type", "op (<- ops fused into its loop)", "name");
   llvm::json::Array rows;
@@ -136,10 +144,14 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
     double us = usPerStep(v);
     std::string label = fusedLabel(g, v, counters, plan->filledBy);
     otherThreads.clear();
-    llvm::json::Array byThread{us};
+    llvm::json::Array byThread{us}, waitByThread;
     for (unsigned t = 1; t < threads; ++t) {
       otherThreads += fmt::format(" {:>7.2f}", usOnThread(v, t));
       byThread.push_back(usOnThread(v, t));
+    }
+    for (unsigned t = 0; t < threads && threads > 1; ++t) {
+      otherThreads += fmt::format(" {:>6.2f}", waitOnThread(v, t));
+      waitByThread.push_back(waitOnThread(v, t));
     }
     os << fmt::format("{:>7.2f}{} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, otherThreads,
                       100 * us / stepUs, v, toString(n.type), label, n.name);
@@ -148,7 +160,8 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
                                       {"type", toString(n.type)},
                                       {"name", n.name},
                                       {"us_per_step", us},
-                                      {"us_per_step_by_thread", std::move(byThread)}});
+                                      {"us_per_step_by_thread", std::move(byThread)},
+                                      {"barrier_wait_us_by_thread", std::move(waitByThread)}});
   }
   return llvm::json::Object{{"profile_steps", steps},
                             {"profile_threads", static_cast<int64_t>(model.threads())},

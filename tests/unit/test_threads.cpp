@@ -1,5 +1,7 @@
 // `--threads N` (CompileOptions::parallel, runtime/ThreadTeam.h): the step
-// and evaluation give bit-identical results for 1, 2 and 3 threads. The
+// and evaluation give bit-identical results for 1, 2 and 3 threads, with
+// equal or uneven parts of the shared loops; the team's balancing moves the
+// parts towards the faster thread. The
 // oracle is the one-thread runtime, whose code is the serial code checked
 // against the f64 interpreter in test_jit_examples.cpp; 3 threads on a
 // 2-core machine also exercises the oversubscribed barrier.
@@ -21,13 +23,20 @@ struct Run {
   std::vector<float> logits;
 };
 
-Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads) {
+// `shares`: fixed, uneven parts of the shared loops (ThreadTeam::fixShares)
+// instead of the balanced ones; empty: the team's own.
+Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
+          std::vector<double> shares = {}) {
   Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
   ExecutionOptions execution;
   execution.threads = threads;
   auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
   REQUIRE(bool(rt));
   CHECK((*rt)->threads() == threads);
+  if (!shares.empty()) {
+    REQUIRE((*rt)->threadTeam());
+    (*rt)->threadTeam()->fixShares(shares);
+  }
   (*rt)->initParams(5);
   const int64_t batch = (*rt)->batch(), context = (*rt)->context();
   std::vector<int32_t> X(batch * context), Y(batch);
@@ -84,9 +93,13 @@ TEST_CASE("every thread count computes the same bits", "[threads]") {
         REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
       }
       Run one = train(ast, diags, 1);
-      for (unsigned threads : {2u, 3u}) {
-        INFO(example << " with " << threads << " threads");
-        Run many = train(ast, diags, threads);
+      // Equal parts, and parts as uneven as the balancing may make them
+      // (ThreadTeam.h: a thread keeps at least a quarter of an equal part).
+      const std::vector<std::pair<unsigned, std::vector<double>>> teams{
+          {2, {}}, {3, {}}, {2, {0.15, 0.85}}, {3, {0.6, 0.1, 0.3}}};
+      for (const auto &[threads, shares] : teams) {
+        INFO(example << " with " << threads << " threads, " << shares.size() << " fixed shares");
+        Run many = train(ast, diags, threads, shares);
         CHECK(many.losses == one.losses);
         CHECK(many.logits == one.logits);
         for (auto &[name, values] : one.params) {
@@ -96,4 +109,34 @@ TEST_CASE("every thread count computes the same bits", "[threads]") {
       }
     }
   }
+}
+
+TEST_CASE("the team gives a faster thread more of the shared loops", "[threads]") {
+  // Each step reports, per thread, cycles proportional to its part times its
+  // slowness (thread 1 three times slower): the parts that equalise them are
+  // 3/4 and 1/4. The shares move halfway every kBalanceSteps (16) steps.
+  ThreadTeam team(2);
+  CHECK(team.shares() == std::vector<double>{0.5, 0.5});
+  for (int step = 0; step < 16 * 12; ++step)
+    team.run([](const ThreadContext &ctx) {
+      const uint64_t slowness = ctx.index == 1 ? 3 : 1;
+      *ctx.sharedCycles += slowness * uint64_t(ctx.shareEnd - ctx.shareBegin);
+    });
+  std::vector<double> shares = team.shares();
+  CHECK(shares[0] == Approx(0.75).margin(0.005));
+  CHECK(shares[1] == Approx(0.25).margin(0.005));
+  // Fixed shares stay put; the parts tile [0, 1).
+  team.fixShares({1, 3});
+  for (int step = 0; step < 40; ++step)
+    team.run([](const ThreadContext &ctx) { *ctx.sharedCycles += 1; });
+  CHECK(team.shares() == std::vector<double>{0.25, 0.75});
+}
+
+TEST_CASE("a thread slower for a while keeps a part to be measured by", "[threads]") {
+  ThreadTeam team(2);
+  for (int step = 0; step < 16 * 12; ++step)
+    team.run([](const ThreadContext &ctx) {
+      *ctx.sharedCycles += (ctx.index == 1 ? 1000 : 1) * uint64_t(ctx.shareEnd - ctx.shareBegin);
+    });
+  CHECK(team.shares()[1] == Approx(0.125).margin(0.001)); // kMinShareOfEqual of 1/2
 }
