@@ -39,10 +39,15 @@ if [ "$(uname -m)" = x86_64 ]; then
     >profile.json 2>profile.txt || fail "bench --profile --threads 2 failed: $(cat profile.txt)"
   grep -q '"profile_threads":2' profile.json || fail "the profile is not of 2 threads"
   grep -q 'thread1' profile.txt || fail "no thread 1 column: $(head -3 profile.txt)"
+  grep -q 'wait1' profile.txt || fail "no wait column of thread 1: $(head -3 profile.txt)"
   /usr/bin/python3 -c '
 import json, sys
 rows = json.load(open("profile.json"))["profile"]
 assert rows and all(len(r["us_per_step_by_thread"]) == 2 for r in rows), rows
-' || fail "profile rows lack two per-thread times"
+# The barrier waits, counted apart, are part of the node time of each thread.
+for r in rows:
+  waits, times = r["barrier_wait_us_by_thread"], r["us_per_step_by_thread"]
+  assert len(waits) == 2 and all(0 <= w <= t * 1.001 + 1e-3 for w, t in zip(waits, times)), r
+' || fail "profile rows lack two per-thread times, or waits beyond them"
 fi
 echo ok
