@@ -220,6 +220,13 @@ Value *KernelBuilder::gep(const Buf &b, Value *index) {
   return offset ? B.CreateConstInBoundsGEP1_64(b.elemTy, ptr, uint64_t(offset)) : ptr;
 }
 
+void KernelBuilder::prefetch(const Buf &b, Value *index) {
+  Value *at = B.CreateGEP(b.elemTy, b.ptr, index);
+  // llvm.prefetch(address, read, locality 3 (keep in all levels), data cache)
+  B.CreateIntrinsic(Intrinsic::prefetch, {B.getPtrTy()},
+                    {at, B.getInt32(0), B.getInt32(3), B.getInt32(1)});
+}
+
 void KernelBuilder::annotate(Instruction *inst, const Buf &b) {
   if (b.scope)
     inst->setMetadata(LLVMContext::MD_alias_scope, b.scope);

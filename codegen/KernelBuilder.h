@@ -111,6 +111,10 @@ public:
   // A load under a runtime <VW x i1> mask (inactive lanes read 0).
   llvm::Value *loadVecMasked(const Buf &b, llvm::Value *index, llvm::Value *mask);
   void storeVec(const Buf &b, llvm::Value *index, llvm::Value *v, unsigned lanes);
+  // A read prefetch of element `index` of `b` into every cache level. The
+  // element may lie past the end of `b` (a prefetch never faults), so the
+  // address makes no inbounds claim.
+  void prefetch(const Buf &b, llvm::Value *index);
   // storeVec whose masked store (lanes < VW) ends at the vector's last
   // element: for a row-by-row in-place update whose rows are not whole
   // vectors. Intel cores hold a load that overlaps the full width of an
