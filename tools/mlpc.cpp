@@ -171,8 +171,8 @@ const std::vector<Command> &allCommands() {
          {"--steps", "N", "training steps per repetition (default 5000)"},
          {"--reps", "R", "repetitions after a warm-up (default 5)"},
          {"--profile", "",
-          "also print each graph node's share of the step (x86; one column per thread with "
-          "--threads N)"},
+          "also print each graph node's share of the step (x86; with --threads N a column per "
+          "thread, then each thread's barrier waits)"},
          {"--compare-threads", "N",
           "also time one thread against N, alternating R rounds of --steps steps in this process, "
           "and print the speedup (median of the rounds' ratios)"},
