@@ -183,7 +183,7 @@ size_t backendWeight(const Instruction &inst, unsigned lanes) {
   case Instruction::FDiv:
     return 20 * registers;
   case Instruction::ShuffleVector:
-    return 15 * std::max<size_t>(1, registers);
+    return 15 * registers;
   case Instruction::FCmp:
   case Instruction::ICmp:
   case Instruction::Select:
@@ -270,21 +270,9 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     if (started && size() == startedSize) {
       started->eraseFromParent(); // the node emitted no code
     } else if (started) {
-      Value *elapsed =
-          b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), started);
-      Value *counter = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_,
-                                                     *profileOffset_ + 8 * static_cast<size_t>(v));
-      auto record = [&] {
-        b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), elapsed), counter);
-      };
-      if (parallel_) // each thread's row of counters (CompileOptions::profileNodes)
-        onThreadBelow(CompileOptions::kProfileThreads, [&] {
-          counter = b_.CreateInBoundsGEP(b_.getInt64Ty(), counter,
-                                         b_.CreateMul(threadIndex_, b_.getInt64(g_.size())));
-          record();
-        });
-      else
-        record();
+      addToProfileCounter(
+          /*waits=*/false, v,
+          b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), started));
     }
     if (cost)
       (*cost)[v] = weightSince(startBlock, startCount, lastBlock);
@@ -297,6 +285,24 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
   for (Function *c : calls)
     b_.CreateCall(c, args);
   b_.CreateRetVoid();
+}
+
+void GraphLowering::addToProfileCounter(bool waits, ValueId v, Value *cycles) {
+  // CompileOptions::profileNodes: a row of g_.size() counters per thread,
+  // kProfileThreads rows of node times, then as many of barrier waits.
+  const size_t rows = waits ? CompileOptions::kProfileThreads : 0;
+  Value *counter = b_.CreateConstInBoundsGEP1_64(
+      b_.getInt8Ty(), workspace_, *profileOffset_ + 8 * (rows * g_.size() + size_t(v)));
+  auto add = [&] {
+    b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), cycles), counter);
+  };
+  if (!parallel_)
+    return add();
+  onThreadBelow(CompileOptions::kProfileThreads, [&] {
+    counter = b_.CreateInBoundsGEP(b_.getInt64Ty(), counter,
+                                   b_.CreateMul(threadIndex_, b_.getInt64(g_.size())));
+    add();
+  });
 }
 
 void GraphLowering::createBuffers() {

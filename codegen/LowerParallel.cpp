@@ -119,20 +119,13 @@ void GraphLowering::emitBarrier(bool endsSharedWork) {
       profileOffset_ ? b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}) : nullptr;
   FunctionType *type = FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false);
   b_.CreateCall(type, barrierFn_, {team_});
-  if (arrived) {
-    Value *waited = b_.CreateSub(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), arrived);
-    onThreadBelow(CompileOptions::kProfileThreads, [&] {
-      const size_t waits = *profileOffset_ + 8 * g_.size() * CompileOptions::kProfileThreads;
-      Value *counter = b_.CreateInBoundsGEP(
-          b_.getInt64Ty(),
-          b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), workspace_, waits + 8 * profiledNode_),
-          b_.CreateMul(threadIndex_, b_.getInt64(g_.size())));
-      b_.CreateStore(b_.CreateAdd(b_.CreateLoad(b_.getInt64Ty(), counter), waited), counter);
-    });
-  }
+  Value *left =
+      arrived || sectionStart_ ? b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}) : nullptr;
+  if (arrived)
+    addToProfileCounter(/*waits=*/true, profiledNode_, b_.CreateSub(left, arrived));
   // Shared work, if any follows, starts when the barrier lets the thread go.
   if (sectionStart_)
-    b_.CreateStore(b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}), sectionStart_);
+    b_.CreateStore(left, sectionStart_);
   b_.CreateBr(cont);
   b_.SetInsertPoint(cont);
 }

@@ -223,6 +223,9 @@ private:
   NodeMode nodeMode(ValueId v) const;
   bool hasPostActions(size_t position) const;
   void loadThreadContext(llvm::Value *context);
+  // Adds `cycles` to node v's profile counter of this thread: its time, or
+  // (`waits`) its barrier waits (CompileOptions::profileNodes).
+  void addToProfileCounter(bool waits, ValueId v, llvm::Value *cycles);
   // Node v (and its output actions) in parallel code; `sharedBefore`: the
   // previous node with code was split between threads (updated).
   void lowerNodeParallel(ValueId v, bool &sharedBefore);

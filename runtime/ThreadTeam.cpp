@@ -96,18 +96,24 @@ void ThreadTeam::fixShares(llvm::ArrayRef<double> shares) {
 }
 
 void ThreadTeam::setShares(llvm::ArrayRef<double> shares) {
+  // Equal parts unless `shares` gives one per thread with a positive sum.
+  std::vector<double> part(size_, 1.0);
   double total = 0;
-  for (unsigned i = 0; i < size_; ++i)
-    total += i < shares.size() ? std::max(shares[i], 0.0) : 0.0;
+  if (shares.size() == size_)
+    for (unsigned i = 0; i < size_; ++i)
+      total += part[i] = std::max(shares[i], 0.0);
+  if (!(total > 0)) {
+    part.assign(size_, 1.0);
+    total = size_;
+  }
   cuts_.assign(size_ + 1, 0);
   double sum = 0;
-  for (unsigned i = 0; i < size_; ++i) {
-    sum += total > 0 && i < shares.size() ? std::max(shares[i], 0.0) / total : 1.0 / size_;
-    cuts_[i + 1] = std::llround(sum * ThreadContext::kShareUnit);
+  for (unsigned i = 0; i + 1 < size_; ++i) {
+    sum += part[i] / total;
+    cuts_[i + 1] = std::clamp<int64_t>(std::llround(sum * ThreadContext::kShareUnit), cuts_[i],
+                                       ThreadContext::kShareUnit);
   }
   cuts_[size_] = ThreadContext::kShareUnit; // exact, whatever the rounding
-  for (unsigned i = 1; i < size_; ++i)
-    cuts_[i] = std::clamp(cuts_[i], cuts_[i - 1], ThreadContext::kShareUnit);
 }
 
 // Each thread's part moves halfway towards its share of the team's rate of

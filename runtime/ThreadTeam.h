@@ -60,8 +60,8 @@ public:
   void run(llvm::function_ref<void(const ThreadContext &)> job);
   // Each thread's part of the shared loops (fractions summing to 1).
   std::vector<double> shares() const;
-  // Fixed parts instead of balancing (tests: any split gives the same bits).
-  // Every share > 0; they are normalised to sum to 1.
+  // Fixed parts instead of balancing (tests: any split gives the same bits):
+  // one share per thread, normalised to sum to 1 (equal parts otherwise).
   void fixShares(llvm::ArrayRef<double> shares);
 
 private:
