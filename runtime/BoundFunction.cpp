@@ -1,9 +1,36 @@
 #include "runtime/BoundFunction.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <fmt/format.h>
 
 namespace mlpc {
+
+void BoundFunction::setTeam(ThreadTeam *team, bool chooseThreads) {
+  team_ = team;
+  choice_.reset();
+  if (team && team->size() > 1 && chooseThreads)
+    choice_.emplace();
+}
+
+void BoundFunction::run(float lr) {
+  auto onTeam = [&] {
+    team_->run(
+        [&](const ThreadContext &thread) { fn_.run(args_.data(), lr, workspace_.get(), &thread); });
+  };
+  if (!team_ || team_->size() == 1)
+    return fn_.run(args_.data(), lr, workspace_.get());
+  if (!choice_)
+    return onTeam();
+  // Parallel code called without a context runs as one thread.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  if (choice_->useTeam())
+    onTeam();
+  else
+    fn_.run(args_.data(), lr, workspace_.get());
+  choice_->record(std::chrono::duration<double>(Clock::now() - start).count());
+}
 
 void BoundFunction::AlignedFree::operator()(void *p) const {
   std::free(p);

@@ -4,11 +4,13 @@
 #pragma once
 
 #include "codegen/Compiler.h"
+#include "runtime/ThreadChoice.h"
 #include "runtime/ThreadTeam.h"
 
 #include <llvm/Support/Error.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,13 +34,13 @@ public:
 
   // A function compiled with CompileOptions::parallel runs on every thread
   // of `team` (the caller's thread included); null: on the caller's thread.
-  void setTeam(ThreadTeam *team) { team_ = team; }
-  void run(float lr = 0.0f) {
-    if (!team_ || team_->size() == 1)
-      return fn_.run(args_.data(), lr, workspace_.get());
-    team_->run(
-        [&](const ThreadContext &thread) { fn_.run(args_.data(), lr, workspace_.get(), &thread); });
-  }
+  // `chooseThreads` (`--threads auto`): each call runs on the team or on the
+  // caller's thread alone, whichever the calls' own timings favour
+  // (runtime/ThreadChoice.h); the results are the same bits either way.
+  void setTeam(ThreadTeam *team, bool chooseThreads = false);
+  void run(float lr = 0.0f);
+  // The adaptive choice's record, or null when the thread count is fixed.
+  const ThreadChoice *threadChoice() const { return choice_ ? &*choice_ : nullptr; }
   const CompiledFunction &function() const { return fn_; }
   void *workspace() { return workspace_.get(); }
 
@@ -51,6 +53,7 @@ private:
   std::vector<std::vector<float>> owned_; // one per non-optional output
   std::unique_ptr<void, AlignedFree> workspace_;
   ThreadTeam *team_ = nullptr;
+  std::optional<ThreadChoice> choice_;
 };
 
 } // namespace mlpc

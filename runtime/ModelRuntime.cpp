@@ -106,6 +106,9 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
       execution.threads != 0 ? execution.threads : autoThreads(matmulFlops(rt->training_));
   if (threads > 1)
     rt->team_ = std::make_unique<ThreadTeam>(threads);
+  // auto: the team is what the step may use; each call's thread count is
+  // then measured (runtime/ThreadChoice.h).
+  rt->chooseThreads_ = execution.threads == 0 && rt->team_;
   // Parameters and state start at their declared initial values (seed 0)
   // until initParams / loadParams.
   Rng rng(0);
@@ -259,6 +262,15 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
   return train_->output(OutputRole::Loss)[0];
 }
 
+std::string ModelRuntime::threadsDescription() const {
+  const ThreadChoice *choice = trainThreadChoice();
+  const uint64_t total = choice ? choice->callsOnTeam() + choice->callsAlone() : 0;
+  if (total == 0)
+    return fmt::format("{} thread{}", threads(), threads() == 1 ? "" : "s");
+  return fmt::format("auto: {} threads for {:.0f}% of the steps, 1 for the rest", threads(),
+                     100.0 * double(choice->callsOnTeam()) / double(total));
+}
+
 llvm::Error ModelRuntime::prepareStats() {
   std::optional<Graph> graph = buildStatsGraph(module_.graph, pipeline_, *diags_);
   if (!graph)
@@ -272,7 +284,7 @@ llvm::Error ModelRuntime::prepareStats() {
   if (!fn)
     return fn.takeError();
   auto bound = std::make_unique<BoundFunction>(std::move(*fn));
-  bound->setTeam(team_.get());
+  bound->setTeam(team_.get(), chooseThreads_);
   statsX_.assign(batch() * context(), 0);
   statsY_.assign(batch(), 0);
   statsBuffers_.clear();

@@ -48,7 +48,9 @@ struct StepTensor {
 struct ExecutionOptions {
   unsigned vectorBits = 0; // CompileOptions::vectorBits: 0 = the target's widest
   // Threads of the training step, the stats step and evaluation (`--threads`):
-  // 0 = auto (runtime/ThreadTeam.h: autoThreads of the training step's FLOPs).
+  // 0 = auto: a team of autoThreads (runtime/ThreadTeam.h) of the training
+  // step's FLOPs, each call of a compiled function on the team or on one
+  // thread by measurement (runtime/ThreadChoice.h).
   // Results are bit-identical for any count.
   unsigned threads = 0;
   // The JIT's on-disk machine-code cache (codegen/ObjectCache.h); the
@@ -113,6 +115,14 @@ public:
   unsigned threads() const { return team_ ? team_->size() : 1; }
   // The team that runs the compiled functions; null with one thread.
   ThreadTeam *threadTeam() { return team_.get(); }
+  // `--threads auto` with a team: the training step's choices so far; null
+  // when the thread count is fixed (or before the first step).
+  const ThreadChoice *trainThreadChoice() const {
+    return train_ ? train_->threadChoice() : nullptr;
+  }
+  // "1 thread", "2 threads", or with auto's measured choice "auto: 2
+  // threads for 93% of the steps, 1 for the rest".
+  std::string threadsDescription() const;
   // `mlpc bench --profile`: compile train_step with per-node cycle counters
   // (CompileOptions::profileNodes). Call before the first trainStep.
   void enableProfiling() { profile_ = true; }
@@ -185,6 +195,7 @@ private:
   std::string trainCompileError_; // the pending compile's error, for trainStep
   std::map<std::string, CompiledFunction> compiledFunctions_; // compiled(), by JIT symbol
   std::unique_ptr<ThreadTeam> team_;                          // more than one thread only
+  bool chooseThreads_ = false; // --threads auto: each call on the team or alone, measured
   TensorMap params_;
   std::unique_ptr<BoundFunction> train_, eval_, forward_, stats_;
   bool hasLogits_ = true;

@@ -66,8 +66,10 @@ llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int6
 
 llvm::Error ModelRuntime::bind(std::unique_ptr<BoundFunction> &slot, CompiledFunction fn) {
   auto bound = std::make_unique<BoundFunction>(std::move(fn));
+  // A profiled step always runs on the whole team: its per-thread columns
+  // would mix calls of either kind otherwise.
   if (team_)
-    bound->setTeam(team_.get());
+    bound->setTeam(team_.get(), chooseThreads_ && !profile_);
   if (llvm::Error e = bindLeaves(*bound))
     return e;
   slot = std::move(bound);

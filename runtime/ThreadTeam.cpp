@@ -18,13 +18,16 @@
 namespace mlpc {
 namespace {
 
-// Work per extra thread below which splitting a step costs more than it
-// gains: barriers, and above all the cache lines that move between cores
-// when one node is split by rows and the next by columns. Measured on the
-// 2-core Intel host (README, "Performance"): makemore (2.2 MFLOP), H=512 /
-// B=128 (22 MFLOP) and wavenet (24 MFLOP) are slower on 2 threads, H=1024 /
-// B=256 (89 MFLOP) is 1.5x faster.
-constexpr double kFlopsPerThread = 40e6;
+// Work per thread below which a team is not even tried (`--threads auto`
+// then compiles the serial step): under ~8 MFLOP (~70 us on one Zen 4
+// core) a step's ~40 barriers and the cache lines its nodes hand between
+// cores cost more than a second core gains, whatever the host. Above it,
+// whether the team is faster is measured call by call
+// (runtime/ThreadChoice.h): on the 2-core hosts of the README the answer
+// for wavenet (24 MFLOP) and H=512 / B=128 (22 MFLOP) changed with where
+// the hypervisor put the two vCPUs (1.3x or 0.55x), and makemore at B = 256
+// (18 MFLOP) ran 1.3x faster on two threads.
+constexpr double kFlopsPerThread = 8e6;
 // Spins (pause instructions, ~40 ns each on x86) before an idle worker sleeps.
 constexpr int kIdleSpins = 2000;
 // Steps between two moves of the cuts (ThreadTeam.h: Balancing), and the
@@ -45,19 +48,11 @@ unsigned availableCores() {
 }
 
 unsigned autoThreads(double flops) {
-  unsigned cores = availableCores();
-  double load = 0;
-  if (FILE *f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &load) != 1)
-      load = 0;
-    std::fclose(f);
-  }
-  // The load average counts this process too once it runs; it is read before
-  // the team starts, so what it shows is other work.
-  long busy = std::lround(load);
-  unsigned free = static_cast<unsigned>(std::max<long>(1, long(cores) - busy));
+  // Not the load average: it lags by a minute and counts this user's own
+  // runs just finished, and a team sharing its cores with other work is
+  // measured slower and not used (runtime/ThreadChoice.h).
   unsigned byWork = static_cast<unsigned>(std::max(1.0, std::floor(flops / kFlopsPerThread)));
-  return std::max(1u, std::min(free, byWork));
+  return std::max(1u, std::min(availableCores(), byWork));
 }
 
 ThreadTeam::ThreadTeam(unsigned threads) : size_(std::max(1u, threads)), cycles_(size_) {

@@ -102,10 +102,10 @@ private:
   std::atomic<unsigned> sleepers_{0};
 };
 
-// The thread count `--threads auto` picks for a step of `flops` (multiply-adds
+// The team `--threads auto` starts for a step of `flops` (multiply-adds
 // count 2): one thread per kFlopsPerThread of work, at most the cores this
-// process may run on that other processes leave free (the 1-minute load
-// average), at least 1.
+// process may run on, at least 1. Whether a call then runs on the team or on one
+// thread is measured (runtime/ThreadChoice.h).
 unsigned autoThreads(double flops);
 // Cores this process may run on (sched_getaffinity).
 unsigned availableCores();

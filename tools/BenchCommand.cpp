@@ -167,6 +167,11 @@ int runBench(const ParsedArgs &args) {
     result["llvm_cpu"] = target->cpu;
     result["vector_bits"] = target->vectorBits;
     result["threads"] = model.threads();
+    if (const ThreadChoice *choice = model.trainThreadChoice())
+      result["threads_auto"] =
+          llvm::json::Object{{"steps_on_team", static_cast<int64_t>(choice->callsOnTeam())},
+                             {"steps_alone", static_cast<int64_t>(choice->callsAlone())},
+                             {"team_chosen_last", choice->teamChosen()}};
   } else {
     return reportError(target.takeError());
   }

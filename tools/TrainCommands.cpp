@@ -254,10 +254,9 @@ int runTrain(const ParsedArgs &args) {
     return 128 + static_cast<int>(stopSignal);
   }
   llvm::errs() << fmt::format(
-      "mlpc: {} steps in {:.2f} s ({:.2f} us/step on {} thread{}, train_step compiled in {:.0f} "
-      "ms)\n",
-      summary->steps, summary->seconds, summary->usPerStep, model.threads(),
-      model.threads() == 1 ? "" : "s", model.trainCompileMillis());
+      "mlpc: {} steps in {:.2f} s ({:.2f} us/step on {}, train_step compiled in {:.0f} ms)\n",
+      summary->steps, summary->seconds, summary->usPerStep, model.threadsDescription(),
+      model.trainCompileMillis());
   return finishTraining(args, model, data, *summary, options.seed, *samples,
                         stats ? &*stats : nullptr, fallbacks);
 }

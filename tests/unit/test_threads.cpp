@@ -5,6 +5,7 @@
 // oracle is the one-thread runtime, whose code is the serial code checked
 // against the f64 interpreter in test_jit_examples.cpp; 3 threads on a
 // 2-core machine also exercises the oversubscribed barrier.
+#include "Skip.h"
 #include "TestUtil.h"
 #include "frontend/Overrides.h"
 #include "runtime/ModelRuntime.h"
@@ -139,4 +140,58 @@ TEST_CASE("a thread slower for a while keeps a part to be measured by", "[thread
       *ctx.sharedCycles += (ctx.index == 1 ? 1000 : 1) * uint64_t(ctx.shareEnd - ctx.shareBegin);
     });
   CHECK(team.shares()[1] == Approx(0.125).margin(0.001)); // kMinShareOfEqual of 1/2
+}
+
+TEST_CASE("auto threads: switching between the team and one thread keeps the bits", "[threads]") {
+  // makemore at batch 256 (17.5 MFLOP) gets a team of 2 under auto on a
+  // machine with 2 cores. Its first trial runs 16 steps on the team, 16 on
+  // one thread (the parallel code without a context), and so on; 40 steps
+  // cover both and two switches. The oracle: one thread, fixed.
+  if (availableCores() < 2) {
+    test::skipTest("--threads auto needs 2 cores for a team");
+    return;
+  }
+  std::string source = test::readFile(test::examplePath("makemore.mlp"));
+  DiagnosticEngine diags{"makemore.mlp", source};
+  ModelAST ast = parseModel(source, diags);
+  REQUIRE_FALSE(diags.hasErrors());
+  auto o = parseOverride("batch=256");
+  REQUIRE(bool(o));
+  REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
+  Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
+  auto run = [&](unsigned threads) {
+    ExecutionOptions execution;
+    execution.threads = threads;
+    auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
+    REQUIRE(bool(rt));
+    (*rt)->initParams(5);
+    const int64_t batch = (*rt)->batch(), context = (*rt)->context();
+    std::vector<int32_t> X(batch * context), Y(batch);
+    std::mt19937 rng(11);
+    std::vector<float> losses;
+    for (int step = 0; step < 40; ++step) {
+      for (auto &x : X)
+        x = static_cast<int32_t>(rng() % 27);
+      for (auto &y : Y)
+        y = static_cast<int32_t>(rng() % 27);
+      auto loss = (*rt)->trainStep(X.data(), Y.data(), 0.05f);
+      REQUIRE(bool(loss));
+      losses.push_back(*loss);
+    }
+    if (threads == 0) {
+      CHECK((*rt)->threads() == 2);
+      const ThreadChoice *choice = (*rt)->trainThreadChoice();
+      REQUIRE(choice);
+      CHECK(choice->callsOnTeam() == 24);
+      CHECK(choice->callsAlone() == 16);
+    }
+    return std::make_pair(losses, (*rt)->params());
+  };
+  auto [oneLosses, oneParams] = run(1);
+  auto [autoLosses, autoParams] = run(0);
+  CHECK(autoLosses == oneLosses);
+  for (auto &[name, values] : oneParams) {
+    INFO(name);
+    CHECK(autoParams[name] == values);
+  }
 }
