@@ -5,6 +5,9 @@ llvm_cpu()           LLVM's name for the host CPU ("Host CPU:" of `llc -version`
                      the name mlpc's JIT tunes for; None without llc
 measured_peak(tmp)   bench/peak/peak_fma.c's JSON record: the single-core f32
                      FMA peak, swept over vector widths and chain counts
+cross_core_ns(tmp)   bench/peak/cross_core.c's JSON record: how long a cache line takes
+                     to move between the first two CPUs (one way, ns), or None on a
+                     one-CPU machine; it bounds what threads gain and moves on a VM
 busy_cores()         CPUs' worth of other work running now (from /proc/loadavg's runnable
                      count): on a small or shared machine another build beside the harness
                      slows the measured code by up to ~40%, so the harness says so
@@ -48,6 +51,14 @@ def measured_peak(tmp):
     subprocess.run(["cc", "-O2", os.path.join(HERE, "peak/peak_fma.c"), "-o", exe], check=True)
     out = subprocess.run([exe], check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def cross_core_ns(tmp):
+    """Builds and runs cross_core.c; None where it cannot run (one CPU)."""
+    exe = os.path.join(tmp, "cross_core")
+    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "peak/cross_core.c"), "-o", exe], check=True)
+    p = subprocess.run([exe, "--rounds", "5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else None
 
 
 def busy_cores():
