@@ -17,7 +17,7 @@ double median(std::vector<double> v) {
 void ThreadChoice::record(double seconds) {
   (useTeam() ? callsOnTeam_ : callsAlone_) += 1;
   if (phase_ == Phase::Steady) {
-    if (++steadyCalls_ >= kSteadyCalls) {
+    if (++steadyCalls_ >= steadyLength_) {
       phase_ = Phase::Trial;
       window_ = 0;
       callInWindow_ = 0;
@@ -42,7 +42,11 @@ void ThreadChoice::endWindow() {
 
 void ThreadChoice::endTrial() {
   // Ties go to one thread: it leaves the other cores free.
-  teamChosen_ = median(perCallTeam_) < median(perCallAlone_);
+  const bool team = median(perCallTeam_) < median(perCallAlone_);
+  steadyLength_ = steadyLength_ == 0 || team != teamChosen_
+                      ? kFirstSteadyCalls
+                      : std::min(2 * steadyLength_, kMaxSteadyCalls);
+  teamChosen_ = team;
   perCallTeam_.clear();
   perCallAlone_.clear();
   phase_ = Phase::Steady;

@@ -15,9 +15,13 @@
 // team and on one thread, kTrialWindows windows each, the first call of a
 // window not counted (it pays for the switch: a sleeping worker's wake-up,
 // the other core's cold cache). The option with the lower median
-// time per call wins and runs for kSteadyCalls calls; then the next trial.
-// A trial costs at most kTrialWindows * kWindowCalls calls on the slower
-// option, ~3% of the calls between two trials. Results do not depend on the
+// time per call wins and runs until the next trial: kFirstSteadyCalls calls
+// after a trial that changed the choice, twice as many as last time after
+// one that kept it, up to kMaxSteadyCalls. A trial costs
+// kTrialWindows * kWindowCalls calls on the slower option: ~16% of the calls
+// between trials while the choice settles, ~1% once it has (a decision made
+// while something else held a core, such as the JIT compiling the
+// evaluation at the start of a run, is revisited within ~300 calls). Results do not depend on the
 // choice: the compiled code gives the same bits for any thread count
 // (codegen/LowerParallel.cpp).
 //
@@ -34,7 +38,8 @@ class ThreadChoice {
 public:
   static constexpr unsigned kWindowCalls = 16;
   static constexpr unsigned kTrialWindows = 3;
-  static constexpr uint64_t kSteadyCalls = 2048;
+  static constexpr uint64_t kFirstSteadyCalls = 256;
+  static constexpr uint64_t kMaxSteadyCalls = 4096;
 
   // Whether the next call should run on the whole team (else on one thread).
   bool useTeam() const { return phase_ == Phase::Trial ? windowOnTeam() : teamChosen_; }
@@ -60,6 +65,7 @@ private:
   double windowSeconds_ = 0;                       // the window's counted calls
   std::vector<double> perCallTeam_, perCallAlone_; // each window's mean
   uint64_t steadyCalls_ = 0;
+  uint64_t steadyLength_ = 0; // this steady phase's calls
   uint64_t callsOnTeam_ = 0, callsAlone_ = 0;
 };
 

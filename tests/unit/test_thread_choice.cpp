@@ -2,8 +2,8 @@
 // one thread, driven with made-up call durations. The oracle is the
 // schedule the header states: alternate windows of kWindowCalls calls
 // (team first), kTrialWindows each, the first call of a window not counted,
-// the lower median wins, ties go to one thread, a new trial after
-// kSteadyCalls calls.
+// the lower median wins, ties go to one thread, the next trial after
+// kFirstSteadyCalls calls, twice as many after a trial that kept the choice.
 #include "runtime/ThreadChoice.h"
 
 #include <catch2/catch.hpp>
@@ -44,17 +44,36 @@ TEST_CASE("auto threads: the trial alternates windows, team first", "[threads]")
 }
 
 TEST_CASE("auto threads: the faster option runs until the next trial", "[threads]") {
+  auto teamFaster = [](bool team, uint64_t) { return team ? 1.0 : 1.6; };
   ThreadChoice choice;
-  drive(choice, kTrialCalls, [](bool team, uint64_t) { return team ? 1.0 : 1.6; });
+  drive(choice, kTrialCalls, teamFaster);
   CHECK(choice.teamChosen());
-  drive(choice, ThreadChoice::kSteadyCalls, [](bool team, uint64_t) { return team ? 1.0 : 1.6; });
-  CHECK(choice.callsOnTeam() == kTrialCalls / 2 + ThreadChoice::kSteadyCalls);
-  // The host changes (the cores now far apart): the next trial picks one thread.
-  drive(choice, kTrialCalls, [](bool team, uint64_t) { return team ? 2.0 : 1.6; });
+  drive(choice, ThreadChoice::kFirstSteadyCalls, teamFaster);
+  CHECK(choice.callsOnTeam() == kTrialCalls / 2 + ThreadChoice::kFirstSteadyCalls);
+  // The second trial keeps the choice: the steady phase doubles.
+  drive(choice, kTrialCalls, teamFaster);
+  const uint64_t onTeam = choice.callsOnTeam();
+  drive(choice, 2 * ThreadChoice::kFirstSteadyCalls, teamFaster);
+  CHECK(choice.callsOnTeam() == onTeam + 2 * ThreadChoice::kFirstSteadyCalls);
+  // ... and then a trial: its second window runs on one thread.
+  drive(choice, ThreadChoice::kWindowCalls, teamFaster);
+  CHECK_FALSE(choice.useTeam());
+  drive(choice, kTrialCalls - ThreadChoice::kWindowCalls, teamFaster);
+  // 1024, 2048, then kMaxSteadyCalls (4096) after every further trial.
+  static_assert(ThreadChoice::kMaxSteadyCalls == 16 * ThreadChoice::kFirstSteadyCalls);
+  for (uint64_t steady : {1024, 2048, 4096})
+    drive(choice, steady + kTrialCalls, teamFaster);
+  drive(choice, ThreadChoice::kMaxSteadyCalls + ThreadChoice::kWindowCalls, teamFaster);
+  CHECK_FALSE(choice.useTeam()); // a trial after 4096, not 8192
+  drive(choice, kTrialCalls - ThreadChoice::kWindowCalls, teamFaster);
+  drive(choice, ThreadChoice::kMaxSteadyCalls, teamFaster);
+  auto aloneFaster = [](bool team, uint64_t) { return team ? 2.0 : 1.6; };
+  drive(choice, kTrialCalls, aloneFaster);
   CHECK_FALSE(choice.teamChosen());
   const uint64_t alone = choice.callsAlone();
-  drive(choice, 100, [](bool team, uint64_t) { return team ? 2.0 : 1.6; });
-  CHECK(choice.callsAlone() == alone + 100);
+  drive(choice, ThreadChoice::kFirstSteadyCalls, aloneFaster);
+  CHECK(choice.callsAlone() == alone + ThreadChoice::kFirstSteadyCalls);
+  CHECK(choice.useTeam()); // the next trial's first window
 }
 
 TEST_CASE("auto threads: a window's first call and one outlier do not decide", "[threads]") {
