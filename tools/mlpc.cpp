@@ -20,8 +20,9 @@ const FlagSpec kWeights{"--weights", "CKPT",
                         "checkpoint (.safetensors) with the trained parameters"};
 const FlagSpec kSeed{"--seed", "S", "random seed (default 42)"};
 const FlagSpec kThreads{"--threads", "N",
-                        "threads of the step: a number or auto (default: auto, from the step's "
-                        "size and the free cores); results are the same for any N"};
+                        "threads of the step: a number or auto (default: auto, a team for steps "
+                        "of 16+ MFLOP, each call run on it or on one thread, whichever is "
+                        "measured faster); results are the same for any N"};
 const FlagSpec kNoCache{
     "--no-cache", "",
     "compile without the on-disk machine-code cache (also: MLPC_NO_CACHE=1; "
