@@ -11,12 +11,16 @@ using namespace llvm;
 namespace mlpc::codegen {
 
 // out[r, :] = table[idx[r], :] — one vector copy per row (E = 10 is a
-// single masked vector on AVX-512).
+// single masked vector on AVX-512). Parallel code splits the rows, so each
+// thread writes the rows of the batch its part of the next node (a matmul
+// by row tiles) reads: on one thread the node wrote every line the other
+// thread had read in the step before (wavenet, 2 threads: 2.5 us on thread
+// 0 with thread 1 waiting, against 0.6 us serial on one).
 void GraphLowering::lowerGather(ValueId v) {
   const Node &n = g_[v];
   const Buf &table = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = g_[n.operands[0]].type.shape[1];
-  k_->loop(0, rows, 1, [&](Value *r) {
+  k_->loopShared(0, rows, 1, [&](Value *r) {
     Value *src = k_->mul(k_->loadIndex(index, r), e), *dst = k_->mul(r, e);
     k_->chunks(e, [&](Value *off, unsigned lanes) {
       k_->storeVec(out, k_->add(dst, off), k_->loadVec(table, k_->add(src, off), lanes), lanes);

@@ -2,10 +2,10 @@
 // of a team runs at once, each with its ThreadContext {index, count, part}.
 //
 // Matmuls, elementwise loops (with whatever is fused into them), column
-// reductions and the batchnorm kernels are *shared*: their outermost loop
-// (the matmul's row tiles, the elementwise nest's outer axis or its vector
-// groups, the column groups of a reduction over rows, of the batch
-// statistics and of BatchNormGrad) is cut into `count` contiguous parts by
+// reductions, the batchnorm kernels and gathers are *shared*: their
+// outermost loop (the matmul's row tiles, the elementwise nest's outer axis
+// or its vector groups, the column groups of a reduction over rows, of the
+// batch statistics and of BatchNormGrad, a gather's rows) is cut into `count` contiguous parts by
 // trip, each thread's the same fraction of every loop (ThreadContext::
 // shareBegin / shareEnd; KernelBuilder::loopShared). A trip is the same
 // code on any thread, and every output element is written by exactly one
@@ -13,7 +13,7 @@
 // the cuts fall (the team moves them towards the faster cores,
 // runtime/ThreadTeam.h; the time each thread works between barriers is
 // counted for that, countSharedWork). Every other node
-// (row reductions, gathers and scatters, cross-entropy, and
+// (row reductions, scatters, cross-entropy, and
 // the output copies / write-backs) is *serial*: it runs on thread 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
@@ -32,7 +32,8 @@ namespace mlpc::codegen {
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
   const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
-                         kernel == Kernel::BatchNormGrad || isColumnReduction(v);
+                         kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
+                         isColumnReduction(v);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;
