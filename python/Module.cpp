@@ -24,7 +24,7 @@ ones of the `mlpc` command line, so the same seed gives the same numbers.)";
 
 constexpr const char *kModelDoc = R"(A model file compiled for JIT training and inference.
 
-Model(path, set={}, seed=42, data=None)
+Model(path, set={}, seed=42, data=None, threads="auto")
 
 path: a model file (.mlp). set: knob overrides, `mlpc train --set NAME=VALUE`
 as a dict NAME -> value (str(value) is the VALUE): a dim ({"H": 300,
@@ -32,10 +32,14 @@ as a dict NAME -> value (str(value) is the VALUE): a dim ({"H": 300,
 "sgd": "lr 0.1, 0.01 after 50000"}); checkpoints record them. seed:
 initialises the parameters and seeds train()'s minibatch stream, as `mlpc
 train --seed`. data: the names file (default: data/names.txt, $MLPC_DATA,
-../shared/data/names.txt); its characters bind `dim V = vocab`.
+../shared/data/names.txt); its characters bind `dim V = vocab`. threads:
+"auto" (a team for steps of 16 MFLOP and more, each step run on it or on
+one thread, whichever is measured faster) or a count, as `mlpc train
+--threads`; any count gives the same numbers.
 
 Raises mlpc.CompileError (with .diagnostics) if the model has errors,
-ValueError for an override that names no dim or train setting,
+ValueError for an override that names no dim or train setting or a thread
+count out of range, TypeError for threads neither "auto" nor an int,
 FileNotFoundError for a missing file.)";
 
 constexpr const char *kTrainDoc =
@@ -74,21 +78,22 @@ Logits float32 [n, vocab] for X int32 [n, context] (any n), in inference
 mode: BatchNorm uses its running statistics. Raises ValueError for a wrong
 dtype, shape or index.)";
 
-constexpr const char *kLoadDoc = R"(Model.load(model_path, ckpt_path, data=None) -> Model
+constexpr const char *kLoadDoc =
+    R"(Model.load(model_path, ckpt_path, data=None, threads="auto") -> Model
 
 A model with the parameters and BatchNorm statistics of a safetensors
 checkpoint written by `mlpc train --out` or Model.save, with the overrides
 (set) it records. The vocabulary comes from the checkpoint (data=PATH to
 check it against a names file);
 training continues from the checkpoint's step and minibatch stream, as
-`mlpc train --resume`.)";
+`mlpc train --resume`. threads: as for Model().)";
 
 void bindModel(py::module_ &m) {
   py::class_<PyModel>(m, "Model", kModelDoc)
       .def(py::init(&PyModel::create), py::arg("path"), py::arg("set") = py::dict(),
-           py::arg("seed") = 42, py::arg("data") = py::none())
+           py::arg("seed") = 42, py::arg("data") = py::none(), py::arg("threads") = "auto")
       .def_static("load", &PyModel::load, py::arg("model_path"), py::arg("ckpt_path"),
-                  py::arg("data") = py::none(), kLoadDoc)
+                  py::arg("data") = py::none(), py::arg("threads") = "auto", kLoadDoc)
       .def("train", &PyModel::train, py::arg("data") = py::none(), py::arg("steps") = py::none(),
            py::arg("callback") = py::none(), py::arg("every") = 1000, py::arg("lr") = py::none(),
            kTrainDoc)

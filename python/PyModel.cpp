@@ -30,6 +30,22 @@ std::string namesFile(const std::optional<std::string> &path) {
   throw py::error_already_set();
 }
 
+// threads="auto" or a count, as `mlpc train --threads` (1 to 256).
+ExecutionOptions executionOptions(const py::object &threads) {
+  ExecutionOptions execution;
+  if (py::isinstance<py::str>(threads) && threads.cast<std::string>() == "auto")
+    return execution;
+  if (!py::isinstance<py::int_>(threads) || py::isinstance<py::bool_>(threads))
+    throw py::type_error("threads must be \"auto\" or a number from 1 to 256 (got " +
+                         py::repr(threads).cast<std::string>() + ")");
+  const long long n = threads.cast<long long>();
+  if (n < 1 || n > 256)
+    throw py::value_error("threads must be \"auto\" or a number from 1 to 256 (got " +
+                          std::to_string(n) + ")");
+  execution.threads = static_cast<unsigned>(n);
+  return execution;
+}
+
 } // namespace
 
 PyModel::Use::Use(PyModel &m, bool mutating) : m_(m) {
@@ -53,7 +69,7 @@ PyModel::Use::~Use() {
 
 std::unique_ptr<PyModel> PyModel::open(const std::string &path,
                                        const std::vector<Override> &overrides,
-                                       const Vocabulary &vocab) {
+                                       const Vocabulary &vocab, const ExecutionOptions &execution) {
   if (!llvm::sys::fs::exists(path))
     raiseFileNotFound("the model file", path);
   auto model = std::unique_ptr<PyModel>(new PyModel());
@@ -64,7 +80,7 @@ std::unique_ptr<PyModel> PyModel::open(const std::string &path,
   ModelFile &f = *model->file_;
   if (!f.parsedCleanly())
     raiseCompileError(f.diags());
-  auto runtime = ModelRuntime::create(f.ast(), vocab, f.diags());
+  auto runtime = ModelRuntime::create(f.ast(), vocab, f.diags(), {}, execution);
   if (!runtime) {
     // As the CLI: after --set, say which dims the shapes came from.
     std::string note = f.ast().overrides.empty()
@@ -78,7 +94,9 @@ std::unique_ptr<PyModel> PyModel::open(const std::string &path,
 }
 
 std::unique_ptr<PyModel> PyModel::create(const std::string &path, const py::dict &overrides,
-                                         uint64_t seed, std::optional<std::string> data) {
+                                         uint64_t seed, std::optional<std::string> data,
+                                         const py::object &threads) {
+  const ExecutionOptions execution = executionOptions(threads);
   std::string names = namesFile(data);
   std::vector<Override> knobs;
   for (auto [name, value] : overrides) {
@@ -88,7 +106,7 @@ std::unique_ptr<PyModel> PyModel::create(const std::string &path, const py::dict
     knobs.push_back(Override{name.cast<std::string>(), py::str(value).cast<std::string>()});
   }
   std::vector<std::string> words = unwrap(readWords(names));
-  std::unique_ptr<PyModel> model = open(path, knobs, buildVocabulary(words));
+  std::unique_ptr<PyModel> model = open(path, knobs, buildVocabulary(words), execution);
   model->words_ = std::move(words);
   model->seed_ = seed;
   model->runtime_->initParams(seed);
@@ -96,7 +114,8 @@ std::unique_ptr<PyModel> PyModel::create(const std::string &path, const py::dict
 }
 
 std::unique_ptr<PyModel> PyModel::load(const std::string &path, const std::string &checkpoint,
-                                       std::optional<std::string> data) {
+                                       std::optional<std::string> data, const py::object &threads) {
+  const ExecutionOptions execution = executionOptions(threads);
   if (!llvm::sys::fs::exists(checkpoint))
     raiseFileNotFound("the checkpoint", checkpoint);
   TensorFile file = unwrap(readSafetensors(checkpoint));
@@ -118,7 +137,7 @@ std::unique_ptr<PyModel> PyModel::load(const std::string &path, const std::strin
   std::vector<Override> recorded;
   if (auto o = file.metadata.find("overrides"); o != file.metadata.end())
     recorded = unwrap(decodeOverrides(o->second));
-  std::unique_ptr<PyModel> model = open(path, recorded, vocab);
+  std::unique_ptr<PyModel> model = open(path, recorded, vocab, execution);
   model->words_ = std::move(words);
   std::map<std::string, std::string> metadata;
   check(model->runtime_->loadParams(checkpoint, &metadata));

@@ -34,14 +34,17 @@ namespace py = pybind11;
 
 class PyModel {
 public:
-  // Model(path, set, seed, data): parameters initialised from `seed`, which
-  // also seeds train()'s minibatch stream, as `mlpc train --seed`.
+  // Model(path, set, seed, data, threads): parameters initialised from
+  // `seed`, which also seeds train()'s minibatch stream, as `mlpc train
+  // --seed`; `threads` as `--threads` ("auto" or a count).
   static std::unique_ptr<PyModel> create(const std::string &path, const py::dict &overrides,
-                                         uint64_t seed, std::optional<std::string> data);
-  // Model.load(model, ckpt, data): the checkpoint's parameters, statistics and
-  // run position; the vocabulary from its metadata (or from `data`).
+                                         uint64_t seed, std::optional<std::string> data,
+                                         const py::object &threads);
+  // Model.load(model, ckpt, data, threads): the checkpoint's parameters,
+  // statistics and run position; the vocabulary from its metadata (or from
+  // `data`).
   static std::unique_ptr<PyModel> load(const std::string &path, const std::string &checkpoint,
-                                       std::optional<std::string> data);
+                                       std::optional<std::string> data, const py::object &threads);
 
   py::dict train(std::optional<std::string> data, std::optional<int64_t> steps, py::object callback,
                  int64_t every, std::optional<double> lr);
@@ -77,8 +80,9 @@ private:
     bool locked_ = false;
   };
 
-  static std::unique_ptr<PyModel>
-  open(const std::string &path, const std::vector<Override> &overrides, const Vocabulary &vocab);
+  static std::unique_ptr<PyModel> open(const std::string &path,
+                                       const std::vector<Override> &overrides,
+                                       const Vocabulary &vocab, const ExecutionOptions &execution);
   // The dataset, read on first use from `path` (else the default names file).
   const Dataset &dataset(const std::optional<std::string> &path);
   py::dict calibratedLosses(const Dataset &data, bool calibrate);

@@ -293,3 +293,26 @@ def test_docstrings():
                 mlpc.Model.eval, mlpc.Model.sample, mlpc.Model.params, mlpc.Model.save,
                 mlpc.Model.load, mlpc.Model.compile, mlpc.check, mlpc.CompileError):
         assert obj.__doc__ and len(obj.__doc__) > 40, obj
+
+
+def test_thread_counts_give_the_same_numbers(names):
+    """threads= as `mlpc train --threads`: at batch 256 (a team under "auto"
+    on two cores) one thread, two and auto train to the same bits."""
+    runs = []
+    for threads in (1, 2, "auto"):
+        m = mlpc.Model(MODEL, set={"batch": 256}, data=names, threads=threads)
+        m.train(steps=40, every=1000)
+        runs.append({k: np.array(v) for k, v in m.params.items()})
+    for other in runs[1:]:
+        assert other.keys() == runs[0].keys()
+        for k in runs[0]:
+            assert np.array_equal(other[k], runs[0][k]), k
+
+
+def test_bad_thread_counts_are_errors(names):
+    for bad in (0, 257, -1):
+        with pytest.raises(ValueError, match="threads must be"):
+            mlpc.Model(MODEL, data=names, threads=bad)
+    for bad in ("two", 1.5, True, None):
+        with pytest.raises(TypeError, match="threads must be"):
+            mlpc.Model(MODEL, data=names, threads=bad)
