@@ -6,10 +6,9 @@
 namespace mlpc {
 namespace {
 
-double median(std::vector<double> v) {
+template <size_t N> double median(std::array<double, N> v) {
   std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return N % 2 ? v[N / 2] : 0.5 * (v[N / 2 - 1] + v[N / 2]);
 }
 
 } // namespace
@@ -33,7 +32,9 @@ void ThreadChoice::record(double seconds) {
 }
 
 void ThreadChoice::endWindow() {
-  (windowOnTeam() ? perCallTeam_ : perCallAlone_).push_back(windowSeconds_ / (kWindowCalls - 1));
+  // Windows alternate team, alone, team, ...: window w is the (w / 2)th of its kind.
+  (windowOnTeam() ? perCallTeam_ : perCallAlone_)[window_ / 2] =
+      windowSeconds_ / (kWindowCalls - 1);
   callInWindow_ = 0;
   windowSeconds_ = 0;
   if (++window_ == 2 * kTrialWindows)
@@ -47,8 +48,6 @@ void ThreadChoice::endTrial() {
                       ? kFirstSteadyCalls
                       : std::min(2 * steadyLength_, kMaxSteadyCalls);
   teamChosen_ = team;
-  perCallTeam_.clear();
-  perCallAlone_.clear();
   phase_ = Phase::Steady;
   steadyCalls_ = 0;
 }

@@ -29,8 +29,8 @@
 // with made-up durations in test_thread_choice.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <vector>
 
 namespace mlpc {
 
@@ -62,8 +62,10 @@ private:
   bool teamChosen_ = true;
   unsigned window_ = 0; // windows of the current trial so far
   unsigned callInWindow_ = 0;
-  double windowSeconds_ = 0;                       // the window's counted calls
-  std::vector<double> perCallTeam_, perCallAlone_; // each window's mean
+  double windowSeconds_ = 0; // the window's counted calls
+  // Each window's mean time per call, team windows then alone ones (no
+  // allocation in the step loop: test_no_alloc.cpp).
+  std::array<double, kTrialWindows> perCallTeam_{}, perCallAlone_{};
   uint64_t steadyCalls_ = 0;
   uint64_t steadyLength_ = 0; // this steady phase's calls
   uint64_t callsOnTeam_ = 0, callsAlone_ = 0;
