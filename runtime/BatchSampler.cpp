@@ -30,9 +30,22 @@ void BatchSampler::sample(Rng &rng, int64_t batch, int32_t *X, int32_t *Y) const
     }
     return;
   }
+  // Row r + kDrawsAhead is drawn (in order: the same stream) and its bytes
+  // prefetched before row r is copied, so that the rows' cache misses
+  // overlap instead of following each other.
   const int64_t width = context_ + 1;
-  for (int64_t r = 0; r < batch; ++r) {
+  const uint8_t *ahead[kDrawsAhead];
+  auto draw = [&] {
     const uint8_t *row = packed_.data() + static_cast<int64_t>(rng.below(rows)) * width;
+    __builtin_prefetch(row);
+    return row;
+  };
+  for (int64_t r = 0; r < std::min<int64_t>(batch, kDrawsAhead); ++r)
+    ahead[r] = draw();
+  for (int64_t r = 0; r < batch; ++r) {
+    const uint8_t *row = ahead[r % kDrawsAhead];
+    if (r + kDrawsAhead < batch)
+      ahead[r % kDrawsAhead] = draw();
     for (int64_t t = 0; t < context_; ++t)
       X[r * context_ + t] = row[t];
     Y[r] = row[context_];

@@ -226,14 +226,17 @@ TEST_CASE("BatchSampler draws the same rows as a direct draw", "[dataset]") {
     split.Y[rows / 2] = largest;
     const BatchSampler sampler(split, context);
     Rng drawn(5), expected(5);
-    std::vector<int32_t> X(64 * context), Y(64);
-    for (int batch = 0; batch < 50; ++batch) {
-      sampler.sample(drawn, 64, X.data(), Y.data());
-      for (int64_t i = 0; i < 64; ++i) {
-        const int64_t row = static_cast<int64_t>(expected.below(rows));
-        for (int64_t t = 0; t < context; ++t)
-          REQUIRE(X[i * context + t] == split.X[row * context + t]);
-        REQUIRE(Y[i] == split.Y[row]);
+    // Batches below, at and above the draws the sampler makes ahead (32).
+    for (int64_t size : {1, 5, 31, 32, 33, 64, 100}) {
+      std::vector<int32_t> X(size * context), Y(size);
+      for (int batch = 0; batch < 20; ++batch) {
+        sampler.sample(drawn, size, X.data(), Y.data());
+        for (int64_t i = 0; i < size; ++i) {
+          const int64_t row = static_cast<int64_t>(expected.below(rows));
+          for (int64_t t = 0; t < context; ++t)
+            REQUIRE(X[i * context + t] == split.X[row * context + t]);
+          REQUIRE(Y[i] == split.Y[row]);
+        }
       }
     }
   }
