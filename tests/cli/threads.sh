@@ -12,6 +12,20 @@ for n in 1 2 3; do
 done
 cmp -s out1.txt out2.txt || fail "2 threads changed the losses: $(diff out1.txt out2.txt)"
 cmp -s out1.txt out3.txt || fail "3 threads changed the losses: $(diff out1.txt out3.txt)"
+# auto (the default) at batch 256, 17.5 MFLOP: a team of 2 on two cores, each
+# step on it or on one thread by measurement (runtime/ThreadChoice.h; 120
+# steps include both): the same checkpoint, byte for byte, as one thread, and
+# the choice reported.
+for t in 1 auto; do
+  "$MLPC" train "$model" --set batch=256 --steps 120 --samples 0 --no-test --threads $t \
+    --out b256_$t.safetensors --data "$MLPC_DATA" >b256_$t.txt 2>b256_$t.err ||
+    fail "train --threads $t at batch 256 failed: $(cat b256_$t.err)"
+done
+cmp -s b256_1.safetensors b256_auto.safetensors || fail "auto changed the trained parameters"
+if [ "$(nproc)" -ge 2 ]; then
+  grep -q "on auto: 2 threads for [0-9]*% of the steps, 1 for the rest" b256_auto.err ||
+    fail "auto's choice not reported: $(grep us/step b256_auto.err)"
+fi
 
 expect_error "--threads must be auto or a number from 1 to 256 (got '0')" train "$model" --threads 0
 expect_error "--threads must be auto or a number from 1 to 256 (got 'many')" bench "$model" --threads many
