@@ -21,9 +21,9 @@
 // kTrialWindows * kWindowCalls calls on the slower option: ~16% of the calls
 // between trials while the choice settles, ~1% once it has (a decision made
 // while something else held a core, such as the JIT compiling the
-// evaluation at the start of a run, is revisited within ~300 calls). Results do not depend on the
-// choice: the compiled code gives the same bits for any thread count
-// (codegen/LowerParallel.cpp).
+// evaluation at the start of a run, is revisited within ~300 calls).
+// Results do not depend on the choice: the compiled code gives the same
+// bits for any thread count (codegen/LowerParallel.cpp).
 //
 // Pure logic, no clock: the caller times each call and reports it (tested
 // with made-up durations in test_thread_choice.cpp).
