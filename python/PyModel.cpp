@@ -30,18 +30,20 @@ std::string namesFile(const std::optional<std::string> &path) {
   throw py::error_already_set();
 }
 
-// threads="auto" or a count, as `mlpc train --threads` (1 to 256).
+// threads="auto" or a count, as `mlpc train --threads` (1 to kMaxThreads).
 ExecutionOptions executionOptions(const py::object &threads) {
   ExecutionOptions execution;
   if (py::isinstance<py::str>(threads) && threads.cast<std::string>() == "auto")
     return execution;
+  auto message = [&](const std::string &got) {
+    return fmt::format("threads must be \"auto\" or a number from 1 to {} (got {})", kMaxThreads,
+                       got);
+  };
   if (!py::isinstance<py::int_>(threads) || py::isinstance<py::bool_>(threads))
-    throw py::type_error("threads must be \"auto\" or a number from 1 to 256 (got " +
-                         py::repr(threads).cast<std::string>() + ")");
+    throw py::type_error(message(py::repr(threads).cast<std::string>()));
   const long long n = threads.cast<long long>();
-  if (n < 1 || n > 256)
-    throw py::value_error("threads must be \"auto\" or a number from 1 to 256 (got " +
-                          std::to_string(n) + ")");
+  if (n < 1 || n > kMaxThreads)
+    throw py::value_error(message(std::to_string(n)));
   execution.threads = static_cast<unsigned>(n);
   return execution;
 }

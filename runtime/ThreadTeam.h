@@ -107,6 +107,8 @@ private:
 // process may run on, at least 1. Whether a call then runs on the team or on one
 // thread is measured (runtime/ThreadChoice.h).
 unsigned autoThreads(double flops);
+// The most threads `--threads N` (and Python's threads=N) accepts.
+constexpr unsigned kMaxThreads = 256;
 // Cores this process may run on (sched_getaffinity).
 unsigned availableCores();
 

@@ -22,8 +22,9 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
   if (threads != "auto") {
     std::string error;
     auto n = args.getInt("--threads", 0, error);
-    if (!n || *n < 1 || *n > 256) {
-      reportError("--threads must be auto or a number from 1 to 256 (got '" + threads + "')");
+    if (!n || *n < 1 || *n > kMaxThreads) {
+      reportError(fmt::format("--threads must be auto or a number from 1 to {} (got '{}')",
+                              kMaxThreads, threads));
       return std::nullopt;
     }
     execution.threads = static_cast<unsigned>(*n);

@@ -24,6 +24,22 @@ struct Run {
   std::vector<float> logits;
 };
 
+// `steps` training steps on random batches (ids below 27) drawn from `rng`.
+std::vector<float> trainRandomSteps(ModelRuntime &rt, int steps, std::mt19937 &rng) {
+  std::vector<int32_t> X(rt.batch() * rt.context()), Y(rt.batch());
+  std::vector<float> losses;
+  for (int step = 0; step < steps; ++step) {
+    for (auto &x : X)
+      x = static_cast<int32_t>(rng() % 27);
+    for (auto &y : Y)
+      y = static_cast<int32_t>(rng() % 27);
+    auto loss = rt.trainStep(X.data(), Y.data(), 0.05f);
+    REQUIRE(bool(loss));
+    losses.push_back(*loss);
+  }
+  return losses;
+}
+
 // `shares`: fixed, uneven parts of the shared loops (ThreadTeam::fixShares)
 // instead of the balanced ones; empty: the team's own.
 Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
@@ -39,19 +55,10 @@ Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
     (*rt)->threadTeam()->fixShares(shares);
   }
   (*rt)->initParams(5);
-  const int64_t batch = (*rt)->batch(), context = (*rt)->context();
-  std::vector<int32_t> X(batch * context), Y(batch);
+  const int64_t context = (*rt)->context();
   std::mt19937 rng(11);
   Run run;
-  for (int step = 0; step < 4; ++step) {
-    for (auto &x : X)
-      x = static_cast<int32_t>(rng() % 27);
-    for (auto &y : Y)
-      y = static_cast<int32_t>(rng() % 27);
-    auto loss = (*rt)->trainStep(X.data(), Y.data(), 0.05f);
-    REQUIRE(bool(loss));
-    run.losses.push_back(*loss);
-  }
+  run.losses = trainRandomSteps(**rt, 4, rng);
   run.params = (*rt)->params();
   if ((*rt)->hasLogits()) {
     std::vector<int32_t> rows(ModelRuntime::kEvalRows * context);
@@ -165,19 +172,8 @@ TEST_CASE("auto threads: switching between the team and one thread keeps the bit
     auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
     REQUIRE(bool(rt));
     (*rt)->initParams(5);
-    const int64_t batch = (*rt)->batch(), context = (*rt)->context();
-    std::vector<int32_t> X(batch * context), Y(batch);
     std::mt19937 rng(11);
-    std::vector<float> losses;
-    for (int step = 0; step < 40; ++step) {
-      for (auto &x : X)
-        x = static_cast<int32_t>(rng() % 27);
-      for (auto &y : Y)
-        y = static_cast<int32_t>(rng() % 27);
-      auto loss = (*rt)->trainStep(X.data(), Y.data(), 0.05f);
-      REQUIRE(bool(loss));
-      losses.push_back(*loss);
-    }
+    std::vector<float> losses = trainRandomSteps(**rt, 40, rng);
     if (threads == 0) {
       CHECK((*rt)->threads() == 2);
       const ThreadChoice *choice = (*rt)->trainThreadChoice();
