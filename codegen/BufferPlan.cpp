@@ -115,7 +115,7 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   if (n.op == Op::ScatterAdd && n.type.shape[1] % kScatterRowPad != 0)
     return n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
-    return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
+    return (3 * statsRowBlocks(n.type.shape[0]) + 3) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
   if (matMulKernel(g, n) == MatMulKernel::Transposed)

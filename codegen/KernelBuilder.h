@@ -102,6 +102,22 @@ public:
   // The fold of rows [0, rows) as `blocks` equal blocks added in order (one
   // block: just the fold).
   Values blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step);
+  // The same column sums of [rows, h] along whole rows, for many columns
+  // (KernelBuilder.cpp says why): for each of this thread's row blocks (a
+  // shared loop), `sums` running sums per column, kept at element
+  // slot(s, block, column) of `scratch` and started from zero; step(row,
+  // column, lanes, sums) adds one row's chunk and returns the new sums. The
+  // same additions in the same order as blockedFold's blocks.
+  using RowChunkStep = llvm::function_ref<Values(llvm::Value *row, llvm::Value *column,
+                                                 unsigned lanes, llvm::ArrayRef<llvm::Value *>)>;
+  using BlockSlot = llvm::function_ref<llvm::Value *(size_t, llvm::Value *, llvm::Value *)>;
+  void blockColumnSums(int64_t rows, int64_t blocks, int64_t h, size_t sums, const Buf &scratch,
+                       BlockSlot slot, RowChunkStep step);
+  // ((0 + p_0) + p_1) + ... over the blocks' partial sums (sumOverBlocks'
+  // order) of vectors.size() columns at once: p_b of column j is lanes[j]
+  // lanes at element at(j, b) of `scratch`.
+  Values sumBlocks(int64_t blocks, const Buf &scratch, llvm::ArrayRef<unsigned> lanes,
+                   llvm::function_ref<llvm::Value *(size_t, llvm::Value *)> at);
 
   // Vector and scalar memory access at an element index. Partial vectors use
   // masked loads/stores (inactive lanes are never touched; loads fill them

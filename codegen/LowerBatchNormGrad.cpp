@@ -3,23 +3,22 @@
 // with mean and invStd from the input's batch statistics (LowerFused.cpp,
 // emitBatchStats) and xhat = (x - mean) * invStd.
 //
-// Groups of up to 4 column vectors, two passes down the N rows: the two
-// column sums, then dx; the statistics stay in registers. The two sums are
+// Two passes over the rows: the two column sums, then dx. The two sums are
 // also the gain and bias gradients, and the column sums of dx the bias
 // gradient of the layer below, which the kernel stores when the graph has
-// them (BufferPlan::gradSums). With H = 200 and N = 32 a group's rows
-// (4 x 16 floats x 32) stay in L1 between the passes. The first pass sums
-// dout * (x - mean) and scales by invStd once per column; the second is two
-// FMAs and a subtract per element (dxRows): 7 vector operations per element
-// instead of 12 (the makemore node 1.44 -> ~1.0 us).
+// them (BufferPlan::gradSums). The first pass sums dout * (x - mean) and
+// scales by invStd once per column; the second is two FMAs and a subtract
+// per element (dxRows): 7 vector operations per element instead of 12 (the
+// makemore node 1.44 -> ~1.0 us).
 //
-// The column sums go by the statistics' row blocks (statsRowBlocks), added
-// in a fixed order. One-thread code adds the blocks in registers; parallel
-// code splits the blocks between threads, so each thread reads and writes
-// only its own rows, and the blocks' partial sums (the node's scratch:
-// sum(dout), sum(dout * (x - mean)), sum(dx) per block) are what crosses between
-// threads. Both orders are the same, so the bits do not depend on the
-// thread count.
+// Small batches (one row block, BufferPlan.h: statsRowBlocks) go by groups
+// of up to 4 column vectors down all the rows, the statistics in registers:
+// with H = 200 and N = 32 a group's rows (4 x 16 floats x 32) stay in L1
+// between the passes. Larger ones by row blocks along whole rows (byRows),
+// which threads split; what crosses between threads is the blocks' partial
+// sums. byRows adds every sum in the column groups' order (each block's rows
+// in order, then the blocks in order), so the bits depend neither on the
+// kernel nor on the thread count.
 #include "codegen/Lowering.h"
 
 #include <optional>
@@ -82,22 +81,33 @@ struct BatchNormGradKernel {
         for (size_t c = 0; c < nc; ++c)
           k.storeVec(*sumOut[slot], col(gr.base, c), acc[slot * nc + c], gr.lanes[c]);
   }
-  // dx of rows [first, first + count), from the sums [sumD..., sum(dout *
-  // xhat)...]; returns their column sums (from zero) when the graph has
-  // sum(dx, 0). With s = gain * invStd, the closed form is, per column,
+  struct DxCoefficients {
+    Values scale, xmCoef, offset;
+    const Values &at(int64_t t) const { return t == 0 ? scale : t == 1 ? xmCoef : offset; }
+  };
+  // With s = gain * invStd, the closed form is, per column,
   //   dx = s * dout + (-s / (n - 1) * invStd * sum(dout * xhat)) * (x - mean)
   //        + (-s / n * sum(dout)):
-  // two FMAs and a subtract per element.
-  Values dxRows(const Group &gr, ArrayRef<Value *> acc, Value *first, int64_t count) {
+  // two FMAs and a subtract per element. acc: [sumD..., sum(dout * xhat)...].
+  DxCoefficients dxCoefficients(const Group &gr, ArrayRef<Value *> acc) {
     const size_t nc = gr.lanes.size();
     const double n = double(rows);
-    Values scale(nc), xmCoef(nc), offset(nc);
+    DxCoefficients co{Values(nc), Values(nc), Values(nc)};
     for (size_t c = 0; c < nc; ++c) {
-      scale[c] = b.CreateFMul(k.loadVec(gain, col(gr.base, c), gr.lanes[c]), gr.invStd[c]);
-      xmCoef[c] = b.CreateFMul(b.CreateFMul(scale[c], k.splat(-1.0 / (n - 1))),
-                               b.CreateFMul(gr.invStd[c], acc[nc + c]));
-      offset[c] = b.CreateFMul(b.CreateFMul(scale[c], k.splat(-1.0 / n)), acc[c]);
+      co.scale[c] = b.CreateFMul(k.loadVec(gain, col(gr.base, c), gr.lanes[c]), gr.invStd[c]);
+      co.xmCoef[c] = b.CreateFMul(b.CreateFMul(co.scale[c], k.splat(-1.0 / (n - 1))),
+                                  b.CreateFMul(gr.invStd[c], acc[nc + c]));
+      co.offset[c] = b.CreateFMul(b.CreateFMul(co.scale[c], k.splat(-1.0 / n)), acc[c]);
     }
+    return co;
+  }
+  // dx of rows [first, first + count), from the sums [sumD..., sum(dout *
+  // xhat)...]; returns their column sums (from zero) when the graph has
+  // sum(dx, 0).
+  Values dxRows(const Group &gr, ArrayRef<Value *> acc, Value *first, int64_t count) {
+    const size_t nc = gr.lanes.size();
+    const DxCoefficients co = dxCoefficients(gr, acc);
+    const Values &scale = co.scale, &xmCoef = co.xmCoef, &offset = co.offset;
     Values init(dxSumOut ? nc : 0, k.splat(0.0));
     return k.loopCarried(0, count, 1, init, [&](Value *r, ArrayRef<Value *> a) {
       Value *i = k.add(first, r);
@@ -117,75 +127,99 @@ struct BatchNormGradKernel {
       k.storeVec(*dxSumOut, col(gr.base, c), sums[c], gr.lanes[c]);
   }
 
-  // One thread, or too few rows for blocks: the column groups (split between
-  // threads in parallel code), each with its blocks added in registers.
-  void byColumnGroups(int64_t blocks) {
-    const int64_t blockRows = rows / blocks;
+  // Too few rows for blocks (one block): the column groups, split between
+  // threads in parallel code; each group's rows stay in L1 between its passes.
+  void byColumnGroups() {
     k.chunkGroups(
         h, kColumnGroup,
         [&](Value *base, ArrayRef<unsigned> lanes) {
           Group gr = group(base, lanes);
-          Values acc = withXhat(gr, k.blockedFold(2 * lanes.size(), rows, blocks, sumsStep(gr)));
+          Values acc = withXhat(gr, k.fold(2 * lanes.size(), k.idx(0), rows, sumsStep(gr)));
           storeSums(gr, acc);
-          if (!dxSumOut || blocks == 1) {
-            Values sums = dxRows(gr, acc, k.idx(0), rows);
-            if (dxSumOut)
-              storeDxSum(gr, sums);
-            return;
-          }
-          storeDxSum(gr, k.sumOverBlocks(lanes.size(), blocks, [&](Value *blk) {
-            return dxRows(gr, acc, k.mul(blk, blockRows), blockRows);
-          }));
+          Values sums = dxRows(gr, acc, k.idx(0), rows);
+          if (dxSumOut)
+            storeDxSum(gr, sums);
         },
         /*shared=*/true);
   }
 
-  // Parallel code: threads split the row blocks. Block blk's sum s of column
-  // j sits in `partial` at (blk * 3 + s) * h + j (s: sum(dout),
-  // sum(dout * (x - mean)), sum(dx)); `barrier` separates the phases.
-  void byRowBlocks(int64_t blocks, const Buf &partial, function_ref<void()> barrier) {
-    const int64_t blockRows = rows / blocks;
-    auto partialAt = [&](Value *blk, int64_t s, Value *base, size_t c) {
-      return k.add(k.mul(k.add(k.mul(blk, 3), s), h), col(base, c));
+  // Row blocks (parallel code: split between threads, each thread reading
+  // and writing its own rows): the two sums along whole rows
+  // (KernelBuilder::blockColumnSums), then per column the totals, the
+  // gradients' sums and dx's coefficients, then dx and its sums along whole
+  // rows again, then per column dx's sums. Every sum is added in the column
+  // groups' order (each block's rows in order from zero, then the blocks in
+  // order from zero), so the bits do not depend on the blocking or the
+  // thread count. `barrier` separates the phases (a no-op on one thread); the
+  // next shared node starts with one (LowerParallel.cpp).
+  // Scratch, in floats: block blk's sum s of column j at (blk * 3 + s) * h + j
+  // (s: sum(dout), sum(dout * (x - mean)), sum(dx)), then dx's scale, xmCoef
+  // and offset (dxCoefficients) at (3 * blocks + t) * h + j.
+  void byRows(int64_t blocks, const Buf &scratch, function_ref<void()> barrier) {
+    auto slot = [&](size_t s, Value *blk, Value *c) {
+      return k.add(k.add(k.mul(blk, 3 * h), int64_t(s) * h), c);
     };
-    // Sums `slots` of the blocks' partials, added in order from zero.
-    auto combine = [&](const Group &gr, ArrayRef<int64_t> slots) {
+    auto coef = [&](int64_t t, Value *c) { return k.add(c, (3 * blocks + t) * h); };
+    auto elem = [&](Value *i, Value *c) { return k.add(k.mul(i, h), c); };
+    // A group's columns' totals of sums `slots` (all columns of the first,
+    // then of the second), the blocks added in order.
+    auto totals = [&](const Group &gr, ArrayRef<size_t> slots) {
       const size_t nc = gr.lanes.size();
-      return k.fold(slots.size() * nc, k.idx(0), blocks, [&](Value *acc, Value *blk, size_t j) {
-        return b.CreateFAdd(acc, k.loadVec(partial, partialAt(blk, slots[j / nc], gr.base, j % nc),
-                                           gr.lanes[j % nc]));
+      SmallVector<unsigned, 16> lanes;
+      for (size_t j = 0; j < slots.size() * nc; ++j)
+        lanes.push_back(gr.lanes[j % nc]);
+      return k.sumBlocks(blocks, scratch, lanes, [&](size_t j, Value *blk) {
+        return slot(slots[j / nc], blk, col(gr.base, j % nc));
       });
     };
-    k.loopShared(0, blocks, 1, [&](Value *blk) {
-      k.chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-        Group gr = group(base, lanes);
-        Values part = k.fold(2 * lanes.size(), k.mul(blk, blockRows), blockRows, sumsStep(gr));
-        for (size_t j = 0; j < part.size(); ++j)
-          k.storeVec(partial, partialAt(blk, int64_t(j / lanes.size()), base, j % lanes.size()),
-                     part[j], lanes[j % lanes.size()]);
-      });
+    auto perColumn = [&](function_ref<void(const Group &)> body) {
+      k.chunkGroups(
+          h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) { body(group(base, lanes)); },
+          /*shared=*/true);
+    };
+
+    k.blockColumnSums(rows, blocks, h, 2, scratch, slot,
+                      [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *> sums) {
+                        Value *d = k.loadVec(dout, elem(i, c), lanes);
+                        Value *xm = b.CreateFSub(k.loadVec(x, elem(i, c), lanes),
+                                                 k.loadVec(meanIn, c, lanes));
+                        return Values{b.CreateFAdd(sums[0], d), k.fmuladd(d, xm, sums[1])};
+                      });
+    barrier();
+    perColumn([&](const Group &gr) {
+      const size_t nc = gr.lanes.size();
+      Values acc = withXhat(gr, totals(gr, {0, 1}));
+      storeSums(gr, acc);
+      DxCoefficients co = dxCoefficients(gr, acc);
+      for (size_t c = 0; c < nc; ++c)
+        for (int64_t t = 0; t < 3; ++t)
+          k.storeVec(scratch, coef(t, col(gr.base, c)), co.at(t)[c], gr.lanes[c]);
     });
     barrier();
-    k.loopShared(0, blocks, 1, [&](Value *blk) {
-      k.chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-        Group gr = group(base, lanes);
-        Values part =
-            dxRows(gr, withXhat(gr, combine(gr, {0, 1})), k.mul(blk, blockRows), blockRows);
-        for (size_t c = 0; c < part.size(); ++c)
-          k.storeVec(partial, partialAt(blk, 2, base, c), part[c], lanes[c]);
-      });
-    });
+    auto dx = [&](Value *i, Value *c, unsigned lanes) {
+      Value *xm = b.CreateFSub(k.loadVec(x, elem(i, c), lanes), k.loadVec(meanIn, c, lanes));
+      Value *v =
+          k.fmuladd(k.loadVec(scratch, coef(0, c), lanes), k.loadVec(dout, elem(i, c), lanes),
+                    k.fmuladd(k.loadVec(scratch, coef(1, c), lanes), xm,
+                              k.loadVec(scratch, coef(2, c), lanes)));
+      k.storeVec(out, elem(i, c), v, lanes);
+      return v;
+    };
+    if (!dxSumOut) {
+      k.blockColumnSums(rows, blocks, h, 0, scratch, slot,
+                        [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *>) {
+                          dx(i, c, lanes);
+                          return Values{};
+                        });
+      return;
+    }
+    auto dxSlot = [&](size_t, Value *blk, Value *c) { return slot(2, blk, c); };
+    k.blockColumnSums(rows, blocks, h, 1, scratch, dxSlot,
+                      [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *> sums) {
+                        return Values{b.CreateFAdd(sums[0], dx(i, c, lanes))};
+                      });
     barrier();
-    // The column sums, by column groups.
-    k.chunkGroups(
-        h, kColumnGroup,
-        [&](Value *base, ArrayRef<unsigned> lanes) {
-          Group gr = group(base, lanes);
-          storeSums(gr, withXhat(gr, combine(gr, {0, 1})));
-          if (dxSumOut)
-            storeDxSum(gr, combine(gr, {2}));
-        },
-        /*shared=*/true);
+    perColumn([&](const Group &gr) { storeDxSum(gr, totals(gr, {2})); });
   }
 };
 
@@ -212,10 +246,13 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   if (int64_t dxSum = plan_.gradSums[v][2]; dxSum >= 0)
     kernel.dxSumOut = buf(static_cast<ValueId>(dxSum));
   const int64_t blocks = statsRowBlocks(rows);
-  if (!k_->share.index || blocks == 1)
-    kernel.byColumnGroups(blocks);
+  if (blocks == 1)
+    kernel.byColumnGroups();
   else
-    kernel.byRowBlocks(blocks, scratch(v), [&] { emitBarrier(); });
+    kernel.byRows(blocks, scratch(v), [&] {
+      if (k_->share.index)
+        emitBarrier();
+    });
 }
 
 } // namespace mlpc::codegen

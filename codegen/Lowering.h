@@ -209,7 +209,7 @@ private:
   void lowerUnpick(ValueId v);
   // LowerFused.cpp
   void emitBatchStats(ValueId leader);       // a StatsPlan's mean and 1/std (Infer: scale)
-  void emitBatchStatsShared(ValueId leader); // the same by row blocks, in parallel code
+  void emitBatchStatsByRows(ValueId leader); // the same by row blocks (batches of 64+)
   void lowerColumnSumShared(ValueId v);      // LowerReduce.cpp
   void storeMean(ValueId leader, llvm::Value *base, llvm::ArrayRef<unsigned> lanes,
                  llvm::ArrayRef<llvm::Value *> mean);

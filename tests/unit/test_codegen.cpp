@@ -296,7 +296,9 @@ TEST_CASE("codegen: pick and unpick", "[codegen]") {
 }
 
 TEST_CASE("codegen: batchnorm family", "[codegen]") {
-  for (Shape shape : {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}})
+  // 256 and 68 rows: the row-block kernels (4 blocks, read along whole rows
+  // 4 and 1 at a time: KernelBuilder::blockColumnSums); the others one block.
+  for (Shape shape : {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}, Shape{256, 40}, Shape{68, 37}})
     for (bool rowVectors : {false, true})
       for (double offset : {0.0, 100.0}) {
         // Two rows near 100 can differ by a few f32 ulps: the batch statistics
@@ -339,9 +341,13 @@ TEST_CASE("codegen: batchnorm family", "[codegen]") {
 TEST_CASE("codegen: batchnorm statistics and gradient sums are shared", "[codegen]") {
   // In autodiff's order: the input gradient, then the gain and bias
   // gradients, whose column sums the batchnorm_grad kernel already has.
+  // 256 rows: the row-block kernels, which write the sums per column after
+  // the blocks.
+  const int64_t rows = GENERATE(32, 256);
   Graph g;
-  ValueId x = param(g, "x", {32, 40}), gain = param(g, "gain", {40}), bias = param(g, "bias", {40});
-  ValueId dout = param(g, "dout", {32, 40});
+  ValueId x = param(g, "x", {rows, 40}), gain = param(g, "gain", {40}),
+          bias = param(g, "bias", {40});
+  ValueId dout = param(g, "dout", {rows, 40});
   auto eps = [](Node &n) { n.scalar = 1e-5; };
   auto axis0 = [](Node &n) { n.axis = 0; };
   g.setOutput("y", node(g, Op::Tanh, {node(g, Op::BatchNorm, {x, gain, bias}, eps)}));
