@@ -249,10 +249,7 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   if (blocks == 1)
     kernel.byColumnGroups();
   else
-    kernel.byRows(blocks, scratch(v), [&] {
-      if (k_->share.index)
-        emitBarrier();
-    });
+    kernel.byRows(blocks, scratch(v), [&] { shareBarrier(); });
 }
 
 } // namespace mlpc::codegen

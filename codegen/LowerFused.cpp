@@ -118,10 +118,6 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
   auto xAt = [&](Value *i, Value *c, unsigned lanes) {
     return k_->loadVec(x, k_->add(k_->mul(i, h), c), lanes);
   };
-  auto barrier = [&] {
-    if (k_->share.index)
-      emitBarrier();
-  };
   // This thread's columns, every block added in order.
   auto combine = [&](function_ref<void(Value *, ArrayRef<unsigned>, ArrayRef<Value *>)> use) {
     k_->chunkGroups(
@@ -132,13 +128,13 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
           }));
         },
         /*shared=*/true);
-    barrier();
+    shareBarrier();
   };
   k_->blockColumnSums(rows, blocks, h, 1, partial, slot,
                       [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *> sums) {
                         return Values{b_.CreateFAdd(sums[0], xAt(i, c, lanes))};
                       });
-  barrier();
+  shareBarrier();
   combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> sums) {
     Values mean;
     for (Value *s : sums)
@@ -150,7 +146,7 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
                         Value *d = b_.CreateFSub(xAt(i, c, lanes), k_->loadVec(meanIn, c, lanes));
                         return Values{k_->fmuladd(d, d, sums[0])};
                       });
-  barrier();
+  shareBarrier();
   combine([&](Value *base, ArrayRef<unsigned> lanes, ArrayRef<Value *> squares) {
     storeInvStd(leader, base, lanes, squares);
   });
