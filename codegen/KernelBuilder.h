@@ -103,7 +103,7 @@ public:
   // block: just the fold).
   Values blockedFold(size_t vectors, int64_t rows, int64_t blocks, RowStep step);
   // The same column sums of [rows, h] along whole rows, for many columns
-  // (KernelBuilder.cpp says why): for each of this thread's row blocks (a
+  // (KernelColumnSums.cpp says why): for each of this thread's row blocks (a
   // shared loop), `sums` running sums per column, kept at element
   // slot(s, block, column) of `scratch` and started from zero; step(row,
   // column, lanes, sums) adds one row's chunk and returns the new sums. The
