@@ -102,9 +102,8 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
 }
 
 int64_t scratchBytes(const Graph &g, const Node &n) {
-  // A Sum / Mean over the rows of [rows, inner] (LowerReduce.cpp), and
-  // BatchNormGrad (three column sums): partial sums per row block in
-  // parallel code.
+  // A Sum / Mean over the rows of [rows, inner] (LowerReduce.cpp): partial
+  // sums per row block in parallel code.
   if (n.op == Op::Sum || n.op == Op::Mean) {
     AxisSplit s(g[n.operands[0]].type.shape, n.axis);
     if (s.outer == 1 && s.inner > 1 && statsRowBlocks(s.size) > 1)
@@ -114,6 +113,8 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   // vector: the sums in rows padded to kScatterRowPad floats (LowerIndex.cpp).
   if (n.op == Op::ScatterAdd && n.type.shape[1] % kScatterRowPad != 0)
     return n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
+  // BatchNormGrad by row blocks (LowerBatchNormGrad.cpp, byRows): three
+  // partial column sums per block, then dx's three per-column coefficients.
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
     return (3 * statsRowBlocks(n.type.shape[0]) + 3) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
