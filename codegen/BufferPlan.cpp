@@ -114,9 +114,9 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   if (n.op == Op::ScatterAdd && n.type.shape[1] % kScatterRowPad != 0)
     return n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
   // BatchNormGrad by row blocks (LowerBatchNormGrad.cpp, byRows): three
-  // partial column sums per block, then dx's three per-column coefficients.
+  // partial column sums per block.
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
-    return (3 * statsRowBlocks(n.type.shape[0]) + 3) * n.type.shape[1] * kElemBytes;
+    return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
   if (matMulKernel(g, n) == MatMulKernel::Transposed)

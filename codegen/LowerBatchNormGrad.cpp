@@ -145,21 +145,28 @@ struct BatchNormGradKernel {
 
   // Row blocks (parallel code: split between threads, each thread reading
   // and writing its own rows): the two sums along whole rows
-  // (KernelBuilder::blockColumnSums), then per column the totals, the
-  // gradients' sums and dx's coefficients, then dx and its sums along whole
-  // rows again, then per column dx's sums. Every sum is added in the column
-  // groups' order (each block's rows in order from zero, then the blocks in
-  // order from zero), so the bits do not depend on the blocking or the
-  // thread count. `barrier` separates the phases (a no-op on one thread); the
-  // next shared node starts with one (LowerParallel.cpp).
-  // Scratch, in floats: block blk's sum s of column j at (blk * 3 + s) * h + j
-  // (s: sum(dout), sum(dout * (x - mean)), sum(dx)), then dx's scale, xmCoef
-  // and offset (dxCoefficients) at (3 * blocks + t) * h + j.
+  // (KernelBuilder::blockColumnSums); then, on every thread, all columns'
+  // totals and dx's coefficients into the thread's own stack; dx and its
+  // sums along whole rows again; then per column (split between threads)
+  // the gradients' sums. Every sum is added in the column groups' order
+  // (each block's rows in order from zero, then the blocks in order from
+  // zero), so the bits do not depend on the blocking or the thread count.
+  // Why every thread makes every coefficient (~20 instructions a column
+  // vector) rather than its share of them: that costs a barrier and reading
+  // the other core's coefficient lines. H = 1024 / B = 256 on 2 threads,
+  // per-node profile, with the vCPUs ~250 ns apart: shared coefficients took
+  // 130-174 us per thread where the old column-group kernel took 101-121
+  // (one run each); these per-thread ones 126-195 against 109-167 in a
+  // noisier quarter of an hour (3 rounds each): not told apart from the old
+  // kernel on 2 threads. One thread: the same time as shared ones.
+  // `barrier` separates the phases (a no-op on one thread); the next shared
+  // node starts with one (LowerParallel.cpp). Scratch, in floats: block
+  // blk's sum s of column j at (blk * 3 + s) * h + j (s: sum(dout),
+  // sum(dout * (x - mean)), sum(dx)).
   void byRows(int64_t blocks, const Buf &scratch, function_ref<void()> barrier) {
     auto slot = [&](size_t s, Value *blk, Value *c) {
       return k.add(k.add(k.mul(blk, 3 * h), int64_t(s) * h), c);
     };
-    auto coef = [&](int64_t t, Value *c) { return k.add(c, (3 * blocks + t) * h); };
     auto elem = [&](Value *i, Value *c) { return k.add(k.mul(i, h), c); };
     // A group's columns' totals of sums `slots` (all columns of the first,
     // then of the second), the blocks added in order.
@@ -172,10 +179,10 @@ struct BatchNormGradKernel {
         return slot(slots[j / nc], blk, col(gr.base, j % nc));
       });
     };
-    auto perColumn = [&](function_ref<void(const Group &)> body) {
+    auto perColumn = [&](bool shared, function_ref<void(const Group &)> body) {
       k.chunkGroups(
           h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) { body(group(base, lanes)); },
-          /*shared=*/true);
+          shared);
     };
 
     k.blockColumnSums(rows, blocks, h, 2, scratch, slot,
@@ -186,40 +193,35 @@ struct BatchNormGradKernel {
                         return Values{b.CreateFAdd(sums[0], d), k.fmuladd(d, xm, sums[1])};
                       });
     barrier();
-    perColumn([&](const Group &gr) {
-      const size_t nc = gr.lanes.size();
-      Values acc = withXhat(gr, totals(gr, {0, 1}));
-      storeSums(gr, acc);
-      DxCoefficients co = dxCoefficients(gr, acc);
-      for (size_t c = 0; c < nc; ++c)
+    // dx's scale, xmCoef and offset of column j at t * h + j.
+    Buf coef{k.entryAlloca(k.F32, unsigned(3 * h)), k.F32};
+    perColumn(/*shared=*/false, [&](const Group &gr) {
+      DxCoefficients co = dxCoefficients(gr, withXhat(gr, totals(gr, {0, 1})));
+      for (size_t c = 0; c < gr.lanes.size(); ++c)
         for (int64_t t = 0; t < 3; ++t)
-          k.storeVec(scratch, coef(t, col(gr.base, c)), co.at(t)[c], gr.lanes[c]);
+          k.storeVec(coef, k.add(col(gr.base, c), t * h), co.at(t)[c], gr.lanes[c]);
     });
-    barrier();
     auto dx = [&](Value *i, Value *c, unsigned lanes) {
+      auto co = [&](int64_t t) { return k.loadVec(coef, k.add(c, t * h), lanes); };
       Value *xm = b.CreateFSub(k.loadVec(x, elem(i, c), lanes), k.loadVec(meanIn, c, lanes));
-      Value *v =
-          k.fmuladd(k.loadVec(scratch, coef(0, c), lanes), k.loadVec(dout, elem(i, c), lanes),
-                    k.fmuladd(k.loadVec(scratch, coef(1, c), lanes), xm,
-                              k.loadVec(scratch, coef(2, c), lanes)));
+      Value *v = k.fmuladd(co(0), k.loadVec(dout, elem(i, c), lanes), k.fmuladd(co(1), xm, co(2)));
       k.storeVec(out, elem(i, c), v, lanes);
       return v;
     };
-    if (!dxSumOut) {
-      k.blockColumnSums(rows, blocks, h, 0, scratch, slot,
-                        [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *>) {
-                          dx(i, c, lanes);
-                          return Values{};
-                        });
-      return;
-    }
     auto dxSlot = [&](size_t, Value *blk, Value *c) { return slot(2, blk, c); };
-    k.blockColumnSums(rows, blocks, h, 1, scratch, dxSlot,
+    k.blockColumnSums(rows, blocks, h, dxSumOut ? 1 : 0, scratch, dxSlot,
                       [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *> sums) {
-                        return Values{b.CreateFAdd(sums[0], dx(i, c, lanes))};
+                        Value *v = dx(i, c, lanes);
+                        return dxSumOut ? Values{b.CreateFAdd(sums[0], v)} : Values{};
                       });
+    if (!sumOut[0] && !sumOut[1] && !dxSumOut)
+      return;
     barrier();
-    perColumn([&](const Group &gr) { storeDxSum(gr, totals(gr, {2})); });
+    perColumn(/*shared=*/true, [&](const Group &gr) {
+      storeSums(gr, withXhat(gr, totals(gr, {0, 1})));
+      if (dxSumOut)
+        storeDxSum(gr, totals(gr, {2}));
+    });
   }
 };
 
