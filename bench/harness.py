@@ -107,7 +107,8 @@ def model_variant(tmp, hidden, batch):
 
 
 def mlpc_bench(mlpc, model, data, steps, extra):
-    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps), "--reps", "5"] + extra,
+    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps)] +
+                         ([] if "--reps" in extra else ["--reps", "5"]) + extra,
                          check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
     return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
 
@@ -124,6 +125,21 @@ def run_sweep(args, data, sizes, extra):
             print(f"mlpc H={hidden} B={batch}: {rec['us_per_step_median']:.2f} us/step, "
                   f"compile {rec['compile_ms']:.0f} ms", flush=True)
     return rows
+
+
+def run_jit(args, data, extra):
+    """The JIT's cold compile of the makemore step over args.jit_runs separate processes: compile_ms
+    (what the JIT adds before the first step), first_step_ms (create to the end of the first step, data
+    included) and data_ms, each as min / median / max. One run is not a figure on a host whose speed
+    moves: the issue's JIT target is read as the median."""
+    model = os.path.join(ROOT, "examples/makemore.mlp")
+    recs = [mlpc_bench(args.mlpc, model, data, 10, ["--reps", "1"] + extra) for _ in range(args.jit_runs)]
+    stats = {}
+    for key in ("compile_ms", "first_step_ms", "data_ms"):
+        v = sorted(r[key] for r in recs)
+        stats[key] = {"min": v[0], "median": statistics.median(v), "max": v[-1]}
+    stats["runs"] = len(recs)
+    return stats
 
 
 def run_references(args, data, sizes):
@@ -218,6 +234,8 @@ def parse_args():
     ap.add_argument("--matmul-bench", default=None,
                     help="bench/matmul_bench.cpp's binary (default: beside --mlpc's build, "
                          "bench/mlpc_matmul_bench; built by bench/run.sh where oneDNN is installed)")
+    ap.add_argument("--jit-runs", type=int, default=10,
+                    help="cold compiles of the makemore step, separate processes (0: none)")
     ap.add_argument("--out", default=os.path.join(HERE, "results/harness.json"))
     args = ap.parse_args()
     if args.threads < 1:
@@ -258,6 +276,7 @@ def measure(args, data, bench_threads):
           f"{peak_rec['peak_gflops']:.1f} GFLOP/s (one core, f32 FMA, {peak_rec.get('width', '?')} x "
           f"{peak_rec['chains']} chains)", flush=True)
     res["rows"] = run_sweep(args, data, args.sizes, bench_threads)
+    res["jit"] = run_jit(args, data, bench_threads) if args.jit_runs else None
     res["refs"] = run_references(args, data, args.sizes) if args.sizes and not args.no_references else {}
     res["sweep_ab"] = {}
     if args.sizes and not args.no_references and host.dnnl_available():
@@ -313,6 +332,12 @@ def report(args, res, bench_threads):
     if mm:
         print(f"\nmakemore (H=200, B=32): {mm['us_per_step_median']:.2f} us/step, compile "
               f"{mm['compile_ms']:.0f} ms, full train-split eval {mm['eval_train_split_ms_median']:.1f} ms")
+    jit = res["jit"]
+    if jit:
+        c, f, d = jit["compile_ms"], jit["first_step_ms"], jit["data_ms"]
+        print(f"JIT, makemore step, {jit['runs']} cold runs: compile_ms {c['min']:.1f} / {c['median']:.1f} / "
+              f"{c['max']:.1f} (min / median / max), first_step_ms {f['min']:.1f} / {f['median']:.1f} / "
+              f"{f['max']:.1f}, data_ms median {d['median']:.1f}")
     for rec in res["aot"] or []:
         print(f"AOT / inference: {json.dumps(rec)}")
     print()
@@ -339,7 +364,7 @@ def report(args, res, bench_threads):
               f"peak RSS {train['peak_rss_mb']:.1f} MB (machine code from the cache; "
               f"{train['peak_rss_cold_mb']:.1f} MB in a run that compiles it)")
     return {"host": hostinfo, "peak_gflops": peak, "peak": res["peak"], "rows": rows, "aot": res["aot"],
-            "train": train, "makemore_profile": res["makemore_profile"], "matmul_nodes": res["matmul_nodes"],
+            "train": train, "jit": res["jit"], "makemore_profile": res["makemore_profile"], "matmul_nodes": res["matmul_nodes"],
             "makemore": makemore, "dnnl_check": res["dnnl_check"]}
 
 

@@ -3,7 +3,7 @@
 # runs bench/harness.py (mlpc sweep, PyTorch, C and oneDNN C references, the
 # matmul nodes against dnnl_sgemm, AOT latency); see bench/README.md.
 #   bench/run.sh [--quick] [--sizes 200x32,...] [--no-references] [--makemore-only]
-#                [--threads N] [--rounds R]
+#                [--threads N] [--rounds R] [--jit-runs N]
 # The references are benchmark-only, never build or test dependencies of mlpc:
 #   apt-get install -y libdnnl-dev python3-torch
 # (without libdnnl-dev the oneDNN columns are left out; PyTorch is required
