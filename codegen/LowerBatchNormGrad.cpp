@@ -163,6 +163,7 @@ struct BatchNormGradKernel {
   // node starts with one (LowerParallel.cpp). Scratch, in floats: block
   // blk's sum s of column j at (blk * 3 + s) * h + j (s: sum(dout),
   // sum(dout * (x - mean)), sum(dx)).
+  static constexpr int64_t kStackCoefficientBytes = 64 * 1024; // H <= 5461
   void byRows(int64_t blocks, const Buf &scratch, function_ref<void()> barrier) {
     auto slot = [&](size_t s, Value *blk, Value *c) {
       return k.add(k.add(k.mul(blk, 3 * h), int64_t(s) * h), c);
@@ -193,18 +194,33 @@ struct BatchNormGradKernel {
                         return Values{b.CreateFAdd(sums[0], d), k.fmuladd(d, xm, sums[1])};
                       });
     barrier();
-    // dx's scale, xmCoef and offset of column j at t * h + j.
-    Buf coef{k.entryAlloca(k.F32, unsigned(3 * h)), k.F32};
-    perColumn(/*shared=*/false, [&](const Group &gr) {
-      DxCoefficients co = dxCoefficients(gr, withXhat(gr, totals(gr, {0, 1})));
-      for (size_t c = 0; c < gr.lanes.size(); ++c)
-        for (int64_t t = 0; t < 3; ++t)
-          k.storeVec(coef, k.add(col(gr.base, c), t * h), co.at(t)[c], gr.lanes[c]);
-    });
+    // dx's scale, xmCoef and offset of column j at t * h + j, on this
+    // thread's stack up to kStackCoefficientBytes; wider layers make them
+    // again for each chunk of each row (the same values, more work).
+    std::optional<Buf> coef;
+    if (3 * h * int64_t(sizeof(float)) <= kStackCoefficientBytes) {
+      coef = Buf{k.entryAlloca(k.F32, unsigned(3 * h)), k.F32};
+      perColumn(/*shared=*/false, [&](const Group &gr) {
+        DxCoefficients co = dxCoefficients(gr, withXhat(gr, totals(gr, {0, 1})));
+        for (size_t c = 0; c < gr.lanes.size(); ++c)
+          for (int64_t t = 0; t < 3; ++t)
+            k.storeVec(*coef, k.add(col(gr.base, c), t * h), co.at(t)[c], gr.lanes[c]);
+      });
+    }
     auto dx = [&](Value *i, Value *c, unsigned lanes) {
-      auto co = [&](int64_t t) { return k.loadVec(coef, k.add(c, t * h), lanes); };
+      Values co(3);
+      if (coef) {
+        for (int64_t t = 0; t < 3; ++t)
+          co[t] = k.loadVec(*coef, k.add(c, t * h), lanes);
+      } else {
+        const unsigned one[] = {lanes};
+        Group gr = group(c, one);
+        DxCoefficients d = dxCoefficients(gr, withXhat(gr, totals(gr, {0, 1})));
+        co = {d.scale[0], d.xmCoef[0], d.offset[0]};
+      }
       Value *xm = b.CreateFSub(k.loadVec(x, elem(i, c), lanes), k.loadVec(meanIn, c, lanes));
-      Value *v = k.fmuladd(co(0), k.loadVec(dout, elem(i, c), lanes), k.fmuladd(co(1), xm, co(2)));
+      Value *v = k.fmuladd(co[1], xm, co[2]);
+      v = k.fmuladd(co[0], k.loadVec(dout, elem(i, c), lanes), v);
       k.storeVec(out, elem(i, c), v, lanes);
       return v;
     };

@@ -296,9 +296,12 @@ TEST_CASE("codegen: pick and unpick", "[codegen]") {
 }
 
 TEST_CASE("codegen: batchnorm family", "[codegen]") {
-  // 256 and 68 rows: the row-block kernels (4 blocks, read along whole rows
-  // 4 and 1 at a time: KernelBuilder::blockColumnSums); the others one block.
-  for (Shape shape : {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}, Shape{256, 40}, Shape{68, 37}})
+  // 256, 68 and 64 rows: the row-block kernels (4 blocks, read along whole
+  // rows 2 and 1 at a time: KernelBuilder::blockColumnSums), at 5500 columns
+  // with BatchNormGrad's coefficients too wide for the stack; the others one
+  // block.
+  for (Shape shape :
+       {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}, Shape{256, 40}, Shape{68, 37}, Shape{64, 5500}})
     for (bool rowVectors : {false, true})
       for (double offset : {0.0, 100.0}) {
         // Two rows near 100 can differ by a few f32 ulps: the batch statistics
