@@ -106,9 +106,8 @@ def model_variant(tmp, hidden, batch):
     return path
 
 
-def mlpc_bench(mlpc, model, data, steps, extra):
-    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps)] +
-                         ([] if "--reps" in extra else ["--reps", "5"]) + extra,
+def mlpc_bench(mlpc, model, data, steps, extra, reps=5):
+    out = subprocess.run([mlpc, "bench", model, "--data", data, "--steps", str(steps), "--reps", str(reps)] + extra,
                          check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
     return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
 
@@ -133,7 +132,7 @@ def run_jit(args, data, extra):
     included) and data_ms, each as min / median / max. One run is not a figure on a host whose speed
     moves: the issue's JIT target is read as the median."""
     model = os.path.join(ROOT, "examples/makemore.mlp")
-    recs = [mlpc_bench(args.mlpc, model, data, 10, ["--reps", "1"] + extra) for _ in range(args.jit_runs)]
+    recs = [mlpc_bench(args.mlpc, model, data, 10, extra, reps=1) for _ in range(args.jit_runs)]
     stats = {}
     for key in ("compile_ms", "first_step_ms", "data_ms"):
         v = sorted(r[key] for r in recs)
@@ -364,8 +363,8 @@ def report(args, res, bench_threads):
               f"peak RSS {train['peak_rss_mb']:.1f} MB (machine code from the cache; "
               f"{train['peak_rss_cold_mb']:.1f} MB in a run that compiles it)")
     return {"host": hostinfo, "peak_gflops": peak, "peak": res["peak"], "rows": rows, "aot": res["aot"],
-            "train": train, "jit": res["jit"], "makemore_profile": res["makemore_profile"], "matmul_nodes": res["matmul_nodes"],
-            "makemore": makemore, "dnnl_check": res["dnnl_check"]}
+            "train": train, "jit": res["jit"], "makemore_profile": res["makemore_profile"],
+            "matmul_nodes": res["matmul_nodes"], "makemore": makemore, "dnnl_check": res["dnnl_check"]}
 
 
 def main():
