@@ -89,8 +89,16 @@ MatMulKernel matMulKernel(const Graph &g, const Node &n) {
              : MatMulKernel::Tiled;
 }
 
+int64_t matMulBatchBlocks(const Graph &g, const Node &n) {
+  if (n.op != Op::MatMul || !n.transA || n.transB)
+    return 1;
+  const int64_t k = g[n.operands[0]].type.shape[0], blocks = statsRowBlocks(k);
+  return blocks > 1 && k / blocks >= kMatMulBatchBlockRows ? blocks : 1;
+}
+
 int64_t matMulPartialOffset(const Graph &g, const Node &n) {
-  if (n.op != Op::MatMul || matMulKernel(g, n) != MatMulKernel::Tiled)
+  if (n.op != Op::MatMul || matMulKernel(g, n) != MatMulKernel::Tiled ||
+      matMulBatchBlocks(g, n) > 1)
     return -1;
   const Shape &a = g[n.operands[0]].type.shape;
   const int64_t k = n.transA ? a[0] : a[1];
@@ -119,6 +127,8 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
+  if (int64_t blocks = matMulBatchBlocks(g, n); blocks > 1)
+    return blocks * n.type.numel() * kElemBytes; // a partial product per block
   if (matMulKernel(g, n) == MatMulKernel::Transposed)
     return n.type.numel() * kElemBytes; // C^T
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so

@@ -3,6 +3,7 @@
 
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/Support/MathExtras.h>
 
 using namespace llvm;
 
@@ -144,9 +145,19 @@ void KernelBuilder::loopShared(int64_t begin, int64_t end, int64_t step,
   const int64_t trips = end > begin ? (end - begin + step - 1) / step : 0;
   if (trips == 0)
     return;
-  // kShareUnit is a power of two: the divisions are shifts.
-  Value *first = B.CreateUDiv(B.CreateMul(idx(trips), share.begin), idx(ThreadContext::kShareUnit));
-  Value *last = B.CreateUDiv(B.CreateMul(idx(trips), share.end), idx(ThreadContext::kShareUnit));
+  // Each cut goes to the nearest trip boundary (kShareUnit is a power of
+  // two: the divisions are shifts). Nearest rather than below, so that loops
+  // of different grain over the same rows cut them in about the same place:
+  // a thread then reads only rows it wrote itself (runtime/ThreadTeam.h,
+  // "Locality"). Rounding down, a share of 0.489 gave thread 0 one of the
+  // four row blocks of the batch statistics but 125 of the 256 rows of the
+  // elementwise loops around them.
+  auto cut = [&](Value *at) {
+    return B.CreateLShr(
+        B.CreateAdd(B.CreateMul(idx(trips), at), idx(ThreadContext::kShareUnit / 2)),
+        idx(llvm::Log2_64(ThreadContext::kShareUnit)));
+  };
+  Value *first = cut(share.begin), *last = cut(share.end);
   // A top-tested loop over [first, last) trips (possibly none on this thread).
   Function *f = B.GetInsertBlock()->getParent();
   BasicBlock *pre = B.GetInsertBlock();

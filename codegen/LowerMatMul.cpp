@@ -36,7 +36,9 @@
 //
 // A TN product with a narrow N (BufferPlan.h: MatMulKernel::Transposed)
 // runs this kernel on C^T = op(B)^T op(A)^T instead, then transposes into
-// the epilogue (LowerMatMulTransposed.cpp).
+// the epilogue (LowerMatMulTransposed.cpp). A TN product over a batch that
+// splits into row blocks (weight gradients at batch 128 and more) adds its
+// blocks' sums in block order (LowerMatMulBatchBlocks.cpp).
 //
 // bench/matmul_bench.cpp times these kernels against oneDNN's dnnl_sgemm in
 // one process (the comparison the README's performance table reports).
@@ -228,6 +230,9 @@ struct TiledMatMul {
   // (see columnTile); microKernel(packing) reads op(B) and writes the panel.
   Buf panel{};
   int64_t panelStride = 0;
+  // K chunks as batch blocks (MatMulArgs::blockRows): each chunk's sums
+  // start at zero and are then added to the earlier chunks' (stored + acc).
+  bool addBlocks = false;
 
   // One tile: rows x lanes.size() vectors at (row0, firstColumn), over
   // k in [k0, k0 + trips) (k0 null: [0, trips)). The accumulators start at
@@ -244,7 +249,8 @@ struct TiledMatMul {
     Values init;
     for (int64_t r = 0; r < rows; ++r)
       for (size_t q = 0; q < nv; ++q) {
-        Value *stored = k0 ? k.loadVec(partial, partialIndex(r, q), lanes[q]) : nullptr;
+        Value *stored =
+            k0 && !addBlocks ? k.loadVec(partial, partialIndex(r, q), lanes[q]) : nullptr;
         init.push_back(!stored ? zero : first ? b.CreateSelect(first, zero, stored) : stored);
       }
     Values acc = k.loopCarried(
@@ -286,6 +292,13 @@ struct TiledMatMul {
     // profile, minimum of 5 interleaved rounds); alone, with its result in
     // a separate buffer, it took 2.6-2.8 us either way.
     const bool tailsLast = lanes.back() < vw;
+    if (addBlocks && k0)
+      for (int64_t r = 0; r < rows; ++r)
+        for (size_t q = 0; q < nv; ++q) {
+          Value *&sum = acc[r * nv + q];
+          Value *total = b.CreateFAdd(k.loadVec(partial, partialIndex(r, q), lanes[q]), sum);
+          sum = first ? b.CreateSelect(first, sum, total) : total;
+        }
     for (size_t i = 0; i < size_t(rows) * nv; ++i) {
       const int64_t r = tailsLast ? int64_t(i) % rows : int64_t(i / nv);
       const size_t q = tailsLast ? i / size_t(rows) : i % nv;
@@ -346,6 +359,8 @@ struct TiledMatMul {
 
 void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const Node &n = g_[v];
+  if (matMulBatchBlocks(g_, n) > 1)
+    return emitBatchBlockedMatMul(v, epilogue);
   if (matMulKernel(g_, n) == MatMulKernel::Transposed)
     return emitTransposedMatMul(v, epilogue);
   const Shape &as = g_[n.operands[0]].type.shape;
@@ -384,9 +399,11 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   const int64_t width = k_->VectorRegs >= 32 ? 4 : 2;
   const int64_t fullTiles = cols / vw / width, tileColumns = width * vw;
   // Parallel code splits the dimension with more tiles: the row tiles, or
-  // the full column tiles when M is small (weight gradients such as
-  // emb^T @ dhpre, [30, 1024]), so that each thread reads only its part of
-  // the wide operand. Fixed by the shapes, not by the thread count.
+  // the full column tiles when M is small (a weight gradient emb^T @ dhpre,
+  // [30, 1024], whose batch is not cut in row blocks; those that are run
+  // this kernel per block on one thread, LowerMatMulBatchBlocks.cpp), so
+  // that each thread reads only its part of the wide operand. Fixed by the
+  // shapes, not by the thread count.
   const int64_t fullTileRows = rowsPerTile(m, k, k_->VectorRegs, width);
   const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
   SmallVector<unsigned, 8> fullLanes(width, vw), restLanes;
@@ -415,7 +432,11 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   const int64_t partialAt = args.partialAt;
   const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
   int64_t kc = k;
-  if (partialAt >= 0 && fullTiles > 0 && k * panelBytes > kPanelBlockBytes) {
+  if (args.blockRows > 0) {
+    kc = args.blockRows;
+    mm.addBlocks = true;
+    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
+  } else if (partialAt >= 0 && fullTiles > 0 && k * panelBytes > kPanelBlockBytes) {
     const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
     kc = (k + chunks - 1) / chunks;
     mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));

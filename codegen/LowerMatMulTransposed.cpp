@@ -43,7 +43,14 @@ void GraphLowering::emitTransposedMatMul(ValueId v, MatMulEpilogue epilogue) {
                     k_->storeVec(ct, k_->add(k_->mul(row, m), column), acc, lanes);
                   });
   shareBarrier(); // a block of C below reads rows of C^T other threads wrote
+  emitTransposedEpilogue(
+      v, [&](Value *at, unsigned lanes) { return k_->loadVec(ct, at, lanes); }, epilogue);
+}
 
+void GraphLowering::emitTransposedEpilogue(ValueId v, TransposedLoad loadCt,
+                                           MatMulEpilogue epilogue) {
+  const Node &n = g_[v];
+  const int64_t m = n.type.shape[0], cols = n.type.shape[1];
   // Blocks of VW rows of C (i) x VW columns (j): VW row loads of C^T, an
   // in-register transpose, then the epilogue for each row of C in the block.
   // The transposed vectors are staged in a frame slot and the epilogue runs
@@ -53,7 +60,7 @@ void GraphLowering::emitTransposedMatMul(ValueId v, MatMulEpilogue epilogue) {
   auto block = [&](Value *i0, unsigned rowsOfC, Value *j0, unsigned colsOfC) {
     Values in;
     for (unsigned r = 0; r < vw; ++r)
-      in.push_back(r < colsOfC ? k_->loadVec(ct, k_->add(k_->mul(k_->add(j0, r), m), i0), rowsOfC)
+      in.push_back(r < colsOfC ? loadCt(k_->add(k_->mul(k_->add(j0, r), m), i0), rowsOfC)
                                : Constant::getNullValue(k_->VecTy));
     Values out = k_->transpose(in);
     for (unsigned c = 0; c < rowsOfC; ++c)

@@ -15,6 +15,8 @@
 // counted for that, countSharedWork). Every other node
 // (row reductions, scatters, cross-entropy, and
 // the output copies / write-backs) is *serial*: it runs on thread 0.
+// A weight gradient over batch row blocks (LowerMatMulBatchBlocks.cpp) is
+// shared in two phases: the blocks, then the rows of its result.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
 // or overwrite what another thread wrote or reads: before every shared node,

@@ -190,17 +190,27 @@ private:
   // C[m, n] = op(a) @ op(b) on buffers (a and b stored as transA / transB
   // say), by the register-blocked kernel. scratch: room for transB's
   // transposed b at its start; partialAt: offset in floats of [m, n]
-  // partial sums within it (-1: none, no K blocking).
+  // partial sums within it (-1: none, no K blocking). blockRows > 0: K in
+  // blocks of that many rows, each block's sums from zero, added in block
+  // order ((P0 + P1) + P2 ...: LowerMatMulBatchBlocks.cpp) through the
+  // partial sums.
   struct MatMulArgs {
     Buf a, b;
     int64_t m, n, k;
     bool transA, transB;
     Buf scratch;
     int64_t partialAt;
+    int64_t blockRows = 0;
   };
   void emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue);
-  // LowerMatMulTransposed.cpp: MatMulKernel::Transposed.
+  // LowerMatMulTransposed.cpp: MatMulKernel::Transposed. The epilogue half
+  // reads C^T ([N, M]) through `loadCt` (offset, lanes).
   void emitTransposedMatMul(ValueId v, MatMulEpilogue epilogue);
+  using TransposedLoad = llvm::function_ref<llvm::Value *(llvm::Value *at, unsigned lanes)>;
+  void emitTransposedEpilogue(ValueId v, TransposedLoad loadCt, MatMulEpilogue epilogue);
+  // LowerMatMulBatchBlocks.cpp: a weight gradient by batch row blocks
+  // (BufferPlan.h: matMulBatchBlocks).
+  void emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue);
   void transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst, int64_t dstStride);
   // LowerIndex.cpp
   void lowerGather(ValueId v);

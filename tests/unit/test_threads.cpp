@@ -74,18 +74,18 @@ Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
 } // namespace
 
 TEST_CASE("every thread count computes the same bits", "[threads]") {
-  // makemore at batch 256 also runs the K-blocked weight gradient (dW1 =
-  // emb^T @ dhprebn, K = 256: partial sums per row tile between chunks).
-  // The batch statistics, BatchNormGrad and column sums split row blocks
-  // when 4 blocks of at least 16 rows divide the batch (256; 68: blocks of
-  // 17, not a multiple of the matmul's row tiles) and column groups
-  // otherwise (60; wavenet has both). At H = 1024 the transposed dW2
-  // (LowerMatMulTransposed.cpp) splits its 16 column tiles of C^T between
-  // threads, then the blocks of the transpose pass.
+  // makemore at batch 128 and 256 runs its weight gradients by batch row
+  // blocks (LowerMatMulBatchBlocks.cpp: dW1 = emb^T @ dhprebn tiled, dW2 =
+  // h^T @ dlogits transposed; blocks of 32 and 64 rows), which one thread
+  // adds as it goes and threads in a second phase. The batch statistics,
+  // BatchNormGrad and column sums split row blocks when 4 blocks of at
+  // least 16 rows divide the batch (128, 256; 68: blocks of 17, not a
+  // multiple of the matmul's row tiles, and too short for the weight
+  // gradients' blocks) and column groups otherwise (60; wavenet has both).
   for (const char *example :
-       {"makemore.mlp", "makemore.mlp@batch=256", "makemore.mlp@batch=68", "makemore.mlp@batch=60",
-        "makemore.mlp@batch=256@H=1024", "makemore_adamw.mlp", "mlp3_bn.mlp", "wavenet.mlp",
-        "layernorm_gelu.mlp"}) {
+       {"makemore.mlp", "makemore.mlp@batch=256", "makemore.mlp@batch=128", "makemore.mlp@batch=68",
+        "makemore.mlp@batch=60", "makemore.mlp@batch=256@H=1024", "makemore_adamw.mlp",
+        "mlp3_bn.mlp", "wavenet.mlp", "layernorm_gelu.mlp"}) {
     SECTION(example) {
       std::string file = example;
       std::vector<std::string> settings;

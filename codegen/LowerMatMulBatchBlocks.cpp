@@ -1,0 +1,129 @@
+// Weight gradients by batch row blocks (BufferPlan.h: matMulBatchBlocks).
+//
+// Matches a TN matmul C[M, N] = A^T @ B, A stored [K, M] and B [K, N], whose
+// K (the batch rows: dW1 = emb^T @ dhprebn, dW2 = h^T @ dlogits) statsRowBlocks
+// cuts into blocks of at least kMatMulBatchBlockRows rows. Elsewhere (batch
+// 32, K not a multiple of the blocks) the plain kernels run. One limit: a
+// thread runs whole blocks, so more threads than blocks (4) leave some idle
+// in phase 1.
+//
+// What it computes: C = ((P_0 + P_1) + P_2) + ..., P_b = A[b]^T @ B[b] over
+// block b's rows, each P_b's products added in k order from zero.
+//   One thread (serial code): the blocks are the K chunks of one run of the
+//   register-blocked kernel (LowerMatMul.cpp, MatMulArgs::blockRows; for
+//   MatMulKernel::Transposed its C^T form, LowerMatMulTransposed.cpp), each
+//   tile adding its block's sums to the stored sums of the blocks before:
+//   the memory traffic of the K-chunked kernel it replaces.
+//   Threads (parallel code): phase 1 makes each P_b into its own part of the
+//   node's scratch ([blocks, M, N] floats), threads splitting the blocks; a
+//   barrier; phase 2 adds the blocks for each element in block order and
+//   hands the sums to the epilogue (the fused SGD update, a store), threads
+//   splitting C's rows.
+// Both add the same values in the same order (IEEE addition commutes, and
+// the first block's sums are taken as they are, not as 0 + P_0), so every
+// thread count gives the same bits (tests/unit/test_threads.cpp); they
+// differ from an unblocked K loop's in rounding only.
+//
+// Why: every other node of a step splits the batch rows between threads
+// (matmuls by row tiles, elementwise loops by rows, the batch statistics and
+// BatchNormGrad by these same row blocks), so each thread's activation rows
+// stay in its own core's caches. A weight gradient split by C's rows or
+// columns instead had each thread read every batch row of its columns, half
+// of them written by the other core; worse, the next step's writes of those
+// activations (h by tanh, dhprebn by BatchNormGrad) then waited for the
+// other core to give up its copies of the lines. On the 2-core Zen 5 VM with
+// its vCPUs ~250 ns apart, writing 512 KB whose lines the other core had
+// just read took 64 us against 8 us (a C microbenchmark, both threads at
+// once). makemore at B = 256 on 2 threads, per-node profile, old and new
+// binaries alternated (8 rounds, medians): H = 1024 tanh 71.6 -> 52.5 us
+// per thread, BatchNormGrad 160.5 -> 132.1, the step 810 -> 695 (minima
+// 702 -> 656); the dW nodes themselves +3..8% (phase 2 reads every block).
+// `--compare-threads 2` (1 against 2 threads in one process): H = 256
+// 0.65-0.68x -> 0.84-0.91x, H = 512 0.82-0.93x -> 0.95-0.98x. One thread:
+// no change beyond the noise (H = 1024, 10 alternated rounds, minima: step
+// 678 -> 667 us, dW2 87.3 -> 86.6, dW1 85.7 -> 87.0). A first version that
+// ran the two phases on one thread too cost it 4% (H = 512: dW2 +12%).
+// Batches of 32 (makemore's) are one block: nothing changes there.
+#include "codegen/Lowering.h"
+
+using namespace llvm;
+
+namespace mlpc::codegen {
+
+void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
+  const Node &n = g_[v];
+  const int64_t m = n.type.shape[0], cols = n.type.shape[1];
+  const int64_t k = g_[n.operands[0]].type.shape[0]; // A stored [K, M], B [K, N]
+  const int64_t blocks = matMulBatchBlocks(g_, n), blockRows = k / blocks;
+  const int64_t blockFloats = m * cols;
+  const bool transposed = matMulKernel(g_, n) == MatMulKernel::Transposed;
+  const Buf &parts = scratch(v);
+  const Buf &a = buf(n.operands[0]), &b = buf(n.operands[1]);
+
+  // One thread: the blocks are the K chunks of one kernel run, each adding
+  // its sums to the earlier blocks' (MatMulArgs::blockRows) in C's (or
+  // C^T's) own scratch: the same additions in the same order as the two
+  // phases below, for the memory traffic of an unblocked K-chunked kernel.
+  if (!k_->share.index) {
+    if (!transposed)
+      return emitTiledMatMul(
+          MatMulArgs{a, b, m, cols, k, true, false, parts, /*partialAt=*/0, blockRows}, epilogue);
+    emitTiledMatMul(MatMulArgs{b, a, cols, m, k, true, false, parts, 0, blockRows},
+                    [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+                      k_->storeVec(parts, k_->add(k_->mul(row, m), column), acc, lanes);
+                    });
+    return emitTransposedEpilogue(
+        v, [&](Value *at, unsigned lanes) { return k_->loadVec(parts, at, lanes); }, epilogue);
+  }
+
+  auto offset = [&](const Buf &base, Value *at) {
+    Buf view = base;
+    view.ptr = b_.CreateInBoundsGEP(k_->F32, base.ptr, at);
+    return view;
+  };
+
+  // Phase 1: P_b for this thread's blocks; the kernel's own loops unshared.
+  // A block's partial area is also its K chunks' partial sums (partialAt 0:
+  // a tile's last chunk reads them and stores the result in their place).
+  const KernelBuilder::Share share = k_->share;
+  k_->loopShared(
+      0, blocks, 1,
+      [&](Value *blk) {
+        k_->share = {};
+        const Buf part = offset(parts, k_->mul(blk, blockFloats));
+        const Buf ab = offset(a, k_->mul(blk, blockRows * m));
+        const Buf bb = offset(b, k_->mul(blk, blockRows * cols));
+        const int64_t partCols = transposed ? m : cols;
+        const MatMulArgs args = transposed
+                                    ? MatMulArgs{bb, ab, cols, m, blockRows, true, false, part, 0}
+                                    : MatMulArgs{ab, bb, m, cols, blockRows, true, false, part, 0};
+        emitTiledMatMul(args, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+          k_->storeVec(part, k_->add(k_->mul(row, partCols), column), acc, lanes);
+        });
+        k_->share = share;
+      },
+      "kblock");
+  shareBarrier(); // phase 2 reads every block
+
+  // Phase 2: the blocks' sum of each element, in block order from block 0's
+  // (not from 0 + P0, whose -0 would come out +0), to the epilogue.
+  auto blockSum = [&](Value *at, unsigned lanes) {
+    return k_->loopCarried(
+        1, blocks, 1, {k_->loadVec(parts, at, lanes)}, [&](Value *blk, ArrayRef<Value *> sum) {
+          Value *p = k_->loadVec(parts, k_->add(k_->mul(blk, blockFloats), at), lanes);
+          return Values{b_.CreateFAdd(sum[0], p)};
+        })[0];
+  };
+  if (transposed)
+    return emitTransposedEpilogue(v, blockSum, epilogue);
+  k_->loopShared(
+      0, m, 1,
+      [&](Value *row) {
+        k_->chunks(cols, [&](Value *c, unsigned lanes) {
+          epilogue(row, c, lanes, blockSum(k_->add(k_->mul(row, cols), c), lanes));
+        });
+      },
+      "crow");
+}
+
+} // namespace mlpc::codegen
