@@ -410,8 +410,12 @@ struct Planner {
 
   void offsets() {
     // 5. Workspace offsets, first fit, freeing each buffer after its last read.
-    Arena arena;
-    std::vector<std::vector<int>> dieAt(n);
+    // The nodes' scratch has a part of its own, after the values': parallel
+    // code writes scratch split by other lines than the batch rows (blocks of
+    // partial sums, a transposed weight), and batch rows later written in
+    // the same bytes would first have to be fetched from the other cores.
+    Arena arena, scratchArena;
+    std::vector<std::vector<int>> dieAt(n), scratchDiesAt(n);
     std::vector<std::vector<ValueId>> runsAt(n);
     for (ValueId v = 0; v < n; ++v)
       if (p.storage[v] == Storage::Epilogue)
@@ -444,9 +448,9 @@ struct Planner {
         if (int64_t s = scratchBytes(g, g[w])) {
           int id = static_cast<int>(n + w);
           s = roundUpTo(s, kBufferAlign);
-          p.scratchOffset[w] = arena.allocate(s, id);
+          p.scratchOffset[w] = scratchArena.allocate(s, id);
           p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
-          dieAt[v].push_back(id);
+          scratchDiesAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
         int64_t bytes =
@@ -458,8 +462,17 @@ struct Planner {
       }
       for (int id : dieAt[v])
         arena.release(id);
+      for (int id : scratchDiesAt[v])
+        scratchArena.release(id);
     }
-    p.workspaceBytes = arena.highWater();
+    const int64_t scratchBase = roundUpTo(arena.highWater(), kBufferAlign);
+    for (ValueId v = 0; v < n; ++v)
+      if (p.scratchOffset[v] >= 0) {
+        p.scratchOffset[v] += scratchBase;
+        p.regions[p.scratchRegion[v]].begin += scratchBase;
+        p.regions[p.scratchRegion[v]].end += scratchBase;
+      }
+    p.workspaceBytes = scratchBase + scratchArena.highWater();
   }
 };
 
