@@ -15,10 +15,20 @@
 // runs no code: the max and exp pass, the expensive part, is made once
 // instead of twice (-0.4 us of ~1.1 on the makemore step). The gradient's
 // arithmetic is the same either way, so are its bits.
+//
+// Parallel code shares the row blocks between threads like the other nodes
+// over the batch (LowerParallel.cpp), so each thread reads the logits rows
+// it wrote and writes the gradient rows it will read; the loss then adds
+// the blocks' loss vectors after a barrier, in the order one thread adds
+// them as it goes. Run on thread 0, the node had it fetch the other core's
+// logits and take back its gradient lines every step: makemore H = 1024 /
+// B = 256 on 2 threads (vCPUs ~245 ns apart), per-node profile, 8
+// alternated rounds: 12.2 -> 7.7 us (one thread: 3.9).
 #include "codegen/Lowering.h"
 #include "codegen/MathEmitter.h"
 
 #include <cmath>
+#include <functional>
 #include <optional>
 
 using namespace llvm;
@@ -34,6 +44,9 @@ struct CrossEntropyKernel {
   std::optional<Buf> gradOut; // dlogits, f32[N, K]
   Value *dloss = nullptr;     // with gradOut: the incoming gradient of the loss
   int64_t rows, cols;
+  // Parallel code: each row block's loss vector, then the sum in block order.
+  std::optional<Buf> blockLosses;
+  std::function<void()> barrier;
 
   Value *rowStart(Value *r0, Value *r) { return k.mul(k.add(r0, r), cols); }
   Value *label(Value *r0, Value *r) { return k.loadIndex(labels, k.add(r0, r)); }
@@ -99,43 +112,78 @@ struct CrossEntropyKernel {
         "row");
   }
 
-  void emit() {
+  // One block of `count` rows from r0: the gradient rows (with gradOut) and
+  // the block's loss vector (lanes past `count` 0; with lossOut, else null).
+  Value *block(Value *r0, unsigned count, Value *scale) {
     auto vmax = [&](Value *x, Value *y) { return k.maxOf(x, y); };
     auto fadd = [&](Value *x, Value *y) { return b.CreateFAdd(x, y); };
+    Value *mx = k.reduceRowsAcross(
+        count, k.splat(0.0),
+        [&](Value *r) {
+          return rowFold(rowStart(r0, r), k.splat(-INFINITY),
+                         [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
+        },
+        vmax);
+    Value *mxSlot = k.stackVector(mx);
+    Value *sum = k.reduceRowsAcross(
+        count, k.splat(1.0),
+        [&](Value *r) {
+          Value *m = k.splatLane(mxSlot, r), *row = rowStart(r0, r);
+          return rowFold(row, k.splat(0.0), [&](Value *a, Value *x, Value *c, unsigned lanes) {
+            Value *e = emitExpNonPositive(b, b.CreateFSub(x, m));
+            if (gradOut)
+              k.storeVecEndAligned(*gradOut, k.add(row, c), e, lanes);
+            return b.CreateFAdd(a, e);
+          });
+        },
+        fadd);
+    Value *loss = lossOut ? blockLoss(r0, count, mx, sum) : nullptr;
+    if (gradOut)
+      blockGrad(r0, count, sum, scale);
+    return loss;
+  }
+
+  void storeMean(Value *total) {
+    k.store(*lossOut, k.idx(0), b.CreateFDiv(k.hsum(total), ConstantFP::get(k.F32, double(rows))));
+  }
+
+  // The loss adds the blocks' loss vectors in block order from a zero
+  // vector, then across the lanes: on one thread as the blocks go, in
+  // parallel code from blockLosses after a barrier; the same bits.
+  void emit() {
     Value *scale = nullptr;
     if (gradOut)
       scale = k.splat(b.CreateFDiv(dloss, ConstantFP::get(k.F32, double(rows))));
-    Values total = k.rowBlocks(
-        rows, {k.splat(0.0)}, [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
-          Value *mx = k.reduceRowsAcross(
-              count, k.splat(0.0),
-              [&](Value *r) {
-                return rowFold(rowStart(r0, r), k.splat(-INFINITY),
-                               [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
-              },
-              vmax);
-          Value *mxSlot = k.stackVector(mx);
-          Value *sum = k.reduceRowsAcross(
-              count, k.splat(1.0),
-              [&](Value *r) {
-                Value *m = k.splatLane(mxSlot, r), *row = rowStart(r0, r);
-                return rowFold(row, k.splat(0.0),
-                               [&](Value *a, Value *x, Value *c, unsigned lanes) {
-                                 Value *e = emitExpNonPositive(b, b.CreateFSub(x, m));
-                                 if (gradOut)
-                                   k.storeVecEndAligned(*gradOut, k.add(row, c), e, lanes);
-                                 return b.CreateFAdd(a, e);
-                               });
-              },
-              fadd);
-          Value *next = lossOut ? b.CreateFAdd(acc[0], blockLoss(r0, count, mx, sum)) : acc[0];
-          if (gradOut)
-            blockGrad(r0, count, sum, scale);
-          return Values{next};
-        });
-    if (lossOut)
-      k.store(*lossOut, k.idx(0),
-              b.CreateFDiv(k.hsum(total[0]), ConstantFP::get(k.F32, double(rows))));
+    if (!blockLosses) {
+      Values total = k.rowBlocks(rows, {k.splat(0.0)},
+                                 [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
+                                   Value *loss = block(r0, count, scale);
+                                   return Values{loss ? b.CreateFAdd(acc[0], loss) : acc[0]};
+                                 });
+      if (lossOut)
+        storeMean(total[0]);
+      return;
+    }
+    const int64_t vw = k.VW, full = rows / vw * vw, blocks = (rows + vw - 1) / vw;
+    auto run = [&](Value *r0, unsigned count) {
+      if (Value *loss = block(r0, count, scale))
+        k.storeVec(*blockLosses, r0, loss, k.VW);
+    };
+    k.loopShared(
+        0, full, vw, [&](Value *r0) { run(r0, unsigned(vw)); }, "rb");
+    if (rows % vw)
+      k.onLastShare([&] { run(k.idx(full), unsigned(rows % vw)); });
+    if (!lossOut)
+      return;
+    barrier();
+    k.onLastShare([&] {
+      Values total =
+          k.loopCarried(0, blocks, 1, {k.splat(0.0)}, [&](Value *blk, ArrayRef<Value *> acc) {
+            Value *loss = k.loadVec(*blockLosses, k.mul(blk, vw), k.VW);
+            return Values{b.CreateFAdd(acc[0], loss)};
+          });
+      storeMean(total[0]);
+    });
   }
 };
 
@@ -156,6 +204,10 @@ void GraphLowering::lowerCrossEntropy(ValueId v) {
   if (grad) {
     kernel.gradOut = buf(*grad);
     kernel.dloss = k_->load(buf(g_[*grad].operands[2]), k_->idx(0));
+  }
+  if (k_->share.index) { // parallel code: threads split the row blocks
+    kernel.blockLosses = scratch(v);
+    kernel.barrier = [&] { shareBarrier(); };
   }
   kernel.emit();
 }

@@ -2,21 +2,23 @@
 // of a team runs at once, each with its ThreadContext {index, count, part}.
 //
 // Matmuls, elementwise loops (with whatever is fused into them), column
-// reductions, the batchnorm kernels and gathers are *shared*: their
-// outermost loop (the matmul's row tiles, the elementwise nest's outer axis
-// or its vector groups, the column groups of a reduction over rows, of the
-// batch statistics and of BatchNormGrad, a gather's rows) is cut into `count` contiguous parts by
-// trip, each thread's the same fraction of every loop (ThreadContext::
-// shareBegin / shareEnd; KernelBuilder::loopShared). A trip is the same
-// code on any thread, and every output element is written by exactly one
-// trip, so the results are bit-identical for any thread count and wherever
-// the cuts fall (the team moves them towards the faster cores,
-// runtime/ThreadTeam.h; the time each thread works between barriers is
-// counted for that, countSharedWork). Every other node
-// (row reductions, scatters, cross-entropy, and
-// the output copies / write-backs) is *serial*: it runs on thread 0.
-// A weight gradient over batch row blocks (LowerMatMulBatchBlocks.cpp) is
-// shared in two phases: the blocks, then the rows of its result.
+// reductions, the batchnorm kernels, cross-entropy and gathers are
+// *shared*: their outermost loop (the matmul's row tiles, the elementwise
+// nest's outer axis or its vector groups, the row blocks of a reduction over
+// rows, of the batch statistics, of BatchNormGrad and of cross-entropy, a
+// gather's rows) is cut into `count` contiguous parts by trip, each
+// thread's the same fraction of every loop (ThreadContext::shareBegin /
+// shareEnd; KernelBuilder::loopShared), so each thread keeps to the same
+// batch rows (runtime/ThreadTeam.h, "Locality"). A trip is the same code on
+// any thread, and every output element is written by exactly one trip, so
+// the results are bit-identical for any thread count and wherever the cuts
+// fall (the team moves them towards the faster cores, runtime/ThreadTeam.h;
+// the time each thread works between barriers is counted for that,
+// countSharedWork). A weight gradient over batch row blocks
+// (LowerMatMulBatchBlocks.cpp) and the loss of cross-entropy are shared in
+// two phases: the blocks, then the rows of the result (the loss: on one
+// thread). Every other node (row reductions, scatters, and the output copies
+// / write-backs) is *serial*: it runs on thread 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
 // or overwrite what another thread wrote or reads: before every shared node,
@@ -35,7 +37,7 @@ GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
   const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
                          kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
-                         isColumnReduction(v);
+                         kernel == Kernel::CrossEntropy || isColumnReduction(v);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;
