@@ -132,7 +132,7 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   if (n.op != Op::MatMul)
     return 0;
   if (int64_t blocks = matMulBatchBlocks(g, n); blocks > 1)
-    return blocks * n.type.numel() * kElemBytes; // a partial product per block
+    return blocks / 2 * n.type.numel() * kElemBytes; // a partial sum per pair of blocks
   if (matMulKernel(g, n) == MatMulKernel::Transposed)
     return n.type.numel() * kElemBytes; // C^T
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so

@@ -166,8 +166,8 @@ MatMulKernel matMulKernel(const Graph &g, const Node &n);
 // The batch row blocks of a weight gradient (LowerMatMulBatchBlocks.cpp):
 // for a TN matmul C = A^T @ B (A and B stored [K, *], K the batch rows) whose
 // K statsRowBlocks cuts into blocks of at least kMatMulBatchBlockRows rows,
-// that many blocks, each a partial product in the node's scratch ([blocks,
-// M, N] floats, C^T's layout for MatMulKernel::Transposed); else 1.
+// that many blocks, a pair's partial sums in the node's scratch ([blocks /
+// 2, M, N] floats, C^T's layout for MatMulKernel::Transposed); else 1.
 constexpr int64_t kMatMulBatchBlockRows = 32;
 int64_t matMulBatchBlocks(const Graph &g, const Node &n);
 

@@ -230,9 +230,12 @@ struct TiledMatMul {
   // (see columnTile); microKernel(packing) reads op(B) and writes the panel.
   Buf panel{};
   int64_t panelStride = 0;
-  // K chunks as batch blocks (MatMulArgs::blockRows): each chunk's sums
-  // start at zero and are then added to the earlier chunks' (stored + acc).
+  // K chunks as batch blocks (MatMulArgs::blockRows, LowerMatMulBatchBlocks.cpp):
+  // each chunk's sums start at zero; block 2g's are stored in area g of the
+  // partial sums, block 2g + 1's added to them (P_2g + P_2g+1); the last
+  // block's pair sum is added to the earlier pairs' ((S_0 + S_1) + ...).
   bool addBlocks = false;
+  int64_t blockRows = 0;
 
   // One tile: rows x lanes.size() vectors at (row0, firstColumn), over
   // k in [k0, k0 + trips) (k0 null: [0, trips)). The accumulators start at
@@ -292,21 +295,43 @@ struct TiledMatMul {
     // profile, minimum of 5 interleaved rounds); alone, with its result in
     // a separate buffer, it took 2.6-2.8 us either way.
     const bool tailsLast = lanes.back() < vw;
+    Value *area = nullptr; // addBlocks: this block's pair's partial sums
     if (addBlocks && k0)
-      for (int64_t r = 0; r < rows; ++r)
-        for (size_t q = 0; q < nv; ++q) {
-          Value *&sum = acc[r * nv + q];
-          Value *total = b.CreateFAdd(k.loadVec(partial, partialIndex(r, q), lanes[q]), sum);
-          sum = first ? b.CreateSelect(first, sum, total) : total;
-        }
+      addBlockSums(acc, rows, lanes, partialIndex, k0, last, area);
     for (size_t i = 0; i < size_t(rows) * nv; ++i) {
       const int64_t r = tailsLast ? int64_t(i) % rows : int64_t(i / nv);
       const size_t q = tailsLast ? i / size_t(rows) : i % nv;
       if (last)
         epilogue(k.add(row0, r), k.add(firstColumn, int64_t(q) * vw), lanes[q], acc[r * nv + q]);
       else
-        k.storeVec(partial, partialIndex(r, q), acc[r * nv + q], lanes[q]);
+        k.storeVec(partial, area ? k.add(area, partialIndex(r, q)) : partialIndex(r, q),
+                   acc[r * nv + q], lanes[q]);
     }
+  }
+
+  // addBlocks, for the block from k0: the odd block of a pair adds the
+  // even one's stored sums; the last block also adds the earlier pairs'.
+  void addBlockSums(Values &acc, int64_t rows, ArrayRef<unsigned> lanes,
+                    function_ref<Value *(int64_t, size_t)> partialIndex, Value *k0, bool last,
+                    Value *&area) {
+    const size_t nv = lanes.size();
+    const int64_t areaFloats = m * cols, pairs = depth / (2 * blockRows);
+    Value *block = b.CreateUDiv(k0, k.idx(blockRows));
+    Value *odd = b.CreateTrunc(b.CreateAnd(block, k.idx(1)), b.getInt1Ty());
+    area = k.mul(b.CreateLShr(block, k.idx(1)), areaFloats);
+    for (int64_t r = 0; r < rows; ++r)
+      for (size_t q = 0; q < nv; ++q) {
+        Value *&sum = acc[r * nv + q];
+        Value *at = partialIndex(r, q);
+        Value *pair = b.CreateFAdd(k.loadVec(partial, k.add(area, at), lanes[q]), sum);
+        sum = b.CreateSelect(odd, pair, sum);
+        if (!last || pairs < 2)
+          continue;
+        Value *before = k.loadVec(partial, at, lanes[q]);
+        for (int64_t g = 1; g + 1 < pairs; ++g)
+          before = b.CreateFAdd(before, k.loadVec(partial, k.add(at, g * areaFloats), lanes[q]));
+        sum = b.CreateFAdd(before, sum);
+      }
   }
 
   // Every row tile of one column tile. Threads split the row tiles
@@ -435,6 +460,7 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   if (args.blockRows > 0) {
     kc = args.blockRows;
     mm.addBlocks = true;
+    mm.blockRows = args.blockRows;
     mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
   } else if (partialAt >= 0 && fullTiles > 0 && k * panelBytes > kPanelBlockBytes) {
     const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;

@@ -4,23 +4,24 @@
 // K (the batch rows: dW1 = emb^T @ dhprebn, dW2 = h^T @ dlogits) statsRowBlocks
 // cuts into blocks of at least kMatMulBatchBlockRows rows. Elsewhere (batch
 // 32, K not a multiple of the blocks) the plain kernels run. One limit: a
-// thread runs whole blocks, so more threads than blocks (4) leave some idle
-// in phase 1.
+// thread runs whole pairs of blocks, so a team of more than 2 (kStatsBlocks
+// / 2) leaves the others idle in phase 1.
 //
-// What it computes: C = ((P_0 + P_1) + P_2) + ..., P_b = A[b]^T @ B[b] over
-// block b's rows, each P_b's products added in k order from zero.
+// What it computes: C = (S_0 + S_1) + ..., S_g = P_2g + P_2g+1 and P_b =
+// A[b]^T @ B[b] over block b's rows, each P_b's products added in k order
+// from zero.
 //   One thread (serial code): the blocks are the K chunks of one run of the
 //   register-blocked kernel (LowerMatMul.cpp, MatMulArgs::blockRows; for
-//   MatMulKernel::Transposed its C^T form, LowerMatMulTransposed.cpp), each
-//   tile adding its block's sums to the stored sums of the blocks before:
-//   the memory traffic of the K-chunked kernel it replaces.
-//   Threads (parallel code): phase 1 makes each P_b into its own part of the
-//   node's scratch ([blocks, M, N] floats), threads splitting the blocks; a
-//   barrier; phase 2 adds the blocks for each element in block order and
-//   hands the sums to the epilogue (the fused SGD update, a store), threads
-//   splitting C's rows.
+//   MatMulKernel::Transposed its C^T form, LowerMatMulTransposed.cpp): a
+//   tile stores block 2g's sums in area g of the scratch, adds block
+//   2g + 1's to them, and the last block's tile adds the pairs before.
+//   Threads (parallel code): phase 1 makes each S_g into area g (the same
+//   kernel run over the pair's rows), threads splitting the pairs; a
+//   barrier; phase 2 adds the pairs for each element in order and hands the
+//   sums to the epilogue (the fused SGD update, a store), threads splitting
+//   C's rows.
 // Both add the same values in the same order (IEEE addition commutes, and
-// the first block's sums are taken as they are, not as 0 + P_0), so every
+// the first pair's sums are taken as they are, not as 0 + S_0), so every
 // thread count gives the same bits (tests/unit/test_threads.cpp); they
 // differ from an unblocked K loop's in rounding only.
 //
@@ -43,10 +44,19 @@
 // no change beyond the noise (H = 1024, 10 alternated rounds, minima: step
 // 678 -> 667 us, dW2 87.3 -> 86.6, dW1 85.7 -> 87.0). A first version that
 // ran the two phases on one thread too cost it 4% (H = 512: dW2 +12%).
+// Pairs rather than four blocks each in its own area: the other thread
+// then reads one pair's sums instead of two blocks', and the next step's
+// writes of them take half as many lines back (2 threads, H = 1024 / B =
+// 256, `--compare-threads 2`, 4 alternated runs of 7 rounds: 1.14-1.22x
+// -> 1.12-1.28x, medians of the runs 1.165 -> 1.235; dW2 on each thread
+// 95.0 -> 81.4 us, median of 8 profiles; one thread at H = 512: step
+// minima 322.4 / 322.6 us, 10 rounds).
 // Batches of 32 (makemore's) are one block: nothing changes there.
 #include "codegen/Lowering.h"
 
 using namespace llvm;
+
+static_assert(mlpc::codegen::kStatsBlocks % 2 == 0, "weight gradients add pairs of blocks");
 
 namespace mlpc::codegen {
 
@@ -82,45 +92,46 @@ void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
     return view;
   };
 
-  // Phase 1: P_b for this thread's blocks; the kernel's own loops unshared.
-  // A block's partial area is also its K chunks' partial sums (partialAt 0:
-  // a tile's last chunk reads them and stores the result in their place).
+  // Phase 1: the sums of this thread's pairs of blocks, each pair one run of
+  // the kernel over its rows (MatMulArgs::blockRows: the pair's second
+  // block added to its first in place), the kernel's own loops unshared.
+  const int64_t pairs = blocks / 2, pairRows = 2 * blockRows;
   const KernelBuilder::Share share = k_->share;
   k_->loopShared(
-      0, blocks, 1,
-      [&](Value *blk) {
+      0, pairs, 1,
+      [&](Value *pair) {
         k_->share = {};
-        const Buf part = offset(parts, k_->mul(blk, blockFloats));
-        const Buf ab = offset(a, k_->mul(blk, blockRows * m));
-        const Buf bb = offset(b, k_->mul(blk, blockRows * cols));
+        const Buf part = offset(parts, k_->mul(pair, blockFloats));
+        const Buf ab = offset(a, k_->mul(pair, pairRows * m));
+        const Buf bb = offset(b, k_->mul(pair, pairRows * cols));
         const int64_t partCols = transposed ? m : cols;
-        const MatMulArgs args = transposed
-                                    ? MatMulArgs{bb, ab, cols, m, blockRows, true, false, part, 0}
-                                    : MatMulArgs{ab, bb, m, cols, blockRows, true, false, part, 0};
+        const MatMulArgs args =
+            transposed ? MatMulArgs{bb, ab, cols, m, pairRows, true, false, part, 0, blockRows}
+                       : MatMulArgs{ab, bb, m, cols, pairRows, true, false, part, 0, blockRows};
         emitTiledMatMul(args, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
           k_->storeVec(part, k_->add(k_->mul(row, partCols), column), acc, lanes);
         });
         k_->share = share;
       },
-      "kblock");
-  shareBarrier(); // phase 2 reads every block
+      "kpair");
+  shareBarrier(); // phase 2 reads every pair
 
-  // Phase 2: the blocks' sum of each element, in block order from block 0's
-  // (not from 0 + P0, whose -0 would come out +0), to the epilogue.
-  auto blockSum = [&](Value *at, unsigned lanes) {
+  // Phase 2: the pairs' sums of each element in pair order, from pair 0's
+  // (not from 0 + S_0, whose -0 would come out +0), to the epilogue.
+  auto pairSum = [&](Value *at, unsigned lanes) {
     return k_->loopCarried(
-        1, blocks, 1, {k_->loadVec(parts, at, lanes)}, [&](Value *blk, ArrayRef<Value *> sum) {
-          Value *p = k_->loadVec(parts, k_->add(k_->mul(blk, blockFloats), at), lanes);
+        1, pairs, 1, {k_->loadVec(parts, at, lanes)}, [&](Value *pair, ArrayRef<Value *> sum) {
+          Value *p = k_->loadVec(parts, k_->add(k_->mul(pair, blockFloats), at), lanes);
           return Values{b_.CreateFAdd(sum[0], p)};
         })[0];
   };
   if (transposed)
-    return emitTransposedEpilogue(v, blockSum, epilogue);
+    return emitTransposedEpilogue(v, pairSum, epilogue);
   k_->loopShared(
       0, m, 1,
       [&](Value *row) {
         k_->chunks(cols, [&](Value *c, unsigned lanes) {
-          epilogue(row, c, lanes, blockSum(k_->add(k_->mul(row, cols), c), lanes));
+          epilogue(row, c, lanes, pairSum(k_->add(k_->mul(row, cols), c), lanes));
         });
       },
       "crow");

@@ -191,9 +191,9 @@ private:
   // say), by the register-blocked kernel. scratch: room for transB's
   // transposed b at its start; partialAt: offset in floats of [m, n]
   // partial sums within it (-1: none, no K blocking). blockRows > 0: K in
-  // blocks of that many rows, each block's sums from zero, added in block
-  // order ((P0 + P1) + P2 ...: LowerMatMulBatchBlocks.cpp) through the
-  // partial sums.
+  // an even number of blocks of that many rows, each block's sums from
+  // zero, added in pairs and the pairs in order ((P0 + P1) + (P2 + P3):
+  // LowerMatMulBatchBlocks.cpp) through the partial sums, [pairs, m, n].
   struct MatMulArgs {
     Buf a, b;
     int64_t m, n, k;

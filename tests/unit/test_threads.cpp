@@ -76,8 +76,8 @@ Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
 TEST_CASE("every thread count computes the same bits", "[threads]") {
   // makemore at batch 128 and 256 runs its weight gradients by batch row
   // blocks (LowerMatMulBatchBlocks.cpp: dW1 = emb^T @ dhprebn tiled, dW2 =
-  // h^T @ dlogits transposed; blocks of 32 and 64 rows), which one thread
-  // adds as it goes and threads in a second phase. The batch statistics,
+  // h^T @ dlogits transposed; blocks of 32 and 64 rows, added in pairs),
+  // which one thread adds as it goes and threads in a second phase. The batch statistics,
   // BatchNormGrad and column sums split row blocks when 4 blocks of at
   // least 16 rows divide the batch (128, 256; 68: blocks of 17, not a
   // multiple of the matmul's row tiles, and too short for the weight
