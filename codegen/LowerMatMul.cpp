@@ -66,6 +66,20 @@ struct MatView {
 // thread (32 rows ahead: no better).
 constexpr int64_t kPackPrefetchRows = 16;
 
+// A transB operand (a weight, dlogits @ W2^T) of at most this many bytes
+// transposed is transposed by every thread of parallel code into its own
+// stack frame, instead of in parts into the node's scratch that every
+// thread then reads whole: each thread's parts travelled to the other core
+// every step, and the next step's stores into them waited for the other
+// core's copies to be dropped (runtime/ThreadTeam.h, "Locality"). The
+// bound keeps the frame small for a caller's thread (BatchNormGrad's
+// coefficients take up to 64 KB too). `--compare-threads 2`, vCPUs ~232 ns
+// apart, 3 alternated rounds: makemore H = 256 / B = 256 (W1^T, W2^T ~30 KB)
+// 1.03 / 1.00 / 1.06x -> 1.09 / 1.05 / 1.14x, H = 200 / B = 256 0.98 / 0.95 /
+// 0.92x -> 0.97 / 0.97 / 0.99x, wavenet (W1^T only) 0.66-0.68x -> 0.67-0.69x.
+// Larger ones (H = 1024: 110-123 KB) keep the shared transpose.
+constexpr int64_t kPrivateTransposeBytes = 64 * 1024;
+
 // Independent accumulator chains a tile needs to keep the FMA pipes busy:
 // 2 pipes x 4 cycles of latency = 8 on current x86 cores, plus slack for the
 // broadcast loads between them.
@@ -409,9 +423,20 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
                  epilogue};
   if (args.transB) {
     const int64_t stride = transposedRowStride(cols);
-    transposeInto(args.b, cols, k, args.scratch, stride);
-    mm.bm = MatView{args.scratch, stride, 1};
-    shareBarrier(); // every thread reads all of the transposed B
+    if (k_->share.index && k * stride * kElemBytes <= kPrivateTransposeBytes) {
+      // Parallel code, a small B: each thread transposes all of it into its
+      // own stack and reads only that (see kPrivateTransposeBytes).
+      const Buf own{k_->entryAlloca(k_->F32, unsigned(k * stride)), k_->F32};
+      const KernelBuilder::Share share = k_->share;
+      k_->share = {};
+      transposeInto(args.b, cols, k, own, stride);
+      k_->share = share;
+      mm.bm = MatView{own, stride, 1};
+    } else {
+      transposeInto(args.b, cols, k, args.scratch, stride);
+      mm.bm = MatView{args.scratch, stride, 1};
+      shareBarrier(); // every thread reads all of the transposed B
+    }
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
   // most one narrower tile for the rest of N (its last vector masked when
