@@ -77,9 +77,13 @@ int64_t transposedFloats(const Graph &g, const Node &n) {
   if (n.op != Op::MatMul || !n.transB)
     return 0;
   const Shape &b = g[n.operands[1]].type.shape; // [N, K]
-  return b[1] * transposedRowStride(b[0]);
+  return kTransposeSlots * transposeSlotFloats(b[1], b[0]);
 }
 } // namespace
+
+int64_t transposeSlotFloats(int64_t k, int64_t n) {
+  return roundUpTo(k * transposedRowStride(n), kBufferAlign / kElemBytes);
+}
 
 MatMulKernel matMulKernel(const Graph &g, const Node &n) {
   const Shape &a = g[n.operands[0]].type.shape;

@@ -149,6 +149,12 @@ constexpr int64_t roundUpTo(int64_t n, int64_t multiple) {
 // (512 bytes), where every row would start in the same few L1 sets
 // (256x1024x27:NT ran at 0.62x dnnl_sgemm with a 4 KB stride).
 int64_t transposedRowStride(int64_t n);
+// Copies of a transB matmul's transposed operand [K, N] in its scratch, each
+// transposeSlotFloats: parallel code with a team of up to kTransposeSlots
+// threads gives each thread its own (LowerMatMul.cpp), larger teams share
+// the first.
+constexpr int64_t kTransposeSlots = 4;
+int64_t transposeSlotFloats(int64_t k, int64_t n);
 // Offset in floats of a matmul's partial-sum area within its scratch, or -1.
 int64_t matMulPartialOffset(const Graph &g, const Node &n);
 

@@ -66,20 +66,6 @@ struct MatView {
 // thread (32 rows ahead: no better).
 constexpr int64_t kPackPrefetchRows = 16;
 
-// A transB operand (a weight, dlogits @ W2^T) of at most this many bytes
-// transposed is transposed by every thread of parallel code into its own
-// stack frame, instead of in parts into the node's scratch that every
-// thread then reads whole: each thread's parts travelled to the other core
-// every step, and the next step's stores into them waited for the other
-// core's copies to be dropped (runtime/ThreadTeam.h, "Locality"). The
-// bound keeps the frame small for a caller's thread (BatchNormGrad's
-// coefficients take up to 64 KB too). `--compare-threads 2`, vCPUs ~232 ns
-// apart, 3 alternated rounds: makemore H = 256 / B = 256 (W1^T, W2^T ~30 KB)
-// 1.03 / 1.00 / 1.06x -> 1.09 / 1.05 / 1.14x, H = 200 / B = 256 0.98 / 0.95 /
-// 0.92x -> 0.97 / 0.97 / 0.99x, wavenet (W1^T only) 0.66-0.68x -> 0.67-0.69x.
-// Larger ones (H = 1024: 110-123 KB) keep the shared transpose.
-constexpr int64_t kPrivateTransposeBytes = 64 * 1024;
-
 // Independent accumulator chains a tile needs to keep the FMA pipes busy:
 // 2 pipes x 4 cycles of latency = 8 on current x86 cores, plus slack for the
 // broadcast loads between them.
@@ -409,6 +395,45 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
                   epilogue);
 }
 
+// Parallel code's transposed B: with a team of up to kTransposeSlots
+// threads each thread transposes all of B into its own slot of the scratch
+// and reads only that; larger teams transpose it in parts into slot 0, which
+// every thread then reads. Shared, each thread's parts travelled to the
+// other cores every step, and the next step's stores into them waited for
+// the other cores' copies to be dropped (runtime/ThreadTeam.h, "Locality").
+// `--compare-threads 2`, vCPUs ~232 ns apart, 3 alternated rounds, with each
+// thread's own copy on its stack up to 64 KB (the first version): makemore
+// H = 256 / B = 256 (W1^T, W2^T ~30 KB) 1.03 / 1.00 / 1.06x -> 1.09 / 1.05 /
+// 1.14x, H = 200 / B = 256 0.98 / 0.95 / 0.92x -> 0.97 / 0.97 / 0.99x. Slots
+// in the scratch for any size, against that (6 alternated runs, vCPUs
+// 240-264 ns apart): wavenet (W2^T, W3^T 128 KB) median 0.70x -> 0.76x,
+// H = 1024 / B = 256 (110-123 KB) 1.085x / 1.065x (the noise: 1.01-1.27x);
+// no stack frames of up to 64 KB on a caller's thread. Workspace: 3 more
+// copies (makemore at B = 32: +138 KB; compiling run's peak RSS 38.6 ->
+// 38.7 MiB).
+void GraphLowering::transposeOwnOrShared(const MatMulArgs &args, int64_t stride, Buf &transposed) {
+  const int64_t slot = transposeSlotFloats(args.k, args.n);
+  Value *own = b_.CreateICmpULE(k_->share.count, k_->idx(kTransposeSlots));
+  transposed.ptr = b_.CreateInBoundsGEP(
+      k_->F32, args.scratch.ptr, b_.CreateSelect(own, k_->mul(k_->share.index, slot), k_->idx(0)));
+  Function *f = b_.GetInsertBlock()->getParent();
+  BasicBlock *ownBB = BasicBlock::Create(ctx_, "transpose.own", f);
+  BasicBlock *sharedBB = BasicBlock::Create(ctx_, "transpose.shared", f);
+  BasicBlock *done = BasicBlock::Create(ctx_, "transpose.done", f);
+  b_.CreateCondBr(own, ownBB, sharedBB);
+  b_.SetInsertPoint(ownBB);
+  const KernelBuilder::Share share = k_->share;
+  k_->share = {};
+  transposeInto(args.b, args.n, args.k, transposed, stride);
+  k_->share = share;
+  b_.CreateBr(done);
+  b_.SetInsertPoint(sharedBB);
+  transposeInto(args.b, args.n, args.k, args.scratch, stride);
+  shareBarrier(); // every thread reads all of the transposed B
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
 void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue) {
   const int64_t m = args.m, cols = args.n, k = args.k;
   const unsigned vw = k_->VW;
@@ -423,20 +448,11 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
                  epilogue};
   if (args.transB) {
     const int64_t stride = transposedRowStride(cols);
-    if (k_->share.index && k * stride * kElemBytes <= kPrivateTransposeBytes) {
-      // Parallel code, a small B: each thread transposes all of it into its
-      // own stack and reads only that (see kPrivateTransposeBytes).
-      const Buf own{k_->entryAlloca(k_->F32, unsigned(k * stride)), k_->F32};
-      const KernelBuilder::Share share = k_->share;
-      k_->share = {};
-      transposeInto(args.b, cols, k, own, stride);
-      k_->share = share;
-      mm.bm = MatView{own, stride, 1};
-    } else {
+    mm.bm = MatView{args.scratch, stride, 1};
+    if (k_->share.index)
+      transposeOwnOrShared(args, stride, mm.bm.buf);
+    else
       transposeInto(args.b, cols, k, args.scratch, stride);
-      mm.bm = MatView{args.scratch, stride, 1};
-      shareBarrier(); // every thread reads all of the transposed B
-    }
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
   // most one narrower tile for the rest of N (its last vector masked when

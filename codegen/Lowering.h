@@ -203,6 +203,7 @@ private:
     int64_t blockRows = 0;
   };
   void emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue);
+  void transposeOwnOrShared(const MatMulArgs &args, int64_t stride, Buf &transposed);
   // LowerMatMulTransposed.cpp: MatMulKernel::Transposed. The epilogue half
   // reads C^T ([N, M]) through `loadCt` (offset, lanes).
   void emitTransposedMatMul(ValueId v, MatMulEpilogue epilogue);

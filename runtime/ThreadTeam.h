@@ -41,8 +41,8 @@
 // writing a line the other core has read waits for its copy to be dropped
 // (8x the time of a local write on the 2-core VM, vCPUs ~250 ns apart).
 // What the threads still share each step: the weights (read by all, updated
-// in parts), a transB matmul's transposed operand above 64 KB (smaller ones
-// each thread transposes for itself, LowerMatMul.cpp), the weight gradients'
+// in parts; each thread of a team of up to 4 transposes a transB matmul's
+// weight for itself, LowerMatMul.cpp), the weight gradients'
 // partial sums, the batch statistics' column sums, and the rows the serial
 // nodes (cross-entropy, scatter_add) read and write.
 #pragma once

@@ -102,9 +102,10 @@ TEST_CASE("every thread count computes the same bits", "[threads]") {
       }
       Run one = train(ast, diags, 1);
       // Equal parts, and parts as uneven as the balancing may make them
-      // (ThreadTeam.h: a thread keeps at least a quarter of an equal part).
+      // (ThreadTeam.h: a thread keeps at least a quarter of an equal part);
+      // 5 threads, more than kTransposeSlots, share a transposed weight.
       const std::vector<std::pair<unsigned, std::vector<double>>> teams{
-          {2, {}}, {3, {}}, {2, {0.15, 0.85}}, {3, {0.6, 0.1, 0.3}}};
+          {2, {}}, {3, {}}, {2, {0.15, 0.85}}, {3, {0.6, 0.1, 0.3}}, {5, {}}};
       for (const auto &[threads, shares] : teams) {
         INFO(example << " with " << threads << " threads, " << shares.size() << " fixed shares");
         Run many = train(ast, diags, threads, shares);
