@@ -33,6 +33,9 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
+// Elementwise nodes of at most this many elements run serial (nodeMode).
+constexpr int64_t kSerialElementwiseMax = 4096;
+
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
   const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
@@ -43,6 +46,17 @@ GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
     return shareable ? NodeMode::Shared : NodeMode::Serial;
   if (!runsOwnKernel(v))
     return hasPostActions(v) ? NodeMode::Serial : NodeMode::NoCode;
+  // A small elementwise loop (a BatchNorm's running statistics, the update of
+  // a gain or a bias: 1024 floats, tens of nanoseconds of work) runs on
+  // thread 0: shared, it cost a barrier (~0.25 us with the vCPUs ~250 ns
+  // apart) and its lines went to the other core, and serial ones in a row
+  // pass no barrier between them (makemore's step: three after the loss,
+  // three after BatchNormGrad). `--compare-threads 2`, 4 alternated runs,
+  // vCPUs ~250 ns apart, medians: wavenet 0.70x -> 0.75x (every run of the
+  // new at or above the old's median), makemore H = 256 / B = 256 0.97x ->
+  // 1.04x (0.89-1.17x: the noise).
+  if (kernel == Kernel::Elementwise && g_[v].type.numel() <= kSerialElementwiseMax)
+    return NodeMode::Serial;
   return shareable ? NodeMode::Shared : NodeMode::Serial;
 }
 
