@@ -136,11 +136,11 @@ void planKernelFills(const Graph &g, BufferPlan &plan);
 // (see LowerMatMul.cpp).
 int64_t scratchBytes(const Graph &g, const Node &n);
 constexpr int64_t kMatMulPartialMinK = 128;
-// Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
-// widest vector (LowerIndex.cpp).
-constexpr int64_t kScatterRowPad = 16;
 // The most f32 lanes of a kernel vector (512 bits).
 constexpr int64_t kMaxVectorLanes = 16;
+// Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
+// widest vector (LowerIndex.cpp).
+constexpr int64_t kScatterRowPad = kMaxVectorLanes;
 constexpr int64_t roundUpTo(int64_t n, int64_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
 }

@@ -211,33 +211,12 @@ TEST_CASE("codegen: transposed narrow weight gradient at every vector width",
     for (int64_t rows : {64, 75})
       DYNAMIC_SECTION(bits << " bits, dW [" << rows << ", 27]") {
         const int64_t batch = 160;
-        Graph g;
-        ValueId x = param(g, "x", {batch, rows}), dy = param(g, "dy", {batch, 27});
-        ValueId p = param(g, "P", {rows, 27}), bias = param(g, "bias", {27});
-        auto dw = [&] { return node(g, Op::MatMul, {x, dy}, [](Node &n) { n.transA = true; }); };
-        ValueId plain = dw(), fused = node(g, Op::Add, {dw(), bias}), grad = dw();
-        REQUIRE(codegen::matMulKernel(g, g[plain]) == codegen::MatMulKernel::Transposed);
-        g.setOutput("plain", plain);
-        g.setOutput("fused", fused);
-        g.setOutput({"grad.P", grad, OutputRole::Gradient, p, std::nullopt});
-        CompileOptions options;
-        options.vectorBits = bits;
-        options.sgdUpdate = true;
-        auto plan = codegen::planBuffers(g, true);
+        WeightGradientGraph w = weightGradientGraph(batch, rows, 27);
+        REQUIRE(codegen::matMulKernel(w.g, w.g[w.plain]) == codegen::MatMulKernel::Transposed);
+        auto plan = codegen::planBuffers(w.g, true);
         REQUIRE(bool(plan));
-        CHECK(plan->storage[g[fused].operands[0]] == codegen::Storage::Epilogue);
-        const float lr = 0.25f;
-        LeafData data = RandomLeaves{}(g);
-        Values ref = interpretOrFail(g, data);
-        JitRun run = runJit(g, data, options, lr);
-        const double tol = 1e-6 * std::sqrt(double(batch));
-        expectClose(run.outputs[0], ref[plain], "plain", 1e-5, tol);
-        expectClose(run.outputs[1], ref[fused], "fused", 1e-5, tol);
-        expectClose(run.outputs[2], ref[grad], "grad.P", 1e-5, tol);
-        std::vector<double> expect = data["P"];
-        for (size_t i = 0; i < expect.size(); ++i)
-          expect[i] -= lr * ref[grad][i];
-        expectClose(run.leavesAfter["P"], expect, "P after the update", 1e-5, tol);
+        CHECK(plan->storage[w.g[w.fused].operands[0]] == codegen::Storage::Epilogue);
+        checkWeightGradient(w, bits, batch);
       }
 }
 

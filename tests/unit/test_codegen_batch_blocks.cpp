@@ -23,29 +23,8 @@ TEST_CASE("codegen: weight gradients by batch row blocks", "[codegen][vector-wid
     for (const Case &c : cases)
       DYNAMIC_SECTION(bits << " bits, dW [" << c.m << ", " << c.n << "] over " << c.batch
                            << " rows") {
-        Graph g;
-        ValueId x = param(g, "x", {c.batch, c.m}), dy = param(g, "dy", {c.batch, c.n});
-        ValueId p = param(g, "P", {c.m, c.n}), bias = param(g, "bias", {c.n});
-        auto dw = [&] { return node(g, Op::MatMul, {x, dy}, [](Node &n) { n.transA = true; }); };
-        ValueId plain = dw(), fused = node(g, Op::Add, {dw(), bias}), grad = dw();
-        CHECK(codegen::matMulBatchBlocks(g, g[plain]) == c.blocks);
-        g.setOutput("plain", plain);
-        g.setOutput("fused", fused);
-        g.setOutput({"grad.P", grad, OutputRole::Gradient, p, std::nullopt});
-        CompileOptions options;
-        options.vectorBits = bits;
-        options.sgdUpdate = true;
-        const float lr = 0.25f;
-        LeafData data = RandomLeaves{}(g);
-        Values ref = interpretOrFail(g, data);
-        JitRun run = runJit(g, data, options, lr);
-        const double tol = 1e-6 * std::sqrt(double(c.batch));
-        expectClose(run.outputs[0], ref[plain], "plain", 1e-5, tol);
-        expectClose(run.outputs[1], ref[fused], "fused", 1e-5, tol);
-        expectClose(run.outputs[2], ref[grad], "grad.P", 1e-5, tol);
-        std::vector<double> expect = data["P"];
-        for (size_t i = 0; i < expect.size(); ++i)
-          expect[i] -= lr * ref[grad][i];
-        expectClose(run.leavesAfter["P"], expect, "P after the update", 1e-5, tol);
+        WeightGradientGraph w = weightGradientGraph(c.batch, c.m, c.n);
+        CHECK(codegen::matMulBatchBlocks(w.g, w.g[w.plain]) == c.blocks);
+        checkWeightGradient(w, bits, c.batch);
       }
 }

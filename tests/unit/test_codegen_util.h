@@ -172,6 +172,45 @@ inline void expectClose(const std::vector<float> &actual, const std::vector<doub
   CHECK(ok);
 }
 
+// dW = x^T @ dy, x [batch, m] and dy [batch, n], three ways: a plain
+// output, fused into an elementwise consumer (+ bias), and the gradient of a
+// parameter P [m, n] (the SGD update in the kernel's epilogue or after it).
+struct WeightGradientGraph {
+  Graph g;
+  ValueId plain = 0, fused = 0, grad = 0;
+};
+inline WeightGradientGraph weightGradientGraph(int64_t batch, int64_t m, int64_t n) {
+  WeightGradientGraph w;
+  Graph &g = w.g;
+  ValueId x = param(g, "x", {batch, m}), dy = param(g, "dy", {batch, n});
+  ValueId p = param(g, "P", {m, n}), bias = param(g, "bias", {n});
+  auto dw = [&] { return node(g, Op::MatMul, {x, dy}, [](Node &nd) { nd.transA = true; }); };
+  w.plain = dw(), w.fused = node(g, Op::Add, {dw(), bias}), w.grad = dw();
+  g.setOutput("plain", w.plain);
+  g.setOutput("fused", w.fused);
+  g.setOutput({"grad.P", w.grad, OutputRole::Gradient, p, std::nullopt});
+  return w;
+}
+// Runs it at `bits` with lr 0.25 and checks the three outputs and P after
+// the update against the interpreter (tolerance growing with sqrt(batch)).
+inline void checkWeightGradient(const WeightGradientGraph &w, unsigned bits, int64_t batch) {
+  CompileOptions options;
+  options.vectorBits = bits;
+  options.sgdUpdate = true;
+  const float lr = 0.25f;
+  LeafData data = RandomLeaves{}(w.g);
+  Values ref = interpretOrFail(w.g, data);
+  JitRun run = runJit(w.g, data, options, lr);
+  const double tol = 1e-6 * std::sqrt(double(batch));
+  expectClose(run.outputs[0], ref[w.plain], "plain", 1e-5, tol);
+  expectClose(run.outputs[1], ref[w.fused], "fused", 1e-5, tol);
+  expectClose(run.outputs[2], ref[w.grad], "grad.P", 1e-5, tol);
+  std::vector<double> expect = data["P"];
+  for (size_t i = 0; i < expect.size(); ++i)
+    expect[i] -= lr * ref[w.grad][i];
+  expectClose(run.leavesAfter["P"], expect, "P after the update", 1e-5, tol);
+}
+
 // Runs g with the JIT and the interpreter on the same random data and compares every output.
 inline void checkAgainstInterpreter(const Graph &g, RandomLeaves random = {}, double rtol = 1e-5,
                                     double atol = 1e-5) {
