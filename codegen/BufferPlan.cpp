@@ -502,7 +502,7 @@ struct Planner {
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
         int64_t bytes =
-            roundUpTo((2 + kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+            roundUpTo((2 + 2 * kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
         p.stats[group].offset = arena.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);

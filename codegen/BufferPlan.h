@@ -88,7 +88,7 @@ struct StatsPlan {
   int64_t mean = -1;    // a later mean(x, 0) node the kernel also writes, or -1
   int64_t squares = -1; // a later sum((x - mean(x, 0))^2, 0) node it writes, or -1
   int64_t offset = 0;   // workspace bytes: `columns` means, then `columns` 1/std,
-                        // then kStatsBlocks x `columns` partial sums (batches of 64+)
+                        // then 2 kStatsBlocks x `columns` partial sums (batches of 64+)
   int region = -1;
 };
 

@@ -12,7 +12,10 @@
 //   cross_entropy(x, y)                          (BufferPlan::lossGrad)
 // Each is the same arithmetic in the same order as the node's own kernel
 // would do, except the BatchNormGrad sum(dout * xhat), which is scaled by
-// 1/std once per column (LowerBatchNormGrad.cpp). Nothing is matched when
+// 1/std once per column (LowerBatchNormGrad.cpp), and the statistics of
+// batches of 64 rows and more, whose mean and sum of squares come from
+// per-block running means combined (LowerFused.cpp, emitBatchStatsByRows):
+// the same values to within rounding. Nothing is matched when
 // the value is inlined into another loop, an output, or an epilogue.
 #include "codegen/BufferPlan.h"
 
@@ -47,7 +50,8 @@ struct KernelFills {
   }
 
   // mean(x, 0) after the statistics of x: the same sum in the same order
-  // divided by N, so the same bits (the running mean update).
+  // divided by N, so the same bits (the running mean update; batches of 64+
+  // rows: the combined block means, equal to within rounding).
   void fillMean(ValueId s) {
     const ValueId o = g[s].operands[0];
     for (StatsPlan &st : p.stats)
@@ -62,7 +66,8 @@ struct KernelFills {
   // sum(d * d, 0) with d = x - mean(x, 0), both inlined, after the statistics
   // of x that also fill that mean: the running variance's sum of squares,
   // which the statistics kernel computes for 1/std anyway (the same sum of the
-  // same differences in the same row order, so the same bits).
+  // same differences in the same row order, so the same bits; batches of
+  // 64+ rows: the combined blocks' sums of squares, equal within rounding).
   bool fillSquares(ValueId s) {
     const ValueId o = g[s].operands[0];
     if (materialised(o) || g[o].op != Op::Mul || g[o].operands[0] != g[o].operands[1])
