@@ -14,6 +14,7 @@
 #include "codegen/MathEmitter.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace llvm;
 
@@ -132,18 +133,30 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
   auto slot = [&](size_t s, Value *blk, Value *c) {
     return k_->add(k_->add(k_->mul(blk, 2 * h), int64_t(s) * h), c);
   };
-  // 1 / j for the block's j-th row, from a table (a load, off the chains).
-  std::vector<float> inverses(static_cast<size_t>(blockRows));
-  for (size_t j = 0; j < inverses.size(); ++j)
-    inverses[j] = 1.0f / float(j + 1);
-  Constant *table = ConstantDataArray::get(ctx_, ArrayRef<float>(inverses));
-  Buf inverse{new GlobalVariable(m_, table->getType(), /*isConstant=*/true,
-                                 GlobalValue::PrivateLinkage, table, "welford.inverse"),
-              k_->F32};
+  // 1 / j for the block's j-th row: from a table (a load, off the chains)
+  // for blocks of up to kWelfordTableRows rows, else divided at run time
+  // (the same correctly rounded floats).
+  constexpr int64_t kWelfordTableRows = 4096;
+  std::optional<Buf> inverse;
+  if (blockRows <= kWelfordTableRows) {
+    std::vector<float> inverses(static_cast<size_t>(blockRows));
+    for (size_t j = 0; j < inverses.size(); ++j)
+      inverses[j] = 1.0f / float(j + 1);
+    Constant *table = ConstantDataArray::get(ctx_, ArrayRef<float>(inverses));
+    inverse = Buf{new GlobalVariable(m_, table->getType(), /*isConstant=*/true,
+                                     GlobalValue::PrivateLinkage, table, "welford.inverse"),
+                  k_->F32};
+  }
+  auto inverseOf = [&](Value *i) -> Value * {
+    Value *j = b_.CreateURem(i, k_->idx(blockRows));
+    if (inverse)
+      return k_->load(*inverse, j);
+    return b_.CreateFDiv(ConstantFP::get(k_->F32, 1.0),
+                         b_.CreateUIToFP(b_.CreateAdd(j, k_->idx(1)), k_->F32));
+  };
   k_->blockColumnSums(rows, blocks, h, 2, partial, slot,
                       [&](Value *i, Value *c, unsigned lanes, ArrayRef<Value *> acc) {
-                        Value *inv =
-                            k_->splat(k_->load(inverse, b_.CreateURem(i, k_->idx(blockRows))));
+                        Value *inv = k_->splat(inverseOf(i));
                         Value *xi = k_->loadVec(x, k_->add(k_->mul(i, h), c), lanes);
                         Value *delta = b_.CreateFSub(xi, acc[0]);
                         Value *mean = k_->fmuladd(delta, inv, acc[0]);

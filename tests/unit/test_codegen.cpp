@@ -277,15 +277,18 @@ TEST_CASE("codegen: pick and unpick", "[codegen]") {
 TEST_CASE("codegen: batchnorm family", "[codegen]") {
   // 256, 68 and 64 rows: the row-block kernels (4 blocks, read along whole
   // rows 2 and 1 at a time: KernelBuilder::blockColumnSums), at 5500 columns
-  // with BatchNormGrad's coefficients too wide for the stack; the others one
-  // block.
-  for (Shape shape :
-       {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}, Shape{256, 40}, Shape{68, 37}, Shape{64, 5500}})
+  // with BatchNormGrad's coefficients too wide for the stack; 16400 rows:
+  // blocks of 4100, past the statistics' table of 1 / j (LowerFused.cpp);
+  // the others one block.
+  for (Shape shape : {Shape{32, 200}, Shape{5, 37}, Shape{2, 16}, Shape{256, 40}, Shape{68, 37},
+                      Shape{64, 5500}, Shape{16400, 16}})
     for (bool rowVectors : {false, true})
       for (double offset : {0.0, 100.0}) {
         // Two rows near 100 can differ by a few f32 ulps: the batch statistics
-        // are then ill-conditioned in f32 whatever the kernel does.
-        if (offset && shape[0] == 2)
+        // are then ill-conditioned in f32 whatever the kernel does. Over
+        // blocks of 4100 rows near 100, the f32 mean itself carries ~1e-4 of
+        // rounding (two passes' sums or Welford's running means alike).
+        if (offset && (shape[0] == 2 || shape[0] > 4096))
           continue;
         DYNAMIC_SECTION(toString(shape)
                         << (rowVectors ? " [1,H] params" : " [H] params") << " offset " << offset) {
