@@ -360,6 +360,8 @@ struct Planner {
   // in the same thread (LowerBatchNormGrad.cpp). One [N, H] buffer less: the
   // makemore step at batch 256 keeps 0.83 MB of workspace instead of 1.07,
   // which with the weights fits a 1 MB L2.
+  // Not when an output's copy, write-back or update reads dout at that
+  // position: those run after the node's kernel, which has overwritten it.
   std::optional<ValueId> writtenOver(ValueId w) const {
     if (g[w].op != Op::BatchNormGrad || p.filledBy[w] >= 0)
       return std::nullopt;
@@ -367,6 +369,9 @@ struct Planner {
     if (p.storage[dout] != Storage::Workspace || p.offset[dout] < 0 ||
         lastRead[dout] != static_cast<int64_t>(w) || g[dout].type.numel() != g[w].type.numel())
       return std::nullopt;
+    for (const OutputPlan &op : p.outputs)
+      if (p.root[op.value] == dout && op.position == w)
+        return std::nullopt;
     return dout;
   }
 
@@ -420,8 +425,13 @@ struct Planner {
           scratchDiesAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
-        int64_t bytes =
-            roundUpTo((2 + 2 * kStatsBlocks) * g[v].type.shape[1] * kElemBytes, kBufferAlign);
+        // Mean and 1/std (or the running statistics' scale), then two partial
+        // sums per row block (LowerFused.cpp, emitBatchStatsByRows).
+        const Node &leader = g[v];
+        const int64_t blocks =
+            leader.op == Op::BatchNormInfer ? 0 : statsRowBlocks(leader.type.shape[0]);
+        const int64_t columns = (2 + (blocks > 1 ? 2 * blocks : 0)) * leader.type.shape[1];
+        int64_t bytes = roundUpTo(columns * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
         p.stats[group].offset = arena.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);
