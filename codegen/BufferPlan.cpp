@@ -425,13 +425,7 @@ struct Planner {
           scratchDiesAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
-        // Mean and 1/std (or the running statistics' scale), then two partial
-        // sums per row block (LowerFused.cpp, emitBatchStatsByRows).
-        const Node &leader = g[v];
-        const int64_t blocks =
-            leader.op == Op::BatchNormInfer ? 0 : statsRowBlocks(leader.type.shape[0]);
-        const int64_t columns = (2 + (blocks > 1 ? 2 * blocks : 0)) * leader.type.shape[1];
-        int64_t bytes = roundUpTo(columns * kElemBytes, kBufferAlign);
+        int64_t bytes = roundUpTo(statsRegionFloats(g[v]) * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
         p.stats[group].offset = arena.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);

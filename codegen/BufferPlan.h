@@ -83,12 +83,20 @@ inline int64_t statsRowBlocks(int64_t rows) {
   return rows % kStatsBlocks == 0 && rows >= 16 * kStatsBlocks ? kStatsBlocks : 1;
 }
 
+// Floats of a StatsPlan's region, for its leader node x[N, H]: H means, H
+// 1/std (BatchNormInfer: the scale), then, where the statistics go by row
+// blocks, two partial sums per block and column (LowerFused.cpp,
+// emitBatchStatsByRows: each block's running mean and m2).
+inline int64_t statsRegionFloats(const Node &leader) {
+  const int64_t blocks = leader.op == Op::BatchNormInfer ? 1 : statsRowBlocks(leader.type.shape[0]);
+  return (2 + (blocks > 1 ? 2 * blocks : 0)) * leader.type.shape[1];
+}
+
 struct StatsPlan {
   ValueId leader = 0;   // its position runs the statistics kernel
   int64_t mean = -1;    // a later mean(x, 0) node the kernel also writes, or -1
   int64_t squares = -1; // a later sum((x - mean(x, 0))^2, 0) node it writes, or -1
-  int64_t offset = 0;   // workspace bytes: `columns` means, then `columns` 1/std,
-                        // then 2 kStatsBlocks x `columns` partial sums (batches of 64+)
+  int64_t offset = 0;   // workspace bytes of its region (statsRegionFloats)
   int region = -1;
 };
 

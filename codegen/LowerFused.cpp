@@ -4,9 +4,9 @@
 // BatchNorm-type ops are column-wise over x[N, H]. The per-column statistics
 // of one input are computed once per step by emitBatchStats (mean, then the
 // Bessel-corrected variance of x - mean, as 1/sqrt(var + eps): two passes
-// over a small batch, one of per-block running means over 64 rows and more;
-// a StatsPlan in BufferPlan.h) into 2H floats of workspace. BatchNorm, BatchNormXhat and
-// BatchNormInfer are then elementwise expressions over x and those columns
+// over a small batch, one of per-block running means over 64 rows and more)
+// into the region of a StatsPlan (BufferPlan.h: statsRegionFloats). BatchNorm,
+// BatchNormXhat and BatchNormInfer are then elementwise expressions over x and those columns
 // (LowerElementwise.cpp), so they fuse into their consumers: tanh(batchnorm)
 // is one pass, sum(dout * xhat) another. BatchNormGrad has its own kernel
 // (LowerBatchNormGrad.cpp).
@@ -171,13 +171,11 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
         auto at = [&](size_t s, size_t c, Value *blk) {
           return k_->loadVec(partial, slot(s, blk, k_->add(base, int64_t(c) * k_->VW)), lanes[c]);
         };
-        Values mean = k_->fold(nc, k_->idx(0), blocks, [&](Value *acc, Value *blk, size_t c) {
-          return b_.CreateFAdd(acc, at(0, c, blk));
+        Values mean = k_->sumBlocks(blocks, partial, lanes, [&](size_t c, Value *blk) {
+          return slot(0, blk, k_->add(base, int64_t(c) * k_->VW));
         });
         for (Value *&m : mean)
           m = b_.CreateFDiv(m, k_->splat(double(blocks)));
-        SmallVector<unsigned, 16> twice(lanes.begin(), lanes.end());
-        twice.append(lanes.begin(), lanes.end());
         // [sum(m2_b)..., sum((mean_b - mean)^2)...]
         Values sums = k_->fold(2 * nc, k_->idx(0), blocks, [&](Value *acc, Value *blk, size_t j) {
           if (j < nc)
