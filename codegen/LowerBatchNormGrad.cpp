@@ -165,8 +165,9 @@ struct BatchNormGradKernel {
   // sum(dout * (x - mean)), sum(dx)).
   static constexpr int64_t kStackCoefficientBytes = 64 * 1024; // H <= 5461
   void byRows(int64_t blocks, const Buf &scratch, function_ref<void()> barrier) {
+    const int64_t stride = statsColumnStride(h);
     auto slot = [&](size_t s, Value *blk, Value *c) {
-      return k.add(k.add(k.mul(blk, 3 * h), int64_t(s) * h), c);
+      return k.add(k.add(k.mul(blk, 3 * stride), int64_t(s) * stride), c);
     };
     auto elem = [&](Value *i, Value *c) { return k.add(k.mul(i, h), c); };
     // A group's columns' totals of sums `slots` (all columns of the first,
@@ -194,24 +195,24 @@ struct BatchNormGradKernel {
                         return Values{b.CreateFAdd(sums[0], d), k.fmuladd(d, xm, sums[1])};
                       });
     barrier();
-    // dx's scale, xmCoef and offset of column j at t * h + j, on this
+    // dx's scale, xmCoef and offset of column j at t * stride + j, on this
     // thread's stack up to kStackCoefficientBytes; wider layers make them
     // again for each chunk of each row (the same values, more work).
     std::optional<Buf> coef;
-    if (3 * h * int64_t(sizeof(float)) <= kStackCoefficientBytes) {
-      coef = Buf{k.entryAlloca(k.F32, unsigned(3 * h)), k.F32};
+    if (3 * stride * int64_t(sizeof(float)) <= kStackCoefficientBytes) {
+      coef = Buf{k.entryAlloca(k.F32, unsigned(3 * stride)), k.F32};
       perColumn(/*shared=*/false, [&](const Group &gr) {
         DxCoefficients co = dxCoefficients(gr, withXhat(gr, totals(gr, {0, 1})));
         for (size_t c = 0; c < gr.lanes.size(); ++c)
           for (int64_t t = 0; t < 3; ++t)
-            k.storeVec(*coef, k.add(col(gr.base, c), t * h), co.at(t)[c], gr.lanes[c]);
+            k.storeVec(*coef, k.add(col(gr.base, c), t * stride), co.at(t)[c], gr.lanes[c]);
       });
     }
     auto dx = [&](Value *i, Value *c, unsigned lanes) {
       Values co(3);
       if (coef) {
         for (int64_t t = 0; t < 3; ++t)
-          co[t] = k.loadVec(*coef, k.add(c, t * h), lanes);
+          co[t] = k.loadVec(*coef, k.add(c, t * stride), lanes);
       } else {
         const unsigned one[] = {lanes};
         Group gr = group(c, one);

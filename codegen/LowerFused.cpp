@@ -127,11 +127,12 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
   const Buf &x = buf(n.operands[0]), &meanIn = stats_[2 * plan_.statsGroup[leader]];
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
   const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
+  const int64_t stride = statsColumnStride(h);
   Buf partial = meanIn;
-  partial.ptr = b_.CreateConstInBoundsGEP1_64(k_->F32, meanIn.ptr, uint64_t(2 * h));
-  // Block blk's mean (s = 0) and m2 (s = 1) of column c at (blk * 2 + s) * h + c.
+  partial.ptr = b_.CreateConstInBoundsGEP1_64(k_->F32, meanIn.ptr, uint64_t(2 * stride));
+  // Block blk's mean (s = 0) and m2 (s = 1) of column c at (blk * 2 + s) * stride + c.
   auto slot = [&](size_t s, Value *blk, Value *c) {
-    return k_->add(k_->add(k_->mul(blk, 2 * h), int64_t(s) * h), c);
+    return k_->add(k_->add(k_->mul(blk, 2 * stride), int64_t(s) * stride), c);
   };
   // 1 / j for the block's j-th row: from a table (a load, off the chains)
   // for blocks of up to kWelfordTableRows rows, else divided at run time

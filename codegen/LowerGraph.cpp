@@ -372,7 +372,8 @@ void GraphLowering::createBuffers() {
   for (size_t i = 0; i < plan_.stats.size(); ++i) {
     const StatsPlan &s = plan_.stats[i];
     stats_.push_back(workspaceBuf(s.offset, s.region, k_->F32)); // means
-    stats_.push_back(workspaceBuf(s.offset + statsColumns(i) * kElemBytes, s.region, k_->F32));
+    stats_.push_back(workspaceBuf(s.offset + statsColumnStride(statsColumns(i)) * kElemBytes,
+                                  s.region, k_->F32));
   }
 }
 

@@ -71,7 +71,7 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   // BatchNormGrad by row blocks (LowerBatchNormGrad.cpp, byRows): three
   // partial column sums per block.
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
-    return 3 * statsRowBlocks(n.type.shape[0]) * n.type.shape[1] * kElemBytes;
+    return 3 * statsRowBlocks(n.type.shape[0]) * statsColumnStride(n.type.shape[1]) * kElemBytes;
   // CrossEntropy in parallel code: each block of VW rows' loss vector
   // (LowerCrossEntropy.cpp), VW lanes at most kMaxVectorLanes.
   if (n.op == Op::CrossEntropy)
