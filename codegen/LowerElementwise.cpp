@@ -174,6 +174,17 @@ Value *GraphLowering::evalRowVector(ValueId root, Value *row, Value *column, uns
 // (with the BatchNorm it fuses), 35 -> 29 us per 512-row eval block; exp
 // 1.2 -> 0.9 us on [32, 200]. Cheap trees are bound by loads and stores and
 // stay one vector wide (less code).
+// Eight for loops of kWideInterleaveElements elements and more where there
+// are 32 vector registers (AVX-512): four still left tanh at ~10 cycles per
+// vector on Zen 5 against ~8 for its FMA-port work. makemore at B = 256, one
+// thread, per-node profile (2 rounds each, old / new alternated): tanh
+// (with its BatchNorm) at H = 200 8.7-9.7 -> 7.7-7.8 us, at H = 1024 45.7-46.0
+// -> 42.7-44.1; steps, 4 / 3 alternated rounds: H = 200 115.3-116.9 ->
+// 114.3-115.5 us, H = 1024 583-614 -> 573-603. At 16K elements (H = 64)
+// no change, so smaller loops keep four (the JIT's short steps: less code to
+// compile; a previous session measured the same trade at -0.7 / -1.6%). With
+// 16 registers (AVX2) eight chains would spill.
+constexpr int64_t kWideInterleaveElements = 32 * 1024;
 unsigned GraphLowering::interleave(ValueId root) {
   bool expensive = false;
   std::function<void(ValueId)> visit = [&](ValueId v) {
@@ -184,7 +195,9 @@ unsigned GraphLowering::interleave(ValueId root) {
         visit(o);
   };
   visit(root);
-  return expensive ? 4 : 1;
+  if (!expensive)
+    return 1;
+  return k_->VectorRegs >= 32 && g_[root].type.numel() >= kWideInterleaveElements ? 8 : 4;
 }
 
 void GraphLowering::lowerElementwise(ValueId root) {

@@ -56,7 +56,9 @@ TEST_CASE("codegen: unary elementwise ops", "[codegen]") {
       {Op::Pow, -1, 0.5, 3},   {Op::Pow, 0.5, 0, 9},  {Op::Pow, -0.5, 0.1, 9},
       {Op::Pow, 1.5, 0.01, 9}, {Op::Pow, 0, -3, 3},   {Op::Pow, -2, 0.5, 3}};
   for (const Case &c : cases)
-    for (Shape shape : {Shape{37}, Shape{3, 50}, Shape{}}) {
+    // 33 x 1000: a loop of 32K+ elements, eight vectors at a time
+    // (GraphLowering::interleave), ending in a part group and a masked vector.
+    for (Shape shape : {Shape{37}, Shape{3, 50}, Shape{}, Shape{33, 1000}}) {
       DYNAMIC_SECTION(opInfo(c.op).name << "(" << c.scalar << ") " << toString(shape)) {
         Graph g;
         ValueId x = param(g, "x", shape);
@@ -70,16 +72,19 @@ TEST_CASE("codegen: unary elementwise ops", "[codegen]") {
 
 TEST_CASE("codegen: fused elementwise chains", "[codegen]") {
   // tanh'(x) * d = (1 - tanh(x)^2) * d with a broadcast bias: the chain
-  // collapses into one loop over [32, 200] (fused nodes get no buffer).
+  // collapses into one loop over [rows, 200] (fused nodes get no buffer).
+  // 256 rows: 51200 elements, eight vectors at a time per row
+  // (GraphLowering::interleave: 8, then 4 and a masked one).
+  const int64_t rows = GENERATE(32, 256);
   Graph g;
-  ValueId x = param(g, "x", {32, 200}), b = param(g, "b", {200}), d = param(g, "d", {32, 200});
+  ValueId x = param(g, "x", {rows, 200}), b = param(g, "b", {200}), d = param(g, "d", {rows, 200});
   ValueId pre = node(g, Op::Add, {x, b});
   ValueId t = node(g, Op::Tanh, {pre});
   ValueId sq = node(g, Op::Mul, {t, t}); // t read twice by one consumer: still fused, computed once
   ValueId one = constant(g, 1.0);
   ValueId dt = node(g, Op::Mul, {node(g, Op::Sub, {one, sq}), d});
-  ValueId e = node(g, Op::Exp, {node(g, Op::Neg, {node(g, Op::Broadcast, {b}, [](Node &n) {
-                                       n.shapeAttr = {32, 200};
+  ValueId e = node(g, Op::Exp, {node(g, Op::Neg, {node(g, Op::Broadcast, {b}, [rows](Node &n) {
+                                       n.shapeAttr = {rows, 200};
                                      })})});
   g.setOutput("dt", dt);
   g.setOutput("e", node(g, Op::Add, {e, dt}));
