@@ -417,7 +417,7 @@ struct Planner {
       // Scratch belongs to the node whose kernel runs at v: v itself, and the
       // epilogue matmuls that v's expression runs.
       for (ValueId w : runsAt[v])
-        if (int64_t s = scratchBytes(g, g[w])) {
+        if (int64_t s = p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w])) { // filled: no kernel
           int id = static_cast<int>(n + w);
           s = roundUpTo(s, kBufferAlign);
           p.scratchOffset[w] = scratchArena.allocate(s, id);

@@ -7,7 +7,8 @@
 // go VW at a time: each row's partial vector is reduced in the row loop
 // into lane r of one vector (KernelBuilder::reduceRowsAcross), so a block's
 // row maxima, sums, logs and losses are each one vector; the per-row code is
-// a loop, emitted once.
+// a loop, emitted once. The maxima and sums of every block go through the
+// node's scratch, phase by phase over all the blocks (see emit).
 //
 // When the graph has both the loss and the gradient of the same logits and
 // labels, with a constant dloss (the training step: dloss = 1), the loss
@@ -44,9 +45,12 @@ struct CrossEntropyKernel {
   std::optional<Buf> gradOut; // dlogits, f32[N, K]
   Value *dloss = nullptr;     // with gradOut: the incoming gradient of the loss
   int64_t rows, cols;
-  // Parallel code: each row block's loss vector, then the sum in block order.
-  std::optional<Buf> blockLosses;
+  // The node's scratch: per row its max, then per row its sum of e, then
+  // (parallel code) each row block's loss vector; `padded` floats each.
+  Buf rowStats;
+  // Parallel code: the barrier before the blocks' losses are added.
   std::function<void()> barrier;
+  int64_t padded() const { return (rows + k.VW - 1) / k.VW * k.VW; }
 
   Value *rowStart(Value *r0, Value *r) { return k.mul(k.add(r0, r), cols); }
   Value *label(Value *r0, Value *r) { return k.loadIndex(labels, k.add(r0, r)); }
@@ -112,11 +116,9 @@ struct CrossEntropyKernel {
         "row");
   }
 
-  // One block of `count` rows from r0: the gradient rows (with gradOut) and
-  // the block's loss vector (lanes past `count` 0; with lossOut, else null).
-  Value *block(Value *r0, unsigned count, Value *scale) {
+  // Phase 1 for one block of `count` rows from r0: the rows' maxima.
+  void blockMax(Value *r0, unsigned count) {
     auto vmax = [&](Value *x, Value *y) { return k.maxOf(x, y); };
-    auto fadd = [&](Value *x, Value *y) { return b.CreateFAdd(x, y); };
     Value *mx = k.reduceRowsAcross(
         count, k.splat(0.0),
         [&](Value *r) {
@@ -124,7 +126,12 @@ struct CrossEntropyKernel {
                          [&](Value *a, Value *x, Value *, unsigned) { return vmax(a, x); });
         },
         vmax);
-    Value *mxSlot = k.stackVector(mx);
+    k.storeVec(rowStats, r0, mx, k.VW);
+  }
+
+  // Phase 2: the rows' sums of e = exp(x - max), e stored in gradOut.
+  void blockSum(Value *r0, unsigned count) {
+    Value *mxSlot = b.CreateInBoundsGEP(k.F32, rowStats.ptr, r0);
     Value *sum = k.reduceRowsAcross(
         count, k.splat(1.0),
         [&](Value *r) {
@@ -136,7 +143,15 @@ struct CrossEntropyKernel {
             return b.CreateFAdd(a, e);
           });
         },
-        fadd);
+        [&](Value *x, Value *y) { return b.CreateFAdd(x, y); });
+    k.storeVec(rowStats, k.add(r0, padded()), sum, k.VW);
+  }
+
+  // Phase 3: the gradient rows (with gradOut) and the block's loss vector
+  // (lanes past `count` 0; with lossOut, else null).
+  Value *blockFinish(Value *r0, unsigned count, Value *scale) {
+    Value *mx = k.loadVec(rowStats, r0, k.VW);
+    Value *sum = k.loadVec(rowStats, k.add(r0, padded()), k.VW);
     Value *loss = lossOut ? blockLoss(r0, count, mx, sum) : nullptr;
     if (gradOut)
       blockGrad(r0, count, sum, scale);
@@ -147,39 +162,56 @@ struct CrossEntropyKernel {
     k.store(*lossOut, k.idx(0), b.CreateFDiv(k.hsum(total), ConstantFP::get(k.F32, double(rows))));
   }
 
+  // The three phases each go over all of this thread's row blocks before the
+  // next starts: a block's max -> sum -> log -> gradient chain, hundreds of
+  // cycles deep, then overlaps other blocks' work instead of stalling the
+  // one after it (makemore H = 64 / B = 256 on Zen 5, one thread: loss node
+  // 3.2 -> 2.8 us in the per-node profile; step 39.15 -> 38.67 us, medians
+  // of 5 alternated rounds). Parallel code splits the blocks between
+  // threads the same way in every phase (loopShared), so each thread only
+  // reads the rows and row statistics it wrote, and no barrier is needed
+  // between phases. The same arithmetic per row as block by block: the
+  // same bits.
+  template <class Body> void eachBlock(Body body) {
+    const int64_t vw = k.VW, full = rows / vw * vw;
+    k.loopShared(
+        0, full, vw, [&](Value *r0) { body(r0, unsigned(vw)); }, "rb");
+    if (rows % vw)
+      k.onLastShare([&] { body(k.idx(full), unsigned(rows % vw)); });
+  }
+
   // The loss adds the blocks' loss vectors in block order from a zero
   // vector, then across the lanes: on one thread as the blocks go, in
-  // parallel code from blockLosses after a barrier; the same bits.
+  // parallel code from the stored vectors after a barrier; the same bits.
   void emit() {
     Value *scale = nullptr;
     if (gradOut)
       scale = k.splat(b.CreateFDiv(dloss, ConstantFP::get(k.F32, double(rows))));
-    if (!blockLosses) {
+    eachBlock([&](Value *r0, unsigned count) { blockMax(r0, count); });
+    eachBlock([&](Value *r0, unsigned count) { blockSum(r0, count); });
+    if (!barrier) {
       Values total = k.rowBlocks(rows, {k.splat(0.0)},
                                  [&](Value *r0, unsigned count, ArrayRef<Value *> acc) -> Values {
-                                   Value *loss = block(r0, count, scale);
+                                   Value *loss = blockFinish(r0, count, scale);
                                    return Values{loss ? b.CreateFAdd(acc[0], loss) : acc[0]};
                                  });
       if (lossOut)
         storeMean(total[0]);
       return;
     }
-    const int64_t vw = k.VW, full = rows / vw * vw, blocks = (rows + vw - 1) / vw;
-    auto run = [&](Value *r0, unsigned count) {
-      if (Value *loss = block(r0, count, scale))
-        k.storeVec(*blockLosses, r0, loss, k.VW);
-    };
-    k.loopShared(
-        0, full, vw, [&](Value *r0) { run(r0, unsigned(vw)); }, "rb");
-    if (rows % vw)
-      k.onLastShare([&] { run(k.idx(full), unsigned(rows % vw)); });
+    const int64_t lossesAt = 2 * padded();
+    eachBlock([&](Value *r0, unsigned count) {
+      if (Value *loss = blockFinish(r0, count, scale))
+        k.storeVec(rowStats, k.add(r0, lossesAt), loss, k.VW);
+    });
     if (!lossOut)
       return;
     barrier();
     k.onLastShare([&] {
+      const int64_t vw = k.VW, blocks = (rows + vw - 1) / vw;
       Values total =
           k.loopCarried(0, blocks, 1, {k.splat(0.0)}, [&](Value *blk, ArrayRef<Value *> acc) {
-            Value *loss = k.loadVec(*blockLosses, k.mul(blk, vw), k.VW);
+            Value *loss = k.loadVec(rowStats, k.add(k.mul(blk, vw), lossesAt), k.VW);
             return Values{b.CreateFAdd(acc[0], loss)};
           });
       storeMean(total[0]);
@@ -192,8 +224,8 @@ struct CrossEntropyKernel {
 void GraphLowering::lowerCrossEntropy(ValueId v) {
   const Node &n = g_[v];
   const Shape &ls = g_[n.operands[0]].type.shape;
-  CrossEntropyKernel kernel{*k_,   b_,   buf(n.operands[0]), buf(n.operands[1]), {}, {}, nullptr,
-                            ls[0], ls[1]};
+  CrossEntropyKernel kernel{*k_,   b_,    buf(n.operands[0]), buf(n.operands[1]), {}, {}, nullptr,
+                            ls[0], ls[1], scratch(v)};
   std::optional<ValueId> grad;
   if (n.op == Op::CrossEntropyGrad)
     grad = v;
@@ -205,10 +237,8 @@ void GraphLowering::lowerCrossEntropy(ValueId v) {
     kernel.gradOut = buf(*grad);
     kernel.dloss = k_->load(buf(g_[*grad].operands[2]), k_->idx(0));
   }
-  if (k_->share.index) { // parallel code: threads split the row blocks
-    kernel.blockLosses = scratch(v);
+  if (k_->share.index) // parallel code: threads split the row blocks
     kernel.barrier = [&] { shareBarrier(); };
-  }
   kernel.emit();
 }
 

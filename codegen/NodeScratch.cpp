@@ -72,10 +72,11 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   // partial column sums per block.
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)
     return 3 * statsRowBlocks(n.type.shape[0]) * statsColumnStride(n.type.shape[1]) * kElemBytes;
-  // CrossEntropy in parallel code: each block of VW rows' loss vector
-  // (LowerCrossEntropy.cpp), VW lanes at most kMaxVectorLanes.
-  if (n.op == Op::CrossEntropy)
-    return roundUpTo(g[n.operands[0]].type.shape[0], kMaxVectorLanes) * kElemBytes;
+  // CrossEntropy (and a CrossEntropyGrad with a kernel of its own): per row
+  // its max and its sum of e, then in parallel code each block of VW rows'
+  // loss vector (LowerCrossEntropy.cpp), VW lanes at most kMaxVectorLanes.
+  if (n.op == Op::CrossEntropy || n.op == Op::CrossEntropyGrad)
+    return 3 * roundUpTo(g[n.operands[0]].type.shape[0], kMaxVectorLanes) * kElemBytes;
   if (n.op != Op::MatMul)
     return 0;
   if (int64_t blocks = matMulBatchBlocks(g, n); blocks > 1)
