@@ -1,0 +1,127 @@
+// Kernels that keep per-row or per-column values in their scratch or in a
+// statistics region, run as parallel code on teams of 2 and 3 threads with
+// even and uneven parts (and as serial code), against the f64 interpreter.
+// The workspace starts poisoned (every byte 0xff: NaN floats), so a read of
+// bytes no thread wrote shows in the outputs, and a guard after it must
+// stay untouched, so a write past the planned size shows too. Covers the
+// cross-entropy's phases (LowerCrossEntropy.cpp: per-row maxima and sums in
+// scratch, each thread its own row blocks in every phase) at row counts
+// around the vector width, and the BatchNorm statistics' and gradient's
+// padded rows (BufferPlan.h: statsColumnStride) at widths that are not a
+// multiple of 16.
+#include "test_codegen_util.h"
+
+#include "runtime/ThreadTeam.h"
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace mlpc;
+using namespace mlpc::testing;
+
+namespace {
+
+struct Team {
+  unsigned threads;           // 0: serial code
+  std::vector<double> shares; // fixed parts of the shared loops, or even
+};
+const Team kTeams[] = {{0, {}}, {2, {}}, {3, {0.6, 0.1, 0.3}}};
+
+void checkOnTeam(const Graph &g, RandomLeaves random, const Team &team, unsigned bits, double rtol,
+                 double atol) {
+  LeafData data = random(g);
+  Values ref = interpretOrFail(g, data);
+  CompileOptions options;
+  options.parallel = team.threads > 0;
+  options.vectorBits = bits;
+  auto compiled = sharedJit().compile(g, uniqueName(), options);
+  if (!compiled)
+    FAIL(llvm::toString(compiled.takeError()));
+  CompiledFunction fn = *compiled;
+  std::vector<std::vector<float>> floats;
+  std::vector<std::vector<int32_t>> ints;
+  std::vector<void *> bindings;
+  floats.reserve(g.size());
+  ints.reserve(g.size());
+  for (const BindingInfo &b : fn.bindings()) {
+    if (b.kind == BindingInfo::Kind::Output)
+      break;
+    const std::vector<double> &d = data.at(b.name);
+    if (b.type.dtype == DType::I32)
+      bindings.push_back(ints.emplace_back(d.begin(), d.end()).data());
+    else
+      bindings.push_back(floats.emplace_back(d.begin(), d.end()).data());
+  }
+  std::vector<std::vector<float>> outputs(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    outputs[i].assign(g[g.outputs[i].value].type.numel(), NAN);
+    bindings.push_back(outputs[i].data());
+  }
+  const size_t bytes = (fn.workspaceBytes() + 63) / 64 * 64, guard = 4096;
+  std::vector<char> storage(bytes + guard + 64);
+  char *ws = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
+  std::memset(ws, 0xff, bytes + guard);
+  if (team.threads == 0) {
+    fn.run(bindings.data(), 0, ws, nullptr);
+  } else {
+    ThreadTeam threads(team.threads);
+    if (!team.shares.empty())
+      threads.fixShares(team.shares);
+    threads.run([&](const ThreadContext &ctx) { fn.run(bindings.data(), 0, ws, &ctx); });
+  }
+  const std::vector<char> poison(guard, char(0xff));
+  CHECK(std::memcmp(ws + bytes, poison.data(), guard) == 0);
+  for (size_t i = 0; i < g.outputs.size(); ++i)
+    expectClose(outputs[i], ref[g.outputs[i].value], g.outputs[i].name, rtol, atol);
+}
+
+} // namespace
+
+TEST_CASE("parallel kernels: cross-entropy by phases on any team", "[codegen][threads]") {
+  for (int64_t rows : {1, 17, 40, 257})
+    for (unsigned bits : {256u, 512u})
+      for (int variant = 0; variant < 3; ++variant)
+        for (const Team &team : kTeams) {
+          INFO("rows " << rows << ", " << bits << " bits, variant " << variant << ", "
+                       << team.threads << " threads");
+          Graph g;
+          ValueId logits = param(g, "logits", {rows, 27}), y = input(g, "Y", {rows});
+          if (variant == 0) { // the training step's pair: the loss kernel fills the gradient
+            g.setOutput("loss", node(g, Op::CrossEntropy, {logits, y}));
+            ValueId grad = node(g, Op::CrossEntropyGrad, {logits, y, g.makeConst(1.0)});
+            g.setOutput("g", node(g, Op::Add, {grad, logits}));
+          } else if (variant == 1) { // a gradient kernel of its own (dloss not constant)
+            ValueId grad = node(g, Op::CrossEntropyGrad, {logits, y, param(g, "dloss", {})});
+            g.setOutput("g", node(g, Op::Mul, {grad, grad}));
+          } else { // the loss alone
+            g.setOutput("loss", node(g, Op::CrossEntropy, {logits, y}));
+          }
+          RandomLeaves r;
+          r.lo = -4, r.hi = 4;
+          r.indexRange = 27;
+          checkOnTeam(g, r, team, bits, 1e-5, 1e-6);
+        }
+}
+
+TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen][threads]") {
+  // 64 and 256 rows: the row-block kernels, whose partial sums sit in rows
+  // padded to 16 floats; H = 40 and 200 are not multiples of 16.
+  for (int64_t rows : {64, 256})
+    for (int64_t h : {40, 200})
+      for (const Team &team : kTeams) {
+        INFO(rows << " x " << h << ", " << team.threads << " threads");
+        Graph g;
+        auto eps = [](Node &n) { n.scalar = 1e-5; };
+        auto axis0 = [](Node &n) { n.axis = 0; };
+        ValueId x = param(g, "x", {rows, h}), gain = param(g, "gain", {h}),
+                bias = param(g, "bias", {h}), dout = param(g, "dout", {rows, h});
+        g.setOutput("y", node(g, Op::Tanh, {node(g, Op::BatchNorm, {x, gain, bias}, eps)}));
+        ValueId dx = node(g, Op::BatchNormGrad, {x, gain, dout}, eps);
+        g.setOutput("dx", dx);
+        ValueId xhat = node(g, Op::BatchNormXhat, {x}, eps);
+        g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
+        g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
+        g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0));
+        checkOnTeam(g, RandomLeaves{}, team, 512, 1e-4, 1e-4);
+      }
+}
