@@ -79,7 +79,7 @@ Value *GraphLowering::applyElementwise(const Node &n, ArrayRef<Value *> a) {
 
 void GraphLowering::collectExpression(ValueId root, std::vector<ValueId> &leaves,
                                       std::map<ValueId, size_t> &leafIndex,
-                                      std::optional<ValueId> &matmul) {
+                                      std::optional<ValueId> &matmul) const {
   // Leaves of the fused tree: operands that have their own bytes (and at
   // most one matmul whose tiles arrive from registers).
   auto addLeaf = [&](ValueId leaf) {

@@ -55,9 +55,24 @@ GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   // vCPUs ~250 ns apart, medians: wavenet 0.70x -> 0.75x (every run of the
   // new at or above the old's median), makemore H = 256 / B = 256 0.97x ->
   // 1.04x (0.89-1.17x: the noise).
-  if (kernel == Kernel::Elementwise && g_[v].type.numel() <= kSerialElementwiseMax)
+  // Not when a matmul runs in its loop: a weight gradient with its SGD
+  // update (dW1 [30, 64] = emb^T @ dhprebn at H = 64) is K = batch rows of
+  // work per element, and left on thread 0 it made that thread read every
+  // batch row, so the other's next writes of its rows waited for thread 0's
+  // copies of the lines. makemore H = 64 / B = 4096, `--compare-threads 2`,
+  // Zen 5 VM: 1.00x -> 1.64x (the step 674 -> 419 us on 2 threads).
+  if (kernel == Kernel::Elementwise && g_[v].type.numel() <= kSerialElementwiseMax &&
+      !hasEpilogueMatMul(v))
     return NodeMode::Serial;
   return shareable ? NodeMode::Shared : NodeMode::Serial;
+}
+
+bool GraphLowering::hasEpilogueMatMul(ValueId v) const {
+  std::vector<ValueId> leaves;
+  std::map<ValueId, size_t> leafIndex;
+  std::optional<ValueId> matmul;
+  collectExpression(v, leaves, leafIndex, matmul);
+  return matmul.has_value();
 }
 
 bool GraphLowering::isColumnReduction(ValueId v) const {

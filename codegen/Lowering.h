@@ -165,7 +165,8 @@ private:
   // The fused tree of `root`: its leaves (operands with bytes of their own,
   // in first-use order) and its Epilogue matmul, if any.
   void collectExpression(ValueId root, std::vector<ValueId> &leaves,
-                         std::map<ValueId, size_t> &leafIndex, std::optional<ValueId> &matmul);
+                         std::map<ValueId, size_t> &leafIndex,
+                         std::optional<ValueId> &matmul) const;
   // The tree's value given each leaf's vector (and the matmul's accumulator).
   // `width`: the lanes of the leaf values (0: VW).
   llvm::Value *evalExpression(ValueId root, const std::map<ValueId, size_t> &leafIndex,
@@ -249,6 +250,8 @@ private:
   // A Reduction over an axis with contiguous elements after it (its kernel
   // vectorises across columns, which threads can split).
   bool isColumnReduction(ValueId v) const;
+  // An elementwise node whose loop runs a matmul's tiles (its Epilogue).
+  bool hasEpilogueMatMul(ValueId v) const;
   // body() on threads 0 .. count-1 only.
   void onThreadBelow(unsigned count, llvm::function_ref<void()> body);
 
