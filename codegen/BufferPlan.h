@@ -166,6 +166,14 @@ constexpr int64_t kMatMulPartialMinK = 128;
 // Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
 // widest vector (LowerIndex.cpp).
 constexpr int64_t kScatterRowPad = kMaxVectorLanes;
+// A ScatterAdd over rows that kStatsBlocks blocks of at least
+// kScatterBlockMinRows divide adds each block's rows into a table of its
+// own, then the tables in block order (LowerIndex.cpp): threads split the
+// blocks. Fewer rows (makemore's 96 at batch 32) keep one table.
+constexpr int64_t kScatterBlockMinRows = 64;
+inline int64_t scatterRowBlocks(int64_t rows) {
+  return rows % kStatsBlocks == 0 && rows >= kStatsBlocks * kScatterBlockMinRows ? kStatsBlocks : 1;
+}
 // Row stride, in floats, of a transB matmul's transposed operand [K, N] in
 // its scratch: N, plus one cache line when N is a multiple of 128 floats
 // (512 bytes), where every row would start in the same few L1 sets

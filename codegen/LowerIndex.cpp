@@ -37,11 +37,15 @@ void GraphLowering::lowerGather(ValueId v) {
 // padded to kScatterRowPad floats in the node's scratch (BufferPlan.cpp:
 // scratchBytes), with full-width loads and stores, and are copied out once
 // at the end (~0.1 us).
+// Many rows (BufferPlan.h: scatterRowBlocks) go by row blocks instead: see
+// lowerScatterAddBlocks.
 void GraphLowering::lowerScatterAdd(ValueId v) {
   const Node &n = g_[v];
   const Buf &d = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = n.type.shape[1],
                 tableRows = n.type.shape[0];
+  if (scatterRowBlocks(rows) > 1)
+    return lowerScatterAddBlocks(v);
   const bool padded = e % k_->VW != 0;
   const int64_t stride = padded ? roundUpTo(e, kScatterRowPad) : e;
   const Buf &sums = padded ? scratch(v) : out;
@@ -61,6 +65,51 @@ void GraphLowering::lowerScatterAdd(ValueId v) {
     k_->chunks(e, [&](Value *off, unsigned lanes) {
       k_->storeVec(out, k_->add(k_->mul(r, e), off),
                    k_->loadVec(sums, k_->add(k_->mul(r, stride), off), lanes), lanes);
+    });
+  });
+}
+
+// ScatterAdd by row blocks: block b's rows, in row order, into table b (its
+// own, from zero, rows padded to kScatterRowPad floats), then out = ((T0 +
+// T1) + T2) + T3 row by row. Parallel code splits the blocks, so each thread
+// reads the gradient rows it wrote (the matmul before cut the same batch
+// rows), with a barrier before the tables are added; one thread runs the
+// blocks in turn, the same additions in the same order: the same bits.
+// Before, the node ran on thread 0 alone, reading every row: makemore at
+// H = 64 / B = 4096 on 2 threads spent 47 us there (27 on one) while the
+// other thread waited.
+void GraphLowering::lowerScatterAddBlocks(ValueId v) {
+  const Node &n = g_[v];
+  const Buf &d = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v),
+            &tables = scratch(v);
+  const int64_t rows = g_[n.operands[1]].type.numel(), e = n.type.shape[1],
+                tableRows = n.type.shape[0];
+  const int64_t blocks = scatterRowBlocks(rows), blockRows = rows / blocks;
+  const int64_t stride = roundUpTo(e, kScatterRowPad), tableFloats = tableRows * stride;
+  const unsigned vw = k_->VW;
+  Value *zero = Constant::getNullValue(k_->VecTy);
+  k_->loopShared(0, blocks, 1, [&](Value *block) {
+    Value *table = k_->mul(block, tableFloats);
+    k_->loop(0, tableFloats, vw,
+             [&](Value *i) { k_->storeVec(tables, k_->add(table, i), zero, vw); });
+    k_->loop(0, blockRows, 1, [&](Value *j) {
+      Value *r = k_->add(k_->mul(block, blockRows), j);
+      Value *dst = k_->add(table, k_->mul(k_->loadIndex(index, r), stride)), *src = k_->mul(r, e);
+      k_->chunks(e, [&](Value *off, unsigned lanes) { // padded: the tail lanes add 0
+        Value *sum = b_.CreateFAdd(k_->loadVec(tables, k_->add(dst, off), vw),
+                                   k_->loadVec(d, k_->add(src, off), lanes));
+        k_->storeVec(tables, k_->add(dst, off), sum, vw);
+      });
+    });
+  });
+  shareBarrier(); // a table row below adds tables other threads wrote
+  k_->loopShared(0, tableRows, 1, [&](Value *r) {
+    k_->chunks(e, [&](Value *off, unsigned lanes) {
+      Value *at = k_->add(k_->mul(r, stride), off);
+      Value *sum = k_->loadVec(tables, at, vw);
+      for (int64_t b = 1; b < blocks; ++b)
+        sum = b_.CreateFAdd(sum, k_->loadVec(tables, k_->add(at, b * tableFloats), vw));
+      k_->storeVec(out, k_->add(k_->mul(r, e), off), sum, lanes);
     });
   });
 }

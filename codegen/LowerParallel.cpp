@@ -17,8 +17,10 @@
 // countSharedWork). A weight gradient over batch row blocks
 // (LowerMatMulBatchBlocks.cpp) and the loss of cross-entropy are shared in
 // two phases: the blocks, then the rows of the result (the loss: on one
-// thread). Every other node (row reductions, scatters, and the output copies
-// / write-backs) is *serial*: it runs on thread 0.
+// thread), and so is a scatter_add over many rows (its row blocks, then the
+// rows of the table: LowerIndex.cpp). Every other node (row reductions,
+// short scatters, and the output copies / write-backs) is *serial*: it runs
+// on thread 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
 // or overwrite what another thread wrote or reads: before every shared node,
@@ -38,9 +40,11 @@ constexpr int64_t kSerialElementwiseMax = 4096;
 
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
-  const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
-                         kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
-                         kernel == Kernel::CrossEntropy || isColumnReduction(v);
+  const bool shareable =
+      kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
+      kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
+      kernel == Kernel::CrossEntropy || isColumnReduction(v) ||
+      (kernel == Kernel::ScatterAdd && scatterRowBlocks(g_[g_[v].operands[1]].type.numel()) > 1);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;

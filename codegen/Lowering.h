@@ -217,6 +217,7 @@ private:
   // LowerIndex.cpp
   void lowerGather(ValueId v);
   void lowerScatterAdd(ValueId v);
+  void lowerScatterAddBlocks(ValueId v);
   void lowerPick(ValueId v);
   void lowerUnpick(ValueId v);
   // LowerFused.cpp

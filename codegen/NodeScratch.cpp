@@ -64,10 +64,14 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     if (s.outer == 1 && s.inner > 1 && statsRowBlocks(s.size) > 1)
       return statsRowBlocks(s.size) * s.inner * kElemBytes;
   }
-  // ScatterAdd with rows of a length that is not a multiple of the widest
-  // vector: the sums in rows padded to kScatterRowPad floats (LowerIndex.cpp).
-  if (n.op == Op::ScatterAdd && n.type.shape[1] % kScatterRowPad != 0)
-    return n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
+  // ScatterAdd: by row blocks, a table per block; else, with rows of a
+  // length that is not a multiple of the widest vector, one. Table rows are
+  // padded to kScatterRowPad floats (LowerIndex.cpp).
+  if (n.op == Op::ScatterAdd) {
+    const int64_t blocks = scatterRowBlocks(g[n.operands[1]].type.numel());
+    if (blocks > 1 || n.type.shape[1] % kScatterRowPad != 0)
+      return blocks * n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
+  }
   // BatchNormGrad by row blocks (LowerBatchNormGrad.cpp, byRows): three
   // partial column sums per block.
   if (n.op == Op::BatchNormGrad && statsRowBlocks(n.type.shape[0]) > 1)

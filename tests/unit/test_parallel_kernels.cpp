@@ -8,7 +8,8 @@
 // scratch, each thread its own row blocks in every phase) at row counts
 // around the vector width, and the BatchNorm statistics' and gradient's
 // padded rows (BufferPlan.h: statsColumnStride) at widths that are not a
-// multiple of 16.
+// multiple of 16, and scatter_add by row blocks (LowerIndex.cpp: a padded
+// table per block in scratch, then the tables added in order).
 #include "test_codegen_util.h"
 
 #include "runtime/ThreadTeam.h"
@@ -123,5 +124,31 @@ TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen]
         g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
         g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0));
         checkOnTeam(g, RandomLeaves{}, team, 512, 1e-4, 1e-4);
+      }
+}
+
+TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][threads]") {
+  // 768 rows (makemore's embedding gradient at batch 256): 4 blocks of 192;
+  // 256 x 8 with rows of 24 (wavenet's): 4 of 512; 320 rows of 37 floats
+  // (more than one vector, a masked tail) and 3 table rows (every block
+  // hits every row); 96 rows: one table, the serial kernel.
+  struct Case {
+    int64_t batch, context, width, vocab;
+  };
+  for (Case c :
+       {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3}, Case{32, 3, 10, 27}})
+    for (unsigned bits : {256u, 512u})
+      for (const Team &team : kTeams) {
+        INFO(c.batch << " x " << c.context << " rows of " << c.width << ", vocab " << c.vocab
+                     << ", " << bits << " bits, " << team.threads << " threads");
+        Graph g;
+        ValueId idx = input(g, "X", {c.batch, c.context});
+        ValueId d = param(g, "d", {c.batch, c.context, c.width});
+        g.setOutput("dC", node(g, Op::ScatterAdd, {d, idx}, [&](Node &n) {
+                      n.shapeAttr = {c.vocab, c.width};
+                    }));
+        RandomLeaves r;
+        r.indexRange = static_cast<int>(c.vocab);
+        checkOnTeam(g, r, team, bits, 1e-5, 1e-5);
       }
 }
