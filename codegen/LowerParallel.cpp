@@ -18,9 +18,10 @@
 // (LowerMatMulBatchBlocks.cpp) and the loss of cross-entropy are shared in
 // two phases: the blocks, then the rows of the result (the loss: on one
 // thread), and so is a scatter_add over many rows (its row blocks, then the
-// rows of the table: LowerIndex.cpp). Every other node (row reductions,
-// short scatters, and the output copies / write-backs) is *serial*: it runs
-// on thread 0.
+// rows of the table: LowerIndex.cpp), and a reduction along the last axis
+// (its blocks of rows). Every other node (short scatters, reductions to one
+// value, and the output copies / write-backs) is *serial*: it runs on thread
+// 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
 // or overwrite what another thread wrote or reads: before every shared node,
@@ -43,7 +44,7 @@ GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const bool shareable =
       kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
       kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
-      kernel == Kernel::CrossEntropy || isColumnReduction(v) ||
+      kernel == Kernel::CrossEntropy || isColumnReduction(v) || isRowReduction(v) ||
       (kernel == Kernel::ScatterAdd && scatterRowBlocks(g_[g_[v].operands[1]].type.numel()) > 1);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
@@ -77,6 +78,14 @@ bool GraphLowering::hasEpilogueMatMul(ValueId v) const {
   std::optional<ValueId> matmul;
   collectExpression(v, leaves, leafIndex, matmul);
   return matmul.has_value();
+}
+
+bool GraphLowering::isRowReduction(ValueId v) const {
+  const Node &n = g_[v];
+  if (opInfo(n.op).kernel != Kernel::Reduction || n.axis < 0)
+    return false;
+  const AxisSplit s(g_[n.operands[0]].type.shape, n.axis);
+  return s.inner == 1 && s.outer > 1;
 }
 
 bool GraphLowering::isColumnReduction(ValueId v) const {

@@ -251,6 +251,9 @@ private:
   // A Reduction over an axis with contiguous elements after it (its kernel
   // vectorises across columns, which threads can split).
   bool isColumnReduction(ValueId v) const;
+  // A Reduction along the last axis of more than one row (each row its own
+  // contiguous fold; threads split the blocks of rows).
+  bool isRowReduction(ValueId v) const;
   // An elementwise node whose loop runs a matmul's tiles (its Epilogue).
   bool hasEpilogueMatMul(ValueId v) const;
   // body() on threads 0 .. count-1 only.

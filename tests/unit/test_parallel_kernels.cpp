@@ -152,3 +152,21 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
         checkOnTeam(g, r, team, bits, 1e-5, 1e-5);
       }
 }
+
+TEST_CASE("parallel kernels: row reductions split by row blocks", "[codegen][threads]") {
+  // Sum / Mean / Max along the last axis (LowerReduce.cpp: blocks of VW rows,
+  // threads split the blocks, the tail block on the last share), a plain
+  // and a fused operand, at row counts around the vector width.
+  for (int64_t rows : {1, 17, 40, 257})
+    for (unsigned bits : {256u, 512u})
+      for (const Team &team : kTeams) {
+        INFO(rows << " rows, " << bits << " bits, " << team.threads << " threads");
+        Graph g;
+        auto axis1 = [](Node &n) { n.axis = 1; };
+        ValueId x = param(g, "x", {rows, 37}), w = param(g, "w", {rows, 37});
+        g.setOutput("sum", node(g, Op::Sum, {x}, axis1));
+        g.setOutput("mean", node(g, Op::Mean, {node(g, Op::Mul, {x, w})}, axis1));
+        g.setOutput("max", node(g, Op::Max, {x}, axis1));
+        checkOnTeam(g, RandomLeaves{}, team, bits, 1e-5, 1e-5);
+      }
+}
