@@ -169,10 +169,17 @@ constexpr int64_t kScatterRowPad = kMaxVectorLanes;
 // A ScatterAdd over rows that kStatsBlocks blocks of at least
 // kScatterBlockMinRows divide adds each block's rows into a table of its
 // own, then the tables in block order (LowerIndex.cpp): threads split the
-// blocks. Fewer rows (makemore's 96 at batch 32) keep one table.
+// blocks. Fewer rows (makemore's 96 at batch 32) keep one table, and so do
+// tables larger than a block's rows (a vocabulary of thousands of rows):
+// zeroing and adding four of them would cost more than the scatter itself,
+// and their scratch would be four times the table.
 constexpr int64_t kScatterBlockMinRows = 64;
-inline int64_t scatterRowBlocks(int64_t rows) {
-  return rows % kStatsBlocks == 0 && rows >= kStatsBlocks * kScatterBlockMinRows ? kStatsBlocks : 1;
+inline int64_t scatterRowBlocks(const Graph &g, const Node &scatter) {
+  const int64_t rows = g[scatter.operands[1]].type.numel(), width = scatter.type.shape[1];
+  const int64_t tableFloats = scatter.type.shape[0] * roundUpTo(width, kScatterRowPad);
+  const bool blocked = rows % kStatsBlocks == 0 && rows >= kStatsBlocks * kScatterBlockMinRows &&
+                       tableFloats <= rows / kStatsBlocks * width;
+  return blocked ? kStatsBlocks : 1;
 }
 // Row stride, in floats, of a transB matmul's transposed operand [K, N] in
 // its scratch: N, plus one cache line when N is a multiple of 128 floats

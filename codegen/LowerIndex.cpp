@@ -44,7 +44,7 @@ void GraphLowering::lowerScatterAdd(ValueId v) {
   const Buf &d = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = n.type.shape[1],
                 tableRows = n.type.shape[0];
-  if (scatterRowBlocks(rows) > 1)
+  if (scatterRowBlocks(g_, n) > 1)
     return lowerScatterAddBlocks(v);
   const bool padded = e % k_->VW != 0;
   const int64_t stride = padded ? roundUpTo(e, kScatterRowPad) : e;
@@ -84,7 +84,7 @@ void GraphLowering::lowerScatterAddBlocks(ValueId v) {
             &tables = scratch(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = n.type.shape[1],
                 tableRows = n.type.shape[0];
-  const int64_t blocks = scatterRowBlocks(rows), blockRows = rows / blocks;
+  const int64_t blocks = scatterRowBlocks(g_, n), blockRows = rows / blocks;
   const int64_t stride = roundUpTo(e, kScatterRowPad), tableFloats = tableRows * stride;
   const unsigned vw = k_->VW;
   Value *zero = Constant::getNullValue(k_->VecTy);

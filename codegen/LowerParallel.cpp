@@ -41,11 +41,11 @@ constexpr int64_t kSerialElementwiseMax = 4096;
 
 GraphLowering::NodeMode GraphLowering::nodeMode(ValueId v) const {
   const Kernel kernel = opInfo(g_[v].op).kernel;
-  const bool shareable =
-      kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
-      kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
-      kernel == Kernel::CrossEntropy || isColumnReduction(v) || isRowReduction(v) ||
-      (kernel == Kernel::ScatterAdd && scatterRowBlocks(g_[g_[v].operands[1]].type.numel()) > 1);
+  const bool shareable = kernel == Kernel::MatMul || kernel == Kernel::Elementwise ||
+                         kernel == Kernel::BatchNormGrad || kernel == Kernel::Gather ||
+                         kernel == Kernel::CrossEntropy || isColumnReduction(v) ||
+                         isRowReduction(v) ||
+                         (kernel == Kernel::ScatterAdd && scatterRowBlocks(g_, g_[v]) > 1);
   const bool statsLeader = plan_.statsGroup[v] >= 0 && plan_.stats[plan_.statsGroup[v]].leader == v;
   if (statsLeader) // the batch statistics by column, a barrier, then the node's loop
     return shareable ? NodeMode::Shared : NodeMode::Serial;

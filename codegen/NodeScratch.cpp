@@ -68,7 +68,7 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
   // length that is not a multiple of the widest vector, one. Table rows are
   // padded to kScatterRowPad floats (LowerIndex.cpp).
   if (n.op == Op::ScatterAdd) {
-    const int64_t blocks = scatterRowBlocks(g[n.operands[1]].type.numel());
+    const int64_t blocks = scatterRowBlocks(g, n);
     if (blocks > 1 || n.type.shape[1] % kScatterRowPad != 0)
       return blocks * n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
   }

@@ -131,12 +131,13 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
   // 768 rows (makemore's embedding gradient at batch 256): 4 blocks of 192;
   // 256 x 8 with rows of 24 (wavenet's): 4 of 512; 320 rows of 37 floats
   // (more than one vector, a masked tail) and 3 table rows (every block
-  // hits every row); 96 rows: one table, the serial kernel.
+  // hits every row); 96 rows, and 768 rows into a 1000-row table (larger
+  // than a block's rows): one table, the serial kernel.
   struct Case {
     int64_t batch, context, width, vocab;
   };
-  for (Case c :
-       {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3}, Case{32, 3, 10, 27}})
+  for (Case c : {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3},
+                 Case{32, 3, 10, 27}, Case{256, 3, 10, 1000}})
     for (unsigned bits : {256u, 512u})
       for (const Team &team : kTeams) {
         INFO(c.batch << " x " << c.context << " rows of " << c.width << ", vocab " << c.vocab
