@@ -224,8 +224,9 @@ struct CrossEntropyKernel {
 void GraphLowering::lowerCrossEntropy(ValueId v) {
   const Node &n = g_[v];
   const Shape &ls = g_[n.operands[0]].type.shape;
-  CrossEntropyKernel kernel{*k_,   b_,    buf(n.operands[0]), buf(n.operands[1]), {}, {}, nullptr,
-                            ls[0], ls[1], scratch(v)};
+  CrossEntropyKernel kernel{
+      *k_,        b_, buf(n.operands[0]), buf(n.operands[1]), {}, {}, nullptr, ls[0], ls[1],
+      scratch(v), {}};
   std::optional<ValueId> grad;
   if (n.op == Op::CrossEntropyGrad)
     grad = v;
