@@ -170,9 +170,10 @@ constexpr int64_t kScatterRowPad = kMaxVectorLanes;
 // kScatterBlockMinRows divide adds each block's rows into a table of its
 // own, then the tables in block order (LowerIndex.cpp): threads split the
 // blocks. Fewer rows (makemore's 96 at batch 32) keep one table, and so do
-// tables larger than a block's rows (a vocabulary of thousands of rows):
-// zeroing and adding four of them would cost more than the scatter itself,
-// and their scratch would be four times the table.
+// tables of more (padded) floats than a block's rows of the gradient (a
+// vocabulary of thousands of rows): zeroing and adding four of them would
+// cost more than the scatter itself, and their scratch would be four times
+// the table.
 constexpr int64_t kScatterBlockMinRows = 64;
 inline int64_t scatterRowBlocks(const Graph &g, const Node &scatter) {
   const int64_t rows = g[scatter.operands[1]].type.numel(), width = scatter.type.shape[1];

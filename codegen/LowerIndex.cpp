@@ -28,13 +28,13 @@ void GraphLowering::lowerGather(ValueId v) {
   });
 }
 
-// out = 0; out[idx[r], :] += d[r, :] in row order, so repeated indices
-// accumulate exactly like the interpreter's loop.
+// One table: out = 0; out[idx[r], :] += d[r, :] in row order, so repeated
+// indices accumulate exactly like the interpreter's loop.
 // Rows whose length is not a multiple of VW (E = 10) would need a masked
 // load and a masked store per row; x86 cannot forward a masked store to the
 // next load of the same row (a repeated index), which stalls until the
 // store retires: 0.34 us for makemore's 96 rows. So the sums go to rows
-// padded to kScatterRowPad floats in the node's scratch (BufferPlan.cpp:
+// padded to kScatterRowPad floats in the node's scratch (NodeScratch.cpp:
 // scratchBytes), with full-width loads and stores, and are copied out once
 // at the end (~0.1 us).
 // Many rows (BufferPlan.h: scatterRowBlocks) go by row blocks instead: see
@@ -76,8 +76,8 @@ void GraphLowering::lowerScatterAdd(ValueId v) {
 // rows), with a barrier before the tables are added; one thread runs the
 // blocks in turn, the same additions in the same order: the same bits.
 // Before, the node ran on thread 0 alone, reading every row: makemore at
-// H = 64 / B = 4096 on 2 threads spent 47 us there (27 on one) while the
-// other thread waited.
+// H = 64 / B = 4096 on 2 threads spent 58 us there (27 on one; the
+// per-node profile) while the other thread waited.
 void GraphLowering::lowerScatterAddBlocks(ValueId v) {
   const Node &n = g_[v];
   const Buf &d = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v),

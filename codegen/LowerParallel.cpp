@@ -19,9 +19,9 @@
 // two phases: the blocks, then the rows of the result (the loss: on one
 // thread), and so is a scatter_add over many rows (its row blocks, then the
 // rows of the table: LowerIndex.cpp), and a reduction along the last axis
-// (its blocks of rows). Every other node (short scatters, reductions to one
-// value, and the output copies / write-backs) is *serial*: it runs on thread
-// 0.
+// (its blocks of rows). Every other node (the scatters scatterRowBlocks
+// leaves as one table, reductions to one value, and the output copies /
+// write-backs) is *serial*: it runs on thread 0.
 //
 // Barriers, one call of ThreadContext::barrier each, go where a node may read
 // or overwrite what another thread wrote or reads: before every shared node,

@@ -1,7 +1,8 @@
 // Kernels that keep per-row or per-column values in their scratch or in a
 // statistics region, run as parallel code on teams of 2 and 3 threads with
 // even and uneven parts (and as serial code), against the f64 interpreter.
-// The workspace starts poisoned (every byte 0xff: NaN floats), so a read of
+// Every team's outputs must also equal the serial code's bit for bit. The
+// workspace starts poisoned (every byte 0xff: NaN floats), so a read of
 // bytes no thread wrote shows in the outputs, and a guard after it must
 // stay untouched, so a write past the planned size shows too. Covers the
 // cross-entropy's phases (LowerCrossEntropy.cpp: per-row maxima and sums in
@@ -28,8 +29,9 @@ struct Team {
 };
 const Team kTeams[] = {{0, {}}, {2, {}}, {3, {0.6, 0.1, 0.3}}};
 
-void checkOnTeam(const Graph &g, RandomLeaves random, const Team &team, unsigned bits, double rtol,
-                 double atol) {
+// Runs g on `team` against the interpreter; returns the outputs.
+std::vector<std::vector<float>> checkOnTeam(const Graph &g, RandomLeaves random, const Team &team,
+                                            unsigned bits, double rtol, double atol) {
   LeafData data = random(g);
   Values ref = interpretOrFail(g, data);
   CompileOptions options;
@@ -74,14 +76,35 @@ void checkOnTeam(const Graph &g, RandomLeaves random, const Team &team, unsigned
   CHECK(std::memcmp(ws + bytes, poison.data(), guard) == 0);
   for (size_t i = 0; i < g.outputs.size(); ++i)
     expectClose(outputs[i], ref[g.outputs[i].value], g.outputs[i].name, rtol, atol);
+  return outputs;
 }
+
+// Every team against the serial code (kTeams[0]), bit for bit: the kernels'
+// promise that any thread count and any split computes the same bits.
+class SameBitsAsSerial {
+public:
+  void check(const Team &team, const std::vector<std::vector<float>> &outputs) {
+    if (team.threads == 0) {
+      serial_ = outputs;
+      return;
+    }
+    REQUIRE(serial_.size() == outputs.size());
+    for (size_t i = 0; i < outputs.size(); ++i)
+      CHECK(std::memcmp(outputs[i].data(), serial_[i].data(), outputs[i].size() * sizeof(float)) ==
+            0);
+  }
+
+private:
+  std::vector<std::vector<float>> serial_;
+};
 
 } // namespace
 
 TEST_CASE("parallel kernels: cross-entropy by phases on any team", "[codegen][threads]") {
   for (int64_t rows : {1, 17, 40, 257})
     for (unsigned bits : {256u, 512u})
-      for (int variant = 0; variant < 3; ++variant)
+      for (int variant = 0; variant < 3; ++variant) {
+        SameBitsAsSerial same;
         for (const Team &team : kTeams) {
           INFO("rows " << rows << ", " << bits << " bits, variant " << variant << ", "
                        << team.threads << " threads");
@@ -100,15 +123,17 @@ TEST_CASE("parallel kernels: cross-entropy by phases on any team", "[codegen][th
           RandomLeaves r;
           r.lo = -4, r.hi = 4;
           r.indexRange = 27;
-          checkOnTeam(g, r, team, bits, 1e-5, 1e-6);
+          same.check(team, checkOnTeam(g, r, team, bits, 1e-5, 1e-6));
         }
+      }
 }
 
 TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen][threads]") {
   // 64 and 256 rows: the row-block kernels, whose partial sums sit in rows
   // padded to 16 floats; H = 40 and 200 are not multiples of 16.
   for (int64_t rows : {64, 256})
-    for (int64_t h : {40, 200})
+    for (int64_t h : {40, 200}) {
+      SameBitsAsSerial same;
       for (const Team &team : kTeams) {
         INFO(rows << " x " << h << ", " << team.threads << " threads");
         Graph g;
@@ -123,8 +148,9 @@ TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen]
         g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
         g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
         g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0));
-        checkOnTeam(g, RandomLeaves{}, team, 512, 1e-4, 1e-4);
+        same.check(team, checkOnTeam(g, RandomLeaves{}, team, 512, 1e-4, 1e-4));
       }
+    }
 }
 
 TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][threads]") {
@@ -138,7 +164,8 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
   };
   for (Case c : {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3},
                  Case{32, 3, 10, 27}, Case{256, 3, 10, 1000}})
-    for (unsigned bits : {256u, 512u})
+    for (unsigned bits : {256u, 512u}) {
+      SameBitsAsSerial same;
       for (const Team &team : kTeams) {
         INFO(c.batch << " x " << c.context << " rows of " << c.width << ", vocab " << c.vocab
                      << ", " << bits << " bits, " << team.threads << " threads");
@@ -150,8 +177,9 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
                     }));
         RandomLeaves r;
         r.indexRange = static_cast<int>(c.vocab);
-        checkOnTeam(g, r, team, bits, 1e-5, 1e-5);
+        same.check(team, checkOnTeam(g, r, team, bits, 1e-5, 1e-5));
       }
+    }
 }
 
 TEST_CASE("parallel kernels: row reductions split by row blocks", "[codegen][threads]") {
@@ -159,7 +187,8 @@ TEST_CASE("parallel kernels: row reductions split by row blocks", "[codegen][thr
   // threads split the blocks, the tail block on the last share), a plain
   // and a fused operand, at row counts around the vector width.
   for (int64_t rows : {1, 17, 40, 257})
-    for (unsigned bits : {256u, 512u})
+    for (unsigned bits : {256u, 512u}) {
+      SameBitsAsSerial same;
       for (const Team &team : kTeams) {
         INFO(rows << " rows, " << bits << " bits, " << team.threads << " threads");
         Graph g;
@@ -168,6 +197,7 @@ TEST_CASE("parallel kernels: row reductions split by row blocks", "[codegen][thr
         g.setOutput("sum", node(g, Op::Sum, {x}, axis1));
         g.setOutput("mean", node(g, Op::Mean, {node(g, Op::Mul, {x, w})}, axis1));
         g.setOutput("max", node(g, Op::Max, {x}, axis1));
-        checkOnTeam(g, RandomLeaves{}, team, bits, 1e-5, 1e-5);
+        same.check(team, checkOnTeam(g, RandomLeaves{}, team, bits, 1e-5, 1e-5));
       }
+    }
 }
