@@ -201,3 +201,96 @@ TEST_CASE("parallel kernels: row reductions split by row blocks", "[codegen][thr
       }
     }
 }
+
+namespace {
+// Runs g's parallel code on a team of 2 (even parts) with each thread given
+// output buffers of its own, NaN-filled: every output element must come
+// from exactly one thread (finite in one buffer, NaN in the other). A
+// shared node whose kernel did not split its loop would have both threads
+// write everything, which the values alone cannot show (they are equal),
+// and a node left to thread 0 would leave the other's buffers empty.
+void checkPartitioned(const Graph &g, RandomLeaves random, unsigned bits) {
+  LeafData data = random(g);
+  CompileOptions options;
+  options.parallel = true;
+  options.vectorBits = bits;
+  auto compiled = sharedJit().compile(g, uniqueName(), options);
+  if (!compiled)
+    FAIL(llvm::toString(compiled.takeError()));
+  CompiledFunction fn = *compiled;
+  std::vector<std::vector<float>> floats;
+  std::vector<std::vector<int32_t>> ints;
+  std::vector<void *> inputs;
+  floats.reserve(g.size());
+  ints.reserve(g.size());
+  for (const BindingInfo &b : fn.bindings()) {
+    if (b.kind == BindingInfo::Kind::Output)
+      break;
+    const std::vector<double> &d = data.at(b.name);
+    if (b.type.dtype == DType::I32)
+      inputs.push_back(ints.emplace_back(d.begin(), d.end()).data());
+    else
+      inputs.push_back(floats.emplace_back(d.begin(), d.end()).data());
+  }
+  std::vector<std::vector<float>> outputs[2];
+  std::vector<void *> bindings[2];
+  for (int t = 0; t < 2; ++t) {
+    bindings[t] = inputs;
+    for (const auto &o : g.outputs)
+      outputs[t].emplace_back(g[o.value].type.numel(), NAN);
+    for (auto &o : outputs[t])
+      bindings[t].push_back(o.data());
+  }
+  std::vector<char> ws((fn.workspaceBytes() + 127) / 64 * 64);
+  char *aligned = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
+  ThreadTeam team(2);
+  team.run([&](const ThreadContext &ctx) { fn.run(bindings[ctx.index].data(), 0, aligned, &ctx); });
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    int64_t both = 0, none = 0, first = 0, second = 0;
+    for (size_t j = 0; j < outputs[0][i].size(); ++j) {
+      const bool a = std::isfinite(outputs[0][i][j]), b = std::isfinite(outputs[1][i][j]);
+      both += a && b;
+      none += !a && !b;
+      first += a;
+      second += b;
+    }
+    INFO("output " << g.outputs[i].name);
+    CHECK(both == 0);
+    CHECK(none == 0);
+    CHECK(first > 0); // shared, not left to thread 0
+    CHECK(second > 0);
+  }
+}
+} // namespace
+
+TEST_CASE("parallel kernels: shared nodes split their outputs between threads",
+          "[codegen][threads]") {
+  // The nodes made shared in parallel code on 2026-12-03: a row reduction,
+  // a scatter_add by row blocks, and a small elementwise node with a matmul
+  // in its loop (a weight gradient's scaled update).
+  for (unsigned bits : {256u, 512u}) {
+    INFO(bits << " bits");
+    {
+      Graph g;
+      auto axis1 = [](Node &n) { n.axis = 1; };
+      ValueId x = param(g, "x", {257, 37});
+      g.setOutput("sum", node(g, Op::Sum, {x}, axis1));
+      checkPartitioned(g, RandomLeaves{}, bits);
+    }
+    {
+      Graph g;
+      ValueId idx = input(g, "X", {256, 3}), d = param(g, "d", {256, 3, 10});
+      g.setOutput("dC", node(g, Op::ScatterAdd, {d, idx}, [](Node &n) { n.shapeAttr = {27, 10}; }));
+      RandomLeaves r;
+      r.indexRange = 27;
+      checkPartitioned(g, r, bits);
+    }
+    {
+      Graph g; // dW = a^T @ b over 256 rows, then scaled: [30, 64], 1920 elements
+      ValueId a = param(g, "a", {256, 30}), b = param(g, "b", {256, 64});
+      ValueId dw = node(g, Op::MatMul, {a, b}, [](Node &n) { n.transA = true; });
+      g.setOutput("w", node(g, Op::Mul, {dw, g.makeConst(0.5)}));
+      checkPartitioned(g, RandomLeaves{}, bits);
+    }
+  }
+}
