@@ -265,9 +265,10 @@ void checkPartitioned(const Graph &g, RandomLeaves random, unsigned bits) {
 
 TEST_CASE("parallel kernels: shared nodes split their outputs between threads",
           "[codegen][threads]") {
-  // The nodes made shared in parallel code on 2026-12-03: a row reduction,
-  // a scatter_add by row blocks, and a small elementwise node with a matmul
-  // in its loop (a weight gradient's scaled update).
+  // Every kind of shared node: a row reduction, a scatter_add by row blocks,
+  // elementwise, matmul, gather, a column sum, the cross-entropy's gradient,
+  // BatchNormGrad, and a small elementwise node with a matmul in its loop
+  // (a weight gradient's scaled update).
   for (unsigned bits : {256u, 512u}) {
     INFO(bits << " bits");
     {
@@ -281,6 +282,30 @@ TEST_CASE("parallel kernels: shared nodes split their outputs between threads",
       Graph g;
       ValueId idx = input(g, "X", {256, 3}), d = param(g, "d", {256, 3, 10});
       g.setOutput("dC", node(g, Op::ScatterAdd, {d, idx}, [](Node &n) { n.shapeAttr = {27, 10}; }));
+      RandomLeaves r;
+      r.indexRange = 27;
+      checkPartitioned(g, r, bits);
+    }
+    {
+      Graph g; // the other kinds over the batch: elementwise, matmul, gather, column sum
+      ValueId x = param(g, "x", {256, 200}), w = param(g, "w", {200, 27}); // >= 2 column groups
+      ValueId table = param(g, "C", {27, 10}), idx = input(g, "X", {256, 3});
+      g.setOutput("tanh", node(g, Op::Tanh, {x}));
+      g.setOutput("xw", node(g, Op::MatMul, {x, w}));
+      g.setOutput("emb", node(g, Op::Gather, {table, idx}));
+      g.setOutput("colsum", node(g, Op::Sum, {x}, [](Node &n) { n.axis = 0; }));
+      RandomLeaves r;
+      r.indexRange = 27;
+      checkPartitioned(g, r, bits);
+    }
+    {
+      Graph g; // the cross-entropy's gradient rows and BatchNormGrad's
+      auto eps = [](Node &n) { n.scalar = 1e-5; };
+      ValueId logits = param(g, "logits", {256, 27}), y = input(g, "Y", {256});
+      g.setOutput("dlogits", node(g, Op::CrossEntropyGrad, {logits, y, param(g, "dloss", {})}));
+      ValueId x = param(g, "x", {256, 40}), gain = param(g, "gain", {40}),
+              dout = param(g, "dout", {256, 40});
+      g.setOutput("dx", node(g, Op::BatchNormGrad, {x, gain, dout}, eps));
       RandomLeaves r;
       r.indexRange = 27;
       checkPartitioned(g, r, bits);
