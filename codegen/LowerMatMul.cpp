@@ -89,7 +89,8 @@ constexpr int64_t kPanelBlockBytes = 32 * 1024, kPanelChunkBytes = 16 * 1024;
 // 4-row tiles: 8 accumulators, which left the pipes idle (matmul_bench
 // --cpu x86-64-v3 on the Sapphire Rapids host, against dnnl_sgemm limited to
 // AVX2: 0.91-1.14x with 4 rows, 0.98-1.25x with 6).
-int64_t rowsPerTile(int64_t m, int64_t depth, unsigned registers, size_t vectors) {
+// `parallel`: threads split the row tiles (see below).
+int64_t rowsPerTile(int64_t m, int64_t depth, unsigned registers, size_t vectors, bool parallel) {
   int64_t maxRows =
       std::clamp<int64_t>((int64_t(registers) - 1 - int64_t(vectors)) / int64_t(vectors), 1, 12);
   maxRows = std::min(maxRows, std::max<int64_t>(m, 1));
@@ -107,7 +108,13 @@ int64_t rowsPerTile(int64_t m, int64_t depth, unsigned registers, size_t vectors
   // 128: makemore's dW2 at B = 32 (200x27x32:TN) gained nothing (0.99x)
   // from the remainder tile 200 = 16 x 12 + 8, which added 5% to the
   // step's machine code.
-  if (vectors <= 2 && m >= 64 && depth >= 128)
+  // Not in parallel code: there a tile height that divides M keeps the
+  // threads' cuts on the rows where the other nodes over the batch cut them
+  // (12-row tiles cut 256 rows at 132, and each thread then read 4 rows of
+  // h and wrote 4 rows of logits that the other thread wrote or reads).
+  // The row grouping does not change a product's additions (no K chunks
+  // below one full column tile): the same bits as the serial code's.
+  if (vectors <= 2 && m >= 64 && depth >= 128 && !parallel)
     return maxRows;
   for (int64_t r = maxRows; r * 2 >= maxRows && r >= minRows; --r)
     if (m % r == 0)
@@ -269,7 +276,7 @@ struct TiledMatMul {
   // back by the thread that wrote them (the same split in every chunk).
   void columnTile(Value *firstColumn, ArrayRef<unsigned> lanes, Value *k0, int64_t trips,
                   Value *first, bool last) {
-    const int64_t mr = rowsPerTile(m, depth, k.VectorRegs, lanes.size());
+    const int64_t mr = rowsPerTile(m, depth, k.VectorRegs, lanes.size(), k.share.index != nullptr);
     const int64_t mainRows = m / mr * mr;
     // The panel copy: on one thread (or threads splitting column tiles),
     // the first row tile makes it while it computes, instead of a loop of
@@ -360,7 +367,7 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   // this kernel per block on one thread, LowerMatMulBatchBlocks.cpp), so
   // that each thread reads only its part of the wide operand. Fixed by the
   // shapes, not by the thread count.
-  const int64_t fullTileRows = rowsPerTile(m, k, k_->VectorRegs, width);
+  const int64_t fullTileRows = rowsPerTile(m, k, k_->VectorRegs, width, k_->share.index != nullptr);
   const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
   SmallVector<unsigned, 8> fullLanes(width, vw), restLanes;
   for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
