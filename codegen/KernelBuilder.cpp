@@ -370,6 +370,15 @@ Values KernelBuilder::rowBlocks(int64_t rows, ArrayRef<Value *> init,
   return carried;
 }
 
+void KernelBuilder::rowBlocksShared(int64_t rows, function_ref<void(Value *, unsigned)> body,
+                                    const Twine &name) {
+  const int64_t full = rows / VW * VW;
+  loopShared(
+      0, full, VW, [&](Value *r0) { body(r0, VW); }, name);
+  if (rows % VW)
+    onLastShare([&] { body(idx(full), static_cast<unsigned>(rows % VW)); });
+}
+
 std::pair<SmallVector<int, 16>, SmallVector<int, 16>> KernelBuilder::pairMasks(unsigned s) const {
   SmallVector<int, 16> low, high;
   for (unsigned lane = 0; lane < VW; ++lane) {

@@ -169,6 +169,13 @@ public:
                    llvm::function_ref<Values(llvm::Value *firstRow, unsigned count,
                                              llvm::ArrayRef<llvm::Value *>)>
                        body);
+  // The blocks of VW rows with nothing carried across them, shared: parallel
+  // code splits the full blocks (loopShared) and gives the partial one to the
+  // last thread, so that the threads cut the rows where every other row-split
+  // loop cuts them; one thread runs them all in order.
+  void rowBlocksShared(int64_t rows,
+                       llvm::function_ref<void(llvm::Value *firstRow, unsigned count)> body,
+                       const llvm::Twine &name = "rb");
   // `count` elements of `ty` in the function's frame (an alloca in the entry
   // block, 64-byte aligned): per-thread scratch with no workspace bytes.
   llvm::Value *entryAlloca(llvm::Type *ty, unsigned count);

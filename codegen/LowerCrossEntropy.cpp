@@ -172,13 +172,7 @@ struct CrossEntropyKernel {
   // reads the rows and row statistics it wrote, and no barrier is needed
   // between phases. The same arithmetic per row as block by block: the
   // same bits.
-  template <class Body> void eachBlock(Body body) {
-    const int64_t vw = k.VW, full = rows / vw * vw;
-    k.loopShared(
-        0, full, vw, [&](Value *r0) { body(r0, unsigned(vw)); }, "rb");
-    if (rows % vw)
-      k.onLastShare([&] { body(k.idx(full), unsigned(rows % vw)); });
-  }
+  template <class Body> void eachBlock(Body body) { k.rowBlocksShared(rows, body); }
 
   // The loss adds the blocks' loss vectors in block order from a zero
   // vector, then across the lanes: on one thread as the blocks go, in

@@ -41,11 +41,11 @@ void GraphLowering::lowerGather(ValueId v) {
 // lowerScatterAddBlocks.
 void GraphLowering::lowerScatterAdd(ValueId v) {
   const Node &n = g_[v];
+  if (scatterRowBlocks(g_, n) > 1)
+    return lowerScatterAddBlocks(v);
   const Buf &d = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = n.type.shape[1],
                 tableRows = n.type.shape[0];
-  if (scatterRowBlocks(g_, n) > 1)
-    return lowerScatterAddBlocks(v);
   const bool padded = e % k_->VW != 0;
   const int64_t stride = padded ? roundUpTo(e, kScatterRowPad) : e;
   const Buf &sums = padded ? scratch(v) : out;

@@ -81,11 +81,7 @@ void GraphLowering::emitTransposedEpilogue(ValueId v, TransposedLoad loadCt,
     if (cols % vw)
       block(i0, rowsOfC, k_->idx(fullJ), static_cast<unsigned>(cols % vw));
   };
-  const int64_t fullI = m / vw * vw;
-  k_->loopShared(
-      0, fullI, vw, [&](Value *i0) { rowBlock(i0, vw); }, "ct");
-  if (m % vw)
-    k_->onLastShare([&] { rowBlock(k_->idx(fullI), static_cast<unsigned>(m % vw)); });
+  k_->rowBlocksShared(m, rowBlock, "ct");
 }
 
 } // namespace mlpc::codegen

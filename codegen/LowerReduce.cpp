@@ -132,16 +132,11 @@ void GraphLowering::lowerReduction(ValueId v) {
   // each row's fold the same code on any thread. layernorm_gelu at B = 256
   // on 2 threads: its four row means and sums took ~25 us a step on thread
   // 0 alone.
-  auto block = [&](Value *r0, unsigned count) {
+  k_->rowBlocksShared(s.outer, [&](Value *r0, unsigned count) {
     Value *reduced = k_->reduceRowsAcross(
         count, identity, [&](Value *r) { return foldRow(k_->add(r0, r)); }, combine);
     k_->storeVec(out, r0, finish(reduced), count);
-  };
-  const int64_t full = s.outer / vw * vw;
-  k_->loopShared(
-      0, full, vw, [&](Value *r0) { block(r0, unsigned(vw)); }, "rb");
-  if (s.outer % vw)
-    k_->onLastShare([&] { block(k_->idx(full), static_cast<unsigned>(s.outer % vw)); });
+  });
 }
 
 // A Sum / Mean over the rows of [rows, inner] in parallel code: threads
