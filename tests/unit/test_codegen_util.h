@@ -49,6 +49,25 @@ inline ValueId node(Graph &g, Op op, std::vector<ValueId> operands,
   return g.add(std::move(n));
 }
 
+// The BatchNorm family over x[rows, h] as a training step has it: tanh of
+// the normalised x ("y"), the input gradient ("dx") and the column sums of
+// the gain, bias and layer-below bias gradients ("dgain", "dbias",
+// "dbelow"), eps 1e-5. Returns x.
+inline ValueId addBatchNormFamily(Graph &g, int64_t rows, int64_t h) {
+  auto eps = [](Node &n) { n.scalar = 1e-5; };
+  auto axis0 = [](Node &n) { n.axis = 0; };
+  ValueId x = param(g, "x", {rows, h}), gain = param(g, "gain", {h}), bias = param(g, "bias", {h}),
+          dout = param(g, "dout", {rows, h});
+  g.setOutput("y", node(g, Op::Tanh, {node(g, Op::BatchNorm, {x, gain, bias}, eps)}));
+  ValueId dx = node(g, Op::BatchNormGrad, {x, gain, dout}, eps);
+  g.setOutput("dx", dx);
+  ValueId xhat = node(g, Op::BatchNormXhat, {x}, eps);
+  g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
+  g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
+  g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0)); // the bias gradient of the layer below
+  return x;
+}
+
 inline JitEngine &sharedJit() {
   static std::unique_ptr<JitEngine> jit = [] {
     auto j = JitEngine::create(CompileOptions{});

@@ -29,32 +29,46 @@ struct Team {
 };
 const Team kTeams[] = {{0, {}}, {2, {}}, {3, {0.6, 0.1, 0.3}}};
 
+// g compiled as parallel or serial code, its leaves bound to `data` (in
+// f32 / i32); the output bindings are the caller's to append.
+struct CompiledWithLeaves {
+  CompiledFunction fn;
+  std::vector<std::vector<float>> floats;
+  std::vector<std::vector<int32_t>> ints;
+  std::vector<void *> bindings;
+};
+
+void compileWithLeaves(const Graph &g, const LeafData &data, bool parallel, unsigned bits,
+                       CompiledWithLeaves &out) {
+  CompileOptions options;
+  options.parallel = parallel;
+  options.vectorBits = bits;
+  auto compiled = sharedJit().compile(g, uniqueName(), options);
+  if (!compiled)
+    FAIL(llvm::toString(compiled.takeError()));
+  out.fn = *compiled;
+  out.floats.reserve(g.size()); // the bindings point into these vectors
+  out.ints.reserve(g.size());
+  for (const BindingInfo &b : out.fn.bindings()) {
+    if (b.kind == BindingInfo::Kind::Output)
+      break;
+    const std::vector<double> &d = data.at(b.name);
+    if (b.type.dtype == DType::I32)
+      out.bindings.push_back(out.ints.emplace_back(d.begin(), d.end()).data());
+    else
+      out.bindings.push_back(out.floats.emplace_back(d.begin(), d.end()).data());
+  }
+}
+
 // Runs g on `team` against the interpreter; returns the outputs.
 std::vector<std::vector<float>> checkOnTeam(const Graph &g, RandomLeaves random, const Team &team,
                                             unsigned bits, double rtol, double atol) {
   LeafData data = random(g);
   Values ref = interpretOrFail(g, data);
-  CompileOptions options;
-  options.parallel = team.threads > 0;
-  options.vectorBits = bits;
-  auto compiled = sharedJit().compile(g, uniqueName(), options);
-  if (!compiled)
-    FAIL(llvm::toString(compiled.takeError()));
-  CompiledFunction fn = *compiled;
-  std::vector<std::vector<float>> floats;
-  std::vector<std::vector<int32_t>> ints;
-  std::vector<void *> bindings;
-  floats.reserve(g.size());
-  ints.reserve(g.size());
-  for (const BindingInfo &b : fn.bindings()) {
-    if (b.kind == BindingInfo::Kind::Output)
-      break;
-    const std::vector<double> &d = data.at(b.name);
-    if (b.type.dtype == DType::I32)
-      bindings.push_back(ints.emplace_back(d.begin(), d.end()).data());
-    else
-      bindings.push_back(floats.emplace_back(d.begin(), d.end()).data());
-  }
+  CompiledWithLeaves compiled;
+  compileWithLeaves(g, data, team.threads > 0, bits, compiled);
+  const CompiledFunction &fn = compiled.fn;
+  std::vector<void *> &bindings = compiled.bindings;
   std::vector<std::vector<float>> outputs(g.outputs.size());
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     outputs[i].assign(g[g.outputs[i].value].type.numel(), NAN);
@@ -137,17 +151,7 @@ TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen]
       for (const Team &team : kTeams) {
         INFO(rows << " x " << h << ", " << team.threads << " threads");
         Graph g;
-        auto eps = [](Node &n) { n.scalar = 1e-5; };
-        auto axis0 = [](Node &n) { n.axis = 0; };
-        ValueId x = param(g, "x", {rows, h}), gain = param(g, "gain", {h}),
-                bias = param(g, "bias", {h}), dout = param(g, "dout", {rows, h});
-        g.setOutput("y", node(g, Op::Tanh, {node(g, Op::BatchNorm, {x, gain, bias}, eps)}));
-        ValueId dx = node(g, Op::BatchNormGrad, {x, gain, dout}, eps);
-        g.setOutput("dx", dx);
-        ValueId xhat = node(g, Op::BatchNormXhat, {x}, eps);
-        g.setOutput("dgain", node(g, Op::Sum, {node(g, Op::Mul, {dout, xhat})}, axis0));
-        g.setOutput("dbias", node(g, Op::Sum, {dout}, axis0));
-        g.setOutput("dbelow", node(g, Op::Sum, {dx}, axis0));
+        addBatchNormFamily(g, rows, h);
         same.check(team, checkOnTeam(g, RandomLeaves{}, team, 512, 1e-4, 1e-4));
       }
     }
@@ -210,28 +214,10 @@ namespace {
 // write everything, which the values alone cannot show (they are equal),
 // and a node left to thread 0 would leave the other's buffers empty.
 void checkPartitioned(const Graph &g, RandomLeaves random, unsigned bits) {
-  LeafData data = random(g);
-  CompileOptions options;
-  options.parallel = true;
-  options.vectorBits = bits;
-  auto compiled = sharedJit().compile(g, uniqueName(), options);
-  if (!compiled)
-    FAIL(llvm::toString(compiled.takeError()));
-  CompiledFunction fn = *compiled;
-  std::vector<std::vector<float>> floats;
-  std::vector<std::vector<int32_t>> ints;
-  std::vector<void *> inputs;
-  floats.reserve(g.size());
-  ints.reserve(g.size());
-  for (const BindingInfo &b : fn.bindings()) {
-    if (b.kind == BindingInfo::Kind::Output)
-      break;
-    const std::vector<double> &d = data.at(b.name);
-    if (b.type.dtype == DType::I32)
-      inputs.push_back(ints.emplace_back(d.begin(), d.end()).data());
-    else
-      inputs.push_back(floats.emplace_back(d.begin(), d.end()).data());
-  }
+  CompiledWithLeaves compiled;
+  compileWithLeaves(g, random(g), /*parallel=*/true, bits, compiled);
+  const CompiledFunction &fn = compiled.fn;
+  const std::vector<void *> &inputs = compiled.bindings;
   std::vector<std::vector<float>> outputs[2];
   std::vector<void *> bindings[2];
   for (int t = 0; t < 2; ++t) {
