@@ -264,6 +264,7 @@ def measure(args, data, bench_threads):
     with tempfile.TemporaryDirectory() as tmp:
         peak_rec = host.measured_peak(tmp)
         cross = [host.cross_core_ns(tmp)]
+        writes = [host.cross_core_writes_us(tmp)]
     busy = host.busy_cores()
     res = {"host": {"cpu_model": host.cpu_model(), "llvm_cpu": host.llvm_cpu(), "threads": args.threads,
                     "mlpc_has_threads_flag": bool(bench_threads), "busy_cores_at_start": busy}}
@@ -304,8 +305,11 @@ def measure(args, data, bench_threads):
     with tempfile.TemporaryDirectory() as tmp:
         again = host.measured_peak(tmp)
         cross.append(host.cross_core_ns(tmp))
+        writes.append(host.cross_core_writes_us(tmp))
     # Thread speedups follow it, and on a VM it moves (bench/peak/cross_core.c).
     res["host"]["cross_core_ns"] = [c["median_ns"] for c in cross if c]
+    # ... and so does what a write of lines the other core has read costs (cross_core_writes.c).
+    res["host"]["cross_core_writes_us_64kb"] = [w["us"] for w in writes if w]
     runs = [peak_rec["peak_gflops"], again["peak_gflops"]]
     res["peak"] = dict(again if runs[1] > runs[0] else peak_rec, runs_gflops=runs)
     res["peak_gflops"] = max(runs)
@@ -324,6 +328,10 @@ def report(args, res, bench_threads):
     if hostinfo.get("cross_core_ns"):
         print(f"cross-core: a cache line moves between CPUs 0 and 1 in {hostinfo['cross_core_ns']} ns one way "
               f"(bench/peak/cross_core.c at the start and the end; it bounds what a second thread gains)")
+    for w in hostinfo.get("cross_core_writes_us_64kb", []):
+        print(f"cross-core writes of 64 KB, us: {w['own']} own lines, {w['modified']} after the other CPU "
+              f"wrote them, {w['shared']} after it read them ({w['streaming']} with streaming stores; "
+              f"bench/peak/cross_core_writes.c)")
     if rows:
         print_sweep(rows, res["refs"], peak, args.threads, args.threads if bench_threads else 1,
                     res.get("sweep_ab"))

@@ -8,6 +8,11 @@ measured_peak(tmp)   bench/peak/peak_fma.c's JSON record: the single-core f32
 cross_core_ns(tmp)   bench/peak/cross_core.c's JSON record: how long a cache line takes
                      to move between the first two CPUs (one way, ns), or None on a
                      one-CPU machine; it bounds what threads gain and moves on a VM
+cross_core_writes_us(tmp)  bench/peak/cross_core_writes.c's JSON record: microseconds for one
+                     CPU to write 64 KB that the other has read ("shared"), written
+                     ("modified") or not touched ("own"), and "shared" with streaming
+                     stores; None on a one-CPU machine. Why a split step loses where the
+                     vCPUs are far apart: its weights and cut rows are "shared" lines
 busy_cores()         CPUs' worth of other work running now (from /proc/loadavg's runnable
                      count): on a small or shared machine another build beside the harness
                      slows the measured code by up to ~40%, so the harness says so
@@ -58,6 +63,15 @@ def cross_core_ns(tmp):
     exe = os.path.join(tmp, "cross_core")
     subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "peak/cross_core.c"), "-o", exe], check=True)
     p = subprocess.run([exe, "--rounds", "5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else None
+
+
+def cross_core_writes_us(tmp):
+    """Builds and runs cross_core_writes.c; None where it cannot run (one CPU)."""
+    exe = os.path.join(tmp, "cross_core_writes")
+    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "peak/cross_core_writes.c"), "-o", exe],
+                   check=True)
+    p = subprocess.run([exe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else None
 
 
