@@ -13,9 +13,10 @@
  * writes it again in the next step (the weights every thread reads and the
  * SGD update writes by parts; activation rows where two nodes cut the batch
  * differently). On the 2-core Zen 5 guest of the README, with the two vCPUs
- * ~230 ns apart, "shared" took 9.8 us per 64 KB against 2.2 for "modified"
- * and 0.5 for "own"; with them ~50 ns apart the gap closes, and so does the
- * two-thread step's (bench/peak/cross_core.c measures that distance).
+ * ~225 ns apart, "shared" took 9.0-9.5 us per 64 KB against 2.0-2.3 for
+ * "modified" and 1.1 for "own"; with them ~50 ns apart 2.2 / 1.1 / 1.1, and
+ * the two-thread step's loss closes with it (bench/peak/cross_core.c
+ * measures that distance).
  *
  *   cross_core_writes [--cpus A,B] [--kb K] [--rounds R]
  * prints one JSON line: {"cpus": [A, B], "kb": K, "us": {"own": ..,
