@@ -54,8 +54,14 @@ unsigned autoThreads(double flops) {
   return std::max(1u, std::min(availableCores(), byWork));
 }
 
-ThreadTeam::ThreadTeam(unsigned threads) : size_(std::max(1u, threads)), cycles_(size_) {
+ThreadTeam::ThreadTeam(unsigned threads)
+    : size_(std::max(1u, threads)), slots_(size_), cycles_(size_) {
   oversubscribed_ = size_ > availableCores();
+  while ((1u << rounds_) < size_)
+    ++rounds_;
+  flags_ = std::vector<BarrierFlag>(size_ * rounds_);
+  for (unsigned i = 0; i < size_; ++i)
+    slots_[i] = BarrierSlot{this, i, 0};
   setShares(std::vector<double>(size_, 1.0));
   for (unsigned i = 1; i < size_; ++i)
     workers_.emplace_back([this, i] { workerLoop(i); });
@@ -73,7 +79,7 @@ ThreadTeam::~ThreadTeam() {
 }
 
 ThreadContext ThreadTeam::context(unsigned index) {
-  return ThreadContext{int64_t(index), int64_t(size_),   &ThreadTeam::barrier,  this,
+  return ThreadContext{int64_t(index), int64_t(size_),   &ThreadTeam::barrier,  &slots_[index],
                        cuts_[index],   cuts_[index + 1], &cycles_[index].shared};
 }
 
@@ -140,7 +146,8 @@ void ThreadTeam::rebalance() {
 
 void ThreadTeam::run(llvm::function_ref<void(const ThreadContext &)> job) {
   if (size_ == 1) {
-    ThreadContext ctx{0, 1, &ThreadTeam::barrier, this, 0, ThreadContext::kShareUnit, nullptr};
+    ThreadContext ctx = context(0); // the whole of every loop
+    ctx.sharedCycles = nullptr;     // nothing to balance
     job(ctx);
     return;
   }
@@ -188,25 +195,43 @@ void ThreadTeam::workerLoop(unsigned index) {
   }
 }
 
-void ThreadTeam::barrier(void *team) {
-  static_cast<ThreadTeam *>(team)->waitBarrier();
+void ThreadTeam::barrier(void *slot) {
+  auto *own = static_cast<BarrierSlot *>(slot);
+  own->team->waitBarrier(*own);
 }
 
-void ThreadTeam::waitBarrier() {
-  const uint64_t phase = phase_.load(std::memory_order_acquire);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
-    arrived_.store(0, std::memory_order_relaxed);
-    phase_.store(phase + 1, std::memory_order_release);
-    return;
-  }
-  // Spin while the others are likely running; yield once they seem not to
-  // be (more threads than cores, or other processes on ours).
-  int spins = oversubscribed_ ? kBarrierSpins : 0;
-  while (phase_.load(std::memory_order_acquire) == phase) {
-    if (++spins < kBarrierSpins)
-      MLPC_PAUSE();
-    else
-      std::this_thread::yield();
+// A dissemination barrier: in round r, thread i marks its flag for the round
+// with the number of this barrier and waits until thread i - 2^r (mod n) has
+// marked its own; after ceil(log2 n) rounds every thread has heard, through a
+// chain of release stores and acquire loads, from every other, so whatever
+// any thread wrote before the barrier is visible to all after it. Each flag
+// has one writer and one reader, so a round costs one cache line moving one
+// way. The counter barrier it replaced (every thread adding to one counter,
+// the last one then advancing a phase the others spin on) moved that line
+// to the last thread and then the phase to each waiter: two crossings. On
+// the 2-core Zen 5 guest with the vCPUs ~220 ns apart, two threads passing
+// barriers back to back (bench/peak/barrier_cost.c): 336-625 ns a barrier
+// before, 287-318 after; with one thread always last, 496-529 -> 343-416.
+// Whole steps did not measurably change on those 2 cores (README, session
+// of 2026-12-03 09:16); with more threads the arrivals no longer queue on
+// one line (8 threads: 3 rounds instead of 8 additions in turn).
+// The numbers only grow, and a thread can be at most one barrier ahead of
+// any other (it cannot pass the next before all have reached it), so a flag
+// at or past this barrier's number means its thread has arrived.
+void ThreadTeam::waitBarrier(BarrierSlot &slot) {
+  const uint64_t number = ++slot.passed;
+  for (unsigned round = 0; round < rounds_; ++round) {
+    flags_[slot.index * rounds_ + round].reached.store(number, std::memory_order_release);
+    const unsigned from = (slot.index + size_ - (1u << round) % size_) % size_;
+    const std::atomic<uint64_t> &theirs = flags_[from * rounds_ + round].reached;
+    // Spin while the others are likely running; yield once they seem not to
+    // be (more threads than cores, or other processes on ours).
+    for (int spins = oversubscribed_ ? kBarrierSpins : 0;
+         theirs.load(std::memory_order_acquire) < number;)
+      if (++spins < kBarrierSpins)
+        MLPC_PAUSE();
+      else
+        std::this_thread::yield();
   }
 }
 

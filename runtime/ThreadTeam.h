@@ -7,10 +7,12 @@
 // spin on a generation counter between steps (the trainer calls the step
 // back to back, with only batch sampling in between) and fall back to
 // sleeping on a condition variable after ~50 us idle, so an idle team costs
-// nothing; the barrier is a sense-reversing spin barrier that yields when the
-// team has more threads than the process has cores. Measured on the 2-core
-// host (README, "Performance"): a barrier costs ~0.1-0.2 us when both
-// threads arrive together.
+// nothing; the barrier is a dissemination barrier (ThreadTeam.cpp:
+// waitBarrier) that spins, then yields when the team has more threads than
+// the process has cores. Measured on the 2-core hosts (README,
+// "Performance"): a barrier costs ~0.1-0.2 us when both threads arrive
+// together and the vCPUs are near each other, ~0.3 us when they are ~215
+// ns apart.
 //
 // Work split: thread i of n gets ThreadContext{i, n, ..., its part of every
 // shared loop}; the generated code splits each parallel node's outer loop by
@@ -80,9 +82,19 @@ public:
   void fixShares(llvm::ArrayRef<double> shares);
 
 private:
-  static void barrier(void *team);
+  // What ThreadContext::team points to: thread `index`'s barrier state.
+  struct alignas(64) BarrierSlot {
+    ThreadTeam *team = nullptr;
+    unsigned index = 0;
+    uint64_t passed = 0; // barriers this thread has passed (its own count)
+  };
+  // One per thread and round: written by its thread only, read by one other.
+  struct alignas(64) BarrierFlag {
+    std::atomic<uint64_t> reached{0};
+  };
+  static void barrier(void *slot);
   void workerLoop(unsigned index);
-  void waitBarrier();
+  void waitBarrier(BarrierSlot &slot);
   ThreadContext context(unsigned index);
   void setShares(llvm::ArrayRef<double> shares);
   void rebalance();
@@ -94,9 +106,11 @@ private:
   std::atomic<uint64_t> generation_{0};
   std::atomic<unsigned> busy_{0};
   std::atomic<bool> stopping_{false};
-  // The barrier: arrivals in the current phase and the phase number.
-  std::atomic<unsigned> arrived_{0};
-  std::atomic<uint64_t> phase_{0};
+  // The barrier (a dissemination barrier: see waitBarrier): rounds of it,
+  // each thread's slot, and flags_[thread * rounds_ + round].
+  unsigned rounds_ = 0;
+  std::vector<BarrierSlot> slots_;
+  std::vector<BarrierFlag> flags_;
   bool oversubscribed_ = false;
   // The cuts between the threads' parts (ThreadContext::shareBegin / End):
   // cuts_[i] .. cuts_[i + 1] is thread i's, in 1/kShareUnit. Written by

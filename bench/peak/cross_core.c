@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "two_cpus.h"
+
 enum { kPasses = 100000 };
 
 static _Alignas(64) _Atomic long line;
@@ -35,17 +37,10 @@ static double seconds(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static int pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /* Waits for odd values and answers with the next even one. */
 static void *answer(void *arg) {
   (void)arg;
-  if (pin(g_cpus[1]) != 0)
+  if (pin_to_cpu(g_cpus[1]) != 0)
     return NULL;
   for (long i = 0; i < g_rounds * kPasses; ++i) {
     while (atomic_load_explicit(&line, memory_order_acquire) != 2 * i + 1)
@@ -60,17 +55,6 @@ static int compare(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int first_two_cpus(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0)
-    return -1;
-  int found = 0;
-  for (int c = 0; c < CPU_SETSIZE && found < 2; ++c)
-    if (CPU_ISSET(c, &set))
-      g_cpus[found++] = c;
-  return found == 2 ? 0 : -1;
-}
-
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--cpus") && i + 1 < argc &&
@@ -82,13 +66,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: cross_core [--cpus A,B (two different CPUs)] [--rounds R (1-1000)]\n");
     return 2;
   }
-  if (g_cpus[0] < 0 && first_two_cpus() != 0) {
+  if (g_cpus[0] < 0 && first_two_cpus(g_cpus) != 0) {
     fprintf(stderr, "cross_core: needs two CPUs this process may run on\n");
     return 1;
   }
   /* Both CPUs checked here: the answering thread could not report it. */
   for (int k = 1; k >= 0; --k)
-    if (pin(g_cpus[k]) != 0) {
+    if (pin_to_cpu(g_cpus[k]) != 0) {
       fprintf(stderr, "cross_core: cannot run on CPU %d\n", g_cpus[k]);
       return 1;
     }

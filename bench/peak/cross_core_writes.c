@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "two_cpus.h"
+
 enum Mode { kOwn, kShared, kModified, kStreaming, kModes };
 static const char *const kModeNames[kModes] = {"own", "shared", "modified", "streaming"};
 
@@ -49,17 +51,10 @@ static double micros(void) {
   return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
 }
 
-static int pin(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 /* CPU B: before each of A's passes, reads or writes the buffer (or not). */
 static void *other(void *arg) {
   (void)arg;
-  if (pin(g_cpus[1]) != 0)
+  if (pin_to_cpu(g_cpus[1]) != 0)
     return NULL;
   for (long round = 0; round < g_rounds; ++round) {
     while (atomic_load_explicit(&turn, memory_order_acquire) != 2 * round)
@@ -111,17 +106,6 @@ static double measure(enum Mode mode, double *times) {
   return times[g_rounds / 2];
 }
 
-static int first_two_cpus(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0)
-    return -1;
-  int found = 0;
-  for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu)
-    if (CPU_ISSET(cpu, &set))
-      g_cpus[found++] = cpu;
-  return found == 2 ? 0 : -1;
-}
-
 int main(int argc, char **argv) {
   long kb = 64;
   for (int i = 1; i < argc; ++i) {
@@ -143,14 +127,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cross_core_writes: --kb and --rounds must be positive\n");
     return 2;
   }
-  if (g_cpus[0] < 0 && first_two_cpus() != 0) {
+  if (g_cpus[0] < 0 && first_two_cpus(g_cpus) != 0) {
     fprintf(stderr, "cross_core_writes: needs two CPUs\n");
     return 1;
   }
   g_floats = kb * 256;
   g_buf = aligned_alloc(64, (size_t)g_floats * sizeof(float));
   double *times = malloc((size_t)g_rounds * sizeof *times);
-  if (!g_buf || !times || pin(g_cpus[0]) != 0) {
+  if (!g_buf || !times || pin_to_cpu(g_cpus[0]) != 0) {
     fprintf(stderr, "cross_core_writes: cannot allocate or pin to CPU %d\n", g_cpus[0]);
     return 1;
   }

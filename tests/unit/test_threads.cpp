@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <random>
 
 using namespace mlpc;
@@ -120,6 +121,42 @@ TEST_CASE("every thread count computes the same bits", "[threads]") {
         }
       }
     }
+  }
+}
+
+TEST_CASE("the team's barrier lets no thread through before all have arrived", "[threads]") {
+  // Each thread writes its round number into its own slot, passes the
+  // barrier, reads every slot (all must show this round), and passes it
+  // again before the next round's write; a thread let through early reads
+  // an older round. Team sizes cover one round of the dissemination
+  // barrier (2), rounds with a partner wrapping around (3, 5), and more
+  // threads than this machine has cores (spinning, then yielding).
+  for (unsigned threads : {2u, 3u, 5u, 8u}) {
+    INFO(threads << " threads");
+    ThreadTeam team(threads);
+    std::vector<std::atomic<int>> slots(threads);
+    std::atomic<int> stale{0};
+    constexpr int kRounds = 2000;
+    team.run([&](const ThreadContext &ctx) {
+      for (int round = 1; round <= kRounds; ++round) {
+        slots[ctx.index].store(round, std::memory_order_relaxed);
+        ctx.barrier(ctx.team);
+        for (const std::atomic<int> &slot : slots)
+          if (slot.load(std::memory_order_relaxed) != round)
+            stale.fetch_add(1, std::memory_order_relaxed);
+        ctx.barrier(ctx.team);
+      }
+    });
+    CHECK(stale.load() == 0);
+    // The barrier's numbers carry over from one run to the next.
+    team.run([&](const ThreadContext &ctx) {
+      slots[ctx.index].store(-1, std::memory_order_relaxed);
+      ctx.barrier(ctx.team);
+      for (const std::atomic<int> &slot : slots)
+        if (slot.load(std::memory_order_relaxed) != -1)
+          stale.fetch_add(1, std::memory_order_relaxed);
+    });
+    CHECK(stale.load() == 0);
   }
 }
 
