@@ -58,21 +58,21 @@ def measured_peak(tmp):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def cross_core_ns(tmp):
-    """Builds and runs cross_core.c; None where it cannot run (one CPU)."""
-    exe = os.path.join(tmp, "cross_core")
-    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "peak/cross_core.c"), "-o", exe], check=True)
-    p = subprocess.run([exe, "--rounds", "5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def two_cpu_probe(tmp, name, args=()):
+    """Builds and runs bench/peak/NAME.c (a two-CPU program); its last JSON line, or None where it
+    cannot run (one CPU)."""
+    exe = os.path.join(tmp, name)
+    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, f"peak/{name}.c"), "-o", exe], check=True)
+    p = subprocess.run([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else None
+
+
+def cross_core_ns(tmp):
+    return two_cpu_probe(tmp, "cross_core", ["--rounds", "5"])
 
 
 def cross_core_writes_us(tmp):
-    """Builds and runs cross_core_writes.c; None where it cannot run (one CPU)."""
-    exe = os.path.join(tmp, "cross_core_writes")
-    subprocess.run(["cc", "-O2", "-pthread", os.path.join(HERE, "peak/cross_core_writes.c"), "-o", exe],
-                   check=True)
-    p = subprocess.run([exe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else None
+    return two_cpu_probe(tmp, "cross_core_writes")
 
 
 def busy_cores():

@@ -7,6 +7,8 @@
 
 #include <sched.h>
 
+#include <llvm/Support/MathExtras.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define MLPC_PAUSE() _mm_pause()
@@ -55,11 +57,9 @@ unsigned autoThreads(double flops) {
 }
 
 ThreadTeam::ThreadTeam(unsigned threads)
-    : size_(std::max(1u, threads)), slots_(size_), cycles_(size_) {
+    : size_(std::max(1u, threads)), rounds_(llvm::Log2_32_Ceil(size_)), slots_(size_),
+      flags_(size_ * rounds_), cycles_(size_) {
   oversubscribed_ = size_ > availableCores();
-  while ((1u << rounds_) < size_)
-    ++rounds_;
-  flags_ = std::vector<BarrierFlag>(size_ * rounds_);
   for (unsigned i = 0; i < size_; ++i)
     slots_[i] = BarrierSlot{this, i, 0};
   setShares(std::vector<double>(size_, 1.0));

@@ -105,7 +105,7 @@ static double measure(int counter, int extra) {
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--cpus") && i + 1 < argc) {
-      if (sscanf(argv[++i], "%d,%d", &g_cpus[0], &g_cpus[1]) != 2) {
+      if (parse_cpus(argv[++i], g_cpus) != 0) {
         fprintf(stderr, "barrier_cost: --cpus wants A,B\n");
         return 2;
       }

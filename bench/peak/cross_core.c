@@ -58,7 +58,7 @@ static int compare(const void *a, const void *b) {
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--cpus") && i + 1 < argc &&
-        sscanf(argv[++i], "%d,%d", &g_cpus[0], &g_cpus[1]) == 2 && g_cpus[0] != g_cpus[1])
+        parse_cpus(argv[++i], g_cpus) == 0 && g_cpus[0] != g_cpus[1])
       continue;
     if (!strcmp(argv[i], "--rounds") && i + 1 < argc && (g_rounds = atol(argv[++i])) > 0 &&
         g_rounds <= 1000)

@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
   long kb = 64;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--cpus") && i + 1 < argc) {
-      if (sscanf(argv[++i], "%d,%d", &g_cpus[0], &g_cpus[1]) != 2) {
+      if (parse_cpus(argv[++i], g_cpus) != 0) {
         fprintf(stderr, "cross_core_writes: --cpus wants A,B\n");
         return 2;
       }

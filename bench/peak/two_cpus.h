@@ -1,11 +1,12 @@
 /* What bench/peak's two-CPU programs (cross_core.c, cross_core_writes.c,
- * barrier_cost.c) share: pinning the calling thread to a CPU, and the first
- * two CPUs this process may run on. Linux only (sched_setaffinity); each
+ * barrier_cost.c) share: pinning the calling thread to a CPU, the first two
+ * CPUs this process may run on, and reading --cpus A,B. Linux only (sched_setaffinity); each
  * program defines _GNU_SOURCE before its first include. */
 #pragma once
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 
 /* 0 when the calling thread now runs on `cpu` only. */
 static inline int pin_to_cpu(int cpu) {
@@ -26,4 +27,9 @@ static inline int first_two_cpus(int cpus[2]) {
     if (CPU_ISSET(c, &set))
       cpus[found++] = c;
   return found == 2 ? 0 : -1;
+}
+
+/* --cpus A,B: 0 when `text` names two CPUs, into cpus[0..1]. */
+static inline int parse_cpus(const char *text, int cpus[2]) {
+  return sscanf(text, "%d,%d", &cpus[0], &cpus[1]) == 2 ? 0 : -1;
 }
