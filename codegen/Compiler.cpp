@@ -1,6 +1,7 @@
 // Target selection, the optimisation pipeline, the JIT and the emitters.
 #include "codegen/Compiler.h"
 
+#include "codegen/LineTrace.h"
 #include "codegen/Lowering.h"
 #include "codegen/Target.h"
 #include "codegen/TargetPool.h"
@@ -123,8 +124,8 @@ struct Built {
 Expected<Built> build(const Graph &g, const std::string &name, const CompileOptions &options) {
   // Object files and text dumps have no way to report the profile counters'
   // extra workspace: profiling is JIT-only.
-  if (options.profileNodes)
-    return fail("per-node profiling is only available in the JIT");
+  if (options.profileNodes || options.traceLines)
+    return fail("per-node profiling and line tracing are only available in the JIT");
   auto tm = createTargetMachine(resolveTarget(options), options.optLevel, /*pic=*/true);
   if (!tm)
     return tm.takeError();
@@ -203,6 +204,8 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
   if (options.profileNodes && !Triple(sys::getProcessTriple()).isX86())
     return fail("per-node profiling needs an x86 host");
+  if (options.traceLines && !options.parallel)
+    return fail("line tracing needs parallel code (a ThreadContext to report to)");
   // Machine 0 makes the lowering's decisions (the trial lowering of the
   // split first); the other threads wait for their own machine when they
   // start, and the JIT (~1.5 ms to make) is only needed to link.
@@ -242,7 +245,7 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
       [&](unsigned index, TargetMachine &tm) {
         return codegen::lowerSplitModule(g, name, options, *split, index, tm);
       },
-      cache_.get());
+      options.traceLines ? nullptr : cache_.get(), options.traceLines);
   if (!objects)
     return objects.takeError();
   if (Error e = jitReady())
@@ -255,8 +258,11 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
     return symbol.takeError();
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::vector<WorkspaceRegion>> regions;
+  if (options.traceLines)
+    regions = codegen::nodeWorkspaceRegions(g, split->plan);
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), split->workspaceBytes, ms,
-                          std::move(split->bindings), split->profileOffset);
+                          std::move(split->bindings), split->profileOffset, std::move(regions));
 }
 
 Expected<TargetDescription> describeTarget(const CompileOptions &options) {

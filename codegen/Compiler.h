@@ -60,8 +60,17 @@ class TargetPool;
 // `sharedCycles`, when not null, is this thread's counter of the time-stamp
 // cycles it spent working in shared loops (from the end of one barrier to
 // the next, not waiting): what the team balances the cuts by.
+//
+// `traceAccess` is only read by code compiled with CompileOptions::traceLines
+// (which must then be given a context with it set): every load and store of
+// the function calls traceAccess(tracer, index, address, bytes, kTraceLoad or
+// kTraceStore), and each graph node's code starts with a call of kind
+// kTraceNode (address null, `bytes` the node's value id).
 struct ThreadContext {
   static constexpr int64_t kShareUnit = int64_t(1) << 16;
+  static constexpr int64_t kTraceLoad = 0, kTraceStore = 1, kTraceNode = 2;
+  using TraceFn = void (*)(void *tracer, int64_t thread, const void *address, int64_t bytes,
+                           int64_t kind);
   int64_t index;
   int64_t count;
   void (*barrier)(void *team);
@@ -69,6 +78,8 @@ struct ThreadContext {
   int64_t shareBegin;
   int64_t shareEnd;
   uint64_t *sharedCycles;
+  TraceFn traceAccess = nullptr;
+  void *tracer = nullptr;
 };
 
 struct CompileOptions {
@@ -92,12 +103,28 @@ struct CompileOptions {
   // by thread (same tiles, same order: bit-identical results for any count),
   // every other node runs on thread 0, with barriers between (LowerGraph.cpp).
   bool parallel = false;
+  // With `parallel`: every load and store of the generated code (after
+  // optimisation) calls ThreadContext::traceAccess, and each node's code
+  // starts with a node mark (`mlpc bench --line-census`, runtime/
+  // LineCensus.h). A diagnostic: the code runs tens of times slower. The
+  // JIT's object cache is not used for it.
+  bool traceLines = false;
   // Vector width of the kernels in bits, a cap: 0 = the widest the target
   // has (codegen/VectorShape.h says why); 128 / 256 / 512 for comparisons.
   unsigned vectorBits = 0;
   std::string cpu;    // empty: host CPU and features
   std::string triple; // empty: host triple
   unsigned optLevel = 3;
+};
+
+// Workspace bytes [offset, offset + bytes) that one node's code reads or
+// writes, and what they hold: "%16 hprebn" (a value), "scratch of %40", "batch
+// statistics of %17". A node's regions are its result, the values its
+// fused code reads, its scratch and its statistics; other nodes' values may
+// have used the same bytes at other times (the workspace is reused).
+struct WorkspaceRegion {
+  std::string label;
+  int64_t offset = 0, bytes = 0;
 };
 
 // One entry of a compiled function's bindings array, in order.
@@ -123,9 +150,11 @@ public:
 
   CompiledFunction() = default;
   CompiledFunction(Fn fn, size_t workspaceBytes, double compileMillis,
-                   std::vector<BindingInfo> bindings, std::optional<size_t> profileOffset = {})
+                   std::vector<BindingInfo> bindings, std::optional<size_t> profileOffset = {},
+                   std::vector<std::vector<WorkspaceRegion>> nodeRegions = {})
       : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
-        bindings_(std::move(bindings)), profileOffset_(profileOffset) {}
+        bindings_(std::move(bindings)), profileOffset_(profileOffset),
+        nodeRegions_(std::move(nodeRegions)) {}
 
   void run(void *const *bindings, float lr, void *workspace,
            const ThreadContext *thread = nullptr) const {
@@ -138,6 +167,10 @@ public:
   // With CompileOptions::profileNodes: the byte offset in the workspace of
   // the per-node cycle counters (uint64_t[graph size], by value id).
   std::optional<size_t> profileOffset() const { return profileOffset_; }
+  // With CompileOptions::traceLines: per graph node (by value id), the
+  // workspace bytes its code may touch, named (WorkspaceRegion); empty
+  // otherwise.
+  const std::vector<std::vector<WorkspaceRegion>> &nodeRegions() const { return nodeRegions_; }
 
 private:
   Fn fn_ = nullptr;
@@ -145,6 +178,7 @@ private:
   double compileMillis_ = 0;
   std::vector<BindingInfo> bindings_;
   std::optional<size_t> profileOffset_;
+  std::vector<std::vector<WorkspaceRegion>> nodeRegions_;
 };
 
 // Owns one ORC LLJIT; several functions (distinct names) can be added.

@@ -1,6 +1,7 @@
 // The lowering driver: function signatures, buffers, the per-node dispatch
 // and the output copies / SGD updates / state write-backs (the module-level
 // entry points are in LowerModule.cpp).
+#include "codegen/LineTrace.h"
 #include "codegen/Lowering.h"
 #include "codegen/MathEmitter.h"
 #include "codegen/VectorShape.h"
@@ -35,6 +36,8 @@ Function *GraphLowering::createBodyFunction(const std::string &fnName,
   Function *f =
       Function::Create(FunctionType::get(b_.getVoidTy(), params, false), linkage, fnName, m_);
   addCommonAttributes(f);
+  if (parallel_ && traceLines_)
+    f->addFnAttr(kTraceLinesAttribute); // its last argument is the ThreadContext
   // Keep the body a real function: noalias on its arguments is the precise
   // form (after inlining it would become scoped metadata); one call is free.
   f->addFnAttr(Attribute::NoInline);
@@ -257,6 +260,14 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     Instruction *started = nullptr;
     size_t startedSize = 0;
     profiledNode_ = v;
+    if (traceFn_) // LineTrace.h: the node's accesses follow
+      b_.CreateCall(FunctionType::get(b_.getVoidTy(),
+                                      {b_.getPtrTy(), b_.getInt64Ty(), b_.getPtrTy(),
+                                       b_.getInt64Ty(), b_.getInt64Ty()},
+                                      false),
+                    traceFn_,
+                    {tracer_, threadIndex_, ConstantPointerNull::get(b_.getPtrTy()), b_.getInt64(v),
+                     b_.getInt64(ThreadContext::kTraceNode)});
     if (profileOffset_) {
       started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
       startedSize = size();

@@ -103,6 +103,7 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
   GraphLowering lowering(g, *plan, *out.module, tm, options.vectorBits);
   lowering.setProfileOffset(profileOffset(*plan, options));
   lowering.setParallel(options.parallel);
+  lowering.setTraceLines(options.traceLines);
   lowering.emit(name);
   if (Error e = verify(out, name))
     return e;
@@ -240,6 +241,7 @@ Expected<LoweredModule> lowerSplitModule(const Graph &g, const std::string &name
   GraphLowering lowering(g, split.plan, *out.module, tm, options.vectorBits);
   lowering.setProfileOffset(split.profileOffset);
   lowering.setParallel(options.parallel);
+  lowering.setTraceLines(options.traceLines);
   for (size_t r = 1; r < ranges; ++r)
     if (split.moduleOf[r] == index)
       lowering.emitPart(rangeName(name, r), split.bounds[r], split.bounds[r + 1]);

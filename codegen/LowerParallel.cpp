@@ -30,6 +30,7 @@
 // output actions after a shared loop). Serial nodes in a row need none. The
 // caller's join (ThreadTeam::run) ends the step. With one thread, or a null
 // context, no barrier is called.
+#include "codegen/LineTrace.h"
 #include "codegen/Lowering.h"
 
 using namespace llvm;
@@ -103,14 +104,14 @@ bool GraphLowering::hasPostActions(size_t position) const {
 
 void GraphLowering::loadThreadContext(Value *context) {
   // A null context is one thread: read from a constant {0, 1, null, null,
-  // 0, kShareUnit, null}.
+  // 0, kShareUnit, null, null, null}.
   Type *i64 = b_.getInt64Ty(), *ptr = b_.getPtrTy();
-  StructType *ty = StructType::get(ctx_, {i64, i64, ptr, ptr, i64, i64, ptr});
+  StructType *ty = threadContextType(ctx_);
   Constant *null = ConstantPointerNull::get(b_.getPtrTy());
   auto *single = new GlobalVariable(
       m_, ty, /*isConstant=*/true, GlobalValue::PrivateLinkage,
       ConstantStruct::get(ty, {b_.getInt64(0), b_.getInt64(1), null, null, b_.getInt64(0),
-                               b_.getInt64(ThreadContext::kShareUnit), null}),
+                               b_.getInt64(ThreadContext::kShareUnit), null, null, null}),
       "single.thread");
   Value *c = b_.CreateSelect(b_.CreateIsNull(context), single, context);
   auto field = [&](Type *t, unsigned i, const char *name) {
@@ -123,6 +124,10 @@ void GraphLowering::loadThreadContext(Value *context) {
   shareBegin_ = field(i64, 4, "share.begin");
   shareEnd_ = field(i64, 5, "share.end");
   sharedCycles_ = field(ptr, 6, "shared.cycles");
+  if (traceLines_) {
+    traceFn_ = field(ptr, 7, "trace.access");
+    tracer_ = field(ptr, 8, "tracer");
+  }
   // Where this thread's current stretch of shared work began (see
   // emitBarrier); a function of a split step starts one at its entry. Only
   // on x86, whose time-stamp counter user code may read (elsewhere the

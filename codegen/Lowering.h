@@ -104,13 +104,14 @@ class ObjectCache;
 // using the target machine `machineFor(t)` (called on that thread; a target
 // machine is not thread-safe, so each thread's must be a different one).
 // With a `cache`, a module whose lowered IR was compiled before (same
-// target) is loaded from it instead (codegen/ObjectCache.h).
+// target) is loaded from it instead (codegen/ObjectCache.h). `traceLines`:
+// instrumentLineTrace after the IR passes (LineTrace.h; give no cache).
 llvm::Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> compileModules(
     llvm::ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
     llvm::function_ref<llvm::Expected<llvm::TargetMachine *>(unsigned thread)> machineFor,
     llvm::function_ref<llvm::Expected<LoweredModule>(unsigned index, llvm::TargetMachine &tm)>
         lower,
-    ObjectCache *cache = nullptr);
+    ObjectCache *cache = nullptr, bool traceLines = false);
 
 class GraphLowering {
 public:
@@ -123,6 +124,9 @@ public:
   // CompileOptions::parallel: the body takes a trailing ThreadContext pointer
   // and splits its work between threads (LowerParallel.cpp).
   void setParallel(bool parallel) { parallel_ = parallel; }
+  // CompileOptions::traceLines (with parallel): node marks and the function
+  // tag that codegen/LineTrace.h's instrumentation looks for.
+  void setTraceLines(bool trace) { traceLines_ = trace; }
   // The whole graph: `name` (the bindings-array ABI) and `name.body`.
   void emit(const std::string &name);
   // The split form (GraphSplit): `name` and `name.body`, which runs nodes
@@ -275,7 +279,8 @@ private:
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::optional<size_t> profileOffset_;
   ValueId profiledNode_ = 0; // the node being lowered, for its barrier-wait counter
-  bool parallel_ = false;
+  bool parallel_ = false, traceLines_ = false;
+  llvm::Value *traceFn_ = nullptr, *tracer_ = nullptr; // ThreadContext::traceAccess, tracer
   llvm::Value *threadIndex_ = nullptr, *threadCount_ = nullptr, *barrierFn_ = nullptr,
               *team_ = nullptr, *shareBegin_ = nullptr, *shareEnd_ = nullptr,
               *sharedCycles_ = nullptr, *sectionStart_ = nullptr;

@@ -129,6 +129,7 @@
 // the step put 40 ms of machine code on one thread and 80-90 on the other;
 // balanced, both take 40-50 ms (same total work; on this noisy host the
 // median compile_ms of interleaved runs moved by less than the noise).
+#include "codegen/LineTrace.h"
 #include "codegen/Lowering.h"
 #include "codegen/ObjectCache.h"
 
@@ -178,7 +179,7 @@ Expected<std::vector<std::unique_ptr<MemoryBuffer>>>
 compileModules(ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
                function_ref<Expected<TargetMachine *>(unsigned)> machineFor,
                function_ref<Expected<LoweredModule>(unsigned, TargetMachine &)> lower,
-               ObjectCache *cache) {
+               ObjectCache *cache, bool traceLines) {
   const unsigned count = static_cast<unsigned>(cost.size());
   auto compileOne = [&](unsigned index,
                         TargetMachine &machine) -> Expected<std::unique_ptr<MemoryBuffer>> {
@@ -192,6 +193,8 @@ compileModules(ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
         return std::move(object);
     }
     runPassSchedule(*part->module, machine, optLevel);
+    if (traceLines)
+      instrumentLineTrace(*part->module);
     orc::SimpleCompiler compiler(machine);
     auto object = compiler(*part->module);
     if (cache && object)

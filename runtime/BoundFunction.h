@@ -43,6 +43,8 @@ public:
   const ThreadChoice *threadChoice() const { return choice_ ? &*choice_ : nullptr; }
   const CompiledFunction &function() const { return fn_; }
   void *workspace() { return workspace_.get(); }
+  // The bindings array as run() passes it (CompiledFunction::bindings order).
+  void *const *arguments() const { return args_.data(); }
 
 private:
   struct AlignedFree {

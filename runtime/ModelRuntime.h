@@ -126,6 +126,12 @@ public:
   // `mlpc bench --profile`: compile train_step with per-node cycle counters
   // (CompileOptions::profileNodes). Call before the first trainStep.
   void enableProfiling() { profile_ = true; }
+  // `mlpc bench --line-census`: compile train_step with every load and store
+  // reported to the team's tracer (CompileOptions::traceLines; set it with
+  // threadTeam()->setTracer). Needs a team. Call before the first trainStep.
+  void enableLineTrace() { traceLines_ = true; }
+  // The bound training step (null before the first trainStep).
+  BoundFunction *trainBound() { return train_.get(); }
   // The counters (one per trainingGraph() node: cycles summed over the steps
   // since compilation, or since the caller last zeroed them), or nullptr
   // without profiling / before the first step.
@@ -163,7 +169,8 @@ private:
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
   llvm::Expected<CompiledFunction> compileFunction(Stage stage, int64_t rows, bool sgd,
-                                                   const char *name, bool profile);
+                                                   const char *name, bool trainStep = false);
+  // (trainStep: the training step, which profile_ and traceLines_ instrument.)
   // The compiled train_step (compiling it now unless prepareTraining did).
   llvm::Expected<CompiledFunction> trainFunction();
   // Waits for prepareTraining's compile; keeps its result for trainFunction.
@@ -208,6 +215,7 @@ private:
   int64_t stepCount_ = 0;
   std::vector<ValueId> stepScalars_; // the learning-rate and step-count leaves of training_
   bool profile_ = false;
+  bool traceLines_ = false;
   size_t untrackedStates_ = 0; // state leaves only the inference graph uses
   TensorMap statsBuffers_;     // the stats step's probes (zeros) and gradient outputs
   std::vector<StepTensor> statsTensors_;

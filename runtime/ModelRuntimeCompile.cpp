@@ -31,7 +31,7 @@ void returnFreedMemory() {
 } // namespace
 
 llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int64_t rows, bool sgd,
-                                                               const char *name, bool profile) {
+                                                               const char *name, bool trainStep) {
   Graph graph;
   if (stage == Stage::Grad && rows == batch()) {
     graph = training_;
@@ -58,7 +58,8 @@ llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int6
   options.sgdUpdate = sgd;
   options.vectorBits = execution_.vectorBits;
   options.parallel = team_ != nullptr;
-  options.profileNodes = profile;
+  options.profileNodes = trainStep && profile_;
+  options.traceLines = trainStep && traceLines_;
   auto fn = jit_->compile(graph, name, options);
   returnFreedMemory();
   return fn;
@@ -69,7 +70,7 @@ llvm::Error ModelRuntime::bind(std::unique_ptr<BoundFunction> &slot, CompiledFun
   // A profiled step always runs on the whole team: its per-thread columns
   // would mix calls of either kind otherwise.
   if (team_)
-    bound->setTeam(team_.get(), chooseThreads_ && !profile_);
+    bound->setTeam(team_.get(), chooseThreads_ && !profile_ && !traceLines_);
   if (llvm::Error e = bindLeaves(*bound))
     return e;
   slot = std::move(bound);
@@ -86,7 +87,7 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   auto known = compiledFunctions_.find(name);
   if (known == compiledFunctions_.end()) {
     settleTrainCompile(); // the engine compiles one function at a time
-    auto fn = compileFunction(stage, rows, sgd, name, /*profile=*/false);
+    auto fn = compileFunction(stage, rows, sgd, name);
     if (!fn)
       return fn.takeError();
     known = compiledFunctions_.emplace(name, std::move(*fn)).first;
@@ -102,8 +103,8 @@ void ModelRuntime::prepareTraining() {
   // Only the JIT engine, the training graph and the options are read there;
   // none of them changes after create(). A profiled parallel step counts
   // thread 0's time per node.
-  trainPending_ = std::async(std::launch::async, [this, profile = profile_] {
-    return compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", profile);
+  trainPending_ = std::async(std::launch::async, [this] {
+    return compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", /*trainStep=*/true);
   });
 }
 
@@ -126,7 +127,8 @@ llvm::Expected<CompiledFunction> ModelRuntime::trainFunction() {
   if (!trainCompileError_.empty())
     return fail(trainCompileError_);
   if (!trainCompiled_) {
-    auto fn = compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", profile_);
+    auto fn =
+        compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", /*trainStep=*/true);
     if (!fn)
       return fn.takeError();
     trainCompiled_ = std::move(*fn);

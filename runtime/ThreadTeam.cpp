@@ -79,8 +79,9 @@ ThreadTeam::~ThreadTeam() {
 }
 
 ThreadContext ThreadTeam::context(unsigned index) {
-  return ThreadContext{int64_t(index), int64_t(size_),   &ThreadTeam::barrier,  &slots_[index],
-                       cuts_[index],   cuts_[index + 1], &cycles_[index].shared};
+  return ThreadContext{int64_t(index),         int64_t(size_), &ThreadTeam::barrier,
+                       &slots_[index],         cuts_[index],   cuts_[index + 1],
+                       &cycles_[index].shared, trace_,         tracer_};
 }
 
 std::vector<double> ThreadTeam::shares() const {

@@ -80,6 +80,12 @@ public:
   // Fixed parts instead of balancing (tests: any split gives the same bits):
   // one share per thread, normalised to sum to 1 (equal parts otherwise).
   void fixShares(llvm::ArrayRef<double> shares);
+  // Every thread's ThreadContext carries this trace hook from the next run
+  // on (CompileOptions::traceLines; runtime/LineCensus.h); null: none.
+  void setTracer(ThreadContext::TraceFn trace, void *tracer) {
+    trace_ = trace;
+    tracer_ = tracer;
+  }
 
 private:
   // What ThreadContext::team points to: thread `index`'s barrier state.
@@ -117,6 +123,8 @@ private:
   // thread 0 between steps only (workers read them after the generation
   // moves, which orders the write before).
   std::vector<int64_t> cuts_;
+  ThreadContext::TraceFn trace_ = nullptr;
+  void *tracer_ = nullptr;
   bool balancing_ = true;
   unsigned stepsSinceBalance_ = 0;
   // ThreadContext::sharedCycles of each thread, a cache line each (the

@@ -5,6 +5,7 @@
 #include "tools/BenchSteps.h"
 #include "tools/BenchThreads.h"
 #include "tools/Driver.h"
+#include "tools/StepLineCensus.h"
 #include "tools/StepProfile.h"
 
 #include <llvm/Support/JSON.h>
@@ -190,6 +191,16 @@ int runBench(const ParsedArgs &args) {
     if (!profile)
       return reportError(profile.takeError());
     for (auto &[key, value] : *profile)
+      result[key] = std::move(value);
+  }
+  if (args.has("--line-census")) {
+    // A few steps: a traced step runs tens of times slower, and what crosses
+    // is the same every step (the batch's gather and scatter rows aside).
+    auto census = lineCensus((*file)->ast(), vocab, (*file)->diags(), train, /*warmup=*/3,
+                             /*steps=*/8, *execution);
+    if (!census)
+      return reportError(census.takeError());
+    for (auto &[key, value] : *census)
       result[key] = std::move(value);
   }
   llvm::outs() << llvm::json::Value(std::move(result)) << "\n";

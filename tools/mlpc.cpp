@@ -165,7 +165,8 @@ const std::vector<Command> &allCommands() {
         1},
        runFoldCheck},
       {{"bench",
-        "MODEL [--data FILE] [--steps N] [--reps R] [--profile] [--compare-threads N]",
+        "MODEL [--data FILE] [--steps N] [--reps R] [--profile] [--compare-threads N] "
+        "[--line-census]",
         "Time the compiled training step, compilation and evaluation; prints one JSON line.",
         {kSetFlag,
          kData,
@@ -177,6 +178,9 @@ const std::vector<Command> &allCommands() {
          {"--compare-threads", "N",
           "also time one thread against N, alternating R rounds of --steps steps in this process, "
           "and print the speedup (median of the rounds' ratios)"},
+         {"--line-census", "",
+          "also print the cache lines the step's threads pass between them per step, by node "
+          "and buffer (every access traced: slow; --threads N, default 2, equal parts)"},
          kThreads,
          kVectorBits,
          kCache},

@@ -1,0 +1,104 @@
+// The line census (`mlpc bench --line-census`: CompileOptions::traceLines,
+// runtime/LineCensus.h) against what the split of the step implies, in
+// closed form. makemore at batch 256: the SGD update of W1 [30, H] splits
+// W1's rows between the n threads and the forward matmul hprebn = emb @ W1
+// has every thread read all of W1, so every step each of W1's L lines is
+// written by one thread after the others read it (L writes after reads), and
+// each thread reads the (n - 1) / n of the lines the others wrote ((n - 1) L
+// reads after writes). A line may straddle a cut when the binding is not
+// 64-byte aligned, which moves a count by at most one per cut.
+#include "TestUtil.h"
+#include "frontend/Overrides.h"
+#include "runtime/BoundFunction.h"
+#include "runtime/LineCensus.h"
+#include "runtime/ModelRuntime.h"
+#include "runtime/ThreadTeam.h"
+
+#include <catch2/catch.hpp>
+
+#include <random>
+
+using namespace mlpc;
+
+namespace {
+
+ModelAST makemoreAt(const std::vector<std::string> &settings, DiagnosticEngine &diags,
+                    const std::string &source) {
+  ModelAST ast = parseModel(source, diags);
+  REQUIRE_FALSE(diags.hasErrors());
+  for (const std::string &setting : settings) {
+    auto o = parseOverride(setting);
+    REQUIRE(bool(o));
+    REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
+  }
+  return ast;
+}
+
+void step(ModelRuntime &rt, std::mt19937 &rng) {
+  std::vector<int32_t> X(rt.batch() * rt.context()), Y(rt.batch());
+  for (auto &x : X)
+    x = static_cast<int32_t>(rng() % 27);
+  for (auto &y : Y)
+    y = static_cast<int32_t>(rng() % 27);
+  REQUIRE(bool(rt.trainStep(X.data(), Y.data(), 0.05f)));
+}
+
+// Lines per step of `crossing` on `buffer`, all nodes together.
+double perStep(const LineCensus &census, const std::string &buffer, LineCensus::Crossing crossing) {
+  uint64_t lines = 0;
+  for (const LineCensus::Row &r : census.rows())
+    if (r.buffer == buffer && r.crossing == crossing)
+      lines += r.lines;
+  return static_cast<double>(lines) / static_cast<double>(census.steps());
+}
+
+} // namespace
+
+TEST_CASE("the line census counts the weights' crossings in closed form", "[threads][census]") {
+  const std::string source = test::readFile(test::examplePath("makemore.mlp"));
+  for (unsigned threads : {2u, 3u}) {
+    INFO(threads << " threads");
+    DiagnosticEngine diags{"makemore.mlp", source};
+    ModelAST ast = makemoreAt({"batch=256", "H=64"}, diags, source);
+    Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
+    ExecutionOptions execution;
+    execution.threads = threads;
+    auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
+    REQUIRE(bool(rt));
+    ThreadTeam *team = (*rt)->threadTeam();
+    REQUIRE(team);
+    LineCensus census;
+    team->setTracer(&LineCensus::record, &census);
+    team->fixShares(std::vector<double>(threads, 1.0));
+    (*rt)->enableLineTrace();
+    (*rt)->initParams(5);
+    std::mt19937 rng(11);
+    step(**rt, rng); // compiles and binds the traced step
+    census.describe(*(*rt)->trainBound());
+    step(**rt, rng);
+    census.startCounting();
+    for (int s = 0; s < 3; ++s) {
+      step(**rt, rng);
+      census.countStep();
+    }
+    REQUIRE(census.steps() == 3);
+
+    auto it = (*rt)->params().find("W1"); // the buffer the step is bound to
+    REQUIRE(it != (*rt)->params().end());
+    const auto begin = reinterpret_cast<uintptr_t>(it->second.data());
+    const auto end = begin + it->second.size() * sizeof(float);
+    REQUIRE(it->second.size() == 30 * 64);
+    const double lines = static_cast<double>((end - 1) / 64 - begin / 64 + 1);
+    const double cuts = threads - 1;
+    using C = LineCensus::Crossing;
+    const double written = perStep(census, "binding W1", C::WriteAfterRead);
+    const double read = perStep(census, "binding W1", C::ReadAfterWrite);
+    CHECK(written >= lines - cuts);
+    CHECK(written <= lines + cuts);
+    CHECK(read >= (threads - 1) * lines - cuts);
+    CHECK(read <= (threads - 1) * lines + cuts);
+    // Nothing is written by two threads in turn there: the update's rows
+    // are each thread's own.
+    CHECK(perStep(census, "binding W1", C::WriteAfterWrite) <= cuts);
+  }
+}
