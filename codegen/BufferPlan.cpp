@@ -79,7 +79,7 @@ namespace {
 // earlier ones decided.
 struct Planner {
   const Graph &g;
-  const bool sgdUpdate;
+  const bool sgdUpdate, parallel;
   const size_t n;
   BufferPlan p;
   std::vector<unsigned> uses;
@@ -89,7 +89,8 @@ struct Planner {
   std::set<ValueId> targets; // leaves overwritten by an output
   std::vector<int64_t> lastRead;
 
-  Planner(const Graph &graph, bool sgd) : g(graph), sgdUpdate(sgd), n(graph.size()) {
+  Planner(const Graph &graph, bool sgd, bool parallelCode)
+      : g(graph), sgdUpdate(sgd), parallel(parallelCode), n(graph.size()) {
     p.storage.assign(n, Storage::Workspace);
     p.root.resize(n);
     p.offset.assign(n, -1);
@@ -381,7 +382,25 @@ struct Planner {
     // code writes scratch split by other lines than the batch rows (blocks of
     // partial sums, a transposed weight), and batch rows later written in
     // the same bytes would first have to be fetched from the other cores.
+    // Parallel code goes further (`mlpc bench --line-census` counted what
+    // crossed): a value reuses only the bytes of values with as many rows of
+    // the same length, since rows of other lengths cut between the threads
+    // at other bytes (hprebn [256, 1024] over dembcat [256, 30]: 241 lines a
+    // step written by one thread in one and by the other in the other), and
+    // each node's scratch has bytes of its own (a thread's transposed weight
+    // over the pair sums another thread read).
     Arena arena, scratchArena;
+    std::map<std::pair<int64_t, int64_t>, Arena> rowArenas; // (rows, row floats)
+    std::vector<std::optional<std::pair<int64_t, int64_t>>> rowKey(n);
+    auto arenaOf = [&](ValueId w) -> Arena & {
+      if (!parallel)
+        return arena;
+      const Shape &shape = g[w].type.shape;
+      const int64_t rows = shape.empty() ? 1 : shape[0];
+      rowKey[w] = std::make_pair(rows, std::max<int64_t>(g[w].type.numel(), 1) /
+                                           std::max<int64_t>(rows, 1));
+      return rowArenas[*rowKey[w]];
+    };
     std::vector<std::vector<int>> dieAt(n), scratchDiesAt(n);
     std::vector<std::vector<ValueId>> runsAt(n);
     for (ValueId v = 0; v < n; ++v)
@@ -405,11 +424,13 @@ struct Planner {
         int64_t bytes =
             roundUpTo(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
         int id = static_cast<int>(w);
-        if (std::optional<ValueId> over = writtenOver(w)) {
+        Arena &values = arenaOf(w);
+        std::optional<ValueId> over = writtenOver(w);
+        if (over && rowKey[*over] == rowKey[w]) { // the same arena
           p.offset[w] = p.offset[*over];
-          arena.hand(static_cast<int>(*over), id);
+          values.hand(static_cast<int>(*over), id);
         } else {
-          p.offset[w] = arena.allocate(bytes, id);
+          p.offset[w] = values.allocate(bytes, id);
         }
         p.region[w] = newRegion(p.offset[w], bytes);
         dieAt[std::max<int64_t>(lastRead[w], w)].push_back(id);
@@ -431,12 +452,31 @@ struct Planner {
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);
         dieAt[statsLastUse[group]].push_back(id);
       }
-      for (int id : dieAt[v])
+      for (int id : dieAt[v]) {
         arena.release(id);
-      for (int id : scratchDiesAt[v])
-        scratchArena.release(id);
+        for (auto &[key, a] : rowArenas)
+          a.release(id);
+      }
+      if (!parallel)
+        for (int id : scratchDiesAt[v])
+          scratchArena.release(id);
     }
-    const int64_t scratchBase = roundUpTo(arena.highWater(), kBufferAlign);
+    // The row arenas after the main one (statistics, and every value in
+    // serial code), then the scratch.
+    int64_t end = roundUpTo(arena.highWater(), kBufferAlign);
+    std::map<std::pair<int64_t, int64_t>, int64_t> rowBase;
+    for (auto &[key, a] : rowArenas) {
+      rowBase[key] = end;
+      end = roundUpTo(end + a.highWater(), kBufferAlign);
+    }
+    for (ValueId v = 0; v < n; ++v)
+      if (rowKey[v] && p.offset[v] >= 0) {
+        const int64_t base = rowBase[*rowKey[v]];
+        p.offset[v] += base;
+        p.regions[p.region[v]].begin += base;
+        p.regions[p.region[v]].end += base;
+      }
+    const int64_t scratchBase = end;
     for (ValueId v = 0; v < n; ++v)
       if (p.scratchOffset[v] >= 0) {
         p.scratchOffset[v] += scratchBase;
@@ -449,8 +489,8 @@ struct Planner {
 
 } // namespace
 
-llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate) {
-  Planner planner(g, sgdUpdate);
+llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate, bool parallel) {
+  Planner planner(g, sgdUpdate, parallel);
   planner.leaves();
   planner.fuse();
   planner.statsGroups();

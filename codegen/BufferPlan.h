@@ -225,6 +225,6 @@ bool isBatchNormElementwise(Op op);
 // along one axis; see LowerReduce.cpp).
 bool fusesOperandTree(const Graph &g, const Node &n);
 
-llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate);
+llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate, bool parallel = false);
 
 } // namespace mlpc::codegen

@@ -25,7 +25,7 @@ Expected<BufferPlan> checkAndPlan(const Graph &g, const std::string &name,
   std::vector<std::string> problems = verifyGraph(g);
   if (!problems.empty())
     return fail("invalid graph: " + problems.front());
-  return planBuffers(g, options.sgdUpdate);
+  return planBuffers(g, options.sgdUpdate, options.parallel);
 }
 
 // The JIT's modules drop the names of instructions, arguments and blocks
