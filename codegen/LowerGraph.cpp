@@ -260,14 +260,7 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     Instruction *started = nullptr;
     size_t startedSize = 0;
     profiledNode_ = v;
-    if (traceFn_) // LineTrace.h: the node's accesses follow
-      b_.CreateCall(FunctionType::get(b_.getVoidTy(),
-                                      {b_.getPtrTy(), b_.getInt64Ty(), b_.getPtrTy(),
-                                       b_.getInt64Ty(), b_.getInt64Ty()},
-                                      false),
-                    traceFn_,
-                    {tracer_, threadIndex_, ConstantPointerNull::get(b_.getPtrTy()), b_.getInt64(v),
-                     b_.getInt64(ThreadContext::kTraceNode)});
+    emitTraceNodeMark(v);
     if (profileOffset_) {
       started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});
       startedSize = size();

@@ -240,6 +240,8 @@ private:
   NodeMode nodeMode(ValueId v) const;
   bool hasPostActions(size_t position) const;
   void loadThreadContext(llvm::Value *context);
+  // CompileOptions::traceLines: a kTraceNode call before node v's code.
+  void emitTraceNodeMark(ValueId v);
   // Adds `cycles` to node v's profile counter of this thread: its time, or
   // (`waits`) its barrier waits (CompileOptions::profileNodes).
   void addToProfileCounter(bool waits, ValueId v, llvm::Value *cycles);
