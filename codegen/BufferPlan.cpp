@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 namespace mlpc::codegen {
 namespace {
@@ -348,20 +349,26 @@ struct Planner {
     // crossed): a value reuses only the bytes of values with as many rows of
     // the same length, since rows of other lengths cut between the threads
     // at other bytes (hprebn [256, 1024] over dembcat [256, 30]: 241 lines a
-    // step written by one thread in one and by the other in the other), and
-    // each node's scratch has bytes of its own (a thread's transposed weight
-    // over the pair sums another thread read).
-    Arena arena, scratchArena;
-    std::map<std::pair<int64_t, int64_t>, Arena> rowArenas; // (rows, row floats)
-    std::vector<std::optional<std::pair<int64_t, int64_t>>> rowKey(n);
+    // step written by one thread in one and by the other in the other). The
+    // scratch keeps one arena: split by size as well it took BatchNormGrad's
+    // partial sums off another node's (makemore H = 1024: 788 -> 50 lines a
+    // step written after the other thread wrote them) but made wavenet's
+    // workspace at H = 1024 125 MB instead of 67, for no step time measured.
+    // The main arena (statistics; every value in serial code), then arenas
+    // by key: (0, rows, row floats) for parallel code's values, (1) for the
+    // scratch.
+    using Key = std::tuple<int, int64_t, int64_t>;
+    Arena arena;
+    std::map<Key, Arena> keyed;
+    std::vector<std::optional<Key>> valueKey(n), scratchKey(n);
     auto arenaOf = [&](ValueId w) -> Arena & {
       if (!parallel)
         return arena;
       const Shape &shape = g[w].type.shape;
       const int64_t rows = shape.empty() ? 1 : shape[0];
-      rowKey[w] = std::make_pair(rows, std::max<int64_t>(g[w].type.numel(), 1) /
-                                           std::max<int64_t>(rows, 1));
-      return rowArenas[*rowKey[w]];
+      valueKey[w] =
+          Key{0, rows, std::max<int64_t>(g[w].type.numel(), 1) / std::max<int64_t>(rows, 1)};
+      return keyed[*valueKey[w]];
     };
     std::vector<std::vector<int>> dieAt(n), scratchDiesAt(n);
     std::vector<std::vector<ValueId>> runsAt(n);
@@ -388,7 +395,7 @@ struct Planner {
         int id = static_cast<int>(w);
         Arena &values = arenaOf(w);
         std::optional<ValueId> over = writtenOver(w);
-        if (over && rowKey[*over] == rowKey[w]) { // the same arena
+        if (over && valueKey[*over] == valueKey[w]) { // the same arena
           p.offset[w] = p.offset[*over];
           values.hand(static_cast<int>(*over), id);
         } else {
@@ -403,9 +410,10 @@ struct Planner {
         if (int64_t s = p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w])) { // filled: no kernel
           int id = static_cast<int>(n + w);
           s = roundUpTo(s, kBufferAlign);
-          p.scratchOffset[w] = scratchArena.allocate(s, id);
+          scratchKey[w] = Key{1, 0, 0};
+          p.scratchOffset[w] = keyed[*scratchKey[w]].allocate(s, id);
           p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
-          scratchDiesAt[v].push_back(id);
+          scratchDiesAt[v].push_back(static_cast<int>(w));
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
         int64_t bytes = roundUpTo(statsRegionFloats(g[v]) * kElemBytes, kBufferAlign);
@@ -416,36 +424,30 @@ struct Planner {
       }
       for (int id : dieAt[v]) {
         arena.release(id);
-        for (auto &[key, a] : rowArenas)
-          a.release(id);
+        if (id < static_cast<int>(n) && valueKey[id])
+          keyed[*valueKey[id]].release(id);
       }
-      if (!parallel)
-        for (int id : scratchDiesAt[v])
-          scratchArena.release(id);
+      for (int w : scratchDiesAt[v])
+        keyed[*scratchKey[w]].release(static_cast<int>(n) + w);
     }
-    // The row arenas after the main one (statistics, and every value in
-    // serial code), then the scratch.
+    std::map<Key, int64_t> base;
     int64_t end = roundUpTo(arena.highWater(), kBufferAlign);
-    std::map<std::pair<int64_t, int64_t>, int64_t> rowBase;
-    for (auto &[key, a] : rowArenas) {
-      rowBase[key] = end;
+    for (auto &[key, a] : keyed) {
+      base[key] = end;
       end = roundUpTo(end + a.highWater(), kBufferAlign);
     }
-    for (ValueId v = 0; v < n; ++v)
-      if (rowKey[v] && p.offset[v] >= 0) {
-        const int64_t base = rowBase[*rowKey[v]];
-        p.offset[v] += base;
-        p.regions[p.region[v]].begin += base;
-        p.regions[p.region[v]].end += base;
-      }
-    const int64_t scratchBase = end;
-    for (ValueId v = 0; v < n; ++v)
-      if (p.scratchOffset[v] >= 0) {
-        p.scratchOffset[v] += scratchBase;
-        p.regions[p.scratchRegion[v]].begin += scratchBase;
-        p.regions[p.scratchRegion[v]].end += scratchBase;
-      }
-    p.workspaceBytes = scratchBase + scratchArena.highWater();
+    auto shift = [&](int64_t &offset, int region, const Key &key) {
+      offset += base[key];
+      p.regions[region].begin += base[key];
+      p.regions[region].end += base[key];
+    };
+    for (ValueId v = 0; v < n; ++v) {
+      if (valueKey[v] && p.offset[v] >= 0)
+        shift(p.offset[v], p.region[v], *valueKey[v]);
+      if (scratchKey[v])
+        shift(p.scratchOffset[v], p.scratchRegion[v], *scratchKey[v]);
+    }
+    p.workspaceBytes = end;
   }
 };
 

@@ -22,6 +22,9 @@
 
 #include <vector>
 
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/Support/Error.h>
+
 namespace llvm {
 class Module;
 class StructType;
@@ -35,8 +38,13 @@ inline constexpr const char *kTraceLinesAttribute = "mlpc-trace-lines";
 // The LLVM type of ThreadContext (Compiler.h), field for field.
 llvm::StructType *threadContextType(llvm::LLVMContext &ctx);
 
-// Adds the access calls to every function tagged kTraceLinesAttribute.
-void instrumentLineTrace(llvm::Module &m);
+// Adds the access calls to every function tagged kTraceLinesAttribute; an
+// error for a memory-touching intrinsic it cannot trace.
+llvm::Error instrumentLineTrace(llvm::Module &m);
+
+// `hook` (a ThreadContext::traceAccess just loaded), or a no-op function of
+// the same type where it is null.
+llvm::Value *traceHookOrNop(llvm::IRBuilder<> &b, llvm::Value *hook);
 
 // Per node (by value id) the workspace regions its code may touch: its own
 // buffer, the buffers its fused expression reads, its scratch and its batch

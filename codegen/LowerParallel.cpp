@@ -135,7 +135,7 @@ void GraphLowering::loadThreadContext(Value *context) {
   shareEnd_ = field(i64, 5, "share.end");
   sharedCycles_ = field(ptr, 6, "shared.cycles");
   if (traceLines_) {
-    traceFn_ = field(ptr, 7, "trace.access");
+    traceFn_ = traceHookOrNop(b_, field(ptr, 7, "trace.access"));
     tracer_ = field(ptr, 8, "tracer");
   }
   // Where this thread's current stretch of shared work began (see

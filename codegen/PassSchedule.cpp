@@ -194,7 +194,8 @@ compileModules(ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
     }
     runPassSchedule(*part->module, machine, optLevel);
     if (traceLines)
-      instrumentLineTrace(*part->module);
+      if (Error e = instrumentLineTrace(*part->module))
+        return std::move(e);
     orc::SimpleCompiler compiler(machine);
     auto object = compiler(*part->module);
     if (cache && object)

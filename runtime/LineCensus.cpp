@@ -76,8 +76,7 @@ void LineCensus::access(unsigned t, uintptr_t address, int64_t bytes, bool store
   std::lock_guard<std::mutex> lock(mutex_);
   const uint64_t self = uint64_t(1) << t;
   const uintptr_t first = address / kLineBytes,
-                  last = (address + static_cast<uintptr_t>(std::max<int64_t>(bytes, 1)) - 1) /
-                         kLineBytes;
+                  last = (address + static_cast<uintptr_t>(bytes) - 1) / kLineBytes;
   for (uintptr_t l = first; l <= last; ++l) {
     Line &line = lines_[l];
     // `readers` leaves out the writer: after a store only it holds the line.
@@ -99,7 +98,10 @@ void LineCensus::access(unsigned t, uintptr_t address, int64_t bytes, bool store
     }
     if (crossing && counting_) {
       const int64_t node = currentNode_[t];
-      ++counts_[{node, bufferOf(node, l * kLineBytes), static_cast<int>(*crossing)}];
+      // Named by the bytes accessed, not the line's start: a line may begin in
+      // the allocation before (parameters are not 64-byte aligned).
+      const uintptr_t at = std::max(address, l * kLineBytes);
+      ++counts_[{node, bufferOf(node, at), static_cast<int>(*crossing)}];
     }
   }
 }

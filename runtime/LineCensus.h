@@ -50,7 +50,8 @@ public:
   void countStep() { ++steps_; }
   int64_t steps() const { return steps_; }
 
-  // ThreadContext::traceAccess (pass the LineCensus as `tracer`).
+  // ThreadContext::traceAccess (pass the LineCensus as `tracer`); threads
+  // 0 .. kMaxThreads - 1.
   static void record(void *census, int64_t thread, const void *address, int64_t bytes,
                      int64_t kind);
 

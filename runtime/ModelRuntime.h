@@ -168,9 +168,14 @@ private:
   llvm::Error explainDimMismatch(const std::string &path, llvm::Error error) const;
   llvm::Expected<BoundFunction *> compiled(std::unique_ptr<BoundFunction> &slot, Stage stage,
                                            int64_t rows, bool sgd, const char *name);
+  // What the training step is compiled with (profile_, traceLines_), taken
+  // on the caller's thread: the compile may run on another.
+  struct Instrumentation {
+    bool profile = false, traceLines = false;
+  };
+  Instrumentation trainInstrumentation() const { return {profile_, traceLines_}; }
   llvm::Expected<CompiledFunction> compileFunction(Stage stage, int64_t rows, bool sgd,
-                                                   const char *name, bool trainStep = false);
-  // (trainStep: the training step, which profile_ and traceLines_ instrument.)
+                                                   const char *name, Instrumentation instrument);
   // The compiled train_step (compiling it now unless prepareTraining did).
   llvm::Expected<CompiledFunction> trainFunction();
   // Waits for prepareTraining's compile; keeps its result for trainFunction.

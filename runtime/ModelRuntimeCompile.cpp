@@ -31,7 +31,8 @@ void returnFreedMemory() {
 } // namespace
 
 llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int64_t rows, bool sgd,
-                                                               const char *name, bool trainStep) {
+                                                               const char *name,
+                                                               Instrumentation instrument) {
   Graph graph;
   if (stage == Stage::Grad && rows == batch()) {
     graph = training_;
@@ -58,8 +59,8 @@ llvm::Expected<CompiledFunction> ModelRuntime::compileFunction(Stage stage, int6
   options.sgdUpdate = sgd;
   options.vectorBits = execution_.vectorBits;
   options.parallel = team_ != nullptr;
-  options.profileNodes = trainStep && profile_;
-  options.traceLines = trainStep && traceLines_;
+  options.profileNodes = instrument.profile;
+  options.traceLines = instrument.traceLines;
   auto fn = jit_->compile(graph, name, options);
   returnFreedMemory();
   return fn;
@@ -87,7 +88,7 @@ llvm::Expected<BoundFunction *> ModelRuntime::compiled(std::unique_ptr<BoundFunc
   auto known = compiledFunctions_.find(name);
   if (known == compiledFunctions_.end()) {
     settleTrainCompile(); // the engine compiles one function at a time
-    auto fn = compileFunction(stage, rows, sgd, name);
+    auto fn = compileFunction(stage, rows, sgd, name, Instrumentation{});
     if (!fn)
       return fn.takeError();
     known = compiledFunctions_.emplace(name, std::move(*fn)).first;
@@ -103,8 +104,8 @@ void ModelRuntime::prepareTraining() {
   // Only the JIT engine, the training graph and the options are read there;
   // none of them changes after create(). A profiled parallel step counts
   // thread 0's time per node.
-  trainPending_ = std::async(std::launch::async, [this] {
-    return compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", /*trainStep=*/true);
+  trainPending_ = std::async(std::launch::async, [this, instrument = trainInstrumentation()] {
+    return compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", instrument);
   });
 }
 
@@ -128,7 +129,7 @@ llvm::Expected<CompiledFunction> ModelRuntime::trainFunction() {
     return fail(trainCompileError_);
   if (!trainCompiled_) {
     auto fn =
-        compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", /*trainStep=*/true);
+        compileFunction(Stage::Grad, batch(), /*sgd=*/false, "train_step", trainInstrumentation());
     if (!fn)
       return fn.takeError();
     trainCompiled_ = std::move(*fn);

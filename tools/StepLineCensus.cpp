@@ -39,6 +39,8 @@ llvm::Expected<llvm::json::Object> lineCensus(const ModelAST &ast, const Vocabul
   if (execution.threads == 1)
     return fail("--line-census counts the lines that pass between threads: give --threads 2 or "
                 "more (the default, auto, runs 2 for it)");
+  if (execution.threads > LineCensus::kMaxThreads)
+    return fail(fmt::format("--line-census counts at most {} threads", LineCensus::kMaxThreads));
   ExecutionOptions options = execution;
   options.threads = std::max(options.threads, 2u); // auto: two threads
   auto runtime = ModelRuntime::create(ast, vocab, diags, {}, options);

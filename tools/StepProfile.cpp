@@ -83,7 +83,8 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   if (llvm::Error e = runSteps(std::max<int64_t>(steps / 4, 10))) // compiles, warms up
     return e;
   const Graph &g = model.trainingGraph();
-  auto plan = codegen::planBuffers(g, /*sgdUpdate=*/false); // as ModelRuntime compiles it
+  auto plan =
+      codegen::planBuffers(g, /*sgdUpdate=*/false); // for filledBy (the same in a parallel plan)
   if (!plan)
     return plan.takeError();
   uint64_t *counters = model.trainProfileCounters();
