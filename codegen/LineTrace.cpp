@@ -108,8 +108,6 @@ std::pair<Value *, Value *> maskedExtent(IRBuilder<> &b, const Access &a, const 
   return {address, bytes};
 }
 
-} // namespace
-
 // The hook's no-op stand-in (one per module).
 Function *traceNopFunction(Module &m) {
   const char *name = "mlpc.trace.nop";
@@ -124,6 +122,8 @@ Function *traceNopFunction(Module &m) {
   b.CreateRetVoid();
   return f;
 }
+
+} // namespace
 
 Value *traceHookOrNop(IRBuilder<> &b, Value *hook) {
   return b.CreateSelect(b.CreateIsNull(hook), traceNopFunction(*b.GetInsertBlock()->getModule()),
