@@ -7,7 +7,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <tuple>
 
 namespace mlpc::codegen {
 namespace {
@@ -354,21 +353,20 @@ struct Planner {
     // partial sums off another node's (makemore H = 1024: 788 -> 50 lines a
     // step written after the other thread wrote them) but made wavenet's
     // workspace at H = 1024 125 MB instead of 67, for no step time measured.
-    // The main arena (statistics; every value in serial code), then arenas
-    // by key: (0, rows, row floats) for parallel code's values, (1) for the
-    // scratch.
-    using Key = std::tuple<int, int64_t, int64_t>;
-    Arena arena;
-    std::map<Key, Arena> keyed;
-    std::vector<std::optional<Key>> valueKey(n), scratchKey(n);
+    // Values and statistics go to `arena` (parallel code: values to the
+    // arena of their (rows, row floats)), scratch to `scratchArena`; laid out
+    // in that order.
+    Arena arena, scratchArena;
+    std::map<std::pair<int64_t, int64_t>, Arena> rowArenas;
+    std::vector<std::optional<std::pair<int64_t, int64_t>>> rowKey(n);
     auto arenaOf = [&](ValueId w) -> Arena & {
       if (!parallel)
         return arena;
       const Shape &shape = g[w].type.shape;
       const int64_t rows = shape.empty() ? 1 : shape[0];
-      valueKey[w] =
-          Key{0, rows, std::max<int64_t>(g[w].type.numel(), 1) / std::max<int64_t>(rows, 1)};
-      return keyed[*valueKey[w]];
+      rowKey[w] = std::make_pair(rows, std::max<int64_t>(g[w].type.numel(), 1) /
+                                           std::max<int64_t>(rows, 1));
+      return rowArenas[*rowKey[w]];
     };
     std::vector<std::vector<int>> dieAt(n), scratchDiesAt(n);
     std::vector<std::vector<ValueId>> runsAt(n);
@@ -395,7 +393,7 @@ struct Planner {
         int id = static_cast<int>(w);
         Arena &values = arenaOf(w);
         std::optional<ValueId> over = writtenOver(w);
-        if (over && valueKey[*over] == valueKey[w]) { // the same arena
+        if (over && rowKey[*over] == rowKey[w]) { // the same arena
           p.offset[w] = p.offset[*over];
           values.hand(static_cast<int>(*over), id);
         } else {
@@ -410,10 +408,9 @@ struct Planner {
         if (int64_t s = p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w])) { // filled: no kernel
           int id = static_cast<int>(n + w);
           s = roundUpTo(s, kBufferAlign);
-          scratchKey[w] = Key{1, 0, 0};
-          p.scratchOffset[w] = keyed[*scratchKey[w]].allocate(s, id);
+          p.scratchOffset[w] = scratchArena.allocate(s, id);
           p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
-          scratchDiesAt[v].push_back(static_cast<int>(w));
+          scratchDiesAt[v].push_back(id);
         }
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
         int64_t bytes = roundUpTo(statsRegionFloats(g[v]) * kElemBytes, kBufferAlign);
@@ -424,30 +421,30 @@ struct Planner {
       }
       for (int id : dieAt[v]) {
         arena.release(id);
-        if (id < static_cast<int>(n) && valueKey[id])
-          keyed[*valueKey[id]].release(id);
+        if (id < static_cast<int>(n) && rowKey[id])
+          rowArenas[*rowKey[id]].release(id);
       }
-      for (int w : scratchDiesAt[v])
-        keyed[*scratchKey[w]].release(static_cast<int>(n) + w);
+      for (int id : scratchDiesAt[v])
+        scratchArena.release(id);
     }
-    std::map<Key, int64_t> base;
     int64_t end = roundUpTo(arena.highWater(), kBufferAlign);
-    for (auto &[key, a] : keyed) {
-      base[key] = end;
+    auto place = [&](int64_t &offset, int region, int64_t base) {
+      offset += base;
+      p.regions[region].begin += base;
+      p.regions[region].end += base;
+    };
+    std::map<std::pair<int64_t, int64_t>, int64_t> rowBase;
+    for (auto &[key, a] : rowArenas) {
+      rowBase[key] = end;
       end = roundUpTo(end + a.highWater(), kBufferAlign);
     }
-    auto shift = [&](int64_t &offset, int region, const Key &key) {
-      offset += base[key];
-      p.regions[region].begin += base[key];
-      p.regions[region].end += base[key];
-    };
     for (ValueId v = 0; v < n; ++v) {
-      if (valueKey[v] && p.offset[v] >= 0)
-        shift(p.offset[v], p.region[v], *valueKey[v]);
-      if (scratchKey[v])
-        shift(p.scratchOffset[v], p.scratchRegion[v], *scratchKey[v]);
+      if (rowKey[v] && p.offset[v] >= 0)
+        place(p.offset[v], p.region[v], rowBase[*rowKey[v]]);
+      if (p.scratchOffset[v] >= 0)
+        place(p.scratchOffset[v], p.scratchRegion[v], end);
     }
-    p.workspaceBytes = end;
+    p.workspaceBytes = end + scratchArena.highWater();
   }
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "frontend/Lowering.h"
+#include "frontend/Overrides.h"
 #include "frontend/Parser.h"
 #include "passes/Pipeline.h"
 
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mlpc::test {
 
@@ -45,6 +47,19 @@ inline Graph stage(const Graph &forward, Stage s, bool fuse = true) {
   if (!g)
     throw std::runtime_error("pipeline failed: " + diags.render());
   return *g;
+}
+
+// Applies `settings` ("H=64", "batch=256") to `ast`, as --set does; the
+// first bad one's error (a dim the model does not have, bad text).
+inline llvm::Error applySettings(ModelAST &ast, const std::vector<std::string> &settings) {
+  for (const std::string &setting : settings) {
+    auto o = parseOverride(setting);
+    if (!o)
+      return o.takeError();
+    if (llvm::Error e = applyOverrides(ast, {*o}))
+      return e;
+  }
+  return llvm::Error::success();
 }
 
 } // namespace mlpc::test

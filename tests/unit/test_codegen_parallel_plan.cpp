@@ -53,17 +53,10 @@ TEST_CASE("parallel buffer plans stay in bounds and near the serial size", "[cod
       DiagnosticEngine diags{model, source};
       ModelAST ast = parseModel(source, diags);
       REQUIRE_FALSE(diags.hasErrors());
-      bool applies = true; // not every model has an H
-      for (const std::string &setting : settings) {
-        auto o = parseOverride(setting);
-        REQUIRE(bool(o));
-        if (llvm::Error e = applyOverrides(ast, {*o})) {
-          llvm::consumeError(std::move(e));
-          applies = false;
-        }
-      }
-      if (!applies)
+      if (llvm::Error e = test::applySettings(ast, settings)) { // not every model has an H
+        llvm::consumeError(std::move(e));
         continue;
+      }
       auto rt = ModelRuntime::create(ast, buildVocabulary({"abcdefghijklmnopqrstuvwxyz"}), diags);
       REQUIRE(bool(rt));
       const Graph &g = (*rt)->trainingGraph();

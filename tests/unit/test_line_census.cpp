@@ -26,11 +26,7 @@ ModelAST makemoreAt(const std::vector<std::string> &settings, DiagnosticEngine &
                     const std::string &source) {
   ModelAST ast = parseModel(source, diags);
   REQUIRE_FALSE(diags.hasErrors());
-  for (const std::string &setting : settings) {
-    auto o = parseOverride(setting);
-    REQUIRE(bool(o));
-    REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
-  }
+  REQUIRE_FALSE(bool(test::applySettings(ast, settings)));
   return ast;
 }
 

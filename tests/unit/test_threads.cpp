@@ -99,11 +99,7 @@ TEST_CASE("every thread count computes the same bits", "[threads]") {
       DiagnosticEngine diags{file, source};
       ModelAST ast = parseModel(source, diags);
       REQUIRE_FALSE(diags.hasErrors());
-      for (const std::string &setting : settings) {
-        auto o = parseOverride(setting);
-        REQUIRE(bool(o));
-        REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
-      }
+      REQUIRE_FALSE(bool(test::applySettings(ast, settings)));
       Run one = train(ast, diags, 1);
       // Equal parts, and parts as uneven as the balancing may make them
       // (ThreadTeam.h: a thread keeps at least a quarter of an equal part);
