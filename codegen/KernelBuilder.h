@@ -113,6 +113,8 @@ public:
   using BlockSlot = llvm::function_ref<llvm::Value *(size_t, llvm::Value *, llvm::Value *)>;
   void blockColumnSums(int64_t rows, int64_t blocks, int64_t h, size_t sums, const Buf &scratch,
                        BlockSlot slot, RowChunkStep step);
+  void blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int64_t h, size_t sums,
+                                  const Buf &scratch, BlockSlot slot, RowChunkStep step);
   // ((0 + p_0) + p_1) + ... over the blocks' partial sums (sumOverBlocks'
   // order) of vectors.size() columns at once: p_b of column j is lanes[j]
   // lanes at element at(j, b) of `scratch`.

@@ -55,9 +55,47 @@ Values KernelBuilder::blockedFold(size_t vectors, int64_t rows, int64_t blocks, 
 // groups 551 M instructions, rows by 2 572 M, by 4 584 M).
 static constexpr int64_t kRowsAtOnce = 2;
 
+// Narrow rows (a whole row's sums in at most kRegisterSums vectors) keep the
+// sums in registers for the whole block and store them once: through the
+// scratch, each row's sums are loaded from the store of the row before, and
+// on Zen 5 that forwarding sits on the sums' dependency chain. makemore's
+// H = 64 / B = 256 step, one thread, per-node profile: the batch statistics
+// 0.91 -> 0.58 us, BatchNormGrad 1.70 -> 1.55. The same additions in the
+// same order: the same bits.
+static constexpr int64_t kRegisterSums = 16;
+
+void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int64_t h, size_t sums,
+                                               const Buf &scratch, BlockSlot slot,
+                                               RowChunkStep step) {
+  const int64_t blockRows = rows / blocks, chunkCount = (h + VW - 1) / VW;
+  const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
+  auto lanesOf = [&](int64_t c) {
+    return c + 1 < chunkCount || h % VW == 0 ? VW : static_cast<unsigned>(h % VW);
+  };
+  loopShared(0, blocks, 1, [&](Value *blk) {
+    Values zeros(static_cast<size_t>(chunkCount) * sums, splat(0.0));
+    Values total = loopCarried(0, blockRows, group, zeros, [&](Value *r, ArrayRef<Value *> acc) {
+      Values next(acc.begin(), acc.end());
+      Value *first = add(mul(blk, blockRows), r);
+      for (int64_t q = 0; q < group; ++q)
+        for (int64_t c = 0; c < chunkCount; ++c) {
+          auto chunkSums = MutableArrayRef<Value *>(next).slice(c * sums, sums);
+          Values updated = step(add(first, q), idx(c * VW), lanesOf(c), chunkSums);
+          std::copy(updated.begin(), updated.end(), chunkSums.begin());
+        }
+      return next;
+    });
+    for (int64_t c = 0; c < chunkCount; ++c)
+      for (size_t s = 0; s < sums; ++s)
+        storeVec(scratch, slot(s, blk, idx(c * VW)), total[c * sums + s], lanesOf(c));
+  });
+}
+
 void KernelBuilder::blockColumnSums(int64_t rows, int64_t blocks, int64_t h, size_t sums,
                                     const Buf &scratch, BlockSlot slot, RowChunkStep step) {
   const int64_t blockRows = rows / blocks;
+  if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= kRegisterSums)
+    return blockColumnSumsInRegisters(rows, blocks, h, sums, scratch, slot, step);
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
   loopShared(0, blocks, 1, [&](Value *blk) {
     if (sums)
