@@ -144,9 +144,11 @@ TEST_CASE("parallel kernels: cross-entropy by phases on any team", "[codegen][th
 
 TEST_CASE("parallel kernels: batchnorm statistics rows at any width", "[codegen][threads]") {
   // 64 and 256 rows: the row-block kernels, whose partial sums sit in rows
-  // padded to 16 floats; H = 40 and 200 are not multiples of 16.
+  // padded to 16 floats; H = 40 and 200 are not multiples of 16. H = 40 and
+  // 64 keep a row's sums in registers (KernelColumnSums.cpp: two blocks at
+  // a time on one thread, one a trip on a team), H = 200 in the scratch.
   for (int64_t rows : {64, 256})
-    for (int64_t h : {40, 200}) {
+    for (int64_t h : {40, 64, 200}) {
       SameBitsAsSerial same;
       for (const Team &team : kTeams) {
         INFO(rows << " x " << h << ", " << team.threads << " threads");
@@ -162,12 +164,15 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
   // 256 x 8 with rows of 24 (wavenet's): 4 of 512; 320 rows of 37 floats
   // (more than one vector, a masked tail) and 3 table rows (every block
   // hits every row); 96 rows, and 768 rows into a 1000-row table (larger
-  // than a block's rows): one table, the serial kernel.
+  // than a block's rows): one table, the serial kernel; rows of 16 and of
+  // 8 floats, one table: the sums straight into the output (no padding at
+  // the row updates' 8 lanes, LowerIndex.cpp).
   struct Case {
     int64_t batch, context, width, vocab;
   };
-  for (Case c : {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3},
-                 Case{32, 3, 10, 27}, Case{256, 3, 10, 1000}})
+  for (Case c :
+       {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3}, Case{32, 3, 10, 27},
+        Case{256, 3, 10, 1000}, Case{32, 3, 16, 27}, Case{16, 2, 8, 5}})
     for (unsigned bits : {256u, 512u}) {
       SameBitsAsSerial same;
       for (const Team &team : kTeams) {
