@@ -53,6 +53,7 @@ struct Planner {
 
   Planner(const Graph &graph, bool sgd, bool parallelCode)
       : g(graph), sgdUpdate(sgd), parallel(parallelCode), n(graph.size()) {
+    p.parallel = parallelCode;
     p.storage.assign(n, Storage::Workspace);
     p.root.resize(n);
     p.offset.assign(n, -1);
@@ -405,7 +406,8 @@ struct Planner {
       // Scratch belongs to the node whose kernel runs at v: v itself, and the
       // epilogue matmuls that v's expression runs.
       for (ValueId w : runsAt[v])
-        if (int64_t s = p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w])) { // filled: no kernel
+        if (int64_t s =
+                p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w], parallel)) { // filled: no kernel
           int id = static_cast<int>(n + w);
           s = roundUpTo(s, kBufferAlign);
           p.scratchOffset[w] = scratchArena.allocate(s, id);
@@ -445,6 +447,25 @@ struct Planner {
         place(p.scratchOffset[v], p.scratchRegion[v], end);
     }
     p.workspaceBytes = end + scratchArena.highWater();
+    if (parallel)
+      threadSlots(newRegion);
+  }
+
+  // The threads' own slots after everything else, each as large as the
+  // largest transposed operand (BufferPlan::threadSlotsOffset).
+  template <class NewRegion> void threadSlots(NewRegion newRegion) {
+    int64_t slot = 0;
+    for (ValueId v = 0; v < n; ++v)
+      if (g[v].op == Op::MatMul && g[v].transB) {
+        const Shape &b = g[g[v].operands[1]].type.shape; // [N, K]
+        slot = std::max(slot, transposeSlotFloats(b[1], b[0]) * kElemBytes);
+      }
+    if (slot == 0)
+      return;
+    p.threadSlotBytes = roundUpTo(slot, kBufferAlign);
+    p.threadSlotsOffset = roundUpTo(p.workspaceBytes, kBufferAlign);
+    p.threadSlotsRegion = newRegion(p.threadSlotsOffset, kTransposeSlots * p.threadSlotBytes);
+    p.workspaceBytes = p.threadSlotsOffset + kTransposeSlots * p.threadSlotBytes;
   }
 };
 

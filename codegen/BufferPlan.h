@@ -144,6 +144,15 @@ struct BufferPlan {
   // those sums; a statistics leader for mean(x, 0)), or -1. Its buffer then
   // exists from that node on and it emits no code of its own.
   std::vector<int64_t> filledBy;
+  // Parallel plans: the threads' own scratch, kTransposeSlots slots of
+  // threadSlotBytes from threadSlotsOffset (one region), slot t read and
+  // written by thread t only: a transB matmul's transposed operand
+  // (LowerMatMulTranspose.cpp). In a node's scratch, which nodes share, a
+  // thread's transpose landed on bytes the other thread had read in another
+  // node (mlpc bench --line-census). -1 / 0 without such matmuls.
+  int64_t threadSlotsOffset = -1, threadSlotBytes = 0;
+  int threadSlotsRegion = -1;
+  bool parallel = false; // planned for parallel code (planBuffers)
   int64_t workspaceBytes = 0;
 };
 
@@ -160,8 +169,9 @@ void planKernelFills(const Graph &g, BufferPlan &plan);
 // Temporary bytes a node's kernel needs beyond its result: a transB matmul's
 // transposed right operand, then (K >= kMatMulPartialMinK) room for the
 // partial sums of a K-blocked matmul, [M, N] floats at matMulPartialOffset
-// (see LowerMatMul.cpp).
-int64_t scratchBytes(const Graph &g, const Node &n);
+// (see LowerMatMul.cpp). Parallel code's transposes go to the threads' own
+// slots instead (BufferPlan::threadSlotsOffset).
+int64_t scratchBytes(const Graph &g, const Node &n, bool parallel);
 constexpr int64_t kMatMulPartialMinK = 128;
 // Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
 // widest vector (LowerIndex.cpp).
@@ -187,14 +197,15 @@ inline int64_t scatterRowBlocks(const Graph &g, const Node &scatter) {
 // (512 bytes), where every row would start in the same few L1 sets
 // (256x1024x27:NT ran at 0.62x dnnl_sgemm with a 4 KB stride).
 int64_t transposedRowStride(int64_t n);
-// Copies of a transB matmul's transposed operand [K, N] in its scratch, each
-// transposeSlotFloats: parallel code with a team of up to kTransposeSlots
-// threads gives each thread its own (LowerMatMul.cpp), larger teams share
-// the first.
+// Copies of a transB matmul's transposed operand [K, N], each
+// transposeSlotFloats: serial code transposes into the node's scratch;
+// parallel code into the threads' own slots (BufferPlan::threadSlotsOffset),
+// with a team of up to kTransposeSlots threads each thread its own
+// (LowerMatMulTranspose.cpp), larger teams sharing the first.
 constexpr int64_t kTransposeSlots = 4;
 int64_t transposeSlotFloats(int64_t k, int64_t n);
 // Offset in floats of a matmul's partial-sum area within its scratch, or -1.
-int64_t matMulPartialOffset(const Graph &g, const Node &n);
+int64_t matMulPartialOffset(const Graph &g, const Node &n, bool parallel);
 
 // Which loop nest runs a matmul C[M, N] = op(A)[M, K] @ op(B)[K, N]; a
 // function of the shapes only (the scratch size depends on it):

@@ -176,10 +176,14 @@ std::vector<std::vector<WorkspaceRegion>> nodeWorkspaceRegions(const Graph &g,
     if (plan.storage[r] == Storage::Workspace)
       out.push_back({label(r), plan.offset[r], g[r].type.numel() * kElemBytes});
   };
-  // A node's scratch and batch statistics.
+  // A node's scratch, transposes and batch statistics.
   auto ownRegions = [&](ValueId v, std::vector<WorkspaceRegion> &out) {
+    if (g[v].op == Op::MatMul && g[v].transB && plan.threadSlotsOffset >= 0)
+      out.push_back({"threads' own transposes of " + label(v), plan.threadSlotsOffset,
+                     kTransposeSlots * plan.threadSlotBytes});
     if (plan.scratchOffset[v] >= 0)
-      out.push_back({"scratch of " + label(v), plan.scratchOffset[v], scratchBytes(g, g[v])});
+      out.push_back(
+          {"scratch of " + label(v), plan.scratchOffset[v], scratchBytes(g, g[v], plan.parallel)});
     if (int group = plan.statsGroup[v]; group >= 0) {
       const StatsPlan &s = plan.stats[group];
       out.push_back({"batch statistics of " + label(s.leader), s.offset,

@@ -372,6 +372,8 @@ void GraphLowering::createBuffers() {
     if (plan_.scratchOffset[v] >= 0)
       scratch_[v] = workspaceBuf(plan_.scratchOffset[v], plan_.scratchRegion[v], k_->F32);
   }
+  if (plan_.threadSlotsOffset >= 0)
+    threadSlots_ = workspaceBuf(plan_.threadSlotsOffset, plan_.threadSlotsRegion, k_->F32);
   stats_.clear();
   for (size_t i = 0; i < plan_.stats.size(); ++i) {
     const StatsPlan &s = plan_.stats[i];

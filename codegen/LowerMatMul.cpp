@@ -327,7 +327,7 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const Shape &as = g_[n.operands[0]].type.shape;
   emitTiledMatMul(MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0],
                              n.type.shape[1], n.transA ? as[0] : as[1], n.transA, n.transB,
-                             scratch(v), matMulPartialOffset(g_, n)},
+                             scratch(v), matMulPartialOffset(g_, n, plan_.parallel)},
                   epilogue);
 }
 
@@ -345,11 +345,13 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
                  epilogue};
   if (args.transB) {
     const int64_t stride = transposedRowStride(cols);
-    mm.bm = MatView{args.scratch, stride, 1};
+    // Serial code of a parallel plan (splitGraph's trial lowering) has no
+    // copy in the node's scratch: it uses the first thread slot.
+    mm.bm = MatView{plan_.parallel ? threadSlots_ : args.scratch, stride, 1};
     if (k_->share.index)
       transposeOwnOrShared(args, stride, mm.bm.buf);
     else
-      transposeInto(args.b, cols, k, args.scratch, stride);
+      transposeInto(args.b, cols, k, mm.bm.buf, stride);
   }
   // Column tiles of `width` vectors, all alike, in a run-time loop, then at
   // most one narrower tile for the rest of N (its last vector masked when

@@ -80,9 +80,10 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
 }
 
 // Parallel code's transposed B: with a team of up to kTransposeSlots
-// threads each thread transposes all of B into its own slot of the scratch
-// and reads only that; larger teams transpose it in parts into slot 0, which
-// every thread then reads. Shared, each thread's parts travelled to the
+// threads each thread transposes all of B into its own slot (the plan's
+// thread slots, which no other node's bytes overlap) and reads only that;
+// larger teams transpose it in parts into slot 0, which every thread then
+// reads. Shared, each thread's parts travelled to the
 // other cores every step, and the next step's stores into them waited for
 // the other cores' copies to be dropped (runtime/ThreadTeam.h, "Locality").
 // `--compare-threads 2`, vCPUs ~232 ns apart, 3 alternated rounds, with each
@@ -95,11 +96,21 @@ void GraphLowering::transposeInto(const Buf &src, int64_t rows, int64_t cols, co
 // no stack frames of up to 64 KB on a caller's thread. Workspace: 3 more
 // copies (makemore at B = 32: +138 KB; compiling run's peak RSS 38.6 ->
 // 38.7 MiB).
+// The slots were in each node's scratch until the line census showed the
+// transposes written over bytes the other thread had read in other nodes'
+// scratch (dW2's pair sums). Per step on 2 threads, lines written after
+// the other thread wrote them: makemore H = 1024 / B = 256 773 -> 460,
+// wavenet 1182 -> 324, H = 64 160 -> 86. The writes after reads stay
+// (8775 at H = 1024): the pair sums' bytes, once the other thread has read
+// them, cross whichever node writes them next. Step time unchanged (H =
+// 1024, 3 alternated rounds, vCPUs ~77 ns apart: 311-319 -> 309-324 us);
+// serial plans keep one copy in the node's scratch instead of four.
 void GraphLowering::transposeOwnOrShared(const MatMulArgs &args, int64_t stride, Buf &transposed) {
-  const int64_t slot = transposeSlotFloats(args.k, args.n);
+  const int64_t slot = plan_.threadSlotBytes / kElemBytes;
   Value *own = b_.CreateICmpULE(k_->share.count, k_->idx(kTransposeSlots));
+  transposed = threadSlots_;
   transposed.ptr = b_.CreateInBoundsGEP(
-      k_->F32, args.scratch.ptr, b_.CreateSelect(own, k_->mul(k_->share.index, slot), k_->idx(0)));
+      k_->F32, threadSlots_.ptr, b_.CreateSelect(own, k_->mul(k_->share.index, slot), k_->idx(0)));
   Function *f = b_.GetInsertBlock()->getParent();
   BasicBlock *ownBB = BasicBlock::Create(ctx_, "transpose.own", f);
   BasicBlock *sharedBB = BasicBlock::Create(ctx_, "transpose.shared", f);
@@ -112,7 +123,7 @@ void GraphLowering::transposeOwnOrShared(const MatMulArgs &args, int64_t stride,
   k_->share = share;
   b_.CreateBr(done);
   b_.SetInsertPoint(sharedBB);
-  transposeInto(args.b, args.n, args.k, args.scratch, stride);
+  transposeInto(args.b, args.n, args.k, threadSlots_, stride);
   shareBarrier(); // every thread reads all of the transposed B
   b_.CreateBr(done);
   b_.SetInsertPoint(done);

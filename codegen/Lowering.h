@@ -291,6 +291,7 @@ private:
               *sharedCycles_ = nullptr, *sectionStart_ = nullptr;
   std::vector<Buf> bufs_;    // per value id
   std::vector<Buf> scratch_; // per node (only nodes with scratch bytes)
+  Buf threadSlots_;          // parallel code: BufferPlan::threadSlotsOffset
   std::vector<Buf> stats_;   // per StatsPlan: its means [H], then its 1/std [H]
   // Expression leaves are value ids; ids from g_.size() on name the
   // statistics of BatchNorm groups (statsLeaf: mean, then 1/std).

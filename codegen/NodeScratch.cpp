@@ -15,12 +15,14 @@ int64_t transposedRowStride(int64_t n) {
 }
 
 namespace {
-// Floats of a transB matmul's transposed operand in its scratch (0 otherwise).
-int64_t transposedFloats(const Graph &g, const Node &n) {
-  if (n.op != Op::MatMul || !n.transB)
+// Floats of a transB matmul's transposed operand in its scratch (0
+// otherwise): serial code's one copy (parallel code's go to the threads'
+// own slots, BufferPlan::threadSlotsOffset).
+int64_t transposedFloats(const Graph &g, const Node &n, bool parallel) {
+  if (n.op != Op::MatMul || !n.transB || parallel)
     return 0;
   const Shape &b = g[n.operands[1]].type.shape; // [N, K]
-  return kTransposeSlots * transposeSlotFloats(b[1], b[0]);
+  return transposeSlotFloats(b[1], b[0]);
 }
 } // namespace
 
@@ -43,7 +45,7 @@ int64_t matMulBatchBlocks(const Graph &g, const Node &n) {
   return blocks > 1 && k / blocks >= kMatMulBatchBlockRows ? blocks : 1;
 }
 
-int64_t matMulPartialOffset(const Graph &g, const Node &n) {
+int64_t matMulPartialOffset(const Graph &g, const Node &n, bool parallel) {
   if (n.op != Op::MatMul || matMulKernel(g, n) != MatMulKernel::Tiled ||
       matMulBatchBlocks(g, n) > 1)
     return -1;
@@ -53,10 +55,10 @@ int64_t matMulPartialOffset(const Graph &g, const Node &n) {
     return -1;
   // After the transposed B, rounded up to a cache line.
   const int64_t lineFloats = kBufferAlign / kElemBytes;
-  return roundUpTo(transposedFloats(g, n), lineFloats);
+  return roundUpTo(transposedFloats(g, n, parallel), lineFloats);
 }
 
-int64_t scratchBytes(const Graph &g, const Node &n) {
+int64_t scratchBytes(const Graph &g, const Node &n, bool parallel) {
   // A Sum / Mean over the rows of [rows, inner] (LowerReduce.cpp): partial
   // sums per row block in parallel code.
   if (n.op == Op::Sum || n.op == Op::Mean) {
@@ -89,8 +91,8 @@ int64_t scratchBytes(const Graph &g, const Node &n) {
     return n.type.numel() * kElemBytes; // C^T
   // MatMul{transB}: B is transposed into a contiguous [K, N] block first so
   // the kernel's vector loads run along N (see LowerMatMul.cpp).
-  int64_t floats = transposedFloats(g, n);
-  if (int64_t partial = matMulPartialOffset(g, n); partial >= 0)
+  int64_t floats = transposedFloats(g, n, parallel);
+  if (int64_t partial = matMulPartialOffset(g, n, parallel); partial >= 0)
     floats = partial + n.type.numel();
   return floats * kElemBytes;
 }
