@@ -377,10 +377,6 @@ struct Planner {
       else if (p.storage[v] == Storage::Workspace || p.storage[v] == Storage::Output ||
                p.storage[v] == Storage::LeafWrite)
         runsAt[v].push_back(v);
-    auto newRegion = [&](int64_t begin, int64_t bytes) {
-      p.regions.push_back(Region{begin, begin + bytes});
-      return static_cast<int>(p.regions.size() - 1);
-    };
     // A buffer is allocated where it is first written: at its node, or at the
     // BatchNormGrad that fills it.
     std::vector<std::vector<ValueId>> allocAt(n);
@@ -447,13 +443,18 @@ struct Planner {
         place(p.scratchOffset[v], p.scratchRegion[v], end);
     }
     p.workspaceBytes = end + scratchArena.highWater();
-    if (parallel)
-      threadSlots(newRegion);
   }
 
-  // The threads' own slots after everything else, each as large as the
-  // largest transposed operand (BufferPlan::threadSlotsOffset).
-  template <class NewRegion> void threadSlots(NewRegion newRegion) {
+  int newRegion(int64_t begin, int64_t bytes) {
+    p.regions.push_back(Region{begin, begin + bytes});
+    return static_cast<int>(p.regions.size() - 1);
+  }
+
+  // 6. Parallel plans: the threads' own slots after everything else, each as
+  // large as the largest transposed operand (BufferPlan::threadSlotsOffset).
+  void threadSlots() {
+    if (!parallel)
+      return;
     int64_t slot = 0;
     for (ValueId v = 0; v < n; ++v)
       if (g[v].op == Op::MatMul && g[v].transB) {
@@ -483,6 +484,7 @@ llvm::Expected<BufferPlan> planBuffers(const Graph &g, bool sgdUpdate, bool para
   if (llvm::Error e = planner.liveness())
     return e;
   planner.offsets();
+  planner.threadSlots();
   return std::move(planner.p);
 }
 

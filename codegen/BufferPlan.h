@@ -176,6 +176,9 @@ constexpr int64_t kMatMulPartialMinK = 128;
 // Row length, in floats, of a ScatterAdd's padded sums in its scratch: the
 // widest vector (LowerIndex.cpp).
 constexpr int64_t kScatterRowPad = kMaxVectorLanes;
+// The widest vector of a ScatterAdd's row updates (LowerIndex.cpp says why):
+// rows of a multiple of it need no padded copy.
+constexpr unsigned kScatterLanes = 8;
 // A ScatterAdd over rows that kStatsBlocks blocks of at least
 // kScatterBlockMinRows divide adds each block's rows into a table of its
 // own, then the tables in block order (LowerIndex.cpp): threads split the

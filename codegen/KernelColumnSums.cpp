@@ -55,7 +55,8 @@ Values KernelBuilder::blockedFold(size_t vectors, int64_t rows, int64_t blocks, 
 // groups 551 M instructions, rows by 2 572 M, by 4 584 M).
 static constexpr int64_t kRowsAtOnce = 2;
 
-// Narrow rows (a whole row's sums in at most kRegisterSums vectors) keep the
+// Narrow rows (a whole row's sums in at most half the vector registers: 16
+// with AVX-512, 8 with AVX2, where 16 spilled every loop) keep the
 // sums in registers for the whole block and store them once: through the
 // scratch, each row's sums are loaded from the store of the row before, and
 // on Zen 5 that forwarding sits on the sums' dependency chain. One thread
@@ -67,7 +68,6 @@ static constexpr int64_t kRowsAtOnce = 2;
 // through the scratch, 0.58 in registers, 0.39 two blocks at a time;
 // BatchNormGrad 1.70, 1.55, 1.52. The same additions in the same order:
 // the same bits.
-static constexpr int64_t kRegisterSums = 16;
 
 void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int64_t h, size_t sums,
                                                const Buf &scratch, BlockSlot slot,
@@ -75,7 +75,8 @@ void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int
   const int64_t blockRows = rows / blocks, chunkCount = (h + VW - 1) / VW;
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
   const int64_t perBlock = chunkCount * int64_t(sums);
-  const int64_t together = !share.index && blocks % 2 == 0 && 2 * perBlock <= kRegisterSums ? 2 : 1;
+  const int64_t registerSums = VectorRegs / 2;
+  const int64_t together = !share.index && blocks % 2 == 0 && 2 * perBlock <= registerSums ? 2 : 1;
   auto lanesOf = [&](int64_t c) {
     return c + 1 < chunkCount || h % VW == 0 ? VW : static_cast<unsigned>(h % VW);
   };
@@ -106,7 +107,7 @@ void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int
 void KernelBuilder::blockColumnSums(int64_t rows, int64_t blocks, int64_t h, size_t sums,
                                     const Buf &scratch, BlockSlot slot, RowChunkStep step) {
   const int64_t blockRows = rows / blocks;
-  if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= kRegisterSums)
+  if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= int64_t(VectorRegs) / 2)
     return blockColumnSumsInRegisters(rows, blocks, h, sums, scratch, slot, step);
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
   loopShared(0, blocks, 1, [&](Value *blk) {

@@ -10,9 +10,6 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
-// The widest vector of a scatter's row updates (lowerScatterAdd says why).
-constexpr unsigned kScatterLanes = 8;
-
 // out[r, :] = table[idx[r], :] — one vector copy per row (E = 10 is a
 // single masked vector on AVX-512). Parallel code splits the rows, so each
 // thread writes the rows of the batch its part of the next node (a matmul

@@ -123,7 +123,13 @@ public:
   void setProfileOffset(std::optional<size_t> offset) { profileOffset_ = offset; }
   // CompileOptions::parallel: the body takes a trailing ThreadContext pointer
   // and splits its work between threads (LowerParallel.cpp).
-  void setParallel(bool parallel) { parallel_ = parallel; }
+  // Parallel code needs a parallel plan (its thread slots); a parallel plan
+  // may be lowered as serial code (splitGraph's trial lowering).
+  void setParallel(bool parallel) {
+    if (parallel && !plan_.parallel)
+      llvm::report_fatal_error("internal error: parallel code lowered from a serial buffer plan");
+    parallel_ = parallel;
+  }
   // CompileOptions::traceLines (with parallel): node marks and the function
   // tag that codegen/LineTrace.h's instrumentation looks for.
   void setTraceLines(bool trace) { traceLines_ = trace; }

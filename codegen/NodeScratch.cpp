@@ -67,11 +67,12 @@ int64_t scratchBytes(const Graph &g, const Node &n, bool parallel) {
       return statsRowBlocks(s.size) * s.inner * kElemBytes;
   }
   // ScatterAdd: by row blocks, a table per block; else, with rows of a
-  // length that is not a multiple of the widest vector, one. Table rows are
-  // padded to kScatterRowPad floats (LowerIndex.cpp).
+  // length that is not a multiple of the row updates' vector (kScatterLanes,
+  // or fewer lanes on narrower targets, which divide it), one. Table rows
+  // are padded to kScatterRowPad floats (LowerIndex.cpp).
   if (n.op == Op::ScatterAdd) {
     const int64_t blocks = scatterRowBlocks(g, n);
-    if (blocks > 1 || n.type.shape[1] % kScatterRowPad != 0)
+    if (blocks > 1 || n.type.shape[1] % kScatterLanes != 0)
       return blocks * n.type.shape[0] * roundUpTo(n.type.shape[1], kScatterRowPad) * kElemBytes;
   }
   // BatchNormGrad by row blocks (LowerBatchNormGrad.cpp, byRows): three
