@@ -166,14 +166,15 @@ TEST_CASE("parallel kernels: scatter_add by row blocks on any team", "[codegen][
   // hits every row); 96 rows, and 768 rows into a 1000-row table (larger
   // than a block's rows): one table, the serial kernel; rows of 16 and of
   // 8 floats, one table: the sums straight into the output (no padding at
-  // the row updates' 8 lanes, LowerIndex.cpp).
+  // the row updates' 8 lanes, LowerIndex.cpp); rows of 4 and 12 floats
+  // (padded at 8 lanes, not at 4: 128-bit code).
   struct Case {
     int64_t batch, context, width, vocab;
   };
-  for (Case c :
-       {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3}, Case{32, 3, 10, 27},
-        Case{256, 3, 10, 1000}, Case{32, 3, 16, 27}, Case{16, 2, 8, 5}})
-    for (unsigned bits : {256u, 512u}) {
+  for (Case c : {Case{256, 3, 10, 27}, Case{256, 8, 24, 27}, Case{64, 5, 37, 3},
+                 Case{32, 3, 10, 27}, Case{256, 3, 10, 1000}, Case{32, 3, 16, 27},
+                 Case{16, 2, 8, 5}, Case{32, 3, 4, 27}, Case{32, 3, 12, 27}})
+    for (unsigned bits : {128u, 256u, 512u}) {
       SameBitsAsSerial same;
       for (const Team &team : kTeams) {
         INFO(c.batch << " x " << c.context << " rows of " << c.width << ", vocab " << c.vocab
