@@ -457,10 +457,7 @@ struct Planner {
       return;
     int64_t slot = 0;
     for (ValueId v = 0; v < n; ++v)
-      if (g[v].op == Op::MatMul && g[v].transB) {
-        const Shape &b = g[g[v].operands[1]].type.shape; // [N, K]
-        slot = std::max(slot, transposeSlotFloats(b[1], b[0]) * kElemBytes);
-      }
+      slot = std::max(slot, transposedOperandFloats(g, g[v]) * kElemBytes);
     if (slot == 0)
       return;
     p.threadSlotBytes = roundUpTo(slot, kBufferAlign);

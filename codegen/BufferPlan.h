@@ -207,6 +207,8 @@ int64_t transposedRowStride(int64_t n);
 // (LowerMatMulTranspose.cpp), larger teams sharing the first.
 constexpr int64_t kTransposeSlots = 4;
 int64_t transposeSlotFloats(int64_t k, int64_t n);
+// One copy of node n's transposed operand, in floats (0 unless a transB matmul).
+int64_t transposedOperandFloats(const Graph &g, const Node &n);
 // Offset in floats of a matmul's partial-sum area within its scratch, or -1.
 int64_t matMulPartialOffset(const Graph &g, const Node &n, bool parallel);
 

@@ -69,14 +69,21 @@ static constexpr int64_t kRowsAtOnce = 2;
 // BatchNormGrad 1.70, 1.55, 1.52. The same additions in the same order:
 // the same bits.
 
+namespace {
+// Vectors of running sums the register path may hold.
+int64_t registerSums(const KernelBuilder &k) {
+  return k.VectorRegs / 2;
+}
+} // namespace
+
 void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int64_t h, size_t sums,
                                                const Buf &scratch, BlockSlot slot,
                                                RowChunkStep step) {
   const int64_t blockRows = rows / blocks, chunkCount = (h + VW - 1) / VW;
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
   const int64_t perBlock = chunkCount * int64_t(sums);
-  const int64_t registerSums = VectorRegs / 2;
-  const int64_t together = !share.index && blocks % 2 == 0 && 2 * perBlock <= registerSums ? 2 : 1;
+  const int64_t together =
+      !share.index && blocks % 2 == 0 && 2 * perBlock <= registerSums(*this) ? 2 : 1;
   auto lanesOf = [&](int64_t c) {
     return c + 1 < chunkCount || h % VW == 0 ? VW : static_cast<unsigned>(h % VW);
   };
@@ -107,7 +114,7 @@ void KernelBuilder::blockColumnSumsInRegisters(int64_t rows, int64_t blocks, int
 void KernelBuilder::blockColumnSums(int64_t rows, int64_t blocks, int64_t h, size_t sums,
                                     const Buf &scratch, BlockSlot slot, RowChunkStep step) {
   const int64_t blockRows = rows / blocks;
-  if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= int64_t(VectorRegs) / 2)
+  if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= registerSums(*this))
     return blockColumnSumsInRegisters(rows, blocks, h, sums, scratch, slot, step);
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
   loopShared(0, blocks, 1, [&](Value *blk) {

@@ -114,16 +114,18 @@ Function *traceNopFunction(Module &m) {
   if (Function *f = m.getFunction(name))
     return f;
   LLVMContext &ctx = m.getContext();
-  Type *i64 = Type::getInt64Ty(ctx), *ptr = PointerType::get(ctx, 0);
-  Function *f =
-      Function::Create(FunctionType::get(Type::getVoidTy(ctx), {ptr, i64, ptr, i64, i64}, false),
-                       GlobalValue::InternalLinkage, name, m);
+  Function *f = Function::Create(traceHookType(ctx), GlobalValue::InternalLinkage, name, m);
   IRBuilder<> b(BasicBlock::Create(ctx, "entry", f));
   b.CreateRetVoid();
   return f;
 }
 
 } // namespace
+
+FunctionType *traceHookType(LLVMContext &ctx) {
+  Type *i64 = Type::getInt64Ty(ctx), *ptr = PointerType::get(ctx, 0);
+  return FunctionType::get(Type::getVoidTy(ctx), {ptr, i64, ptr, i64, i64}, false);
+}
 
 Value *traceHookOrNop(IRBuilder<> &b, Value *hook) {
   return b.CreateSelect(b.CreateIsNull(hook), traceNopFunction(*b.GetInsertBlock()->getModule()),
@@ -134,7 +136,7 @@ Error instrumentLineTrace(Module &m) {
   LLVMContext &ctx = m.getContext();
   StructType *contextTy = threadContextType(ctx);
   Type *i64 = Type::getInt64Ty(ctx), *ptr = PointerType::get(ctx, 0);
-  FunctionType *traceTy = FunctionType::get(Type::getVoidTy(ctx), {ptr, i64, ptr, i64, i64}, false);
+  FunctionType *traceTy = traceHookType(ctx);
   const DataLayout &dl = m.getDataLayout();
   GlobalVariable *noContext = nullptr;
   for (Function &f : m) {
@@ -178,7 +180,7 @@ std::vector<std::vector<WorkspaceRegion>> nodeWorkspaceRegions(const Graph &g,
   };
   // A node's scratch, transposes and batch statistics.
   auto ownRegions = [&](ValueId v, std::vector<WorkspaceRegion> &out) {
-    if (g[v].op == Op::MatMul && g[v].transB && plan.threadSlotsOffset >= 0)
+    if (transposedOperandFloats(g, g[v]) > 0 && plan.threadSlotsOffset >= 0)
       out.push_back({"threads' own transposes of " + label(v), plan.threadSlotsOffset,
                      kTransposeSlots * plan.threadSlotBytes});
     if (plan.scratchOffset[v] >= 0)

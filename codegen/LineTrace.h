@@ -28,6 +28,7 @@
 namespace llvm {
 class Module;
 class StructType;
+class FunctionType;
 class LLVMContext;
 } // namespace llvm
 
@@ -41,6 +42,9 @@ llvm::StructType *threadContextType(llvm::LLVMContext &ctx);
 // Adds the access calls to every function tagged kTraceLinesAttribute; an
 // error for a memory-touching intrinsic it cannot trace.
 llvm::Error instrumentLineTrace(llvm::Module &m);
+
+// The type of ThreadContext::traceAccess: (tracer, thread, address, bytes, kind).
+llvm::FunctionType *traceHookType(llvm::LLVMContext &ctx);
 
 // `hook` (a ThreadContext::traceAccess just loaded), or a no-op function of
 // the same type where it is null.

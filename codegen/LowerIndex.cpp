@@ -38,18 +38,20 @@ KernelBuilder GraphLowering::narrowRowUpdates() {
   return narrow;
 }
 
+namespace {
 // table[dst + j] += d[src + j] for j < e, in vectors of rows.VW lanes.
 // Padded rows (stride a multiple of kScatterRowPad >= rows.VW) load and
 // store whole vectors: their tail lanes add 0.
-void GraphLowering::addRow(KernelBuilder &rows, const Buf &table, Value *dst, const Buf &d,
-                           Value *src, int64_t e, bool padded) {
+void addRow(KernelBuilder &rows, const Buf &table, Value *dst, const Buf &d, Value *src, int64_t e,
+            bool padded) {
   rows.chunks(e, [&](Value *off, unsigned lanes) {
     const unsigned width = padded ? rows.VW : lanes;
-    Value *sum = b_.CreateFAdd(rows.loadVec(table, rows.add(dst, off), width),
-                               rows.loadVec(d, rows.add(src, off), lanes));
+    Value *sum = rows.B.CreateFAdd(rows.loadVec(table, rows.add(dst, off), width),
+                                   rows.loadVec(d, rows.add(src, off), lanes));
     rows.storeVec(table, rows.add(dst, off), sum, width);
   });
 }
+} // namespace
 
 // One table: out = 0; out[idx[r], :] += d[r, :] in row order, so repeated
 // indices accumulate exactly like the interpreter's loop.

@@ -105,10 +105,8 @@ bool GraphLowering::hasPostActions(size_t position) const {
 void GraphLowering::emitTraceNodeMark(ValueId v) {
   if (!traceFn_) // CompileOptions::traceLines (LineTrace.h): node v's accesses follow
     return;
-  PointerType *ptr = b_.getPtrTy();
-  Type *i64 = b_.getInt64Ty();
-  b_.CreateCall(FunctionType::get(b_.getVoidTy(), {ptr, i64, ptr, i64, i64}, false), traceFn_,
-                {tracer_, threadIndex_, ConstantPointerNull::get(ptr), b_.getInt64(v),
+  b_.CreateCall(traceHookType(ctx_), traceFn_,
+                {tracer_, threadIndex_, ConstantPointerNull::get(b_.getPtrTy()), b_.getInt64(v),
                  b_.getInt64(ThreadContext::kTraceNode)});
 }
 

@@ -229,8 +229,6 @@ private:
   void lowerScatterAdd(ValueId v);
   void lowerScatterAddBlocks(ValueId v);
   KernelBuilder narrowRowUpdates();
-  void addRow(KernelBuilder &rows, const Buf &table, llvm::Value *dst, const Buf &d,
-              llvm::Value *src, int64_t e, bool padded);
   void lowerPick(ValueId v);
   void lowerUnpick(ValueId v);
   // LowerFused.cpp

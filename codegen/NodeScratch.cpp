@@ -14,15 +14,18 @@ int64_t transposedRowStride(int64_t n) {
   return n % 128 == 0 ? n + lineFloats : n;
 }
 
-namespace {
-// Floats of a transB matmul's transposed operand in its scratch (0
-// otherwise): serial code's one copy (parallel code's go to the threads'
-// own slots, BufferPlan::threadSlotsOffset).
-int64_t transposedFloats(const Graph &g, const Node &n, bool parallel) {
-  if (n.op != Op::MatMul || !n.transB || parallel)
+int64_t transposedOperandFloats(const Graph &g, const Node &n) {
+  if (n.op != Op::MatMul || !n.transB)
     return 0;
   const Shape &b = g[n.operands[1]].type.shape; // [N, K]
   return transposeSlotFloats(b[1], b[0]);
+}
+
+namespace {
+// Floats of the transposed operand in the node's scratch: serial code's
+// copy (parallel code's go to the threads' own slots).
+int64_t transposedFloats(const Graph &g, const Node &n, bool parallel) {
+  return parallel ? 0 : transposedOperandFloats(g, n);
 }
 } // namespace
 
