@@ -104,8 +104,11 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
   rt->jit_ = std::move(*jit);
   unsigned threads =
       execution.threads != 0 ? execution.threads : autoThreads(matmulFlops(rt->training_));
-  if (threads > 1)
+  if (threads > 1) {
     rt->team_ = std::make_unique<ThreadTeam>(threads);
+    if (!execution.shares.empty())
+      rt->team_->fixShares(execution.shares);
+  }
   // auto: the team is what the step may use; each call's thread count is
   // then measured (runtime/ThreadChoice.h).
   rt->chooseThreads_ = execution.threads == 0 && rt->team_;

@@ -53,6 +53,11 @@ struct ExecutionOptions {
   // thread by measurement (runtime/ThreadChoice.h).
   // Results are bit-identical for any count.
   unsigned threads = 0;
+  // Fixed parts of the team's shared loops, one per thread (`mlpc bench
+  // --shares`, a diagnostic: `--shares 1,0` runs every shared loop on thread 0
+  // with the other thread passing the barriers); empty: equal parts, then
+  // balanced (runtime/ThreadTeam.h). The results are the same for any parts.
+  std::vector<double> shares;
   // The JIT's on-disk machine-code cache (codegen/ObjectCache.h); the
   // default, an empty directory, is none. The driver enables it unless
   // --no-cache or MLPC_NO_CACHE.

@@ -168,6 +168,8 @@ int runBench(const ParsedArgs &args) {
     result["llvm_cpu"] = target->cpu;
     result["vector_bits"] = target->vectorBits;
     result["threads"] = model.threads();
+    if (ThreadTeam *team = model.threadTeam(); team && !execution->shares.empty())
+      result["shares"] = llvm::json::Array(team->shares());
     if (const ThreadChoice *choice = model.trainThreadChoice())
       result["threads_auto"] =
           llvm::json::Object{{"steps_on_team", static_cast<int64_t>(choice->callsOnTeam())},

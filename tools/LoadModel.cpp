@@ -2,11 +2,44 @@
 // the runtime and (optionally) the dataset.
 #include "tools/Driver.h"
 
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/ADT/StringRef.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace mlpc {
+
+namespace {
+// `--shares A,B,...`: one non-negative part per thread of `--threads N`,
+// not all zero (ExecutionOptions::shares).
+std::optional<std::vector<double>> parseShares(const std::string &text, unsigned threads) {
+  auto bad = [&](const std::string &why) {
+    reportError(fmt::format("--shares {} (got '{}')", why, text));
+    return std::nullopt;
+  };
+  if (threads < 2)
+    return bad("needs --threads N with N of 2 or more, and one part per thread");
+  llvm::SmallVector<llvm::StringRef> fields;
+  llvm::StringRef(text).split(fields, ',');
+  std::vector<double> shares;
+  double total = 0;
+  for (llvm::StringRef field : fields) {
+    double part = 0;
+    if (field.trim().getAsDouble(part) || !std::isfinite(part) || part < 0)
+      return bad("takes non-negative numbers separated by commas");
+    shares.push_back(part);
+    total += part;
+  }
+  if (shares.size() != threads)
+    return bad(fmt::format("needs {} parts, one per thread", threads));
+  if (!(total > 0))
+    return bad("needs a part above zero");
+  return shares;
+}
+} // namespace
 
 std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
   ExecutionOptions execution;
@@ -32,6 +65,12 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args) {
       llvm::errs() << fmt::format("mlpc: warning: --threads {} is more than the {} cores this "
                                   "process may use: the threads will wait for each other\n",
                                   execution.threads, cores);
+  }
+  if (args.has("--shares")) {
+    auto shares = parseShares(args.getOr("--shares", ""), execution.threads);
+    if (!shares)
+      return std::nullopt;
+    execution.shares = std::move(*shares);
   }
   if (!args.has("--no-cache")) {
     execution.cache.directory = defaultJitCacheDirectory();

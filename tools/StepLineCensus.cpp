@@ -52,9 +52,10 @@ llvm::Expected<llvm::json::Object> lineCensus(const ModelAST &ast, const Vocabul
     return fail("internal error: --line-census has no thread team");
   LineCensus census;
   team->setTracer(&LineCensus::record, &census);
-  // Equal parts, not balanced: the counts then do not depend on which core
-  // was faster, and a run can be compared with the next.
-  team->fixShares(std::vector<double>(team->size(), 1.0));
+  // Equal parts (or --shares), not balanced: the counts then do not depend
+  // on which core was faster, and a run can be compared with the next.
+  if (execution.shares.empty())
+    team->fixShares(std::vector<double>(team->size(), 1.0));
   model.enableLineTrace();
   model.initParams(42);
   const BatchSampler sampler(train, model.context());

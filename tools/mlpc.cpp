@@ -182,6 +182,9 @@ const std::vector<Command> &allCommands() {
           "also print the cache lines the step's threads pass between them per step, by node "
           "and buffer (every access traced: slow; --threads N, default 2, equal parts)"},
          kThreads,
+         {"--shares", "A,B,...",
+          "fixed parts of the step's shared loops, one per thread of --threads N (default: "
+          "equal, then balanced); 1,0 runs them all on thread 0, the others passing barriers"},
          kVectorBits,
          kCache},
         1,

@@ -35,6 +35,19 @@ expect_error "--vector-bits applies to inference objects" compile "$model" --tra
   fail "bench --vector-bits 256 failed"
 grep -q '"vector_bits":256' bench.json || fail "bench did not report 256-bit vectors: $(cat bench.json)"
 grep -q '"threads":1' bench.json || fail "bench did not report 1 thread"
+# Fixed parts (--shares, a diagnostic): reported as the team's fractions;
+# bad lists refused. (Any parts give the same bits: tests/unit/test_threads.cpp.)
+"$MLPC" bench "$model" --steps 20 --reps 1 --threads 2 --shares 3,1 --data "$MLPC_DATA" >shares.json ||
+  fail "bench --shares 3,1 failed"
+/usr/bin/python3 -c '
+import json
+s = json.load(open("shares.json"))["shares"]
+assert len(s) == 2 and abs(s[0] - 0.75) < 1e-3 and abs(s[1] - 0.25) < 1e-3, s
+' || fail "shares not reported: $(cat shares.json)"
+expect_error "--shares needs --threads N with N of 2 or more, and one part per thread (got '1,1')" bench "$model" --shares 1,1
+expect_error "--shares needs 2 parts, one per thread (got '1,2,3')" bench "$model" --threads 2 --shares 1,2,3
+expect_error "--shares takes non-negative numbers separated by commas (got '1,-1')" bench "$model" --threads 2 --shares 1,-1
+expect_error "--shares needs a part above zero (got '0,0')" bench "$model" --threads 2 --shares 0,0
 # One thread against two, alternated in one process: both series and the ratio.
 expect_error "--compare-threads must be a number from 2 to 256 (got '1')" bench "$model" --compare-threads 1
 "$MLPC" bench "$model" --steps 10 --reps 3 --compare-threads 2 --data "$MLPC_DATA" \
