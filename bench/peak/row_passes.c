@@ -15,6 +15,15 @@
  * (2026-12-03, README "Threads"): 1 thread 128-167 us, 2 threads 71-85 us
  * (1.97-2.0x); 4 / 16 / 64 KB written across per pass +12 / +17 / +45 us,
  * read across +4 / +15 / +56 us.
+ * It also prints the mean time of each thread's own-rows loop per pass
+ * (`own_rows_us_per_pass`, the crossing accesses before it not included):
+ * what lines crossing cost the work that follows them. Same guest, vCPUs
+ * ~228 ns apart (2026-12-03 17:40 UTC): 10.3 / 11.6 us a pass per thread
+ * with nothing crossing, 12.3 / 12.4 after 16 KB written across (one
+ * thread, all rows: 23.2); a variant of [256, 128] floats with a tanh-like
+ * loop (in /tmp, not kept): 2.2 -> 3.2 (4 KB) -> 3.6 us (16 KB), one thread
+ * 4.2. The stores to lines the other core holds drain while the loop's own
+ * stores wait behind them.
  *
  *   cc -O2 -mavx512f -mfma -pthread bench/peak/row_passes.c -o /tmp/row_passes
  *   /tmp/row_passes [--cross-write KB] [--cross-read KB] [--cpus A,B]
@@ -34,7 +43,7 @@ static float *buffers[kBuffers];
 static int threads, cpus[2];
 static size_t crossWrite, crossRead; /* floats per pass */
 static atomic_long arrived;
-static double best[2];
+static double best[2], ownRowsUs[2];
 
 static double now_us(void) {
   struct timespec t;
@@ -57,6 +66,7 @@ static void *run(void *arg) {
   const size_t other = (size_t)kFloats * (1 - t) / threads;
   long passed = 0;
   best[t] = 1e30;
+  ownRowsUs[t] = 0;
   for (int step = 0; step < kSteps; ++step) {
     barrier(&passed);
     double start = now_us();
@@ -68,12 +78,14 @@ static void *run(void *arg) {
         acc = _mm512_add_ps(acc, _mm512_load_ps(in + other + i));
       for (size_t i = 0; threads > 1 && i < crossWrite; i += 16)
         _mm512_store_ps(out + other + i, acc);
+      const double ownStart = now_us();
       for (size_t i = lo; i < hi; i += 16) {
         __m512 x = _mm512_add_ps(_mm512_load_ps(in + i), acc), y = x;
         for (int j = 0; j < 6; ++j)
           y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(0.5f));
         _mm512_store_ps(out + i, y);
       }
+      ownRowsUs[t] += now_us() - ownStart;
       barrier(&passed);
     }
     double us = now_us() - start;
@@ -83,6 +95,8 @@ static void *run(void *arg) {
   return NULL;
 }
 
+static double ownRowsOne, ownRowsTwo[2];
+
 static double step_us(int n) {
   threads = n;
   atomic_store(&arrived, 0);
@@ -91,6 +105,13 @@ static double step_us(int n) {
     pthread_create(&workers[t], NULL, run, (void *)t);
   for (int t = 0; t < n; ++t)
     pthread_join(workers[t], NULL);
+  for (int t = 0; t < n; ++t) {
+    const double perPass = ownRowsUs[t] / kSteps / (kBuffers - 1);
+    if (n == 1)
+      ownRowsOne = perPass;
+    else
+      ownRowsTwo[t] = perPass;
+  }
   return best[0];
 }
 
@@ -122,7 +143,9 @@ int main(int argc, char **argv) {
   }
   double one = step_us(1), two = step_us(2);
   printf("{\"cpus\": [%d, %d], \"cross_write_kb\": %zu, \"cross_read_kb\": %zu, "
-         "\"step_us\": {\"1\": %.1f, \"2\": %.1f}, \"speedup\": %.2f}\n",
-         cpus[0], cpus[1], crossWrite * 4 / 1024, crossRead * 4 / 1024, one, two, one / two);
+         "\"step_us\": {\"1\": %.1f, \"2\": %.1f}, \"speedup\": %.2f, "
+         "\"own_rows_us_per_pass\": {\"1\": %.2f, \"2\": [%.2f, %.2f]}}\n",
+         cpus[0], cpus[1], crossWrite * 4 / 1024, crossRead * 4 / 1024, one, two, one / two,
+         ownRowsOne, ownRowsTwo[0], ownRowsTwo[1]);
   return 0;
 }
