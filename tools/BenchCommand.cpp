@@ -65,23 +65,133 @@ void printSpeedup(const llvm::json::Object &comparison) {
       *comparison.getNumber("speedup_of_minimums"));
 }
 
-} // namespace
+// LLVM's CPU name, the vector width and the threads (with auto's choices and
+// --shares) of the run, into `result`.
+llvm::Error addTargetFacts(ModelRuntime &model, const ExecutionOptions &execution,
+                           llvm::json::Object &result) {
+  CompileOptions targetOptions;
+  targetOptions.vectorBits = execution.vectorBits;
+  auto target = describeTarget(targetOptions);
+  if (!target)
+    return target.takeError();
+  result["llvm_cpu"] = target->cpu;
+  result["vector_bits"] = target->vectorBits;
+  result["threads"] = model.threads();
+  if (ThreadTeam *team = model.threadTeam(); team && !execution.shares.empty())
+    result["shares"] = llvm::json::Array(team->shares());
+  if (const ThreadChoice *choice = model.trainThreadChoice())
+    result["threads_auto"] =
+        llvm::json::Object{{"steps_on_team", static_cast<int64_t>(choice->callsOnTeam())},
+                           {"steps_alone", static_cast<int64_t>(choice->callsAlone())},
+                           {"team_chosen_last", choice->teamChosen()}};
+  return llvm::Error::success();
+}
 
-int runBench(const ParsedArgs &args) {
+// What --compare-threads, --profile and --line-census add, each with a
+// runtime of its own, after the timing (an instrumented step must not
+// disturb it).
+struct ExtraMeasurements {
+  std::optional<int64_t> compareThreads;
+  bool profile = false, lineCensus = false;
+};
+
+llvm::Error addExtraMeasurements(const ExtraMeasurements &extra, ModelFile &file,
+                                 const Vocabulary &vocab, const Split &train, int64_t steps,
+                                 int64_t reps, const ExecutionOptions &execution,
+                                 llvm::json::Object &result) {
+  auto merge = [&](llvm::json::Object &&part) {
+    for (auto &[key, value] : part)
+      result[key] = std::move(value);
+  };
+  if (extra.compareThreads) {
+    auto c = compareThreads(file.ast(), vocab, file.diags(), train, steps, reps,
+                            static_cast<unsigned>(*extra.compareThreads), execution);
+    if (!c)
+      return c.takeError();
+    printSpeedup(*c);
+    result["compare_threads"] = std::move(*c);
+  }
+  if (extra.profile) {
+    auto profile = profileTrainStep(file.ast(), vocab, file.diags(), train, steps, execution);
+    if (!profile)
+      return profile.takeError();
+    merge(std::move(*profile));
+  }
+  if (extra.lineCensus) {
+    // A few steps: a traced step runs tens of times slower, and what crosses
+    // is the same every step (the batch's gather and scatter rows aside).
+    auto census = lineCensus(file.ast(), vocab, file.diags(), train, /*warmup=*/3,
+                             /*steps=*/8, execution);
+    if (!census)
+      return census.takeError();
+    merge(std::move(*census));
+  }
+  return llvm::Error::success();
+}
+
+// The training steps (timeTrainSteps) and the evaluation of the train split
+// (timeEval): the run's timing figures.
+llvm::Expected<llvm::json::Object> timeSteps(ModelRuntime &model, const Split &train,
+                                             int64_t context, int64_t steps, int64_t reps) {
+  const BatchSampler sampler(train, context);
+  auto perStep = timeTrainSteps(model, sampler, steps, reps);
+  if (!perStep)
+    return perStep.takeError();
+  auto evalMs = timeEval(model, train, reps);
+  if (!evalMs)
+    return evalMs.takeError();
+  llvm::json::Array all;
+  for (double us : *perStep)
+    all.push_back(us);
+  return llvm::json::Object{{"impl", "mlpc"},
+                            {"model", model.module().name},
+                            {"batch", model.batch()},
+                            {"train_step_compile_ms", model.trainCompileMillis()},
+                            {"jit_cache_hits", model.jitCacheHits()},
+                            {"jit_cache_misses", model.jitCacheMisses()},
+                            {"us_per_step_median", median(*perStep)},
+                            {"us_per_step_all", std::move(all)},
+                            {"steps_per_rep", steps},
+                            {"reps", reps},
+                            {"eval_train_split_ms_median", median(*evalMs)},
+                            {"eval_rows", train.rows()}};
+}
+
+struct BenchOptions {
+  int64_t steps = 0, reps = 0;
+  ExtraMeasurements extra;
+};
+
+llvm::Expected<BenchOptions> parseBenchOptions(const ParsedArgs &args) {
+  auto fail = [](const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
   std::string error;
   auto steps = args.getInt("--steps", 5000, error);
   auto reps = steps ? args.getInt("--reps", 5, error) : std::nullopt;
   if (!reps)
-    return reportError(error);
+    return fail(error);
   if (*steps < 1 || *reps < 1)
-    return reportError("--steps and --reps must be positive");
-  std::optional<int64_t> compare;
+    return fail("--steps and --reps must be positive");
+  BenchOptions options{
+      *steps, *reps, {std::nullopt, args.has("--profile"), args.has("--line-census")}};
   if (args.has("--compare-threads")) {
+    auto &compare = options.extra.compareThreads;
     compare = args.getInt("--compare-threads", 0, error);
     if (!compare || *compare < 2 || *compare > 256)
-      return reportError("--compare-threads must be a number from 2 to 256 (got '" +
-                         args.getOr("--compare-threads", "") + "')");
+      return fail("--compare-threads must be a number from 2 to 256 (got '" +
+                  args.getOr("--compare-threads", "") + "')");
   }
+  return options;
+}
+
+} // namespace
+
+int runBench(const ParsedArgs &args) {
+  auto options = parseBenchOptions(args);
+  if (!options)
+    return reportError(options.takeError());
+  const int64_t steps = options->steps, reps = options->reps;
   auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
@@ -133,79 +243,21 @@ int runBench(const ParsedArgs &args) {
     return reportError(loss.takeError());
   double compileMs = createMs + microsSince(firstStepStart) / 1000.0;
   double firstStepMs = microsSince(compileStart) / 1000.0;
-  const BatchSampler sampler(train, context);
 
-  auto perStep = timeTrainSteps(model, sampler, *steps, *reps);
-  if (!perStep)
-    return reportError(perStep.takeError());
-  auto evalMs = timeEval(model, train, *reps);
-  if (!evalMs)
-    return reportError(evalMs.takeError());
-
-  llvm::json::Array all;
-  for (double us : *perStep)
-    all.push_back(us);
-  llvm::json::Object result{{"impl", "mlpc"},
-                            {"model", model.module().name},
-                            {"batch", batch},
-                            {"compile_ms", compileMs},
-                            {"train_step_compile_ms", model.trainCompileMillis()},
-                            {"data_ms", dataMs},
-                            {"first_step_ms", firstStepMs},
-                            {"jit_cache_hits", model.jitCacheHits()},
-                            {"jit_cache_misses", model.jitCacheMisses()},
-                            {"us_per_step_median", median(*perStep)},
-                            {"us_per_step_all", std::move(all)},
-                            {"steps_per_rep", *steps},
-                            {"reps", *reps},
-                            {"eval_train_split_ms_median", median(*evalMs)},
-                            {"eval_rows", train.rows()}};
+  auto result = timeSteps(model, train, context, steps, reps);
+  if (!result)
+    return reportError(result.takeError());
+  (*result)["compile_ms"] = compileMs;
+  (*result)["data_ms"] = dataMs;
+  (*result)["first_step_ms"] = firstStepMs;
   for (auto &[name, value] : model.module().dims)
-    result["dim_" + name] = value;
-  CompileOptions targetOptions;
-  targetOptions.vectorBits = execution->vectorBits;
-  if (auto target = describeTarget(targetOptions)) {
-    result["llvm_cpu"] = target->cpu;
-    result["vector_bits"] = target->vectorBits;
-    result["threads"] = model.threads();
-    if (ThreadTeam *team = model.threadTeam(); team && !execution->shares.empty())
-      result["shares"] = llvm::json::Array(team->shares());
-    if (const ThreadChoice *choice = model.trainThreadChoice())
-      result["threads_auto"] =
-          llvm::json::Object{{"steps_on_team", static_cast<int64_t>(choice->callsOnTeam())},
-                             {"steps_alone", static_cast<int64_t>(choice->callsAlone())},
-                             {"team_chosen_last", choice->teamChosen()}};
-  } else {
-    return reportError(target.takeError());
-  }
-  if (compare) {
-    auto c = compareThreads((*file)->ast(), vocab, (*file)->diags(), train, *steps, *reps,
-                            static_cast<unsigned>(*compare), *execution);
-    if (!c)
-      return reportError(c.takeError());
-    printSpeedup(*c);
-    result["compare_threads"] = std::move(*c);
-  }
-  // Last, so the instrumented step cannot disturb the measurements above.
-  if (args.has("--profile")) {
-    auto profile =
-        profileTrainStep((*file)->ast(), vocab, (*file)->diags(), train, *steps, *execution);
-    if (!profile)
-      return reportError(profile.takeError());
-    for (auto &[key, value] : *profile)
-      result[key] = std::move(value);
-  }
-  if (args.has("--line-census")) {
-    // A few steps: a traced step runs tens of times slower, and what crosses
-    // is the same every step (the batch's gather and scatter rows aside).
-    auto census = lineCensus((*file)->ast(), vocab, (*file)->diags(), train, /*warmup=*/3,
-                             /*steps=*/8, *execution);
-    if (!census)
-      return reportError(census.takeError());
-    for (auto &[key, value] : *census)
-      result[key] = std::move(value);
-  }
-  llvm::outs() << llvm::json::Value(std::move(result)) << "\n";
+    (*result)["dim_" + name] = value;
+  if (llvm::Error e = addTargetFacts(model, *execution, *result))
+    return reportError(std::move(e));
+  if (llvm::Error e = addExtraMeasurements(options->extra, **file, vocab, train, steps, reps,
+                                           *execution, *result))
+    return reportError(std::move(e));
+  llvm::outs() << llvm::json::Value(std::move(*result)) << "\n";
   return kExitOk;
 }
 
