@@ -128,33 +128,115 @@ int finishTraining(const ParsedArgs &args, ModelRuntime &model, const Dataset &d
   return status;
 }
 
-} // namespace
+// --batches FILE: the minibatches to train on, in order (runtime/BatchSequence.h);
+// the file decides the number of steps unless --steps does.
+llvm::Error readBatchesFlag(const ParsedArgs &args, const ModelRuntime &model, const Dataset &data,
+                            std::optional<BatchSequence> &batches, TrainOptions &options) {
+  auto path = args.get("--batches");
+  if (!path)
+    return llvm::Error::success();
+  auto read =
+      readBatchSequence(*path, model.module().graph, static_cast<int64_t>(data.vocab.size()));
+  if (!read)
+    return read.takeError();
+  batches = std::move(*read);
+  options.batches = &*batches;
+  if (options.steps == 0 && model.module().train.steps > batches->steps)
+    options.steps = batches->steps;
+  return llvm::Error::success();
+}
 
-int runTrain(const ParsedArgs &args) {
+// Where the run's parameters start: --init (parameters and BatchNorm running
+// statistics from a file; the optimizer state and the step count start
+// fresh), --resume (all of a run's state, its seed, step and sampling
+// stream), or initialised from the seed.
+llvm::Error startParameters(const ParsedArgs &args, ModelRuntime &model, TrainOptions &options) {
+  if (auto init = args.get("--init"))
+    return model.loadParams(*init, nullptr, CheckpointUse::Init);
+  auto resume = args.get("--resume");
+  if (!resume) {
+    model.initParams(options.seed);
+    return llvm::Error::success();
+  }
+  std::map<std::string, std::string> metadata;
+  if (llvm::Error e = model.loadParams(*resume, &metadata, CheckpointUse::Resume))
+    return e;
+  auto position = decodeRunPosition(metadata, *resume);
+  if (!position)
+    return position.takeError();
+  if (args.has("--seed") && position->seed != options.seed)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("--seed {} differs from the seed {} of the run in {}", options.seed,
+                    position->seed, *resume));
+  options.seed = position->seed;
+  options.startStep = position->nextStep;
+  model.setStepCount(position->nextStep); // the optimizer's bias correction continues
+  options.rngState = position->rng;
+  llvm::errs() << fmt::format("mlpc: resuming from {} at step {}\n", *resume, position->nextStep);
+  return llvm::Error::success();
+}
+
+// A checkpoint during training (TrainOptions::checkpoint): the parameters and
+// where the run stands. Unfused (--no-fuse), training does not track the
+// running statistics: they are calibrated so the checkpoint evaluates and
+// samples correctly (the training step never reads them, so the run itself
+// is unchanged).
+llvm::Error writeRunCheckpoint(ModelRuntime &model, const Dataset &data,
+                               const RunPosition &position, const std::string &path,
+                               const std::vector<std::string> &fallbacks) {
+  std::map<std::string, std::string> meta = encodeRunPosition(position);
+  if (!model.tracksRunningStats()) {
+    if (llvm::Error e = model.calibrate(data.train))
+      return e;
+    meta["calibrated"] = "1";
+  }
+  return writeWithFallback(
+      path, "checkpoint", [&](const std::string &p) { return model.saveParams(p, meta); },
+      fallbacks);
+}
+
+// train's numeric flags (--steps, --seed, --log-every, --samples,
+// --stats-every), checked.
+struct TrainNumbers {
+  int64_t steps, seed, every, samples, statsEvery;
+};
+
+llvm::Expected<TrainNumbers> parseTrainNumbers(const ParsedArgs &args) {
+  auto fail = [](const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
   std::string error;
   auto steps = args.getInt("--steps", 0, error);
   auto seed = steps ? args.getInt("--seed", 42, error) : std::nullopt;
   auto every = seed ? args.getInt("--log-every", 10000, error) : std::nullopt;
   auto samples = every ? args.getInt("--samples", 20, error) : std::nullopt;
-  if (!samples)
-    return reportError(error);
-  auto statsEvery = args.getInt("--stats-every", 1000, error);
+  auto statsEvery = samples ? args.getInt("--stats-every", 1000, error) : std::nullopt;
   if (!statsEvery)
-    return reportError(error);
+    return fail(error);
   if (*steps < 0 || *every < 1 || *samples < 0 || *statsEvery < 1)
-    return reportError(
-        "--steps, --samples must be non-negative and --log-every, --stats-every positive");
+    return fail("--steps, --samples must be non-negative and --log-every, --stats-every positive");
   if (args.has("--stats-every") && !args.has("--stats"))
-    return reportError("--stats-every needs --stats FILE");
+    return fail("--stats-every needs --stats FILE");
+  return TrainNumbers{*steps, *seed, *every, *samples, *statsEvery};
+}
+
+} // namespace
+
+int runTrain(const ParsedArgs &args) {
+  auto numbers = parseTrainNumbers(args);
+  if (!numbers)
+    return reportError(numbers.takeError());
+  std::string error;
   // Before any work: a mistyped directory must not cost a whole run.
   if (llvm::Error e = checkOutputFlags(args, {"--out", "--metrics", "--log", "--stats"}))
     return reportError(std::move(e));
   // Results that cannot be written where asked go to $TMPDIR or next to the model.
   const std::vector<std::string> fallbacks = fallbackDirectories(args.positional[0]);
   TrainOptions options;
-  options.steps = *steps;
-  options.seed = static_cast<uint64_t>(*seed);
-  options.reportEvery = *every;
+  options.steps = numbers->steps;
+  options.seed = static_cast<uint64_t>(numbers->seed);
+  options.reportEvery = numbers->every;
   options.logCsvPath = args.getOr("--log", "");
   options.terminal = llvm::sys::Process::StandardErrIsDisplayed();
   if (args.has("--lr")) {
@@ -182,60 +264,21 @@ int runTrain(const ParsedArgs &args) {
     return reportError("--init and --resume exclude each other (--resume continues a run, --init "
                        "starts a new one from given parameters)");
   std::optional<BatchSequence> batches;
-  if (auto path = args.get("--batches")) {
-    auto read =
-        readBatchSequence(*path, model.module().graph, static_cast<int64_t>(data.vocab.size()));
-    if (!read)
-      return reportError(read.takeError());
-    batches = std::move(*read);
-    options.batches = &*batches;
-    if (options.steps == 0 && model.module().train.steps > batches->steps)
-      options.steps = batches->steps; // the file decides the length unless --steps does
-  }
-  if (auto init = args.get("--init")) {
-    // Parameters (and BatchNorm running statistics) from the file; the
-    // optimizer state and the step count start fresh.
-    if (llvm::Error e = model.loadParams(*init, nullptr, CheckpointUse::Init))
-      return reportError(std::move(e));
-  } else if (auto resume = args.get("--resume")) {
-    std::map<std::string, std::string> metadata;
-    if (llvm::Error e = model.loadParams(*resume, &metadata, CheckpointUse::Resume))
-      return reportError(std::move(e));
-    auto position = decodeRunPosition(metadata, *resume);
-    if (!position)
-      return reportError(position.takeError());
-    if (args.has("--seed") && position->seed != options.seed)
-      return reportError(fmt::format("--seed {} differs from the seed {} of the run in {}",
-                                     options.seed, position->seed, *resume));
-    options.seed = position->seed;
-    options.startStep = position->nextStep;
-    model.setStepCount(position->nextStep); // the optimizer's bias correction continues
-    options.rngState = position->rng;
-    llvm::errs() << fmt::format("mlpc: resuming from {} at step {}\n", *resume, position->nextStep);
-  } else {
-    model.initParams(options.seed);
-  }
+  if (llvm::Error e = readBatchesFlag(args, model, data, batches, options))
+    return reportError(std::move(e));
+  if (llvm::Error e = startParameters(args, model, options))
+    return reportError(std::move(e));
   options.checkpointEvery = *checkpointEvery;
   options.checkpoint = [&](int64_t nextStep, const Rng::Snapshot &rng) -> llvm::Error {
-    std::map<std::string, std::string> meta = encodeRunPosition({nextStep, options.seed, rng});
-    // Unfused (--no-fuse), training does not track the running statistics:
-    // calibrate them so the checkpoint evaluates and samples correctly (the
-    // training step never reads them, so the run itself is unchanged).
-    if (!model.tracksRunningStats()) {
-      if (llvm::Error e = model.calibrate(data.train))
-        return e;
-      meta["calibrated"] = "1";
-    }
-    return writeWithFallback(
-        checkpointPath, "checkpoint",
-        [&](const std::string &path) { return model.saveParams(path, meta); }, fallbacks);
+    return writeRunCheckpoint(model, data, {nextStep, options.seed, rng}, checkpointPath,
+                              fallbacks);
   };
   const volatile std::sig_atomic_t &stopSignal = installStopHandlers();
   options.stopRequested = &stopSignal;
   std::optional<StatsRecorder> stats;
   if (auto path = args.get("--stats")) {
     stats.emplace(model.module().name, options.steps ? options.steps : model.module().train.steps,
-                  *statsEvery, &data.val);
+                  numbers->statsEvery, &data.val);
     options.stats = &*stats;
   }
   llvm::errs() << fmt::format("mlpc: training {} on {} names ({} / {} / {} rows, vocabulary {}), "
@@ -257,7 +300,7 @@ int runTrain(const ParsedArgs &args) {
       "mlpc: {} steps in {:.2f} s ({:.2f} us/step on {}, train_step compiled in {:.0f} ms)\n",
       summary->steps, summary->seconds, summary->usPerStep, model.threadsDescription(),
       model.trainCompileMillis());
-  return finishTraining(args, model, data, *summary, options.seed, *samples,
+  return finishTraining(args, model, data, *summary, options.seed, numbers->samples,
                         stats ? &*stats : nullptr, fallbacks);
 }
 
