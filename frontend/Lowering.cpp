@@ -306,11 +306,7 @@ void Lowerer::lowerOptimizer(const TrainBlock &train, TrainConfig &config) {
   }
 }
 
-std::optional<Module> Lowerer::run() {
-  Module m;
-  m.name = ast_.name;
-  g_.name = ast_.name;
-
+void Lowerer::lowerDims(Module &m) {
   for (const DimDecl &d : ast_.dims) {
     if (!declare(d.name, d.loc))
       continue;
@@ -341,7 +337,9 @@ std::optional<Module> Lowerer::run() {
     dims_[d.name] = *value;
     m.dims.push_back({d.name, *value});
   }
+}
 
+void Lowerer::lowerTensors(Module &m) {
   for (const TensorDecl &t : ast_.tensors) {
     bool fresh = declare(t.name, t.loc);
     if (t.dtype != "i32")
@@ -370,7 +368,9 @@ std::optional<Module> Lowerer::run() {
       m.contextLength = shape->size() > 1 ? (*shape)[1] : 0;
     }
   }
+}
 
+void Lowerer::lowerParams() {
   for (const ParamDecl &p : ast_.params) {
     bool fresh = declare(p.name, p.loc);
     auto shape = evalShape(p.shape, p.loc);
@@ -390,7 +390,9 @@ std::optional<Module> Lowerer::run() {
     n.init = std::make_shared<InitExpr>(std::move(*init));
     values_[p.name] = g_.add(std::move(n));
   }
+}
 
+void Lowerer::lowerForward() {
   for (const Assign &a : ast_.forward) {
     bool fresh = declare(a.name, a.loc);
     auto v = a.value ? lower(*a.value) : std::nullopt;
@@ -404,7 +406,9 @@ std::optional<Module> Lowerer::run() {
       g_[*v].name = a.name;
     values_[a.name] = *v;
   }
+}
 
+void Lowerer::setLossOutput() {
   auto loss = values_.find("loss");
   if (loss == values_.end()) {
     if (!poisoned_.count("loss"))
@@ -420,7 +424,17 @@ std::optional<Module> Lowerer::run() {
   } else {
     g_.setOutput("loss", loss->second, OutputRole::Loss);
   }
+}
 
+std::optional<Module> Lowerer::run() {
+  Module m;
+  m.name = ast_.name;
+  g_.name = ast_.name;
+  lowerDims(m);
+  lowerTensors(m);
+  lowerParams();
+  lowerForward();
+  setLossOutput();
   lowerTrain(m);
   if (diags_.hasErrors())
     return std::nullopt;

@@ -47,6 +47,15 @@ private:
   bool declare(const std::string &name, SourceLoc loc);
   void lowerOptimizer(const TrainBlock &train, TrainConfig &config);
   void lowerTrain(Module &m);
+  // run()'s steps, in order: the dims (into m.dims), the inputs and targets
+  // (m's batch and context from the first), the parameters, the forward
+  // assignments, and the scalar 'loss' as the graph's output. A declaration
+  // that fails is poisoned: later uses of its name report nothing more.
+  void lowerDims(Module &m);
+  void lowerTensors(Module &m);
+  void lowerParams();
+  void lowerForward();
+  void setLossOutput();
   // Adds a value of type `t` to the running totals; reports the first value
   // that takes the parameters past kMaxParamBytes or the forward pass past
   // kMaxForwardBytes, at `loc`, and returns false for it.
