@@ -45,6 +45,35 @@ llvm::Expected<InferenceFunction> compileInference(JitEngine &jit, const Graph &
   return f;
 }
 
+struct FoldComparison {
+  double maxDiff = 0, lossBefore = 0, lossAfter = 0;
+};
+
+// The unfolded and folded functions over the split, `rows` at a time (the
+// last block padded with context 0): the largest |logit difference| and
+// each one's mean cross-entropy.
+FoldComparison compareLogits(InferenceFunction &before, InferenceFunction &after,
+                             const Split &split, int64_t rows, int64_t context, int64_t classes) {
+  FoldComparison c;
+  for (int64_t row = 0; row < split.rows(); row += rows) {
+    int64_t n = std::min(rows, split.rows() - row);
+    for (InferenceFunction *f : {&before, &after}) {
+      std::fill(f->X.begin(), f->X.end(), 0);
+      std::copy_n(split.X.data() + row * context, n * context, f->X.data());
+      f->fn->run();
+    }
+    const float *a = before.fn->output(OutputRole::Logits),
+                *b = after.fn->output(OutputRole::Logits);
+    for (int64_t i = 0; i < n * classes; ++i)
+      c.maxDiff = std::max(c.maxDiff, std::fabs(double(a[i]) - double(b[i])));
+    c.lossBefore += crossEntropy(a, split.Y.data() + row, n, classes) * n;
+    c.lossAfter += crossEntropy(b, split.Y.data() + row, n, classes) * n;
+  }
+  c.lossBefore /= std::max<int64_t>(split.rows(), 1);
+  c.lossAfter /= std::max<int64_t>(split.rows(), 1);
+  return c;
+}
+
 } // namespace
 
 int runFoldCheck(const ParsedArgs &args) {
@@ -116,24 +145,9 @@ int runFoldCheck(const ParsedArgs &args) {
     return reportError(after.takeError());
 
   const Split &val = data->val;
-  const int64_t classes = static_cast<int64_t>(vocab.size());
-  double maxDiff = 0, lossBefore = 0, lossAfter = 0;
-  for (int64_t row = 0; row < val.rows(); row += rows) {
-    int64_t n = std::min(rows, val.rows() - row);
-    for (InferenceFunction *f : {&*before, &*after}) {
-      std::fill(f->X.begin(), f->X.end(), 0);
-      std::copy_n(val.X.data() + row * context, n * context, f->X.data());
-      f->fn->run();
-    }
-    const float *a = before->fn->output(OutputRole::Logits),
-                *b = after->fn->output(OutputRole::Logits);
-    for (int64_t i = 0; i < n * classes; ++i)
-      maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - double(b[i])));
-    lossBefore += crossEntropy(a, val.Y.data() + row, n, classes) * n;
-    lossAfter += crossEntropy(b, val.Y.data() + row, n, classes) * n;
-  }
-  lossBefore /= std::max<int64_t>(val.rows(), 1);
-  lossAfter /= std::max<int64_t>(val.rows(), 1);
+  const FoldComparison c =
+      compareLogits(*before, *after, val, rows, context, static_cast<int64_t>(vocab.size()));
+  const double maxDiff = c.maxDiff, lossBefore = c.lossBefore, lossAfter = c.lossAfter;
   bool ok = maxDiff <= kFoldTolerance && remaining == 0;
   llvm::outs() << fmt::format("fold-check {} on the val split ({} rows)\n",
                               (*runtime)->module().name, val.rows());
