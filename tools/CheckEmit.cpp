@@ -46,21 +46,55 @@ static int writeOutput(const ParsedArgs &args, const std::string &text) {
   return kExitOk;
 }
 
-int runEmit(const ParsedArgs &args) {
-  std::string stage = args.getOr("--emit", "ir");
+// The stage and the flags that only some stages take; the -o path.
+static llvm::Error checkEmitFlags(const ParsedArgs &args, const std::string &stage) {
+  auto fail = [](const std::string &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
   static const std::vector<std::string> stages = {"ast",   "ir",  "fused", "grad",
                                                   "infer", "dot", "llvm",  "asm"};
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
-    return reportError(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
-                                   fmt::join(stages, ", ")));
+    return fail(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
+                            fmt::join(stages, ", ")));
   if ((args.has("--weights") || args.has("--data")) && stage != "llvm" && stage != "asm")
-    return reportError("--weights and --data only apply to --emit=llvm and --emit=asm");
+    return fail("--weights and --data only apply to --emit=llvm and --emit=asm");
   if (args.has("--weights") && args.has("--batch"))
-    return reportError("--batch does not apply with --weights: the inference object has a "
-                       "block kernel and a 1-row kernel");
+    return fail("--batch does not apply with --weights: the inference object has a "
+                "block kernel and a 1-row kernel");
   if (args.has("--data") && !args.has("--weights"))
-    return reportError("--data needs --weights CKPT");
-  if (llvm::Error e = checkOutputFlags(args, {"-o"}))
+    return fail("--data needs --weights CKPT");
+  return checkOutputFlags(args, {"-o"});
+}
+
+// --emit=llvm / asm: the inference object with --weights, else the graph's
+// function (the training step with --train-step) as the JIT compiles it.
+static int emitCode(const ParsedArgs &args, const std::string &stage, const Module &module,
+                    const Graph &graph, bool trainStep) {
+#ifdef MLPC_HAVE_CODEGEN
+  if (args.has("--weights")) {
+    // The whole inference object: entry function, both kernels, weights.
+    auto text = inferenceModuleText(args, stage == "llvm" ? InferenceEmit::LLVMText
+                                                          : InferenceEmit::Assembly);
+    return text ? writeOutput(args, *text) : kExitUserError;
+  }
+  std::optional<ExecutionOptions> execution = executionOptions(args);
+  if (!execution)
+    return kExitUserError;
+  CompileOptions compile;
+  compile.vectorBits = execution->vectorBits;
+  const std::string fn = module.name + (trainStep ? "_train_step" : "_forward");
+  auto text = stage == "llvm" ? emitLLVMText(graph, fn, compile) : emitAssembly(graph, fn, compile);
+  if (!text)
+    return reportError(text.takeError());
+  return writeOutput(args, *text);
+#else
+  return reportError("codegen not built");
+#endif
+}
+
+int runEmit(const ParsedArgs &args) {
+  std::string stage = args.getOr("--emit", "ir");
+  if (llvm::Error e = checkEmitFlags(args, stage))
     return reportError(std::move(e));
   auto file = openModel(args, args.getOr("--weights", ""));
   if (!file)
@@ -120,27 +154,7 @@ int runEmit(const ParsedArgs &args) {
     return writeOutput(args, printGraph(*graph));
   if (stage == "dot")
     return writeOutput(args, printDot(*graph));
-#ifdef MLPC_HAVE_CODEGEN
-  if (args.has("--weights")) {
-    // The whole inference object: entry function, both kernels, weights.
-    auto text = inferenceModuleText(args, stage == "llvm" ? InferenceEmit::LLVMText
-                                                          : InferenceEmit::Assembly);
-    return text ? writeOutput(args, *text) : kExitUserError;
-  }
-  std::optional<ExecutionOptions> execution = executionOptions(args);
-  if (!execution)
-    return kExitUserError;
-  CompileOptions compile;
-  compile.vectorBits = execution->vectorBits;
-  const std::string fn = module->name + (trainStep ? "_train_step" : "_forward");
-  auto text =
-      stage == "llvm" ? emitLLVMText(*graph, fn, compile) : emitAssembly(*graph, fn, compile);
-  if (!text)
-    return reportError(text.takeError());
-  return writeOutput(args, *text);
-#else
-  return reportError("codegen not built");
-#endif
+  return emitCode(args, stage, *module, *graph, trainStep);
 }
 
 } // namespace mlpc
