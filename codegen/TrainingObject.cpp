@@ -85,6 +85,56 @@ void optimizeModule(llvm::Module &m, TargetMachine &tm, unsigned optLevel) {
   });
 }
 
+// Every BatchNorm layer has its calibration input and its two running
+// statistics in the state.
+Error checkBatchNormLayers(const TrainingModel &model, const TrainingLayout &layout) {
+  for (const std::string &l : model.bnLayers) {
+    if (!model.calibrate->output("bn_input." + l))
+      return fail("internal error: the calibration graph lacks bn_input." + l);
+    for (const char *stat : {".running_mean", ".running_var"}) {
+      bool held = false;
+      for (const StateTensor &t : layout.tensors)
+        held |= t.isState && t.name == l + stat;
+      if (!held)
+        return fail("internal error: the state lacks " + l + stat);
+    }
+  }
+  return Error::success();
+}
+
+// The state's optimizer, snapshot and workspace areas after the tensors
+// (which end at `offset`), and the stack the inference entries need.
+Error sizeMemory(const TrainingModel &model, int64_t offset, TrainingLayout &layout) {
+  const Graph &g = *model.train;
+  layout.optimizerOffset = offset;
+  layout.optimizerBytes = 0; // SGD keeps no state of its own
+  layout.snapshotOffset = layout.optimizerOffset + layout.optimizerBytes;
+  layout.workspaceOffset =
+      layout.snapshotOffset + align64(layout.tensorsBytes + layout.optimizerBytes);
+  auto plan = codegen::planBuffers(g, /*sgdUpdate=*/true);
+  if (!plan)
+    return plan.takeError();
+  layout.workspaceBytes = align64(plan->workspaceBytes);
+  layout.stateBytes = layout.workspaceOffset + layout.workspaceBytes;
+  int64_t stack = 0;
+  for (const Graph *inf : {model.block, model.row, model.calibrate}) {
+    auto p = codegen::planBuffers(*inf, false);
+    if (!p)
+      return p.takeError();
+    stack = std::max(stack, align64(p->workspaceBytes));
+  }
+  int64_t outputs = 0;
+  for (const GraphOutput &o : model.calibrate->outputs)
+    outputs += align64((*model.calibrate)[o.value].type.numel() * 4);
+  layout.inferWorkspaceBytes = stack;
+  int64_t bnColumns = 0;
+  for (const std::string &l : model.bnLayers)
+    bnColumns += (*model.calibrate)[*model.calibrate->output("bn_input." + l)].type.shape[1];
+  layout.stackBytes = stack + outputs + align64(model.blockRows * layout.context * 4) +
+                      align64(model.blockRows * layout.vocab * 4) + bnColumns * 3 * 8;
+  return Error::success();
+}
+
 } // namespace
 
 Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
@@ -137,43 +187,10 @@ Expected<TrainingLayout> checkTrainingModel(const TrainingModel &model) {
   for (const Graph *inf : {model.block, model.row, model.calibrate})
     if (Error e = checkLeaves(*inf, layout))
       return e;
-  for (const std::string &l : model.bnLayers) {
-    if (!model.calibrate->output("bn_input." + l))
-      return fail("internal error: the calibration graph lacks bn_input." + l);
-    for (const char *stat : {".running_mean", ".running_var"}) {
-      bool held = false;
-      for (const StateTensor &t : layout.tensors)
-        held |= t.isState && t.name == l + stat;
-      if (!held)
-        return fail("internal error: the state lacks " + l + stat);
-    }
-  }
-  layout.optimizerOffset = offset;
-  layout.optimizerBytes = 0; // SGD keeps no state of its own
-  layout.snapshotOffset = layout.optimizerOffset + layout.optimizerBytes;
-  layout.workspaceOffset =
-      layout.snapshotOffset + align64(layout.tensorsBytes + layout.optimizerBytes);
-  auto plan = codegen::planBuffers(g, /*sgdUpdate=*/true);
-  if (!plan)
-    return plan.takeError();
-  layout.workspaceBytes = align64(plan->workspaceBytes);
-  layout.stateBytes = layout.workspaceOffset + layout.workspaceBytes;
-  int64_t stack = 0;
-  for (const Graph *inf : {model.block, model.row, model.calibrate}) {
-    auto p = codegen::planBuffers(*inf, false);
-    if (!p)
-      return p.takeError();
-    stack = std::max(stack, align64(p->workspaceBytes));
-  }
-  int64_t outputs = 0;
-  for (const GraphOutput &o : model.calibrate->outputs)
-    outputs += align64((*model.calibrate)[o.value].type.numel() * 4);
-  layout.inferWorkspaceBytes = stack;
-  int64_t bnColumns = 0;
-  for (const std::string &l : model.bnLayers)
-    bnColumns += (*model.calibrate)[*model.calibrate->output("bn_input." + l)].type.shape[1];
-  layout.stackBytes = stack + outputs + align64(model.blockRows * layout.context * 4) +
-                      align64(model.blockRows * layout.vocab * 4) + bnColumns * 3 * 8;
+  if (Error e = checkBatchNormLayers(model, layout))
+    return e;
+  if (Error e = sizeMemory(model, offset, layout))
+    return e;
   return layout;
 }
 
@@ -197,7 +214,7 @@ Expected<std::string> emitTrainingModule(const TrainingModel &model, const Compi
     return e;
   emitInitFunction(model, *layout, m, **tm);
   if (Error e = verifyModuleIR(m, model.name))
-    return std::move(e);
+    return e;
   optimizeModule(m, **tm, options.optLevel);
   if (kind == TrainingEmit::LLVMText)
     return moduleOutput(m, **tm, std::nullopt);
