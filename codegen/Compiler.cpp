@@ -102,7 +102,7 @@ Error checkTarget(const TargetSpec &t) {
 Expected<std::unique_ptr<TargetMachine>> createTargetMachine(const TargetSpec &t, unsigned optLevel,
                                                              bool pic) {
   if (Error e = checkTarget(t))
-    return std::move(e);
+    return e;
   auto tm = targetBuilder(t, optLevel, pic).createTargetMachine();
   if (!tm)
     return fail("cannot create a target machine for '" + t.triple + "' (cpu '" + t.cpu +
@@ -162,7 +162,7 @@ Expected<std::unique_ptr<JitEngine>> JitEngine::create(const CompileOptions &opt
   // caller's error); the target machines and the JIT itself (~1.5 ms) are
   // made on background threads, and the first compile() waits for them.
   if (Error e = checkTarget(spec))
-    return std::move(e);
+    return e;
   std::unique_ptr<JitEngine> engine(new JitEngine());
   engine->pendingJit_ = std::async(std::launch::async, [spec, optLevel = options.optLevel] {
     return orc::LLJITBuilder()
@@ -249,7 +249,7 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   if (!objects)
     return objects.takeError();
   if (Error e = jitReady())
-    return std::move(e);
+    return e;
   for (auto &object : *objects)
     if (Error e = jit_->addObjectFile(std::move(object)))
       return e;
@@ -343,7 +343,7 @@ Expected<std::string> moduleOutput(Module &m, TargetMachine &tm,
   SmallString<0> bytes;
   raw_svector_ostream stream(bytes);
   if (Error e = emitMachineCode(m, tm, stream, *machineCode))
-    return std::move(e);
+    return e;
   return std::string(bytes.str());
 }
 

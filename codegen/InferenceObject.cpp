@@ -455,7 +455,7 @@ Expected<std::string> emitInferenceModule(const InferenceModel &model,
   if (Error e = EntryBuilder(model, *iface, options.vectorBits, m, **tm).build())
     return e;
   if (Error e = verifyModuleIR(m, model.name))
-    return std::move(e);
+    return e;
   optimizeFully(m, **tm, options.optLevel);
   if (kind == InferenceEmit::LLVMText)
     return moduleOutput(m, **tm, std::nullopt);

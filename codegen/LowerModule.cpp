@@ -252,13 +252,13 @@ Expected<LoweredModule> lowerSplitModule(const Graph &g, const std::string &name
     lowering.emitHead(name, split.bounds[1], calls);
   }
   if (Error e = verify(out, name))
-    return std::move(e);
+    return e;
   if (index == 0) {
     out.workspaceBytes = split.workspaceBytes;
     out.bindings = split.bindings;
     out.profileOffset = split.profileOffset;
   }
-  return std::move(out);
+  return out;
 }
 
 } // namespace mlpc::codegen

@@ -190,12 +190,12 @@ compileModules(ArrayRef<size_t> cost, unsigned threads, unsigned optLevel,
     if (cache) {
       key = cache->key(*part->module, machine, kPassPipeline, optLevel);
       if (auto object = cache->lookup(key))
-        return std::move(object);
+        return object;
     }
     runPassSchedule(*part->module, machine, optLevel);
     if (traceLines)
       if (Error e = instrumentLineTrace(*part->module))
-        return std::move(e);
+        return e;
     orc::SimpleCompiler compiler(machine);
     auto object = compiler(*part->module);
     if (cache && object)

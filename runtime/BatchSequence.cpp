@@ -72,9 +72,9 @@ llvm::Expected<BatchSequence> readBatchSequence(const std::string &path, const G
   s.X.assign((*x)->i32(), (*x)->i32() + (*x)->numel());
   s.Y.assign((*y)->i32(), (*y)->i32() + (*y)->numel());
   if (llvm::Error e = checkIndices(s.X, vocab, path, input->name))
-    return std::move(e);
+    return e;
   if (llvm::Error e = checkIndices(s.Y, vocab, path, target->name))
-    return std::move(e);
+    return e;
   return s;
 }
 

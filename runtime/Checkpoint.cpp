@@ -156,7 +156,7 @@ llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g
       continue;
     }
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
-      return std::move(e);
+      return e;
     const float *data = it->second.f32();
     result[n.name].assign(data, data + it->second.numel());
   }

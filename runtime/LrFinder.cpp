@@ -41,7 +41,7 @@ llvm::Error validate(const LrFindOptions &options) {
 llvm::Expected<LrFindResult> findLearningRate(ModelRuntime &model, const Split &train,
                                               const LrFindOptions &options) {
   if (llvm::Error e = validate(options))
-    return std::move(e);
+    return e;
   if (train.rows() == 0)
     return fail("the training split is empty");
   model.initParams(options.seed);

@@ -32,7 +32,7 @@ llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &pa
   file->parseOk_ = !file->diags_->hasErrors();
   if (file->parseOk_ && !overrides.empty())
     if (llvm::Error e = applyOverrides(file->ast_, overrides))
-      return std::move(e);
+      return e;
   return file;
 }
 

@@ -29,12 +29,12 @@ llvm::Expected<std::vector<double>> timeTrainSteps(ModelRuntime &model, const Ba
                                                    int64_t steps, int64_t reps) {
   Rng rng(1);
   if (llvm::Error e = runTrainSteps(model, sampler, rng, std::max<int64_t>(steps / 4, 10)))
-    return std::move(e);
+    return e;
   std::vector<double> perStep;
   for (int64_t r = 0; r < reps; ++r) {
     auto start = Clock::now();
     if (llvm::Error e = runTrainSteps(model, sampler, rng, steps))
-      return std::move(e);
+      return e;
     perStep.push_back(microsSince(start) / steps);
   }
   return perStep;

@@ -40,7 +40,7 @@ llvm::Expected<llvm::json::Object> compareThreads(const ModelAST &ast, const Voc
     Rng rng(seed);
     auto start = Clock::now();
     if (llvm::Error e = runTrainSteps(model, sampler, rng, n))
-      return std::move(e);
+      return e;
     return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n;
   };
   for (auto &model : models) // compiles and warms up

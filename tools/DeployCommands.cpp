@@ -38,10 +38,10 @@ llvm::Expected<InferenceFunction> compileInference(JitEngine &jit, const Graph &
       data = weights.at(b.name).data();
     if (data)
       if (llvm::Error e = f.fn->bind(b.name, data))
-        return std::move(e);
+        return e;
   }
   if (llvm::Error e = f.fn->ready())
-    return std::move(e);
+    return e;
   return f;
 }
 

@@ -61,14 +61,14 @@ llvm::Expected<llvm::json::Object> lineCensus(const ModelAST &ast, const Vocabul
   const BatchSampler sampler(train, model.context());
   Rng rng(1);
   if (llvm::Error e = runTrainSteps(model, sampler, rng, 1)) // compiles and binds the step
-    return std::move(e);
+    return e;
   census.describe(*model.trainBound());
   if (llvm::Error e = runTrainSteps(model, sampler, rng, warmup))
-    return std::move(e);
+    return e;
   census.startCounting();
   for (int64_t s = 0; s < steps; ++s) {
     if (llvm::Error e = runTrainSteps(model, sampler, rng, 1))
-      return std::move(e);
+      return e;
     census.countStep();
   }
 

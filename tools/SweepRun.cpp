@@ -226,7 +226,7 @@ llvm::Expected<RunResult> executeRun(const std::string &mlpcPath, const std::str
     statusJson["error"] = error;
   if (llvm::Error e =
           writeFileAtomically(join(runDir, "status.json"), toText(std::move(statusJson))))
-    return std::move(e);
+    return e;
   return readRun(runDir);
 }
 

@@ -271,12 +271,12 @@ TEST_CASE("aot train: mlp3_bn (two batchnorms, calibrated in order) trains like 
 }
 
 TEST_CASE("aot train: --weights embeds the starting point", "[train_variants]") {
-  checkTraining("makemore", 11, 100, {{}, true, true, /*fromCheckpoint=*/true});
+  checkTraining("makemore", 11, 100, {{}, true, true, /*fromCheckpoint=*/true, /*path=*/{}});
 }
 
 TEST_CASE("aot train: makemore_atomic under --no-fuse (statistics only calibration sets)",
           "[train_variants]") {
-  checkTraining("makemore_atomic", 9, 200, {{}, /*fuse=*/false, true});
+  checkTraining("makemore_atomic", 9, 200, {{}, /*fuse=*/false, true, false, /*path=*/{}});
 }
 
 // Links arm.o (and its header arm.h) into a static AArch64 executable with no
@@ -328,7 +328,8 @@ TEST_CASE("aot train: --target aarch64 and --cpu x86-64-v3", "[train_target]") {
     WARN("SKIPPED: this CPU cannot run x86-64-v3 code");
     return;
   }
-  checkTraining("makemore", 10, 50, {{"--cpu", "x86-64-v3"}, true, /*sameCode=*/false});
+  checkTraining("makemore", 10, 50,
+                {{"--cpu", "x86-64-v3"}, true, /*sameCode=*/false, false, /*path=*/{}});
 #endif
 }
 
