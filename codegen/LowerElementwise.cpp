@@ -35,6 +35,35 @@ struct LoopDim {
   std::vector<int64_t> stride; // per leaf
 };
 
+// The loop nest over `shape` for leaves with these broadcast strides.
+std::vector<LoopDim> loopDims(const Shape &shape,
+                              const std::vector<std::vector<int64_t>> &leafStrides) {
+  // Loop dimensions: drop size-1 axes, merge axes contiguous for every leaf.
+  std::vector<LoopDim> dims;
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    if (shape[axis] == 1)
+      continue;
+    LoopDim d{shape[axis], {}};
+    for (auto &s : leafStrides)
+      d.stride.push_back(s[axis]);
+    if (!dims.empty()) {
+      LoopDim &outer = dims.back();
+      bool contiguous = true;
+      for (size_t l = 0; l < leafStrides.size(); ++l)
+        contiguous &= outer.stride[l] == d.stride[l] * d.size;
+      if (contiguous) {
+        outer.size *= d.size;
+        outer.stride = d.stride;
+        continue;
+      }
+    }
+    dims.push_back(std::move(d));
+  }
+  if (dims.empty())
+    dims.push_back(LoopDim{1, std::vector<int64_t>(leafStrides.size(), 0)});
+  return dims;
+}
+
 // The records of ir/ops/Elementwise.def: their `forward` on f32 vectors,
 // one emitter per op (nullptr for the other ops).
 using RecordEmitter = Value *(*)(IRBuilder<> &b, ArrayRef<Value *> a, double p);
@@ -218,66 +247,13 @@ void GraphLowering::lowerElementwise(ValueId root) {
     return;
   }
 
-  // Loop dimensions: drop size-1 axes, merge axes contiguous for every leaf.
   std::vector<std::vector<int64_t>> leafStrides;
   for (ValueId l : leaves)
     leafStrides.push_back(broadcastStrides(leafShape(l), shape));
-  std::vector<LoopDim> dims;
-  for (size_t axis = 0; axis < shape.size(); ++axis) {
-    if (shape[axis] == 1)
-      continue;
-    LoopDim d{shape[axis], {}};
-    for (auto &s : leafStrides)
-      d.stride.push_back(s[axis]);
-    if (!dims.empty()) {
-      LoopDim &outer = dims.back();
-      bool contiguous = true;
-      for (size_t l = 0; l < leaves.size(); ++l)
-        contiguous &= outer.stride[l] == d.stride[l] * d.size;
-      if (contiguous) {
-        outer.size *= d.size;
-        outer.stride = d.stride;
-        continue;
-      }
-    }
-    dims.push_back(std::move(d));
-  }
-  if (dims.empty())
-    dims.push_back(LoopDim{1, std::vector<int64_t>(leaves.size(), 0)});
+  const std::vector<LoopDim> dims = loopDims(shape, leafStrides);
   std::vector<int64_t> outStride(dims.size(), 1);
   for (size_t d = dims.size() - 1; d-- > 0;)
     outStride[d] = outStride[d + 1] * dims[d + 1].size;
-
-  // Evaluates the tree for the chunk at `chunk` (innermost index) given the
-  // outer part of every leaf's element offset.
-  // `width` chunks at once: each leaf's chunks are concatenated into one
-  // <width * VW x float> value and the tree is evaluated once on that.
-  auto evalChunks = [&](ArrayRef<Value *> leafOffsets, Value *outOffset, Value *chunk,
-                        ArrayRef<unsigned> lanes) {
-    std::vector<Value *> leafValues;
-    for (size_t l = 0; l < leaves.size(); ++l) {
-      const Buf lb = leafBuf(leaves[l]);
-      Values parts;
-      for (size_t c = 0; c < lanes.size(); ++c) {
-        Value *at = k_->add(chunk, int64_t(c) * k_->VW);
-        if (dims.back().stride[l] == 1)
-          parts.push_back(k_->loadVec(lb, k_->add(leafOffsets[l], at), lanes[c]));
-        else
-          parts.push_back(c ? parts[0] : k_->splat(k_->load(lb, leafOffsets[l])));
-      }
-      leafValues.push_back(k_->concat(parts));
-    }
-    unsigned lanesTotal = leafValues.empty()
-                              ? k_->VW
-                              : cast<FixedVectorType>(leafValues[0]->getType())->getNumElements();
-    Value *result = evalExpression(root, leafIndex, leafValues, nullptr, lanesTotal);
-    if (leafValues.empty()) // a tree of constants: the same value for every chunk
-      result = k_->concat(Values(lanes.size(), result));
-    Values results = k_->split(result, lanes.size());
-    for (size_t c = 0; c < lanes.size(); ++c)
-      k_->storeVec(out, k_->add(outOffset, k_->add(chunk, int64_t(c) * k_->VW)), results[c],
-                   lanes[c]);
-  };
   const unsigned width = interleave(root);
 
   std::function<void(size_t, std::vector<Value *>, Value *)> nest =
@@ -288,7 +264,8 @@ void GraphLowering::lowerElementwise(ValueId root) {
           k_->chunkGroups(
               dims[d].size, width,
               [&](Value *chunk, ArrayRef<unsigned> lanes) {
-                evalChunks(offsets, outOffset, chunk, lanes);
+                storeChunks(root, leaves, leafIndex, dims.back().stride, offsets, outOffset, chunk,
+                            lanes);
               },
               shared);
           return;
@@ -305,6 +282,40 @@ void GraphLowering::lowerElementwise(ValueId root) {
           k_->loop(0, dims[d].size, 1, row);
       };
   nest(0, std::vector<Value *>(leaves.size(), k_->idx(0)), k_->idx(0));
+}
+
+// Evaluates the tree for the chunk at `chunk` (innermost index) given the
+// outer part of every leaf's element offset.
+// `width` chunks at once: each leaf's chunks are concatenated into one
+// <width * VW x float> value and the tree is evaluated once on that.
+void GraphLowering::storeChunks(ValueId root, ArrayRef<ValueId> leaves,
+                                const std::map<ValueId, size_t> &leafIndex,
+                                ArrayRef<int64_t> innerStride, ArrayRef<Value *> leafOffsets,
+                                Value *outOffset, Value *chunk, ArrayRef<unsigned> lanes) {
+  const Buf &out = buf(root);
+  std::vector<Value *> leafValues;
+  for (size_t l = 0; l < leaves.size(); ++l) {
+    const Buf lb = leafBuf(leaves[l]);
+    Values parts;
+    for (size_t c = 0; c < lanes.size(); ++c) {
+      Value *at = k_->add(chunk, int64_t(c) * k_->VW);
+      if (innerStride[l] == 1)
+        parts.push_back(k_->loadVec(lb, k_->add(leafOffsets[l], at), lanes[c]));
+      else
+        parts.push_back(c ? parts[0] : k_->splat(k_->load(lb, leafOffsets[l])));
+    }
+    leafValues.push_back(k_->concat(parts));
+  }
+  unsigned lanesTotal = leafValues.empty()
+                            ? k_->VW
+                            : cast<FixedVectorType>(leafValues[0]->getType())->getNumElements();
+  Value *result = evalExpression(root, leafIndex, leafValues, nullptr, lanesTotal);
+  if (leafValues.empty()) // a tree of constants: the same value for every chunk
+    result = k_->concat(Values(lanes.size(), result));
+  Values results = k_->split(result, lanes.size());
+  for (size_t c = 0; c < lanes.size(); ++c)
+    k_->storeVec(out, k_->add(outOffset, k_->add(chunk, int64_t(c) * k_->VW)), results[c],
+                 lanes[c]);
 }
 
 } // namespace mlpc::codegen

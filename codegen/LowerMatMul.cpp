@@ -172,6 +172,134 @@ struct TiledMatMul {
   // block's pair sum is added to the earlier pairs' ((S_0 + S_1) + ...).
   bool addBlocks = false;
   int64_t blockRows = 0;
+  // Column tiles (planColumns): fullTiles of `width` vectors (tileColumns
+  // columns, fullLanes), then restLanes for the rest of N (maybe none);
+  // splitColumns: threads split the full column tiles instead of the rows.
+  int64_t width = 0, fullTiles = 0, tileColumns = 0, fullTileRows = 0;
+  bool splitColumns = false;
+  SmallVector<unsigned, 8> fullLanes{}, restLanes{};
+  KernelBuilder::Share share{}; // the node's work sharing, as run() found it
+
+  // Chooses the column tiles and whether threads split them (or the rows).
+  void planColumns() {
+    const unsigned vw = k.VW;
+    // Column tiles of `width` vectors, all alike, in a run-time loop, then at
+    // most one narrower tile for the rest of N (its last vector masked when
+    // N % VW != 0): two copies of the micro-kernel and its epilogue whatever
+    // N is. (One tile per 5 vectors, as before, gave 3 copies at N = 200 and
+    // 13 at N = 1024; machine-code generation time grows with the copies.)
+    // 4 vectors x up to 6 rows (24 accumulators + 4 B vectors + 1 broadcast
+    // of 32 registers) load one vector per 2-3 FMAs, within Zen 5's two
+    // 512-bit loads per cycle.
+    width = k.VectorRegs >= 32 ? 4 : 2;
+    fullTiles = cols / vw / width;
+    tileColumns = width * vw;
+    // Parallel code splits the dimension with more tiles: the row tiles, or
+    // the full column tiles when M is small (a weight gradient emb^T @ dhpre,
+    // [30, 1024], whose batch is not cut in row blocks; those that are run
+    // this kernel per block on one thread, LowerMatMulBatchBlocks.cpp), so
+    // that each thread reads only its part of the wide operand. Fixed by the
+    // shapes, not by the thread count.
+    fullTileRows = rowsPerTile(m, depth, k.VectorRegs, width, k.share.index != nullptr);
+    splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
+    fullLanes.assign(width, vw);
+    for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
+      restLanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
+  }
+
+  // The rows of a K chunk (depth: no chunks); sets up the partial sums
+  // (from `partialAt` floats into `scratch`) where there are chunks.
+  int64_t planChunks(int64_t blockRowsArg, int64_t partialAt, const Buf &scratch) {
+    const unsigned vw = k.VW;
+    // K blocking: when a panel of op(B) (K rows of a column tile) outgrows
+    // kPanelBlockBytes, K runs in chunks of kc rows, outermost, so that a chunk's
+    // panel stays in L1 while the row tiles reuse it and the chunk of op(A)
+    // stays in L1 across the column tiles; the accumulators pass through the
+    // node's partial-sum scratch ([M, N] floats, BufferPlan:
+    // matMulPartialOffset) between chunks. One runtime loop over the chunks but
+    // the last, which ends in the epilogue: two copies of the loop nest
+    // whatever K is. The weight gradient dW1 = emb^T @ dhprebn at batch 256
+    // (30x200x256:TN, 64 KB panels re-read from L2 by each of its 5 row
+    // tiles) went from 0.87-0.93x dnnl_sgemm to 1.04x (bench/matmul_bench.cpp).
+    // Not when N is narrower than one full column tile (logits = h @ W2 at
+    // H = 1024, [256, 27]): there the chunks cut each row of op(A) into short
+    // runs (512 bytes at kc = 128) that the hardware prefetchers barely start
+    // on, and the whole panel (K x 2 vectors) is re-read from L2 at little
+    // cost. Unblocked against blocked, in one process (matmul_bench with both
+    // compiled): 256x27x1024:NN 1.05x with operands in L2 (--evict-kb 256),
+    // 1.23x from L3 (--evict-kb 16384; the step's case at H = 1024, whose
+    // working set outgrows L2); 256x30x1024:NT 1.05x / 1.12x; 256x27x2048:NN
+    // 1.23x; 128x48x1024:NN 1.02x; K = 512: 1.00x.
+    const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
+    int64_t kc = depth;
+    if (blockRowsArg > 0) {
+      kc = blockRowsArg;
+      addBlocks = true;
+      blockRows = blockRowsArg;
+      partial.ptr = b.CreateInBoundsGEP(k.F32, scratch.ptr, k.idx(partialAt));
+    } else if (partialAt >= 0 && fullTiles > 0 && depth * panelBytes > kPanelBlockBytes) {
+      const int64_t chunks = (depth * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
+      kc = (depth + chunks - 1) / chunks;
+      partial.ptr = b.CreateInBoundsGEP(k.F32, scratch.ptr, k.idx(partialAt));
+    }
+    return kc;
+  }
+
+  // Decides whether column tiles pack their panel of op(B) (`panel`, kc rows).
+  void planPanel(bool transB, int64_t kc) {
+    // op(B) rows a multiple of 256 floats (1 KB) apart all start in the
+    // same few L1 sets, so a column tile's panel (K rows x 4 lines) evicts
+    // itself: 256x1024x30 ran at 0.64x dnnl_sgemm (1.03x packed), 32x1024x30
+    // at 0.77x (0.95-0.99x). With several row tiles to reuse it, each column
+    // tile first copies its panel into a contiguous frame buffer (per thread:
+    // every thread copies the panel it reads). At 128 floats (N = 128, as in
+    // wavenet) the copy cost more than the conflicts (0.85-0.93x against
+    // 0.95-1.03x unpacked).
+    if (!transB && bm.rowStride % 256 == 0 && m > fullTileRows) {
+      panelStride = width * k.VW;
+      panel = Buf{k.entryAlloca(k.F32, static_cast<unsigned>(kc * panelStride)), k.F32};
+    }
+  }
+
+  // The whole loop nest: chunks of kc rows of K, each over allColumns.
+  void run(int64_t kc) {
+    share = k.share;
+    if (kc == depth) {
+      allColumns(nullptr, depth, nullptr, /*last=*/true);
+      return;
+    }
+    const int64_t lastChunk = (depth - 1) / kc * kc; // first k of the last chunk
+    k.loop(
+        0, lastChunk, kc,
+        [&](Value *k0) { allColumns(k0, kc, b.CreateICmpEQ(k0, k.idx(0)), /*last=*/false); }, "kc");
+    allColumns(k.idx(lastChunk), depth - lastChunk, nullptr, /*last=*/true);
+  }
+
+  // Every column tile for k in [k0, k0 + trips) (see microKernel).
+  void allColumns(Value *k0, int64_t trips, Value *first, bool last) {
+    // Split columns: each thread runs whole column tiles (their row loops unshared).
+    const KernelBuilder::Share rows = splitColumns ? KernelBuilder::Share{} : share;
+    auto tile = [&](Value *c0) {
+      k.share = rows;
+      columnTile(c0, fullLanes, k0, trips, first, last);
+      k.share = share;
+    };
+    if (splitColumns)
+      k.loopShared(0, fullTiles * tileColumns, tileColumns, tile, "ct");
+    else
+      k.loop(0, fullTiles * tileColumns, tileColumns, tile, "ct");
+    if (restLanes.empty())
+      return;
+    Value *c0 = k.idx(fullTiles * tileColumns);
+    if (splitColumns)
+      k.onLastShare([&] {
+        k.share = rows;
+        columnTile(c0, restLanes, k0, trips, first, last);
+        k.share = share;
+      });
+    else
+      columnTile(c0, restLanes, k0, trips, first, last);
+  }
 
   // One tile: rows x lanes.size() vectors at (row0, firstColumn), over
   // k in [k0, k0 + trips) (k0 null: [0, trips)). The accumulators start at
@@ -333,7 +461,6 @@ void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
 
 void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue) {
   const int64_t m = args.m, cols = args.n, k = args.k;
-  const unsigned vw = k_->VW;
   TiledMatMul mm{*k_,
                  b_,
                  MatView{args.a, args.transA ? 1 : k, args.transA ? m : 1},
@@ -353,110 +480,10 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
     else
       transposeInto(args.b, cols, k, mm.bm.buf, stride);
   }
-  // Column tiles of `width` vectors, all alike, in a run-time loop, then at
-  // most one narrower tile for the rest of N (its last vector masked when
-  // N % VW != 0): two copies of the micro-kernel and its epilogue whatever
-  // N is. (One tile per 5 vectors, as before, gave 3 copies at N = 200 and
-  // 13 at N = 1024; machine-code generation time grows with the copies.)
-  // 4 vectors x up to 6 rows (24 accumulators + 4 B vectors + 1 broadcast
-  // of 32 registers) load one vector per 2-3 FMAs, within Zen 5's two
-  // 512-bit loads per cycle.
-  const int64_t width = k_->VectorRegs >= 32 ? 4 : 2;
-  const int64_t fullTiles = cols / vw / width, tileColumns = width * vw;
-  // Parallel code splits the dimension with more tiles: the row tiles, or
-  // the full column tiles when M is small (a weight gradient emb^T @ dhpre,
-  // [30, 1024], whose batch is not cut in row blocks; those that are run
-  // this kernel per block on one thread, LowerMatMulBatchBlocks.cpp), so
-  // that each thread reads only its part of the wide operand. Fixed by the
-  // shapes, not by the thread count.
-  const int64_t fullTileRows = rowsPerTile(m, k, k_->VectorRegs, width, k_->share.index != nullptr);
-  const bool splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
-  SmallVector<unsigned, 8> fullLanes(width, vw), restLanes;
-  for (int64_t c = fullTiles * tileColumns; c < cols; c += vw)
-    restLanes.push_back(static_cast<unsigned>(std::min<int64_t>(vw, cols - c)));
-
-  // K blocking: when a panel of op(B) (K rows of a column tile) outgrows
-  // kPanelBlockBytes, K runs in chunks of kc rows, outermost, so that a chunk's
-  // panel stays in L1 while the row tiles reuse it and the chunk of op(A)
-  // stays in L1 across the column tiles; the accumulators pass through the
-  // node's partial-sum scratch ([M, N] floats, BufferPlan:
-  // matMulPartialOffset) between chunks. One runtime loop over the chunks but
-  // the last, which ends in the epilogue: two copies of the loop nest
-  // whatever K is. The weight gradient dW1 = emb^T @ dhprebn at batch 256
-  // (30x200x256:TN, 64 KB panels re-read from L2 by each of its 5 row
-  // tiles) went from 0.87-0.93x dnnl_sgemm to 1.04x (bench/matmul_bench.cpp).
-  // Not when N is narrower than one full column tile (logits = h @ W2 at
-  // H = 1024, [256, 27]): there the chunks cut each row of op(A) into short
-  // runs (512 bytes at kc = 128) that the hardware prefetchers barely start
-  // on, and the whole panel (K x 2 vectors) is re-read from L2 at little
-  // cost. Unblocked against blocked, in one process (matmul_bench with both
-  // compiled): 256x27x1024:NN 1.05x with operands in L2 (--evict-kb 256),
-  // 1.23x from L3 (--evict-kb 16384; the step's case at H = 1024, whose
-  // working set outgrows L2); 256x30x1024:NT 1.05x / 1.12x; 256x27x2048:NN
-  // 1.23x; 128x48x1024:NN 1.02x; K = 512: 1.00x.
-  const int64_t partialAt = args.partialAt;
-  const int64_t panelBytes = std::min<int64_t>(width, (cols + vw - 1) / vw) * vw * kElemBytes;
-  int64_t kc = k;
-  if (args.blockRows > 0) {
-    kc = args.blockRows;
-    mm.addBlocks = true;
-    mm.blockRows = args.blockRows;
-    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
-  } else if (partialAt >= 0 && fullTiles > 0 && k * panelBytes > kPanelBlockBytes) {
-    const int64_t chunks = (k * panelBytes + kPanelChunkBytes - 1) / kPanelChunkBytes;
-    kc = (k + chunks - 1) / chunks;
-    mm.partial.ptr = b_.CreateInBoundsGEP(k_->F32, args.scratch.ptr, k_->idx(partialAt));
-  }
-
-  // op(B) rows a multiple of 256 floats (1 KB) apart all start in the
-  // same few L1 sets, so a column tile's panel (K rows x 4 lines) evicts
-  // itself: 256x1024x30 ran at 0.64x dnnl_sgemm (1.03x packed), 32x1024x30
-  // at 0.77x (0.95-0.99x). With several row tiles to reuse it, each column
-  // tile first copies its panel into a contiguous frame buffer (per thread:
-  // every thread copies the panel it reads). At 128 floats (N = 128, as in
-  // wavenet) the copy cost more than the conflicts (0.85-0.93x against
-  // 0.95-1.03x unpacked).
-  if (!args.transB && mm.bm.rowStride % 256 == 0 && m > fullTileRows) {
-    mm.panelStride = width * vw;
-    mm.panel = Buf{k_->entryAlloca(k_->F32, static_cast<unsigned>(kc * mm.panelStride)), k_->F32};
-  }
-
-  const KernelBuilder::Share share = k_->share;
-  // Every column tile for k in [k0, k0 + trips) (see TiledMatMul::microKernel).
-  auto allColumns = [&](Value *k0, int64_t trips, Value *first, bool last) {
-    // Split columns: each thread runs whole column tiles (their row loops unshared).
-    const KernelBuilder::Share rows = splitColumns ? KernelBuilder::Share{} : share;
-    auto tile = [&](Value *c0) {
-      k_->share = rows;
-      mm.columnTile(c0, fullLanes, k0, trips, first, last);
-      k_->share = share;
-    };
-    if (splitColumns)
-      k_->loopShared(0, fullTiles * tileColumns, tileColumns, tile, "ct");
-    else
-      k_->loop(0, fullTiles * tileColumns, tileColumns, tile, "ct");
-    if (restLanes.empty())
-      return;
-    Value *c0 = k_->idx(fullTiles * tileColumns);
-    if (splitColumns)
-      k_->onLastShare([&] {
-        k_->share = rows;
-        mm.columnTile(c0, restLanes, k0, trips, first, last);
-        k_->share = share;
-      });
-    else
-      mm.columnTile(c0, restLanes, k0, trips, first, last);
-  };
-  if (kc == k) {
-    allColumns(nullptr, k, nullptr, /*last=*/true);
-    return;
-  }
-  const int64_t lastChunk = (k - 1) / kc * kc; // first k of the last chunk
-  k_->loop(
-      0, lastChunk, kc,
-      [&](Value *k0) { allColumns(k0, kc, b_.CreateICmpEQ(k0, k_->idx(0)), /*last=*/false); },
-      "kc");
-  allColumns(k_->idx(lastChunk), k - lastChunk, nullptr, /*last=*/true);
+  mm.planColumns();
+  const int64_t kc = mm.planChunks(args.blockRows, args.partialAt, args.scratch);
+  mm.planPanel(args.transB, kc);
+  mm.run(kc);
 }
 
 } // namespace mlpc::codegen

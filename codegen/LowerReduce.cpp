@@ -19,6 +19,121 @@ using namespace llvm;
 
 namespace mlpc::codegen {
 
+namespace {
+
+// One Sum / Mean / Max over its operand viewed as [outer, size, inner]: the
+// steps every loop shape shares, and the loop shapes (see the file header).
+struct Reduction {
+  KernelBuilder &k;
+  IRBuilder<> &b;
+  const AxisSplit &s;
+  const Buf &out;
+  bool isMax, isMean;
+  Value *identity;
+  // Elements [index, index + lanes) of the operand (lowerReduction's loadX).
+  function_ref<Value *(Value *index, Value *row, Value *column, unsigned lanes)> loadX;
+
+  // Folds x into acc: max or add.
+  Value *combine(Value *acc, Value *x) { return isMax ? k.maxOf(acc, x) : b.CreateFAdd(acc, x); }
+
+  // The result from the folded value (Mean: divided by the axis size).
+  Value *finish(Value *acc) {
+    return isMean ? b.CreateFDiv(acc, ConstantFP::get(acc->getType(), double(s.size))) : acc;
+  }
+
+  // Sums over all rows (outer = 1) by the batch statistics' row blocks, on one thread.
+  void sumBlockedColumns() {
+    k.chunkGroups(
+        s.inner, 4,
+        [&](Value *base, ArrayRef<unsigned> lanes) {
+          Values acc = k.blockedFold(
+              lanes.size(), s.size, statsRowBlocks(s.size), [&](Value *a, Value *kk, size_t c) {
+                Value *column = k.add(base, int64_t(c) * k.VW);
+                return combine(a, loadX(k.add(k.mul(kk, s.inner), column), kk, column, lanes[c]));
+              });
+          for (size_t c = 0; c < lanes.size(); ++c)
+            k.storeVec(out, k.add(base, int64_t(c) * k.VW), finish(acc[c]), lanes[c]);
+        },
+        /*shared=*/true);
+  }
+
+  // inner > 1: vectors across the columns, each accumulated over the axis.
+  void reduceColumns() {
+    k.loop(0, s.outer, 1, [&](Value *o) {
+      // Parallel code: threads split the column groups (GraphLowering::nodeMode).
+      k.chunkGroups(
+          s.inner, 4,
+          [&](Value *base, ArrayRef<unsigned> lanes) {
+            Values init(lanes.size(), identity);
+            Values acc = k.loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
+              Value *row = k.add(k.mul(k.add(k.mul(o, s.size), kk), s.inner), base);
+              Values next;
+              for (size_t c = 0; c < lanes.size(); ++c) {
+                Value *column = k.add(base, int64_t(c) * k.VW); // outer is 1 when fused
+                next.push_back(
+                    combine(acc[c], loadX(k.add(row, int64_t(c) * k.VW), kk, column, lanes[c])));
+              }
+              return next;
+            });
+            for (size_t c = 0; c < lanes.size(); ++c)
+              k.storeVec(out, k.add(k.add(k.mul(o, s.inner), base), int64_t(c) * k.VW),
+                         finish(acc[c]), lanes[c]);
+          },
+          /*shared=*/true);
+    });
+  }
+
+  // inner = 1: each contiguous row folded into one output.
+  void reduceRows() {
+    // Row reductions: each row folds into one vector (up to 4 accumulators
+    // for long rows, so consecutive adds are independent), reduced into lane
+    // r of a block vector of VW rows (KernelBuilder::reduceRowsAcross) stored
+    // as one vector; a single row (axis = -1) ends in a horizontal reduction.
+    const int64_t vw = k.VW, fullChunks = s.size / vw;
+    const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
+    auto combineOp = [&](Value *acc, Value *x) { return combine(acc, x); };
+    auto foldRow = [&](Value *rowIndex) {
+      Value *row = k.mul(rowIndex, s.size);
+      auto chunk = [&](Value *c, unsigned lanes) {
+        return loadX(k.add(row, c), rowIndex, c, lanes);
+      };
+      Values acc(streams, identity);
+      int64_t grouped = fullChunks / streams * streams * vw;
+      acc =
+          k.loopCarried(0, grouped, int64_t(streams) * vw, acc, [&](Value *c, ArrayRef<Value *> a) {
+            Values next;
+            for (unsigned u = 0; u < streams; ++u)
+              next.push_back(combine(a[u], chunk(k.add(c, int64_t(u) * vw), vw)));
+            return next;
+          });
+      for (int64_t c = grouped, u = 0; c < fullChunks * vw; c += vw, ++u)
+        acc[u] = combine(acc[u], chunk(k.idx(c), vw));
+      if (s.size % vw)
+        acc[0] = combine(acc[0], chunk(k.idx(fullChunks * vw), static_cast<unsigned>(s.size % vw)));
+      Value *total = acc[0];
+      for (unsigned u = 1; u < streams; ++u)
+        total = combine(total, acc[u]);
+      return total;
+    };
+    if (s.outer == 1) {
+      Value *total = foldRow(k.idx(0));
+      k.store(out, k.idx(0), finish(isMax ? k.hmax(total) : k.hsum(total)));
+      return;
+    }
+    // Blocks of VW rows; parallel code splits them (GraphLowering::nodeMode),
+    // each row's fold the same code on any thread. layernorm_gelu at B = 256
+    // on 2 threads: its four row means and sums took ~25 us a step on thread
+    // 0 alone.
+    k.rowBlocksShared(s.outer, [&](Value *r0, unsigned count) {
+      Value *reduced = k.reduceRowsAcross(
+          count, identity, [&](Value *r) { return foldRow(k.add(r0, r)); }, combineOp);
+      k.storeVec(out, r0, finish(reduced), count);
+    });
+  }
+};
+
+} // namespace
+
 void GraphLowering::lowerReduction(ValueId v) {
   const Node &n = g_[v];
   const ValueId operand = n.operands[0];
@@ -30,9 +145,6 @@ void GraphLowering::lowerReduction(ValueId v) {
   const bool fused = plan_.storage[operand] == Storage::Inlined;
   const bool isMax = n.op == Op::Max;
   Value *identity = k_->splat(isMax ? -INFINITY : 0.0);
-  auto combine = [&](Value *acc, Value *x) {
-    return isMax ? k_->maxOf(acc, x) : b_.CreateFAdd(acc, x);
-  };
   // Elements [index, index + lanes) of the operand, at (row, column) of its
   // rank-2 view; inactive lanes read the identity.
   auto loadX = [&](Value *index, Value *row, Value *column, unsigned lanes) -> Value * {
@@ -41,10 +153,7 @@ void GraphLowering::lowerReduction(ValueId v) {
     Value *value = evalRowVector(operand, row, column, lanes);
     return lanes < k_->VW ? b_.CreateSelect(k_->mask(lanes), value, identity) : value;
   };
-  auto finish = [&](Value *acc) {
-    return n.op == Op::Mean ? b_.CreateFDiv(acc, ConstantFP::get(acc->getType(), double(s.size)))
-                            : acc;
-  };
+  Reduction r{*k_, b_, s, out, isMax, n.op == Op::Mean, identity, loadX};
 
   // Sums over all rows (outer = 1) go by the batch statistics' row blocks
   // (BufferPlan.h: statsRowBlocks), added in order: parallel code splits
@@ -52,91 +161,11 @@ void GraphLowering::lowerReduction(ValueId v) {
   const bool blocked = !isMax && s.inner > 1 && s.outer == 1 && statsRowBlocks(s.size) > 1;
   if (blocked && k_->share.index)
     return lowerColumnSumShared(v);
-  if (blocked) {
-    k_->chunkGroups(
-        s.inner, 4,
-        [&](Value *base, ArrayRef<unsigned> lanes) {
-          Values acc = k_->blockedFold(
-              lanes.size(), s.size, statsRowBlocks(s.size), [&](Value *a, Value *kk, size_t c) {
-                Value *column = k_->add(base, int64_t(c) * k_->VW);
-                return combine(a,
-                               loadX(k_->add(k_->mul(kk, s.inner), column), kk, column, lanes[c]));
-              });
-          for (size_t c = 0; c < lanes.size(); ++c)
-            k_->storeVec(out, k_->add(base, int64_t(c) * k_->VW), finish(acc[c]), lanes[c]);
-        },
-        /*shared=*/true);
-    return;
-  }
-  if (s.inner > 1) {
-    k_->loop(0, s.outer, 1, [&](Value *o) {
-      // Parallel code: threads split the column groups (GraphLowering::nodeMode).
-      k_->chunkGroups(
-          s.inner, 4,
-          [&](Value *base, ArrayRef<unsigned> lanes) {
-            Values init(lanes.size(), identity);
-            Values acc = k_->loopCarried(0, s.size, 1, init, [&](Value *kk, ArrayRef<Value *> acc) {
-              Value *row = k_->add(k_->mul(k_->add(k_->mul(o, s.size), kk), s.inner), base);
-              Values next;
-              for (size_t c = 0; c < lanes.size(); ++c) {
-                Value *column = k_->add(base, int64_t(c) * k_->VW); // outer is 1 when fused
-                next.push_back(combine(
-                    acc[c], loadX(k_->add(row, int64_t(c) * k_->VW), kk, column, lanes[c])));
-              }
-              return next;
-            });
-            for (size_t c = 0; c < lanes.size(); ++c)
-              k_->storeVec(out, k_->add(k_->add(k_->mul(o, s.inner), base), int64_t(c) * k_->VW),
-                           finish(acc[c]), lanes[c]);
-          },
-          /*shared=*/true);
-    });
-    return;
-  }
-
-  // Row reductions: each row folds into one vector (up to 4 accumulators
-  // for long rows, so consecutive adds are independent), reduced into lane
-  // r of a block vector of VW rows (KernelBuilder::reduceRowsAcross) stored
-  // as one vector; a single row (axis = -1) ends in a horizontal reduction.
-  const int64_t vw = k_->VW, fullChunks = s.size / vw;
-  const unsigned streams = static_cast<unsigned>(std::clamp<int64_t>(fullChunks, 1, 4));
-  auto foldRow = [&](Value *rowIndex) {
-    Value *row = k_->mul(rowIndex, s.size);
-    auto chunk = [&](Value *c, unsigned lanes) {
-      return loadX(k_->add(row, c), rowIndex, c, lanes);
-    };
-    Values acc(streams, identity);
-    int64_t grouped = fullChunks / streams * streams * vw;
-    acc =
-        k_->loopCarried(0, grouped, int64_t(streams) * vw, acc, [&](Value *c, ArrayRef<Value *> a) {
-          Values next;
-          for (unsigned u = 0; u < streams; ++u)
-            next.push_back(combine(a[u], chunk(k_->add(c, int64_t(u) * vw), vw)));
-          return next;
-        });
-    for (int64_t c = grouped, u = 0; c < fullChunks * vw; c += vw, ++u)
-      acc[u] = combine(acc[u], chunk(k_->idx(c), vw));
-    if (s.size % vw)
-      acc[0] = combine(acc[0], chunk(k_->idx(fullChunks * vw), static_cast<unsigned>(s.size % vw)));
-    Value *total = acc[0];
-    for (unsigned u = 1; u < streams; ++u)
-      total = combine(total, acc[u]);
-    return total;
-  };
-  if (s.outer == 1) {
-    Value *total = foldRow(k_->idx(0));
-    k_->store(out, k_->idx(0), finish(isMax ? k_->hmax(total) : k_->hsum(total)));
-    return;
-  }
-  // Blocks of VW rows; parallel code splits them (GraphLowering::nodeMode),
-  // each row's fold the same code on any thread. layernorm_gelu at B = 256
-  // on 2 threads: its four row means and sums took ~25 us a step on thread
-  // 0 alone.
-  k_->rowBlocksShared(s.outer, [&](Value *r0, unsigned count) {
-    Value *reduced = k_->reduceRowsAcross(
-        count, identity, [&](Value *r) { return foldRow(k_->add(r0, r)); }, combine);
-    k_->storeVec(out, r0, finish(reduced), count);
-  });
+  if (blocked)
+    return r.sumBlockedColumns();
+  if (s.inner > 1)
+    return r.reduceColumns();
+  r.reduceRows();
 }
 
 // A Sum / Mean over the rows of [rows, inner] in parallel code: threads

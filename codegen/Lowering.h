@@ -183,6 +183,13 @@ private:
                               llvm::ArrayRef<llvm::Value *> leafValues, llvm::Value *acc,
                               unsigned width = 0);
   unsigned interleave(ValueId root);
+  // Stores root's tree for lanes.size() chunks at `chunk` of the innermost
+  // loop (lowerElementwise): leaves at leafOffsets + chunk (innerStride 1)
+  // or splats of one element (0), the root at outOffset + chunk.
+  void storeChunks(ValueId root, llvm::ArrayRef<ValueId> leaves,
+                   const std::map<ValueId, size_t> &leafIndex, llvm::ArrayRef<int64_t> innerStride,
+                   llvm::ArrayRef<llvm::Value *> leafOffsets, llvm::Value *outOffset,
+                   llvm::Value *chunk, llvm::ArrayRef<unsigned> lanes);
   // The tree of `root` at row `row`, columns [column, column + lanes) of its
   // shape viewed as [rows, columns] (rank 1: one row), loading each leaf
   // with its broadcast strides; `acc` stands for the Epilogue matmul.
