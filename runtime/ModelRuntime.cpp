@@ -91,7 +91,7 @@ ModelRuntime::create(const ModelAST &ast, const Vocabulary &vocab, DiagnosticEng
       execution.threads != 0 ? execution.threads : autoThreads(matmulFlops(rt->training_));
   if (threads > 1) {
     rt->team_ = std::make_unique<ThreadTeam>(threads);
-    if (!execution.shares.empty())
+    if (execution.shares.size() == threads) // --shares is for --threads N's team only
       rt->team_->fixShares(execution.shares);
   }
   // auto: the team is what the step may use; each call's thread count is

@@ -163,24 +163,21 @@ struct BenchOptions {
 };
 
 llvm::Expected<BenchOptions> parseBenchOptions(const ParsedArgs &args) {
-  auto fail = [](const std::string &message) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-  };
   std::string error;
   auto steps = args.getInt("--steps", 5000, error);
   auto reps = steps ? args.getInt("--reps", 5, error) : std::nullopt;
   if (!reps)
-    return fail(error);
+    return usageError(error);
   if (*steps < 1 || *reps < 1)
-    return fail("--steps and --reps must be positive");
+    return usageError("--steps and --reps must be positive");
   BenchOptions options{
       *steps, *reps, {std::nullopt, args.has("--profile"), args.has("--line-census")}};
   if (args.has("--compare-threads")) {
     auto &compare = options.extra.compareThreads;
     compare = args.getInt("--compare-threads", 0, error);
     if (!compare || *compare < 2 || *compare > 256)
-      return fail("--compare-threads must be a number from 2 to 256 (got '" +
-                  args.getOr("--compare-threads", "") + "')");
+      return usageError("--compare-threads must be a number from 2 to 256 (got '" +
+                        args.getOr("--compare-threads", "") + "')");
   }
   return options;
 }

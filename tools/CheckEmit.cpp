@@ -48,21 +48,18 @@ static int writeOutput(const ParsedArgs &args, const std::string &text) {
 
 // The stage and the flags that only some stages take; the -o path.
 static llvm::Error checkEmitFlags(const ParsedArgs &args, const std::string &stage) {
-  auto fail = [](const std::string &message) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-  };
   static const std::vector<std::string> stages = {"ast",   "ir",  "fused", "grad",
                                                   "infer", "dot", "llvm",  "asm"};
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
-    return fail(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
-                            fmt::join(stages, ", ")));
+    return usageError(fmt::format("unknown stage '{}' for --emit (expected one of: {})", stage,
+                                  fmt::join(stages, ", ")));
   if ((args.has("--weights") || args.has("--data")) && stage != "llvm" && stage != "asm")
-    return fail("--weights and --data only apply to --emit=llvm and --emit=asm");
+    return usageError("--weights and --data only apply to --emit=llvm and --emit=asm");
   if (args.has("--weights") && args.has("--batch"))
-    return fail("--batch does not apply with --weights: the inference object has a "
-                "block kernel and a 1-row kernel");
+    return usageError("--batch does not apply with --weights: the inference object has a "
+                      "block kernel and a 1-row kernel");
   if (args.has("--data") && !args.has("--weights"))
-    return fail("--data needs --weights CKPT");
+    return usageError("--data needs --weights CKPT");
   return checkOutputFlags(args, {"-o"});
 }
 

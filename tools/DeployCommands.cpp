@@ -147,15 +147,14 @@ int runFoldCheck(const ParsedArgs &args) {
   const Split &val = data->val;
   const FoldComparison c =
       compareLogits(*before, *after, val, rows, context, static_cast<int64_t>(vocab.size()));
-  const double maxDiff = c.maxDiff, lossBefore = c.lossBefore, lossAfter = c.lossAfter;
-  bool ok = maxDiff <= kFoldTolerance && remaining == 0;
+  bool ok = c.maxDiff <= kFoldTolerance && remaining == 0;
   llvm::outs() << fmt::format("fold-check {} on the val split ({} rows)\n",
                               (*runtime)->module().name, val.rows());
   llvm::outs() << fmt::format("  batchnorm layers left after folding: {}\n", remaining);
-  llvm::outs() << fmt::format("  max |logit difference|: {:.3e} (tolerance {:g})\n", maxDiff,
+  llvm::outs() << fmt::format("  max |logit difference|: {:.3e} (tolerance {:g})\n", c.maxDiff,
                               kFoldTolerance);
   llvm::outs() << fmt::format("  val loss unfolded: {:.6f}\n  val loss folded:   {:.6f}\n",
-                              lossBefore, lossAfter);
+                              c.lossBefore, c.lossAfter);
   llvm::outs() << (ok ? "fold-check passed\n" : "fold-check FAILED\n");
   return ok ? kExitOk : kExitUserError;
 }

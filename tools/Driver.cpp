@@ -69,6 +69,10 @@ const volatile std::sig_atomic_t &installStopHandlers() {
   return stopSignal;
 }
 
+llvm::Error usageError(const std::string &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
 int reportError(llvm::Error error) {
   std::string message = llvm::toString(std::move(error));
   return reportError(message);

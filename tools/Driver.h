@@ -57,6 +57,10 @@ std::optional<ExecutionOptions> executionOptions(const ParsedArgs &args);
 // instead of ending the process.
 const volatile std::sig_atomic_t &installStopHandlers();
 
+// A command-line mistake as an llvm::Error (for the option parsers that
+// return Expected), which reportError prints.
+llvm::Error usageError(const std::string &message);
+
 // Prints "mlpc: error: <message>" for errors that have no source location.
 int reportError(llvm::Error error);
 int reportError(const std::string &message);

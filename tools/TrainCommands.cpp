@@ -203,9 +203,6 @@ struct TrainNumbers {
 };
 
 llvm::Expected<TrainNumbers> parseTrainNumbers(const ParsedArgs &args) {
-  auto fail = [](const std::string &message) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-  };
   std::string error;
   auto steps = args.getInt("--steps", 0, error);
   auto seed = steps ? args.getInt("--seed", 42, error) : std::nullopt;
@@ -213,11 +210,12 @@ llvm::Expected<TrainNumbers> parseTrainNumbers(const ParsedArgs &args) {
   auto samples = every ? args.getInt("--samples", 20, error) : std::nullopt;
   auto statsEvery = samples ? args.getInt("--stats-every", 1000, error) : std::nullopt;
   if (!statsEvery)
-    return fail(error);
+    return usageError(error);
   if (*steps < 0 || *every < 1 || *samples < 0 || *statsEvery < 1)
-    return fail("--steps, --samples must be non-negative and --log-every, --stats-every positive");
+    return usageError(
+        "--steps, --samples must be non-negative and --log-every, --stats-every positive");
   if (args.has("--stats-every") && !args.has("--stats"))
-    return fail("--stats-every needs --stats FILE");
+    return usageError("--stats-every needs --stats FILE");
   return TrainNumbers{*steps, *seed, *every, *samples, *statsEvery};
 }
 
