@@ -231,6 +231,9 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   targetOptions.optLevel = options.optLevel;
   TargetSpec spec = resolveTarget(targetOptions);
   std::vector<std::unique_ptr<TargetMachine>> own(threads);
+  // Each module's lowering records how its nodes touch the workspace
+  // (codegen/ThreadPages.h); each slot is written by the thread lowering it.
+  std::vector<codegen::RowUses> rowUses(split->modules());
   auto objects = codegen::compileModules(
       split->moduleCost, threads, options.optLevel,
       [&](unsigned thread) -> Expected<TargetMachine *> {
@@ -243,7 +246,10 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
         return own[thread].get();
       },
       [&](unsigned index, TargetMachine &tm) {
-        return codegen::lowerSplitModule(g, name, options, *split, index, tm);
+        auto lowered = codegen::lowerSplitModule(g, name, options, *split, index, tm);
+        if (lowered)
+          rowUses[index] = lowered->rowUses;
+        return lowered;
       },
       options.traceLines ? nullptr : cache_.get(), options.traceLines);
   if (!objects)
@@ -261,8 +267,17 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   std::vector<std::vector<WorkspaceRegion>> regions;
   if (options.traceLines)
     regions = codegen::nodeWorkspaceRegions(g, split->plan);
+  // Traced code reports thread 1's accesses by address: one mapping for all.
+  std::vector<ByteRange> ownPages;
+  if (options.parallel && !options.traceLines) {
+    codegen::RowUses merged;
+    for (const codegen::RowUses &uses : rowUses)
+      merged.merge(uses);
+    ownPages = codegen::secondThreadPages(g, split->plan, merged);
+  }
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), split->workspaceBytes, ms,
-                          std::move(split->bindings), split->profileOffset, std::move(regions));
+                          std::move(split->bindings), split->profileOffset, std::move(regions),
+                          std::move(ownPages));
 }
 
 Expected<TargetDescription> describeTarget(const CompileOptions &options) {

@@ -117,6 +117,11 @@ struct CompileOptions {
   unsigned optLevel = 3;
 };
 
+// Bytes [begin, end) of a workspace.
+struct ByteRange {
+  int64_t begin = 0, end = 0;
+};
+
 // Workspace bytes [offset, offset + bytes) that one node's code reads or
 // writes, and what they hold: "%16 hprebn" (a value), "scratch of %40", "batch
 // statistics of %17". A node's regions are its result, the values its
@@ -151,10 +156,12 @@ public:
   CompiledFunction() = default;
   CompiledFunction(Fn fn, size_t workspaceBytes, double compileMillis,
                    std::vector<BindingInfo> bindings, std::optional<size_t> profileOffset = {},
-                   std::vector<std::vector<WorkspaceRegion>> nodeRegions = {})
+                   std::vector<std::vector<WorkspaceRegion>> nodeRegions = {},
+                   std::vector<ByteRange> secondThreadPages = {})
       : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
         bindings_(std::move(bindings)), profileOffset_(profileOffset),
-        nodeRegions_(std::move(nodeRegions)) {}
+        nodeRegions_(std::move(nodeRegions)),
+        secondThreadPages_(std::move(secondThreadPages)) {}
 
   void run(void *const *bindings, float lr, void *workspace,
            const ThreadContext *thread = nullptr) const {
@@ -171,6 +178,10 @@ public:
   // workspace bytes its code may touch, named (WorkspaceRegion); empty
   // otherwise.
   const std::vector<std::vector<WorkspaceRegion>> &nodeRegions() const { return nodeRegions_; }
+  // Parallel code: the workspace byte ranges (whole 4 KB pages from the
+  // workspace's start) that thread 1 of a team of two with equal, fixed
+  // parts may map privately (codegen/ThreadPages.h); empty otherwise.
+  const std::vector<ByteRange> &secondThreadPages() const { return secondThreadPages_; }
 
 private:
   Fn fn_ = nullptr;
@@ -179,6 +190,7 @@ private:
   std::vector<BindingInfo> bindings_;
   std::optional<size_t> profileOffset_;
   std::vector<std::vector<WorkspaceRegion>> nodeRegions_;
+  std::vector<ByteRange> secondThreadPages_;
 };
 
 // Owns one ORC LLJIT; several functions (distinct names) can be added.

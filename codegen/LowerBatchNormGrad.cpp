@@ -265,6 +265,10 @@ void GraphLowering::lowerBatchNormGrad(ValueId v) {
   if (int64_t dxSum = plan_.gradSums[v][2]; dxSum >= 0)
     kernel.dxSumOut = buf(static_cast<ValueId>(dxSum));
   const int64_t blocks = statsRowBlocks(rows);
+  if (blocks % 2 == 0) // two threads: the first blocks / 2 row blocks, the rest
+    for (ValueId rowsValue : {n.operands[0], n.operands[2], v})
+      if (g_[rowsValue].type.numel() == rows * h)
+        splitsAtMiddle(rowsValue);
   if (blocks == 1)
     kernel.byColumnGroups();
   else

@@ -234,6 +234,13 @@ void GraphLowering::lowerCrossEntropy(ValueId v) {
   }
   if (k_->share.index) // parallel code: threads split the row blocks
     kernel.barrier = [&] { shareBarrier(); };
+  // Blocks of VW rows, none partial, an even count: two threads take the
+  // first half of the rows and the rest (the loss's sum reads only scratch).
+  if (ls[0] % k_->VW == 0 && (ls[0] / k_->VW) % 2 == 0) {
+    splitsAtMiddle(n.operands[0]);
+    if (grad)
+      splitsAtMiddle(*grad);
+  }
   kernel.emit();
 }
 

@@ -134,6 +134,13 @@ void GraphLowering::collectExpression(ValueId root, std::vector<ValueId> &leaves
   collect(root);
 }
 
+void GraphLowering::splitsAtMiddleWithLeaves(ValueId root, ArrayRef<ValueId> leaves) const {
+  splitsAtMiddle(root);
+  for (ValueId l : leaves) // leaves of the result's shape are read element for element
+    if (l < g_.size() && g_[l].type.shape == g_[root].type.shape)
+      splitsAtMiddle(l);
+}
+
 Buf GraphLowering::leafBuf(ValueId leaf) const {
   return leaf < g_.size() ? buf(leaf) : stats_[leaf - g_.size()];
 }
@@ -240,10 +247,13 @@ void GraphLowering::lowerElementwise(ValueId root) {
     // Epilogue of a matmul tile: the shape is the matmul's [M, N]; leaves
     // are loaded at (row, column chunk) with their broadcast strides.
     const int64_t cols = shape[1];
-    emitMatMul(*matmul, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
-      k_->storeVec(out, k_->add(k_->mul(row, cols), column),
-                   evalRowVector(root, row, column, lanes, acc), lanes);
-    });
+    const bool middle =
+        emitMatMul(*matmul, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+          k_->storeVec(out, k_->add(k_->mul(row, cols), column),
+                       evalRowVector(root, row, column, lanes, acc), lanes);
+        });
+    if (middle)
+      splitsAtMiddleWithLeaves(root, leaves);
     return;
   }
 
@@ -255,6 +265,12 @@ void GraphLowering::lowerElementwise(ValueId root) {
   for (size_t d = dims.size() - 1; d-- > 0;)
     outStride[d] = outStride[d + 1] * dims[d + 1].size;
   const unsigned width = interleave(root);
+  // Two threads with equal parts cut the outer loop at its middle trip: the
+  // middle element when the trips are whole rows of an even count, or
+  // groups of width * VW elements with none left over for the tail.
+  const int64_t trips = dims[0].size;
+  if (dims.size() == 1 ? trips % (2 * int64_t(width) * k_->VW) == 0 : trips % 2 == 0)
+    splitsAtMiddleWithLeaves(root, leaves);
 
   std::function<void(size_t, std::vector<Value *>, Value *)> nest =
       [&](size_t d, std::vector<Value *> offsets, Value *outOffset) {

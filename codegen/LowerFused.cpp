@@ -128,6 +128,8 @@ void GraphLowering::emitBatchStatsByRows(ValueId leader) {
   const int64_t rows = n.type.shape[0], h = n.type.shape[1];
   const int64_t blocks = statsRowBlocks(rows), blockRows = rows / blocks;
   const int64_t stride = statsColumnStride(h);
+  if (blocks % 2 == 0)
+    splitsAtMiddle(n.operands[0]); // two threads: the first blocks / 2 row blocks, the rest
   Buf partial = meanIn;
   partial.ptr = b_.CreateConstInBoundsGEP1_64(k_->F32, meanIn.ptr, uint64_t(2 * stride));
   // Block blk's mean (s = 0) and m2 (s = 1) of column c at (blk * 2 + s) * stride + c.

@@ -260,6 +260,7 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     Instruction *started = nullptr;
     size_t startedSize = 0;
     profiledNode_ = v;
+    loweringNode_ = v;
     emitTraceNodeMark(v);
     if (profileOffset_) {
       started = b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {});

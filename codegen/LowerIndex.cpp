@@ -20,6 +20,8 @@ void GraphLowering::lowerGather(ValueId v) {
   const Node &n = g_[v];
   const Buf &table = buf(n.operands[0]), &index = buf(n.operands[1]), &out = buf(v);
   const int64_t rows = g_[n.operands[1]].type.numel(), e = g_[n.operands[0]].type.shape[1];
+  if (rows % 2 == 0) // two threads: indices [0, rows / 2) and the rest
+    splitsAtMiddle(v);
   k_->loopShared(0, rows, 1, [&](Value *r) {
     Value *src = k_->mul(k_->loadIndex(index, r), e), *dst = k_->mul(r, e);
     k_->chunks(e, [&](Value *off, unsigned lanes) {
@@ -117,6 +119,8 @@ void GraphLowering::lowerScatterAddBlocks(ValueId v) {
                 tableRows = n.type.shape[0];
   const int64_t blocks = scatterRowBlocks(g_, n), blockRows = rows / blocks;
   const int64_t stride = roundUpTo(e, kScatterRowPad), tableFloats = tableRows * stride;
+  if (blocks % 2 == 0 && g_[n.operands[0]].type.numel() == rows * e)
+    splitsAtMiddle(n.operands[0]); // two threads: blocks [0, blocks / 2) read the first half
   const unsigned vw = k_->VW;
   Value *zero = Constant::getNullValue(k_->VecTy);
   KernelBuilder rowUpdates = narrowRowUpdates();

@@ -262,6 +262,19 @@ struct TiledMatMul {
   }
 
   // The whole loop nest: chunks of kc rows of K, each over allColumns.
+  // Two threads with equal parts split every column tile's rows (and so
+  // C's and a plain A's elements) at the middle row: the row tiles are
+  // shared, divide M, and come in an even count in every column tile.
+  bool rowsAtMiddle() const {
+    if (!k.share.index || splitColumns)
+      return false;
+    auto halves = [&](size_t vectors) {
+      const int64_t mr = rowsPerTile(m, depth, k.VectorRegs, vectors, /*parallel=*/true);
+      return m % mr == 0 && (m / mr) % 2 == 0;
+    };
+    return (fullTiles == 0 || halves(width)) && (restLanes.empty() || halves(restLanes.size()));
+  }
+
   void run(int64_t kc) {
     share = k.share;
     if (kc == depth) {
@@ -446,20 +459,31 @@ struct TiledMatMul {
 
 } // namespace
 
-void GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
+bool GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
   const Node &n = g_[v];
-  if (matMulBatchBlocks(g_, n) > 1)
-    return emitBatchBlockedMatMul(v, epilogue);
-  if (matMulKernel(g_, n) == MatMulKernel::Transposed)
-    return emitTransposedMatMul(v, epilogue);
+  if (matMulBatchBlocks(g_, n) > 1) {
+    emitBatchBlockedMatMul(v, epilogue);
+    return false;
+  }
+  if (matMulKernel(g_, n) == MatMulKernel::Transposed) {
+    emitTransposedMatMul(v, epilogue);
+    return false;
+  }
   const Shape &as = g_[n.operands[0]].type.shape;
-  emitTiledMatMul(MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0],
-                             n.type.shape[1], n.transA ? as[0] : as[1], n.transA, n.transB,
-                             scratch(v), matMulPartialOffset(g_, n, plan_.parallel)},
-                  epilogue);
+  const bool middle = emitTiledMatMul(
+      MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0], n.type.shape[1],
+                 n.transA ? as[0] : as[1], n.transA, n.transB, scratch(v),
+                 matMulPartialOffset(g_, n, plan_.parallel)},
+      epilogue);
+  if (middle) { // C's rows, and A's where A is stored [M, K]
+    splitsAtMiddle(v);
+    if (!n.transA)
+      splitsAtMiddle(n.operands[0]);
+  }
+  return middle;
 }
 
-void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue) {
+bool GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue) {
   const int64_t m = args.m, cols = args.n, k = args.k;
   TiledMatMul mm{*k_,
                  b_,
@@ -483,7 +507,9 @@ void GraphLowering::emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilo
   mm.planColumns();
   const int64_t kc = mm.planChunks(args.blockRows, args.partialAt, args.scratch);
   mm.planPanel(args.transB, kc);
+  const bool middle = mm.rowsAtMiddle();
   mm.run(kc);
+  return middle;
 }
 
 } // namespace mlpc::codegen

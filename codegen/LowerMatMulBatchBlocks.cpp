@@ -69,15 +69,21 @@ void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
   const bool transposed = matMulKernel(g_, n) == MatMulKernel::Transposed;
   const Buf &parts = scratch(v);
   const Buf &a = buf(n.operands[0]), &b = buf(n.operands[1]);
+  if (blocks / 2 == 2) { // two pairs: two threads take K rows [0, K / 2) and the rest
+    splitsAtMiddle(n.operands[0]);
+    splitsAtMiddle(n.operands[1]);
+  }
 
   // One thread: the blocks are the K chunks of one kernel run, each adding
   // its sums to the earlier blocks' (MatMulArgs::blockRows) in C's (or
   // C^T's) own scratch: the same additions in the same order as the two
   // phases below, for the memory traffic of an unblocked K-chunked kernel.
   if (!k_->share.index) {
-    if (!transposed)
-      return emitTiledMatMul(
-          MatMulArgs{a, b, m, cols, k, true, false, parts, /*partialAt=*/0, blockRows}, epilogue);
+    if (!transposed) {
+      emitTiledMatMul(MatMulArgs{a, b, m, cols, k, true, false, parts, /*partialAt=*/0, blockRows},
+                      epilogue);
+      return;
+    }
     emitTiledMatMul(MatMulArgs{b, a, cols, m, k, true, false, parts, 0, blockRows},
                     [&](Value *row, Value *column, unsigned lanes, Value *acc) {
                       k_->storeVec(parts, k_->add(k_->mul(row, m), column), acc, lanes);

@@ -108,6 +108,7 @@ Expected<LoweredModule> lowerGraph(const Graph &g, const std::string &name,
   if (Error e = verify(out, name))
     return e;
   describeBindings(g, *plan, options, out);
+  out.rowUses = lowering.rowUses();
   return out;
 }
 
@@ -253,6 +254,7 @@ Expected<LoweredModule> lowerSplitModule(const Graph &g, const std::string &name
   }
   if (Error e = verify(out, name))
     return e;
+  out.rowUses = lowering.rowUses();
   if (index == 0) {
     out.workspaceBytes = split.workspaceBytes;
     out.bindings = split.bindings;

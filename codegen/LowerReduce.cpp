@@ -179,6 +179,8 @@ void GraphLowering::lowerColumnSumShared(ValueId v) {
   AxisSplit s(g_[operand].type.shape, n.axis);
   const bool fused = plan_.storage[operand] == Storage::Inlined;
   const int64_t blocks = statsRowBlocks(s.size), blockRows = s.size / blocks;
+  if (!fused && blocks % 2 == 0)
+    splitsAtMiddle(operand); // two threads: the first blocks / 2 blocks of rows, the rest
   auto column = [&](Value *base, size_t c) { return k_->add(base, int64_t(c) * k_->VW); };
   k_->loopShared(0, blocks, 1, [&](Value *b) {
     k_->chunkGroups(s.inner, 4, [&](Value *base, ArrayRef<unsigned> lanes) {

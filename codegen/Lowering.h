@@ -20,6 +20,7 @@
 #include "codegen/BufferPlan.h"
 #include "codegen/Compiler.h"
 #include "codegen/KernelBuilder.h"
+#include "codegen/ThreadPages.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
@@ -44,6 +45,8 @@ struct LoweredModule {
   size_t workspaceBytes = 0;
   std::vector<BindingInfo> bindings;
   std::optional<size_t> profileOffset; // CompileOptions::profileNodes
+  // Parallel code: how its nodes touch the workspace's values (ThreadPages.h).
+  RowUses rowUses;
 };
 
 // The leaves that get a binding (Compiler.h): inputs, parameters, state.
@@ -156,7 +159,28 @@ private:
                   llvm::ArrayRef<llvm::Function *> calls, std::vector<size_t> *cost);
   void createBuffers();
   size_t weightSince(llvm::BasicBlock *block, size_t count, llvm::BasicBlock *last) const;
-  const Buf &buf(ValueId v) const { return bufs_[v]; }
+  // Every kernel reaches a value's bytes through buf(v): parallel code
+  // records which node did (RowUses::touched), for ThreadPages.h.
+  const Buf &buf(ValueId v) const {
+    if (parallel_ && v < g_.size())
+      rowUses_.touched.insert({plan_.root[v], loweringNode_});
+    return bufs_[v];
+  }
+  // The node being lowered (a shared one, in parallel code) splits value
+  // v's elements between two threads at the middle: thread 0 touches only
+  // the first half and thread 1 only the second when the team has two
+  // threads with equal parts (RowUses::halved). A kernel says so only where
+  // that holds for every access it makes to v.
+  void splitsAtMiddle(ValueId v) const {
+    if (parallel_ && k_ && k_->share.index && v < g_.size())
+      rowUses_.halved.insert({plan_.root[v], loweringNode_});
+  }
+
+public:
+  // What lowering recorded (LoweredModule::rowUses).
+  const RowUses &rowUses() const { return rowUses_; }
+
+private:
   Buf outputBuf(size_t output) const;
   const Buf &scratch(ValueId v) const { return scratch_[v]; }
   // False for nodes with no loop of their own: leaves, views, fused values,
@@ -204,7 +228,9 @@ private:
   // first column, active lanes) to `epilogue` instead of storing it.
   using MatMulEpilogue = llvm::function_ref<void(llvm::Value *row, llvm::Value *column,
                                                  unsigned lanes, llvm::Value *acc)>;
-  void emitMatMul(ValueId v, MatMulEpilogue epilogue);
+  // True when two threads with equal parts split C's rows at the middle
+  // (and it has declared so for C and A: splitsAtMiddle).
+  bool emitMatMul(ValueId v, MatMulEpilogue epilogue);
   // C[m, n] = op(a) @ op(b) on buffers (a and b stored as transA / transB
   // say), by the register-blocked kernel. scratch: room for transB's
   // transposed b at its start; partialAt: offset in floats of [m, n]
@@ -220,7 +246,8 @@ private:
     int64_t partialAt;
     int64_t blockRows = 0;
   };
-  void emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue);
+  // True when the rows are split at the middle (TiledMatMul::rowsAtMiddle).
+  bool emitTiledMatMul(const MatMulArgs &args, MatMulEpilogue epilogue);
   void transposeOwnOrShared(const MatMulArgs &args, int64_t stride, Buf &transposed);
   // LowerMatMulTransposed.cpp: MatMulKernel::Transposed. The epilogue half
   // reads C^T ([N, M]) through `loadCt` (offset, lanes).
@@ -295,6 +322,8 @@ private:
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::optional<size_t> profileOffset_;
   ValueId profiledNode_ = 0; // the node being lowered, for its barrier-wait counter
+  ValueId loweringNode_ = 0; // the node whose code is being emitted (RowUses)
+  mutable RowUses rowUses_;
   bool parallel_ = false, traceLines_ = false;
   llvm::Value *traceFn_ = nullptr, *tracer_ = nullptr; // ThreadContext::traceAccess, tracer
   llvm::Value *threadIndex_ = nullptr, *threadCount_ = nullptr, *barrierFn_ = nullptr,
@@ -310,6 +339,8 @@ private:
     return static_cast<ValueId>(g_.size() + 2 * group + (invStd ? 1 : 0));
   }
   Buf leafBuf(ValueId leaf) const;
+  // splitsAtMiddle for an elementwise root and its leaves of the same shape.
+  void splitsAtMiddleWithLeaves(ValueId root, llvm::ArrayRef<ValueId> leaves) const;
   Shape leafShape(ValueId leaf) const;
   int64_t statsColumns(size_t group) const { return g_[plan_.stats[group].leader].type.shape[1]; }
   std::vector<llvm::MDNode *> regionScope_, regionNoAlias_;

@@ -11,15 +11,22 @@ void BoundFunction::setTeam(ThreadTeam *team, bool chooseThreads) {
   choice_.reset();
   if (team && team->size() > 1 && chooseThreads)
     choice_.emplace();
+  // Thread 1's own pages are right only while the team's two threads split
+  // every shared loop into equal halves (codegen/ThreadPages.h).
+  if (team && team->size() == 2 && !fn_.secondThreadPages().empty() &&
+      !workspace_->privatized() && team->keepEqualParts())
+    workspace_->privatize(fn_.secondThreadPages());
 }
 
 void BoundFunction::run(float lr) {
   auto onTeam = [&] {
     team_->run(
-        [&](const ThreadContext &thread) { fn_.run(args_.data(), lr, workspace_.get(), &thread); });
+        [&](const ThreadContext &thread) {
+          fn_.run(args_.data(), lr, workspaceFor(static_cast<unsigned>(thread.index)), &thread);
+        });
   };
   if (!team_ || team_->size() == 1)
-    return fn_.run(args_.data(), lr, workspace_.get());
+    return fn_.run(args_.data(), lr, workspace_->shared());
   if (!choice_)
     return onTeam();
   // Parallel code called without a context runs as one thread.
@@ -28,12 +35,8 @@ void BoundFunction::run(float lr) {
   if (choice_->useTeam())
     onTeam();
   else
-    fn_.run(args_.data(), lr, workspace_.get());
+    fn_.run(args_.data(), lr, workspace_->shared());
   choice_->record(std::chrono::duration<double>(Clock::now() - start).count());
-}
-
-void BoundFunction::AlignedFree::operator()(void *p) const {
-  std::free(p);
 }
 
 BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
@@ -45,8 +48,7 @@ BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
       owned_[i].assign(bindings[i].type.numel(), 0.0f);
       args_[i] = owned_[i].data();
     }
-  size_t bytes = (fn_.workspaceBytes() + 63) / 64 * 64;
-  workspace_.reset(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+  workspace_ = std::make_unique<ThreadWorkspace>(fn_.workspaceBytes());
 }
 
 llvm::Error BoundFunction::bind(const std::string &name, void *data) {

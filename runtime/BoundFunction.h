@@ -6,6 +6,7 @@
 #include "codegen/Compiler.h"
 #include "runtime/ThreadChoice.h"
 #include "runtime/ThreadTeam.h"
+#include "runtime/ThreadWorkspace.h"
 
 #include <llvm/Support/Error.h>
 
@@ -37,23 +38,30 @@ public:
   // `chooseThreads` (`--threads auto`): each call runs on the team or on the
   // caller's thread alone, whichever the calls' own timings favour
   // (runtime/ThreadChoice.h); the results are the same bits either way.
+  // A team of two keeps equal parts when the function has pages its thread
+  // 1 may keep to itself (codegen/ThreadPages.h), and gets them
+  // (runtime/ThreadWorkspace.h); the bits are the same.
   void setTeam(ThreadTeam *team, bool chooseThreads = false);
   void run(float lr = 0.0f);
   // The adaptive choice's record, or null when the thread count is fixed.
   const ThreadChoice *threadChoice() const { return choice_ ? &*choice_ : nullptr; }
   const CompiledFunction &function() const { return fn_; }
-  void *workspace() { return workspace_.get(); }
+  // Thread 0's workspace (the one all threads share but for thread 1's own pages).
+  void *workspace() { return workspace_->shared(); }
+  // Whether thread 1 of the team has pages of its own (ThreadWorkspace).
+  bool threadPagesInUse() const { return workspace_->privatized(); }
   // The bindings array as run() passes it (CompiledFunction::bindings order).
   void *const *arguments() const { return args_.data(); }
 
 private:
-  struct AlignedFree {
-    void operator()(void *p) const;
-  };
+  // The base of thread `index`'s workspace on the current team.
+  void *workspaceFor(unsigned index) const {
+    return workspace_->forThread(team_ && team_->size() == 2 ? index : 0);
+  }
   CompiledFunction fn_;
   std::vector<void *> args_;
   std::vector<std::vector<float>> owned_; // one per non-optional output
-  std::unique_ptr<void, AlignedFree> workspace_;
+  std::unique_ptr<ThreadWorkspace> workspace_;
   ThreadTeam *team_ = nullptr;
   std::optional<ThreadChoice> choice_;
 };

@@ -125,6 +125,9 @@ public:
   const ThreadChoice *trainThreadChoice() const {
     return train_ ? train_->threadChoice() : nullptr;
   }
+  // Workspace bytes of the training step that thread 1 of a team of two
+  // keeps to itself (codegen/ThreadPages.h); 0 when none.
+  int64_t trainThreadOwnBytes() const;
   // "1 thread", "2 threads", or with auto's measured choice "auto: 2
   // threads for 93% of the steps, 1 for the rest".
   std::string threadsDescription() const;

@@ -96,6 +96,15 @@ void ThreadTeam::fixShares(llvm::ArrayRef<double> shares) {
   balancing_ = false;
 }
 
+bool ThreadTeam::keepEqualParts() {
+  if (balancing_)
+    fixShares(std::vector<double>(size_, 1.0));
+  for (unsigned i = 0; i < size_; ++i)
+    if (cuts_[i + 1] - cuts_[i] != cuts_[1] - cuts_[0])
+      return false;
+  return true;
+}
+
 void ThreadTeam::setShares(llvm::ArrayRef<double> shares) {
   // Equal parts unless `shares` gives one per thread with a positive sum.
   std::vector<double> part(size_, 1.0);

@@ -80,6 +80,9 @@ public:
   // Fixed parts instead of balancing (tests: any split gives the same bits):
   // one share per thread, normalised to sum to 1 (equal parts otherwise).
   void fixShares(llvm::ArrayRef<double> shares);
+  // Equal parts from now on, no balancing (codegen/ThreadPages.h), unless
+  // fixShares gave unequal ones; true when the parts are equal and fixed.
+  bool keepEqualParts();
   // Every thread's ThreadContext carries this trace hook from the next run
   // on (CompileOptions::traceLines; runtime/LineCensus.h); null: none.
   void setTracer(ThreadContext::TraceFn trace, void *tracer) {

@@ -77,6 +77,8 @@ llvm::Error addTargetFacts(ModelRuntime &model, const ExecutionOptions &executio
   result["llvm_cpu"] = target->cpu;
   result["vector_bits"] = target->vectorBits;
   result["threads"] = model.threads();
+  if (int64_t own = model.trainThreadOwnBytes())
+    result["thread1_own_bytes"] = own; // codegen/ThreadPages.h
   if (ThreadTeam *team = model.threadTeam(); team && !execution.shares.empty())
     result["shares"] = llvm::json::Array(team->shares());
   if (const ThreadChoice *choice = model.trainThreadChoice())
