@@ -20,10 +20,12 @@ void BoundFunction::setTeam(ThreadTeam *team, bool chooseThreads) {
 
 void BoundFunction::run(float lr) {
   auto onTeam = [&] {
-    team_->run(
-        [&](const ThreadContext &thread) {
-          fn_.run(args_.data(), lr, workspaceFor(static_cast<unsigned>(thread.index)), &thread);
-        });
+    const bool own = ownPagesNow();
+    team_->run([&](const ThreadContext &thread) {
+      void *workspace = own ? workspace_->forThread(static_cast<unsigned>(thread.index))
+                            : workspace_->shared();
+      fn_.run(args_.data(), lr, workspace, &thread);
+    });
   };
   if (!team_ || team_->size() == 1)
     return fn_.run(args_.data(), lr, workspace_->shared());

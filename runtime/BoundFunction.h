@@ -54,9 +54,11 @@ public:
   void *const *arguments() const { return args_.data(); }
 
 private:
-  // The base of thread `index`'s workspace on the current team.
-  void *workspaceFor(unsigned index) const {
-    return workspace_->forThread(team_ && team_->size() == 2 ? index : 0);
+  // Whether this call's thread 1 may use its own pages: only while the team
+  // of two still splits every shared loop into equal halves (a later
+  // ThreadTeam::fixShares with other parts makes every thread share again).
+  bool ownPagesNow() const {
+    return workspace_->privatized() && team_ && team_->size() == 2 && team_->equalFixedParts();
   }
   CompiledFunction fn_;
   std::vector<void *> args_;

@@ -99,6 +99,12 @@ void ThreadTeam::fixShares(llvm::ArrayRef<double> shares) {
 bool ThreadTeam::keepEqualParts() {
   if (balancing_)
     fixShares(std::vector<double>(size_, 1.0));
+  return equalFixedParts();
+}
+
+bool ThreadTeam::equalFixedParts() const {
+  if (balancing_)
+    return false;
   for (unsigned i = 0; i < size_; ++i)
     if (cuts_[i + 1] - cuts_[i] != cuts_[1] - cuts_[0])
       return false;

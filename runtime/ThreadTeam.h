@@ -83,6 +83,8 @@ public:
   // Equal parts from now on, no balancing (codegen/ThreadPages.h), unless
   // fixShares gave unequal ones; true when the parts are equal and fixed.
   bool keepEqualParts();
+  // The parts are equal and stay so until fixShares changes them.
+  bool equalFixedParts() const;
   // Every thread's ThreadContext carries this trace hook from the next run
   // on (CompileOptions::traceLines; runtime/LineCensus.h); null: none.
   void setTracer(ThreadContext::TraceFn trace, void *tracer) {
