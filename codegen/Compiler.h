@@ -160,8 +160,7 @@ public:
                    std::vector<ByteRange> secondThreadPages = {})
       : fn_(fn), workspaceBytes_(workspaceBytes), compileMillis_(compileMillis),
         bindings_(std::move(bindings)), profileOffset_(profileOffset),
-        nodeRegions_(std::move(nodeRegions)),
-        secondThreadPages_(std::move(secondThreadPages)) {}
+        nodeRegions_(std::move(nodeRegions)), secondThreadPages_(std::move(secondThreadPages)) {}
 
   void run(void *const *bindings, float lr, void *workspace,
            const ThreadContext *thread = nullptr) const {

@@ -268,8 +268,8 @@ void GraphLowering::lowerElementwise(ValueId root) {
   // Two threads with equal parts cut the outer loop at its middle trip: the
   // middle element when the trips are whole rows of an even count, or
   // groups of width * VW elements with none left over for the tail.
-  const int64_t trips = dims[0].size;
-  if (dims.size() == 1 ? trips % (2 * int64_t(width) * k_->VW) == 0 : trips % 2 == 0)
+  const int64_t trips = dims.empty() ? 0 : dims[0].size;
+  if (trips > 0 && (dims.size() == 1 ? trips % (2 * int64_t(width) * k_->VW) == 0 : trips % 2 == 0))
     splitsAtMiddleWithLeaves(root, leaves);
 
   std::function<void(size_t, std::vector<Value *>, Value *)> nest =

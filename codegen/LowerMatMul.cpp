@@ -470,11 +470,11 @@ bool GraphLowering::emitMatMul(ValueId v, MatMulEpilogue epilogue) {
     return false;
   }
   const Shape &as = g_[n.operands[0]].type.shape;
-  const bool middle = emitTiledMatMul(
-      MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0], n.type.shape[1],
-                 n.transA ? as[0] : as[1], n.transA, n.transB, scratch(v),
-                 matMulPartialOffset(g_, n, plan_.parallel)},
-      epilogue);
+  const bool middle =
+      emitTiledMatMul(MatMulArgs{buf(n.operands[0]), buf(n.operands[1]), n.type.shape[0],
+                                 n.type.shape[1], n.transA ? as[0] : as[1], n.transA, n.transB,
+                                 scratch(v), matMulPartialOffset(g_, n, plan_.parallel)},
+                      epilogue);
   if (middle) { // C's rows, and A's where A is stored [M, K]
     splitsAtMiddle(v);
     if (!n.transA)

@@ -148,6 +148,9 @@ public:
   // (with its output actions) will cost the backend: IR instructions, each
   // weighted by the vector registers it spans (LowerGraph.cpp).
   std::vector<size_t> emitMeasured(const std::string &name);
+  // Parallel code: which nodes touched each workspace value and which
+  // declared splitting it at the middle (LoweredModule::rowUses).
+  const RowUses &rowUses() const { return rowUses_; }
 
 private:
   // LowerGraph.cpp
@@ -176,11 +179,6 @@ private:
       rowUses_.halved.insert({plan_.root[v], loweringNode_});
   }
 
-public:
-  // What lowering recorded (LoweredModule::rowUses).
-  const RowUses &rowUses() const { return rowUses_; }
-
-private:
   Buf outputBuf(size_t output) const;
   const Buf &scratch(ValueId v) const { return scratch_[v]; }
   // False for nodes with no loop of their own: leaves, views, fused values,

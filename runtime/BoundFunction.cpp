@@ -13,8 +13,8 @@ void BoundFunction::setTeam(ThreadTeam *team, bool chooseThreads) {
     choice_.emplace();
   // Thread 1's own pages are right only while the team's two threads split
   // every shared loop into equal halves (codegen/ThreadPages.h).
-  if (team && team->size() == 2 && !fn_.secondThreadPages().empty() &&
-      !workspace_->privatized() && team->keepEqualParts())
+  if (team && team->size() == 2 && !fn_.secondThreadPages().empty() && !workspace_->privatized() &&
+      team->keepEqualParts())
     workspace_->privatize(fn_.secondThreadPages());
 }
 
@@ -22,8 +22,8 @@ void BoundFunction::run(float lr) {
   auto onTeam = [&] {
     const bool own = ownPagesNow();
     team_->run([&](const ThreadContext &thread) {
-      void *workspace = own ? workspace_->forThread(static_cast<unsigned>(thread.index))
-                            : workspace_->shared();
+      void *workspace =
+          own ? workspace_->forThread(static_cast<unsigned>(thread.index)) : workspace_->shared();
       fn_.run(args_.data(), lr, workspace, &thread);
     });
   };

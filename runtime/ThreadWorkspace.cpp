@@ -22,7 +22,9 @@ ThreadWorkspace::ThreadWorkspace(size_t bytes) : bytes_(bytes < 64 ? 64 : bytes)
     llvm::report_bad_alloc_error("mlpc: cannot allocate a workspace");
 }
 
-ThreadWorkspace::~ThreadWorkspace() { release(); }
+ThreadWorkspace::~ThreadWorkspace() {
+  release();
+}
 
 void ThreadWorkspace::release() {
 #if defined(__linux__)
@@ -45,8 +47,7 @@ bool ThreadWorkspace::privatize(llvm::ArrayRef<ByteRange> pages) {
     return false;
   const size_t size = (bytes_ + page - 1) / page * page;
   for (const ByteRange &r : pages)
-    if (r.begin < 0 || r.begin % page || r.end % page || r.end <= r.begin ||
-        size_t(r.end) > size)
+    if (r.begin < 0 || r.begin % page || r.end % page || r.end <= r.begin || size_t(r.end) > size)
       return false;
   const int fd = memfd_create("mlpc-workspace", MFD_CLOEXEC);
   if (fd < 0)

@@ -32,8 +32,8 @@ TEST_CASE("thread 1's own pages are its own; the rest is shared", "[threads]") {
   auto *one = static_cast<unsigned char *>(ws.forThread(1));
   REQUIRE(zero != one);
   std::memset(zero, 1, 4 * page); // thread 0 writes everything
-  CHECK(one[0] == 1);              // shared: page 0
-  CHECK(one[page] == 0);           // thread 1's own page: untouched
+  CHECK(one[0] == 1);             // shared: page 0
+  CHECK(one[page] == 0);          // thread 1's own page: untouched
   CHECK(one[3 * page - 1] == 0);
   CHECK(one[3 * page] == 1); // shared: page 3
   one[page + 5] = 7;         // thread 1's write stays its own
