@@ -53,6 +53,14 @@ BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
   workspace_ = std::make_unique<ThreadWorkspace>(fn_.workspaceBytes());
 }
 
+int64_t BoundFunction::threadOwnBytes() const {
+  int64_t bytes = 0;
+  if (workspace_->privatized())
+    for (const ByteRange &r : fn_.secondThreadPages())
+      bytes += r.end - r.begin;
+  return bytes;
+}
+
 llvm::Error BoundFunction::bind(const std::string &name, void *data) {
   const auto &bindings = fn_.bindings();
   for (size_t i = 0; i < bindings.size(); ++i)

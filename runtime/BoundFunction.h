@@ -48,8 +48,8 @@ public:
   const CompiledFunction &function() const { return fn_; }
   // Thread 0's workspace (the one all threads share but for thread 1's own pages).
   void *workspace() { return workspace_->shared(); }
-  // Whether thread 1 of the team has pages of its own (ThreadWorkspace).
-  bool threadPagesInUse() const { return workspace_->privatized(); }
+  // Workspace bytes thread 1 of the team keeps to itself (ThreadWorkspace); 0 when none.
+  int64_t threadOwnBytes() const;
   // The bindings array as run() passes it (CompiledFunction::bindings order).
   void *const *arguments() const { return args_.data(); }
 

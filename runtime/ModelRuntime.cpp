@@ -250,14 +250,6 @@ llvm::Expected<float> ModelRuntime::trainStep(const int32_t *X, const int32_t *Y
   return train_->output(OutputRole::Loss)[0];
 }
 
-int64_t ModelRuntime::trainThreadOwnBytes() const {
-  int64_t bytes = 0;
-  if (train_ && train_->threadPagesInUse())
-    for (const ByteRange &r : train_->function().secondThreadPages())
-      bytes += r.end - r.begin;
-  return bytes;
-}
-
 std::string ModelRuntime::threadsDescription() const {
   const ThreadChoice *choice = trainThreadChoice();
   const uint64_t total = choice ? choice->callsOnTeam() + choice->callsAlone() : 0;

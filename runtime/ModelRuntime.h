@@ -127,7 +127,7 @@ public:
   }
   // Workspace bytes of the training step that thread 1 of a team of two
   // keeps to itself (codegen/ThreadPages.h); 0 when none.
-  int64_t trainThreadOwnBytes() const;
+  int64_t trainThreadOwnBytes() const { return train_ ? train_->threadOwnBytes() : 0; }
   // "1 thread", "2 threads", or with auto's measured choice "auto: 2
   // threads for 93% of the steps, 1 for the rest".
   std::string threadsDescription() const;

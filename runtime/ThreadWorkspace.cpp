@@ -28,10 +28,9 @@ ThreadWorkspace::~ThreadWorkspace() {
 
 void ThreadWorkspace::release() {
 #if defined(__linux__)
-  if (!fromMalloc_) {
+  if (second_) { // privatize() replaced the allocation by two mappings
     munmap(base_, mapped_);
-    if (second_)
-      munmap(second_, mapped_);
+    munmap(second_, mapped_);
     base_ = second_ = nullptr;
     return;
   }
@@ -77,7 +76,6 @@ bool ThreadWorkspace::privatize(llvm::ArrayRef<ByteRange> pages) {
   base_ = first;
   second_ = second;
   mapped_ = size;
-  fromMalloc_ = false;
   return true;
 #else
   (void)pages;

@@ -43,8 +43,7 @@ public:
 private:
   void release();
   size_t bytes_ = 0, mapped_ = 0;
-  void *base_ = nullptr, *second_ = nullptr;
-  bool fromMalloc_ = true;
+  void *base_ = nullptr, *second_ = nullptr; // second_: set by privatize()
 };
 
 } // namespace mlpc

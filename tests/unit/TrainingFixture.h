@@ -11,8 +11,27 @@
 
 #include <memory>
 #include <optional>
+#include <random>
+#include <vector>
 
 namespace mlpc::test {
+
+// `steps` training steps at lr 0.05 on random batches (ids below 27) drawn
+// from `rng`; their losses. For comparing runtimes without names.txt.
+inline std::vector<float> trainRandomSteps(ModelRuntime &rt, int steps, std::mt19937 &rng) {
+  std::vector<int32_t> X(rt.batch() * rt.context()), Y(rt.batch());
+  std::vector<float> losses;
+  for (int step = 0; step < steps; ++step) {
+    for (auto &x : X)
+      x = static_cast<int32_t>(rng() % 27);
+    for (auto &y : Y)
+      y = static_cast<int32_t>(rng() % 27);
+    auto loss = rt.trainStep(X.data(), Y.data(), 0.05f);
+    REQUIRE(bool(loss));
+    losses.push_back(*loss);
+  }
+  return losses;
+}
 
 struct TrainingFixture {
   std::string source;

@@ -8,6 +8,7 @@
 // test_threads.cpp ("every thread count computes the same bits").
 #include "Skip.h"
 #include "TestUtil.h"
+#include "TrainingFixture.h"
 #include "codegen/ThreadPages.h"
 #include "frontend/Overrides.h"
 #include "runtime/ModelRuntime.h"
@@ -16,7 +17,6 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
-#include <random>
 
 using namespace mlpc;
 
@@ -52,25 +52,6 @@ TEST_CASE("a workspace refuses pages that are not whole pages inside it", "[thre
   CHECK_FALSE(ws.privatized());
 }
 
-namespace {
-
-std::vector<float> trainSteps(ModelRuntime &rt, int steps, std::mt19937 &rng) {
-  std::vector<int32_t> X(rt.batch() * rt.context()), Y(rt.batch());
-  std::vector<float> losses;
-  for (int step = 0; step < steps; ++step) {
-    for (auto &x : X)
-      x = static_cast<int32_t>(rng() % 27);
-    for (auto &y : Y)
-      y = static_cast<int32_t>(rng() % 27);
-    auto loss = rt.trainStep(X.data(), Y.data(), 0.05f);
-    REQUIRE(bool(loss));
-    losses.push_back(*loss);
-  }
-  return losses;
-}
-
-} // namespace
-
 TEST_CASE("a team of two uses thread 1's own pages and keeps the bits", "[threads]") {
   std::string source = test::readFile(test::examplePath("makemore.mlp"));
   DiagnosticEngine diags{"makemore.mlp", source};
@@ -88,8 +69,8 @@ TEST_CASE("a team of two uses thread 1's own pages and keeps the bits", "[thread
   };
   std::mt19937 rngOne(11), rngTwo(11);
   auto one = runtime(1), two = runtime(2);
-  std::vector<float> lossesOne = trainSteps(*one, 6, rngOne);
-  std::vector<float> lossesTwo = trainSteps(*two, 3, rngTwo);
+  std::vector<float> lossesOne = test::trainRandomSteps(*one, 6, rngOne);
+  std::vector<float> lossesTwo = test::trainRandomSteps(*two, 3, rngTwo);
   if (two->trainThreadOwnBytes() == 0) {
     test::skipTest("no per-thread mappings on this system (memfd, 4 KB pages)");
     return;
@@ -100,7 +81,7 @@ TEST_CASE("a team of two uses thread 1's own pages and keeps the bits", "[thread
   CHECK(two->threadTeam()->shares() == std::vector<double>{0.5, 0.5});
   // Unequal parts: thread 1 leaves its pages and every thread shares.
   two->threadTeam()->fixShares({0.3, 0.7});
-  std::vector<float> more = trainSteps(*two, 3, rngTwo);
+  std::vector<float> more = test::trainRandomSteps(*two, 3, rngTwo);
   lossesTwo.insert(lossesTwo.end(), more.begin(), more.end());
   CHECK(lossesTwo == lossesOne);
   TensorMap paramsOne = one->params(), paramsTwo = two->params();

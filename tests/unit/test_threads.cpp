@@ -7,6 +7,7 @@
 // 2-core machine also exercises the oversubscribed barrier.
 #include "Skip.h"
 #include "TestUtil.h"
+#include "TrainingFixture.h"
 #include "frontend/Overrides.h"
 #include "runtime/ModelRuntime.h"
 
@@ -24,22 +25,6 @@ struct Run {
   TensorMap params;
   std::vector<float> logits;
 };
-
-// `steps` training steps on random batches (ids below 27) drawn from `rng`.
-std::vector<float> trainRandomSteps(ModelRuntime &rt, int steps, std::mt19937 &rng) {
-  std::vector<int32_t> X(rt.batch() * rt.context()), Y(rt.batch());
-  std::vector<float> losses;
-  for (int step = 0; step < steps; ++step) {
-    for (auto &x : X)
-      x = static_cast<int32_t>(rng() % 27);
-    for (auto &y : Y)
-      y = static_cast<int32_t>(rng() % 27);
-    auto loss = rt.trainStep(X.data(), Y.data(), 0.05f);
-    REQUIRE(bool(loss));
-    losses.push_back(*loss);
-  }
-  return losses;
-}
 
 // `shares`: fixed, uneven parts of the shared loops (ThreadTeam::fixShares)
 // instead of the balanced ones; empty: the team's own.
@@ -59,7 +44,7 @@ Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
   const int64_t context = (*rt)->context();
   std::mt19937 rng(11);
   Run run;
-  run.losses = trainRandomSteps(**rt, 4, rng);
+  run.losses = test::trainRandomSteps(**rt, 4, rng);
   run.params = (*rt)->params();
   if ((*rt)->hasLogits()) {
     std::vector<int32_t> rows(ModelRuntime::kEvalRows * context);
@@ -210,7 +195,7 @@ TEST_CASE("auto threads: switching between the team and one thread keeps the bit
     REQUIRE(bool(rt));
     (*rt)->initParams(5);
     std::mt19937 rng(11);
-    std::vector<float> losses = trainRandomSteps(**rt, 40, rng);
+    std::vector<float> losses = test::trainRandomSteps(**rt, 40, rng);
     if (threads == 0) {
       CHECK((*rt)->threads() == 2);
       const ThreadChoice *choice = (*rt)->trainThreadChoice();
