@@ -182,9 +182,41 @@ void KernelBuilder::onLastShare(function_ref<void()> body) {
   Function *f = B.GetInsertBlock()->getParent();
   BasicBlock *then = BasicBlock::Create(B.getContext(), "last.share", f);
   BasicBlock *cont = BasicBlock::Create(B.getContext(), "last.share.end", f);
-  B.CreateCondBr(B.CreateICmpEQ(share.index, B.CreateSub(share.count, idx(1))), then, cont);
+  // Not `index == count - 1`: a part rescaled to one trip (onShareOfTrip)
+  // reaches the trip's end on whichever thread's cut lies past it. Exactly
+  // one nonempty part ends at kShareUnit: the parts tile [0, kShareUnit).
+  Value *unit = idx(ThreadContext::kShareUnit);
+  B.CreateCondBr(
+      B.CreateAnd(B.CreateICmpEQ(share.end, unit), B.CreateICmpULT(share.begin, share.end)), then,
+      cont);
   B.SetInsertPoint(then);
   body();
+  B.CreateBr(cont);
+  B.SetInsertPoint(cont);
+}
+
+void KernelBuilder::onShareOfTrip(Value *trip, int64_t trips, function_ref<void()> body) {
+  if (!share.index)
+    return body();
+  // This thread's part of the whole loop in trips x kShareUnit, relative to
+  // the trip's start, clamped to the trip: [0, kShareUnit) is all of it.
+  const Share whole = share;
+  Value *unit = idx(ThreadContext::kShareUnit), *start = mul(trip, ThreadContext::kShareUnit);
+  auto within = [&](Value *at) {
+    Value *rel = B.CreateSub(B.CreateMul(at, idx(trips)), start);
+    return B.CreateBinaryIntrinsic(Intrinsic::smin,
+                                   B.CreateBinaryIntrinsic(Intrinsic::smax, rel, idx(0)), unit);
+  };
+  Value *begin = within(whole.begin), *end = within(whole.end);
+  Function *f = B.GetInsertBlock()->getParent();
+  BasicBlock *then = BasicBlock::Create(B.getContext(), "trip.share", f);
+  BasicBlock *cont = BasicBlock::Create(B.getContext(), "trip.share.end", f);
+  B.CreateCondBr(B.CreateICmpSLT(begin, end), then, cont);
+  B.SetInsertPoint(then);
+  share.begin = begin;
+  share.end = end;
+  body();
+  share = whole;
   B.CreateBr(cont);
   B.SetInsertPoint(cont);
 }

@@ -74,9 +74,20 @@ public:
   // neither on the thread count nor on where the cuts fall.
   void loopShared(int64_t begin, int64_t end, int64_t step,
                   llvm::function_ref<void(llvm::Value *)> body, const llvm::Twine &name = "s");
-  // body() on the last thread only (the tail after a shared loop); always
-  // when `share` is not set.
+  // body() on the last thread only (the tail after a shared loop): the one
+  // whose nonempty part reaches the end of the trips; always when `share`
+  // is not set.
   void onLastShare(llvm::function_ref<void()> body);
+  // Trip `trip` of a loop of `trips` trips whose thread cuts are this
+  // thread's part (as loopShared would cut it), but each trip a run of
+  // work the threads may split further: body() runs when this thread's
+  // part covers any of the trip, with `share` set to that portion rescaled
+  // to the trip (so that the body's own shared loops split the trip's work
+  // between the threads whose parts cover it); no cut then falls between
+  // trips where loopShared's would not, and two threads with equal parts
+  // of an even trip count each run whole trips. Without `share`: body()
+  // as it is.
+  void onShareOfTrip(llvm::Value *trip, int64_t trips, llvm::function_ref<void()> body);
   // Covers [0, n) with vector chunks: a loop over full chunks, then at most
   // one masked chunk of n % VW lanes. body(offset of the chunk's first lane, lanes).
   void chunks(int64_t n, llvm::function_ref<void(llvm::Value *, unsigned)> body);

@@ -3,9 +3,7 @@
 // Matches a TN matmul C[M, N] = A^T @ B, A stored [K, M] and B [K, N], whose
 // K (the batch rows: dW1 = emb^T @ dhprebn, dW2 = h^T @ dlogits) statsRowBlocks
 // cuts into blocks of at least kMatMulBatchBlockRows rows. Elsewhere (batch
-// 32, K not a multiple of the blocks) the plain kernels run. One limit: a
-// thread runs whole pairs of blocks, so a team of more than 2 (kStatsBlocks
-// / 2) leaves the others idle in phase 1.
+// 32, K not a multiple of the blocks) the plain kernels run.
 //
 // What it computes: C = (S_0 + S_1) + ..., S_g = P_2g + P_2g+1 and P_b =
 // A[b]^T @ B[b] over block b's rows, each P_b's products added in k order
@@ -16,10 +14,11 @@
 //   tile stores block 2g's sums in area g of the scratch, adds block
 //   2g + 1's to them, and the last block's tile adds the pairs before.
 //   Threads (parallel code): phase 1 makes each S_g into area g (the same
-//   kernel run over the pair's rows), threads splitting the pairs; a
-//   barrier; phase 2 adds the pairs for each element in order and hands the
-//   sums to the epilogue (the fused SGD update, a store), threads splitting
-//   C's rows.
+//   kernel run over the pair's rows), threads splitting the pairs, and a
+//   pair's tiles where a thread's cut falls inside it (more threads than
+//   pairs); a barrier; phase 2 adds the pairs for each element in order
+//   and hands the sums to the epilogue (the fused SGD update, a store),
+//   threads splitting C's rows.
 // Both add the same values in the same order (IEEE addition commutes, and
 // the first pair's sums are taken as they are, not as 0 + S_0), so every
 // thread count gives the same bits (tests/unit/test_threads.cpp); they
@@ -98,15 +97,19 @@ void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
     return view;
   };
 
-  // Phase 1: the sums of this thread's pairs of blocks, each pair one run of
-  // the kernel over its rows (MatMulArgs::blockRows: the pair's second
-  // block added to its first in place), the kernel's own loops unshared.
+  // Phase 1: the sums of the pairs of blocks, each pair one run of the
+  // kernel over its rows (MatMulArgs::blockRows: the pair's second block
+  // added to its first in place). The threads' parts cut the pairs as one
+  // loop of `pairs` trips would, but a cut may fall inside a pair: the
+  // threads on either side then share that pair's run by its own tiles
+  // (KernelBuilder::onShareOfTrip). Two threads with equal parts each run one whole pair, as
+  // before; three or more all work (at four, two on each pair) instead of
+  // leaving all but two idle. Every element of a pair's sums is still made
+  // by one tile in k order, so the bits do not depend on who runs it.
   const int64_t pairs = blocks / 2, pairRows = 2 * blockRows;
-  const KernelBuilder::Share share = k_->share;
-  k_->loopShared(
+  k_->loop(
       0, pairs, 1,
       [&](Value *pair) {
-        k_->share = {};
         const Buf part = offset(parts, k_->mul(pair, blockFloats));
         const Buf ab = offset(a, k_->mul(pair, pairRows * m));
         const Buf bb = offset(b, k_->mul(pair, pairRows * cols));
@@ -114,10 +117,11 @@ void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
         const MatMulArgs args =
             transposed ? MatMulArgs{bb, ab, cols, m, pairRows, true, false, part, 0, blockRows}
                        : MatMulArgs{ab, bb, m, cols, pairRows, true, false, part, 0, blockRows};
-        emitTiledMatMul(args, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
-          k_->storeVec(part, k_->add(k_->mul(row, partCols), column), acc, lanes);
+        k_->onShareOfTrip(pair, pairs, [&] {
+          emitTiledMatMul(args, [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+            k_->storeVec(part, k_->add(k_->mul(row, partCols), column), acc, lanes);
+          });
         });
-        k_->share = share;
       },
       "kpair");
   shareBarrier(); // phase 2 reads every pair
