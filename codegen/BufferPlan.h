@@ -78,7 +78,8 @@ struct Region {
 // of its own whose second half holds gain / sqrt(running_var + eps).
 // The batch statistics and BatchNormGrad add their column sums by blocks of
 // rows, a fixed number of them (LowerFused.cpp), so that threads can split
-// the blocks and every thread count gives the same bits.
+// the blocks (and a block's columns where a thread's cut falls inside it:
+// KernelBuilder::blockColumnSums) and every thread count gives the same bits.
 constexpr int64_t kStatsBlocks = 4;
 // The row blocks for `rows` rows: kStatsBlocks when they divide the rows
 // into blocks of at least 16, else one block (then threads split columns).

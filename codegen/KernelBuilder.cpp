@@ -117,6 +117,16 @@ void KernelBuilder::chunks(int64_t n, function_ref<void(Value *, unsigned)> body
     body(idx(full), static_cast<unsigned>(n % VW));
 }
 
+void KernelBuilder::chunksShared(int64_t n, function_ref<void(Value *, unsigned)> body) {
+  if (!share.index)
+    return chunks(n, body);
+  int64_t full = n / VW * VW;
+  loopShared(
+      0, full, VW, [&](Value *off) { body(off, VW); }, "c");
+  if (n % VW)
+    onLastShare([&] { body(idx(full), static_cast<unsigned>(n % VW)); });
+}
+
 void KernelBuilder::chunkGroups(int64_t n, unsigned group,
                                 function_ref<void(Value *, ArrayRef<unsigned>)> body, bool shared) {
   int64_t fullChunks = n / VW, step = int64_t(group) * VW;

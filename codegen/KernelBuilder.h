@@ -91,6 +91,9 @@ public:
   // Covers [0, n) with vector chunks: a loop over full chunks, then at most
   // one masked chunk of n % VW lanes. body(offset of the chunk's first lane, lanes).
   void chunks(int64_t n, llvm::function_ref<void(llvm::Value *, unsigned)> body);
+  // The same with the full chunks shared between threads (loopShared) and
+  // the masked one on the last share.
+  void chunksShared(int64_t n, llvm::function_ref<void(llvm::Value *, unsigned)> body);
   // Like chunks, but hands out up to `group` consecutive chunks at a time so
   // a kernel can keep several independent accumulator chains in flight.
   // body(offset of the first chunk, lanes of each chunk); chunk c starts at

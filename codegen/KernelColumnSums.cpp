@@ -117,22 +117,28 @@ void KernelBuilder::blockColumnSums(int64_t rows, int64_t blocks, int64_t h, siz
   if (sums > 0 && (h + VW - 1) / VW * int64_t(sums) <= registerSums(*this))
     return blockColumnSumsInRegisters(rows, blocks, h, sums, scratch, slot, step);
   const int64_t group = blockRows % kRowsAtOnce == 0 ? kRowsAtOnce : 1;
-  loopShared(0, blocks, 1, [&](Value *blk) {
-    if (sums)
-      chunks(h, [&](Value *c, unsigned lanes) {
-        for (size_t s = 0; s < sums; ++s)
-          storeVec(scratch, slot(s, blk, c), splat(0.0), lanes);
-      });
-    loop(0, blockRows, group, [&](Value *r) {
-      Value *first = add(mul(blk, blockRows), r);
-      chunks(h, [&](Value *c, unsigned lanes) {
-        Values acc;
-        for (size_t s = 0; s < sums; ++s)
-          acc.push_back(loadVec(scratch, slot(s, blk, c), lanes));
-        for (int64_t q = 0; q < group; ++q)
-          acc = step(add(first, q), c, lanes, acc);
-        for (size_t s = 0; s < sums; ++s)
-          storeVec(scratch, slot(s, blk, c), acc[s], lanes);
+  // Threads split the blocks; where a thread's cut falls inside a block
+  // (more threads than blocks, or uneven parts), the threads on either side
+  // split that block's columns (onShareOfTrip, chunksShared): every column's
+  // sums still add the block's rows in order.
+  loop(0, blocks, 1, [&](Value *blk) {
+    onShareOfTrip(blk, blocks, [&] {
+      if (sums)
+        chunksShared(h, [&](Value *c, unsigned lanes) {
+          for (size_t s = 0; s < sums; ++s)
+            storeVec(scratch, slot(s, blk, c), splat(0.0), lanes);
+        });
+      loop(0, blockRows, group, [&](Value *r) {
+        Value *first = add(mul(blk, blockRows), r);
+        chunksShared(h, [&](Value *c, unsigned lanes) {
+          Values acc;
+          for (size_t s = 0; s < sums; ++s)
+            acc.push_back(loadVec(scratch, slot(s, blk, c), lanes));
+          for (int64_t q = 0; q < group; ++q)
+            acc = step(add(first, q), c, lanes, acc);
+          for (size_t s = 0; s < sums; ++s)
+            storeVec(scratch, slot(s, blk, c), acc[s], lanes);
+        });
       });
     });
   });
