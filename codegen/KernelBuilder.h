@@ -60,8 +60,9 @@ public:
   Values loopCarried(int64_t begin, int64_t end, int64_t step, llvm::ArrayRef<llvm::Value *> init,
                      llvm::function_ref<Values(llvm::Value *, llvm::ArrayRef<llvm::Value *>)> body,
                      const llvm::Twine &name = "i");
-  // Work sharing inside a parallel node (CompileOptions::parallel): this
-  // thread's index and the thread count (i64), or null outside such a node.
+  // Work sharing inside a parallel node (CompileOptions::parallel; the
+  // shared loops are in KernelShare.cpp): this thread's index and the
+  // thread count (i64), or null outside such a node.
   struct Share {
     llvm::Value *index = nullptr, *count = nullptr;
     // ThreadContext::shareBegin / shareEnd: this thread's part, in
