@@ -58,39 +58,29 @@ using namespace llvm;
 static_assert(mlpc::codegen::kStatsBlocks % 2 == 0, "weight gradients add pairs of blocks");
 
 namespace mlpc::codegen {
+namespace {
 
-void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
+// The node's shapes: C [m, cols] = A^T @ B over k batch rows (A stored
+// [k, m], B [k, cols]) in `blocks` blocks of blockRows rows.
+struct BatchBlocks {
+  int64_t m, cols, k, blocks, blockRows, blockFloats;
+  bool transposed; // MatMulKernel::Transposed: the kernel makes C^T
+  BatchBlocks(const Graph &g, const Node &n)
+      : m(n.type.shape[0]), cols(n.type.shape[1]), k(g[n.operands[0]].type.shape[0]),
+        blocks(matMulBatchBlocks(g, n)), blockRows(k / blocks), blockFloats(m * cols),
+        transposed(matMulKernel(g, n) == MatMulKernel::Transposed) {}
+};
+
+} // namespace
+
+void GraphLowering::emitBatchBlockPairs(ValueId v) {
   const Node &n = g_[v];
-  const int64_t m = n.type.shape[0], cols = n.type.shape[1];
-  const int64_t k = g_[n.operands[0]].type.shape[0]; // A stored [K, M], B [K, N]
-  const int64_t blocks = matMulBatchBlocks(g_, n), blockRows = k / blocks;
-  const int64_t blockFloats = m * cols;
-  const bool transposed = matMulKernel(g_, n) == MatMulKernel::Transposed;
+  const BatchBlocks s(g_, n);
+  const int64_t m = s.m, cols = s.cols, blocks = s.blocks, blockRows = s.blockRows;
+  const int64_t blockFloats = s.blockFloats;
+  const bool transposed = s.transposed;
   const Buf &parts = scratch(v);
   const Buf &a = buf(n.operands[0]), &b = buf(n.operands[1]);
-  if (blocks / 2 == 2) { // two pairs: two threads take K rows [0, K / 2) and the rest
-    splitsAtMiddle(n.operands[0]);
-    splitsAtMiddle(n.operands[1]);
-  }
-
-  // One thread: the blocks are the K chunks of one kernel run, each adding
-  // its sums to the earlier blocks' (MatMulArgs::blockRows) in C's (or
-  // C^T's) own scratch: the same additions in the same order as the two
-  // phases below, for the memory traffic of an unblocked K-chunked kernel.
-  if (!k_->share.index) {
-    if (!transposed) {
-      emitTiledMatMul(MatMulArgs{a, b, m, cols, k, true, false, parts, /*partialAt=*/0, blockRows},
-                      epilogue);
-      return;
-    }
-    emitTiledMatMul(MatMulArgs{b, a, cols, m, k, true, false, parts, 0, blockRows},
-                    [&](Value *row, Value *column, unsigned lanes, Value *acc) {
-                      k_->storeVec(parts, k_->add(k_->mul(row, m), column), acc, lanes);
-                    });
-    return emitTransposedEpilogue(
-        v, [&](Value *at, unsigned lanes) { return k_->loadVec(parts, at, lanes); }, epilogue);
-  }
-
   auto offset = [&](const Buf &base, Value *at) {
     Buf view = base;
     view.ptr = b_.CreateInBoundsGEP(k_->F32, base.ptr, at);
@@ -124,10 +114,45 @@ void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
         });
       },
       "kpair");
+}
+
+void GraphLowering::emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue) {
+  const Node &n = g_[v];
+  const BatchBlocks s(g_, n);
+  const int64_t m = s.m, cols = s.cols, k = s.k, blocks = s.blocks, blockRows = s.blockRows;
+  const int64_t blockFloats = s.blockFloats;
+  const bool transposed = s.transposed;
+  const Buf &parts = scratch(v);
+  const Buf &a = buf(n.operands[0]), &b = buf(n.operands[1]);
+  if (blocks / 2 == 2) { // two pairs: two threads take K rows [0, K / 2) and the rest
+    splitsAtMiddle(n.operands[0]);
+    splitsAtMiddle(n.operands[1]);
+  }
+
+  // One thread: the blocks are the K chunks of one kernel run, each adding
+  // its sums to the earlier blocks' (MatMulArgs::blockRows) in C's (or
+  // C^T's) own scratch: the same additions in the same order as the two
+  // phases below, for the memory traffic of an unblocked K-chunked kernel.
+  if (!k_->share.index) {
+    if (!transposed) {
+      emitTiledMatMul(MatMulArgs{a, b, m, cols, k, true, false, parts, /*partialAt=*/0, blockRows},
+                      epilogue);
+      return;
+    }
+    emitTiledMatMul(MatMulArgs{b, a, cols, m, k, true, false, parts, 0, blockRows},
+                    [&](Value *row, Value *column, unsigned lanes, Value *acc) {
+                      k_->storeVec(parts, k_->add(k_->mul(row, m), column), acc, lanes);
+                    });
+    return emitTransposedEpilogue(
+        v, [&](Value *at, unsigned lanes) { return k_->loadVec(parts, at, lanes); }, epilogue);
+  }
+
+  emitBatchBlockPairs(v);
   shareBarrier(); // phase 2 reads every pair
 
   // Phase 2: the pairs' sums of each element in pair order, from pair 0's
   // (not from 0 + S_0, whose -0 would come out +0), to the epilogue.
+  const int64_t pairs = blocks / 2;
   auto pairSum = [&](Value *at, unsigned lanes) {
     return k_->loopCarried(
         1, pairs, 1, {k_->loadVec(parts, at, lanes)}, [&](Value *pair, ArrayRef<Value *> sum) {

@@ -255,6 +255,7 @@ private:
   // LowerMatMulBatchBlocks.cpp: a weight gradient by batch row blocks
   // (BufferPlan.h: matMulBatchBlocks).
   void emitBatchBlockedMatMul(ValueId v, MatMulEpilogue epilogue);
+  void emitBatchBlockPairs(ValueId v); // its phase 1 in parallel code
   void transposeInto(const Buf &src, int64_t rows, int64_t cols, const Buf &dst, int64_t dstStride);
   // LowerIndex.cpp
   void lowerGather(ValueId v);
