@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
+#include <optional>
 
 namespace mlpc {
 namespace {
@@ -75,6 +76,14 @@ struct Snapshot {
   int64_t step = 0;
   Rng::Snapshot rng;
   TensorMap params;
+  // Copied into the existing buffers (map assignment would rebuild every
+  // vector): the training loop allocates nothing per step (test_no_alloc.cpp).
+  void refresh(int64_t at, const Rng &from, const TensorMap &current) {
+    step = at;
+    rng = from.snapshot();
+    for (const auto &[name, values] : current)
+      std::copy(values.begin(), values.end(), params[name].begin());
+  }
 };
 
 bool allFinite(const float *data, size_t n) {
@@ -153,17 +162,13 @@ std::string diagnoseDivergence(ModelRuntime &model, const BatchSampler &sampler,
   return fmt::format("at step {} (the replay could not reproduce it)", failedStep);
 }
 
-} // namespace
-
-llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
-                                        const TrainOptions &options, llvm::raw_ostream &progress) {
-  const int64_t steps = options.steps > 0 ? options.steps : model.module().train.steps;
+// The checks a run's settings must pass before its first step.
+llvm::Error checkRun(int64_t steps, const Split &train, const TrainOptions &options) {
   if (options.batches && steps > options.batches->steps)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         fmt::format("the run has {} steps but --batches holds {} batches", steps,
                     options.batches->steps));
-  const int64_t batch = model.batch(), context = model.context();
   if (train.rows() == 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "the training split is empty");
   if (options.startStep > steps)
@@ -171,6 +176,72 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
         llvm::inconvertibleErrorCode(),
         fmt::format("the checkpoint is at step {}, past the {} steps to train", options.startStep,
                     steps));
+  return llvm::Error::success();
+}
+
+// Progress on `out`: on a terminal a bar redrawn at most every 0.1 s, else a
+// line every options.reportEvery steps; both with the mean loss of the steps
+// since the last report and the rate since the clock started (after the
+// first step, which includes the JIT compile).
+class Progress {
+public:
+  Progress(llvm::raw_ostream &out, const TrainOptions &options, int64_t first, int64_t steps)
+      : out_(out), options_(options), first_(first), steps_(steps) {}
+  void restartClock() { start_ = lastDraw_ = Clock::now(); }
+  double secondsTimed() const { return secondsSince(start_); }
+  // Counts step's loss; returns the window's mean loss when a report ends a window.
+  std::optional<double> add(int64_t step, double loss, double lr) {
+    windowSum_ += loss;
+    ++windowCount_;
+    const bool last = step + 1 == steps_;
+    if (options_.terminal && ((step & 255) == 0 || last) && (secondsSince(lastDraw_) > 0.1 || last))
+      drawBar(step);
+    if (step % options_.reportEvery != 0 && !last)
+      return std::nullopt;
+    const double mean = windowSum_ / windowCount_;
+    if (!options_.terminal) {
+      out_ << fmt::format(
+          "  step {:>7}/{}: loss {:.4f} (mean of last {} {:.4f})  lr {:g}  {:.0f} steps/s\n", step,
+          steps_, loss, windowCount_, mean, lr, rate(step));
+      out_.flush();
+    }
+    windowSum_ = 0;
+    windowCount_ = 0;
+    return mean;
+  }
+  void finish() {
+    if (options_.terminal)
+      out_ << "\n";
+  }
+
+private:
+  double rate(int64_t step) const { return (step - first_) / std::max(secondsSince(start_), 1e-9); }
+  void drawBar(int64_t step) {
+    lastDraw_ = Clock::now();
+    const double perSecond = rate(step);
+    const int filled = static_cast<int>(30.0 * (step + 1) / steps_);
+    out_ << fmt::format("\r  step {:>7}/{} [{}{}] loss {:.4f}  {:>7.0f} steps/s  ETA {:<6}",
+                        step + 1, steps_, std::string(filled, '#'), std::string(30 - filled, '.'),
+                        windowSum_ / windowCount_, perSecond,
+                        formatDuration((steps_ - step - 1) / perSecond));
+    out_.flush();
+  }
+  llvm::raw_ostream &out_;
+  const TrainOptions &options_;
+  const int64_t first_, steps_;
+  Clock::time_point start_ = Clock::now(), lastDraw_ = start_;
+  double windowSum_ = 0;
+  int64_t windowCount_ = 0;
+};
+
+} // namespace
+
+llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
+                                        const TrainOptions &options, llvm::raw_ostream &progress) {
+  const int64_t steps = options.steps > 0 ? options.steps : model.module().train.steps;
+  if (llvm::Error e = checkRun(steps, train, options))
+    return e;
+  const int64_t batch = model.batch(), context = model.context();
   CsvLog log;
   if (llvm::Error e = log.open(options.logCsvPath))
     return e;
@@ -181,8 +252,6 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   if (options.rngState)
     rng.restore(*options.rngState);
   TrainSummary summary;
-  double windowSum = 0;
-  int64_t windowCount = 0;
   // Divergence replays start from here; refreshed every kSnapshotEvery steps
   // (a 50 KB copy for makemore: nothing next to 1000 steps).
   constexpr int64_t kSnapshotEvery = 1000;
@@ -204,8 +273,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
 
   const int64_t first = options.startStep;
   model.setStepCount(first); // the optimizer's t continues from the run's position
-  auto start = Clock::now();
-  auto lastDraw = start;
+  Progress report{progress, options, first, steps};
   int64_t step = first;
   for (; step < steps; ++step) {
     if (options.stopRequested && *options.stopRequested) {
@@ -214,14 +282,8 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       summary.interrupted = true;
       break;
     }
-    if ((step - first) % kSnapshotEvery == 0 && step != first) {
-      // Copied into the existing buffers (map assignment would rebuild every
-      // vector): the loop allocates nothing per step (test_no_alloc.cpp).
-      good.step = step;
-      good.rng = rng.snapshot();
-      for (auto &[name, values] : model.params())
-        std::copy(values.begin(), values.end(), good.params[name].begin());
-    }
+    if ((step - first) % kSnapshotEvery == 0 && step != first)
+      good.refresh(step, rng, model.params());
     nextBatch(options, rng, sampler, step, X.data(), Y.data(), batch, context);
     double lr = options.lr ? *options.lr : model.module().train.learningRate(step);
     auto loss = options.stats && options.stats->due(step)
@@ -236,10 +298,8 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     // The first step includes JIT compilation: time the loop after it (with
     // --stats, the first step compiles stats_step and the second train_step).
     if (step == first || (step == first + 1 && options.stats))
-      start = lastDraw = Clock::now();
+      report.restartClock();
     summary.lastLoss = *loss;
-    windowSum += *loss;
-    ++windowCount;
     log.add(step, *loss, lr);
     if (options.onStep)
       options.onStep(step, *loss);
@@ -248,41 +308,17 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
       if (llvm::Error e = saveCheckpoint(step + 1))
         return e;
 
-    bool last = step + 1 == steps;
-    if (options.terminal && ((step & 255) == 0 || last) &&
-        (std::chrono::duration<double>(Clock::now() - lastDraw).count() > 0.1 || last)) {
-      lastDraw = Clock::now();
-      double elapsed = secondsSince(start), rate = (step - first) / std::max(elapsed, 1e-9);
-      int filled = static_cast<int>(30.0 * (step + 1) / steps);
-      progress << fmt::format("\r  step {:>7}/{} [{}{}] loss {:.4f}  {:>7.0f} steps/s  ETA {:<6}",
-                              step + 1, steps, std::string(filled, '#'),
-                              std::string(30 - filled, '.'), windowSum / windowCount, rate,
-                              formatDuration((steps - step - 1) / rate));
-      progress.flush();
-    }
-    if (step % options.reportEvery == 0 || last) {
-      summary.lastWindowMeanLoss = windowSum / windowCount;
-      if (!options.terminal) {
-        double elapsed = secondsSince(start);
-        progress << fmt::format(
-            "  step {:>7}/{}: loss {:.4f} (mean of last {} {:.4f})  lr {:g}  {:.0f} steps/s\n",
-            step, steps, *loss, windowCount, windowSum / windowCount, lr,
-            (step - first) / std::max(elapsed, 1e-9));
-        progress.flush();
-      }
-      windowSum = 0;
-      windowCount = 0;
-    }
+    if (std::optional<double> mean = report.add(step, *loss, lr))
+      summary.lastWindowMeanLoss = *mean;
   }
-  if (options.terminal)
-    progress << "\n";
+  report.finish();
   if (firstNonFiniteParam(model))
     return diverged(step - 1);
   summary.logError = log.close();
   summary.nextStep = step;
   summary.rng = rng.snapshot();
   summary.steps = step - first;
-  summary.seconds = secondsSince(start);
+  summary.seconds = report.secondsTimed();
   summary.usPerStep = summary.steps > 1 ? summary.seconds * 1e6 / (summary.steps - 1) : 0;
   return summary;
 }
