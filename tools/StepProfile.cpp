@@ -61,6 +61,60 @@ std::string fusedLabel(const Graph &g, ValueId v, const uint64_t *counters,
   return label;
 }
 
+// The per-node counters of `steps` profiled steps, per step in
+// microseconds: thread t's time in node v (barrier waits included), and of
+// it the time it waited in barriers (CompileOptions::profileNodes).
+struct NodeTimes {
+  const uint64_t *counters;
+  size_t values;
+  double ticksPerUs;
+  int64_t steps;
+  double us(ValueId v, unsigned t = 0) const {
+    return counters[v + values * t] / ticksPerUs / steps;
+  }
+  double waited(ValueId v, unsigned t) const { return us(v, CompileOptions::kProfileThreads + t); }
+};
+
+// The table on `os` (the nodes by time, one column per thread and per
+// thread's waits) and its rows as JSON.
+llvm::json::Array printNodes(llvm::raw_ostream &os, const Graph &g,
+                             const std::vector<int64_t> &filledBy, const NodeTimes &times,
+                             llvm::ArrayRef<ValueId> nodes, unsigned threads, double stepUs) {
+  std::string columns;
+  for (unsigned t = 1; t < threads; ++t)
+    columns += fmt::format(" {:>7}", fmt::format("thread{}", t));
+  for (unsigned t = 0; t < threads && threads > 1; ++t)
+    columns += fmt::format(" {:>6}", fmt::format("wait{}", t));
+  os << fmt::format("{:>7}{} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", columns, "share", "node",
+                    "type", "op (<- ops fused into its loop)", "name");
+  llvm::json::Array rows;
+  for (ValueId v : nodes) {
+    const Node &n = g[v];
+    const double us = times.us(v);
+    const std::string label = fusedLabel(g, v, times.counters, filledBy);
+    columns.clear();
+    llvm::json::Array byThread{us}, waitByThread;
+    for (unsigned t = 1; t < threads; ++t) {
+      columns += fmt::format(" {:>7.2f}", times.us(v, t));
+      byThread.push_back(times.us(v, t));
+    }
+    for (unsigned t = 0; t < threads && threads > 1; ++t) {
+      columns += fmt::format(" {:>6.2f}", times.waited(v, t));
+      waitByThread.push_back(times.waited(v, t));
+    }
+    os << fmt::format("{:>7.2f}{} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, columns,
+                      100 * us / stepUs, v, toString(n.type), label, n.name);
+    rows.push_back(llvm::json::Object{{"node", static_cast<int64_t>(v)},
+                                      {"op", label},
+                                      {"type", toString(n.type)},
+                                      {"name", n.name},
+                                      {"us_per_step", us},
+                                      {"us_per_step_by_thread", std::move(byThread)},
+                                      {"barrier_wait_us_by_thread", std::move(waitByThread)}});
+  }
+  return rows;
+}
+
 } // namespace
 
 llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const Vocabulary &vocab,
@@ -102,7 +156,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
   double wallUs =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wallStart)
           .count();
-  const double ticksPerUs = ticks / wallUs;
+  const NodeTimes times{counters, g.size(), ticks / wallUs, steps};
   const double stepUs = wallUs / steps;
 
   std::vector<ValueId> nodes;
@@ -111,17 +165,9 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
       nodes.push_back(v);
   std::sort(nodes.begin(), nodes.end(),
             [&](ValueId a, ValueId b) { return counters[a] > counters[b]; });
-  auto usOnThread = [&](ValueId v, unsigned t) {
-    return counters[v + g.size() * t] / ticksPerUs / steps;
-  };
-  auto usPerStep = [&](ValueId v) { return usOnThread(v, 0); };
-  // Of that, the time the thread waited in barriers (CompileOptions::profileNodes).
-  auto waitOnThread = [&](ValueId v, unsigned t) {
-    return usOnThread(v, CompileOptions::kProfileThreads + t);
-  };
   double nodesUs = 0;
   for (ValueId v : nodes)
-    nodesUs += usPerStep(v);
+    nodesUs += times.us(v);
 
   llvm::raw_ostream &os = llvm::errs(); // stdout carries the one JSON line
   os << fmt::format("profile of {} train_step over {} steps on {} thread{} (instrumented: {:.2f} "
@@ -132,38 +178,7 @@ llvm::Expected<llvm::json::Object> profileTrainStep(const ModelAST &ast, const V
                     model.threads() == 1 ? ""
                                          : "; per thread, barrier waits included, and the "
                                            "waits alone (wait0, wait1, ...)");
-  std::string otherThreads;
-  for (unsigned t = 1; t < threads; ++t)
-    otherThreads += fmt::format(" {:>7}", fmt::format("thread{}", t));
-  for (unsigned t = 0; t < threads && threads > 1; ++t)
-    otherThreads += fmt::format(" {:>6}", fmt::format("wait{}", t));
-  os << fmt::format("{:>7}{} {:>6}  {:<5} {:<16} {:<36} {}\n", "us/step", otherThreads, "share",
-                    "node", "type", "op (<- ops fused into its loop)", "name");
-  llvm::json::Array rows;
-  for (ValueId v : nodes) {
-    const Node &n = g[v];
-    double us = usPerStep(v);
-    std::string label = fusedLabel(g, v, counters, plan->filledBy);
-    otherThreads.clear();
-    llvm::json::Array byThread{us}, waitByThread;
-    for (unsigned t = 1; t < threads; ++t) {
-      otherThreads += fmt::format(" {:>7.2f}", usOnThread(v, t));
-      byThread.push_back(usOnThread(v, t));
-    }
-    for (unsigned t = 0; t < threads && threads > 1; ++t) {
-      otherThreads += fmt::format(" {:>6.2f}", waitOnThread(v, t));
-      waitByThread.push_back(waitOnThread(v, t));
-    }
-    os << fmt::format("{:>7.2f}{} {:>5.1f}%  %{:<4} {:<16} {:<36} {}\n", us, otherThreads,
-                      100 * us / stepUs, v, toString(n.type), label, n.name);
-    rows.push_back(llvm::json::Object{{"node", static_cast<int64_t>(v)},
-                                      {"op", label},
-                                      {"type", toString(n.type)},
-                                      {"name", n.name},
-                                      {"us_per_step", us},
-                                      {"us_per_step_by_thread", std::move(byThread)},
-                                      {"barrier_wait_us_by_thread", std::move(waitByThread)}});
-  }
+  llvm::json::Array rows = printNodes(os, g, plan->filledBy, times, nodes, threads, stepUs);
   return llvm::json::Object{{"profile_steps", steps},
                             {"profile_threads", static_cast<int64_t>(model.threads())},
                             {"profile_step_us", stepUs},
