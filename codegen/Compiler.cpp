@@ -194,11 +194,13 @@ Error JitEngine::jitReady() {
   return Error::success();
 }
 
-Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string &name,
-                                              const CompileOptions &options) {
-  auto start = std::chrono::steady_clock::now();
-  if ((!options.cpu.empty() && options.cpu != cpu_) ||
-      (!options.triple.empty() && options.triple != triple_))
+namespace {
+
+// What a JIT compile cannot do with these options, as an error.
+Error checkJitOptions(const CompileOptions &options, const std::string &cpu,
+                      const std::string &triple) {
+  if ((!options.cpu.empty() && options.cpu != cpu) ||
+      (!options.triple.empty() && options.triple != triple))
     return fail("compile options name a different target than the JIT engine was created for");
   // The counters read the x86 time-stamp counter; elsewhere llvm.readcyclecounter
   // may trap (AArch64 PMCCNTR_EL0 is not readable from user space by default).
@@ -206,6 +208,30 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
     return fail("per-node profiling needs an x86 host");
   if (options.traceLines && !options.parallel)
     return fail("line tracing needs parallel code (a ThreadContext to report to)");
+  return Error::success();
+}
+
+// Thread 1's own pages (codegen/ThreadPages.h) from every module's record of
+// its nodes' touches; none for serial code, nor for traced code, which
+// reports thread 1's accesses by address (one mapping for all).
+std::vector<ByteRange> secondThreadPages(const Graph &g, const codegen::BufferPlan &plan,
+                                         llvm::ArrayRef<codegen::RowUses> rowUses,
+                                         const CompileOptions &options) {
+  if (!options.parallel || options.traceLines)
+    return {};
+  codegen::RowUses merged;
+  for (const codegen::RowUses &uses : rowUses)
+    merged.merge(uses);
+  return codegen::secondThreadPages(g, plan, merged);
+}
+
+} // namespace
+
+Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string &name,
+                                              const CompileOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  if (Error e = checkJitOptions(options, cpu_, triple_))
+    return e;
   // Machine 0 makes the lowering's decisions (the trial lowering of the
   // split first); the other threads wait for their own machine when they
   // start, and the JIT (~1.5 ms to make) is only needed to link.
@@ -267,14 +293,7 @@ Expected<CompiledFunction> JitEngine::compile(const Graph &g, const std::string 
   std::vector<std::vector<WorkspaceRegion>> regions;
   if (options.traceLines)
     regions = codegen::nodeWorkspaceRegions(g, split->plan);
-  // Traced code reports thread 1's accesses by address: one mapping for all.
-  std::vector<ByteRange> ownPages;
-  if (options.parallel && !options.traceLines) {
-    codegen::RowUses merged;
-    for (const codegen::RowUses &uses : rowUses)
-      merged.merge(uses);
-    ownPages = codegen::secondThreadPages(g, split->plan, merged);
-  }
+  std::vector<ByteRange> ownPages = secondThreadPages(g, split->plan, rowUses, options);
   return CompiledFunction(symbol->toPtr<CompiledFunction::Fn>(), split->workspaceBytes, ms,
                           std::move(split->bindings), split->profileOffset, std::move(regions),
                           std::move(ownPages));
