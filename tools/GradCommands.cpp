@@ -53,6 +53,25 @@ std::string shapeText(const Graph &g, const std::string &param) {
   return p ? toString(g[*p].type.shape) : "?";
 }
 
+// The elements finite differences check: every element of small tensors,
+// else a sample that always includes the largest-magnitude gradient entry.
+std::vector<size_t> sampleElements(const std::vector<double> &grad, Rng &pick) {
+  constexpr size_t kSamples = 48;
+  std::vector<size_t> elements;
+  if (grad.size() <= kSamples) {
+    for (size_t i = 0; i < grad.size(); ++i)
+      elements.push_back(i);
+    return elements;
+  }
+  elements.push_back(
+      std::max_element(grad.begin(), grad.end(),
+                       [](double a, double b) { return std::fabs(a) < std::fabs(b); }) -
+      grad.begin());
+  while (elements.size() < kSamples)
+    elements.push_back(pick.below(grad.size()));
+  return elements;
+}
+
 } // namespace
 
 int runGradcheck(const ParsedArgs &args) {
@@ -104,21 +123,7 @@ int runGradcheck(const ParsedArgs &args) {
     const std::vector<double> &atomicGrad =
         (*atomicValues)[*atomicGraph->output(OutputRole::Gradient, param)];
 
-    // Finite differences on a sample of elements (every element of small
-    // tensors), always including the largest-magnitude gradient entry.
-    constexpr size_t kSamples = 48;
-    std::vector<size_t> elements;
-    if (grad.size() <= kSamples) {
-      for (size_t i = 0; i < grad.size(); ++i)
-        elements.push_back(i);
-    } else {
-      elements.push_back(
-          std::max_element(grad.begin(), grad.end(),
-                           [](double a, double b) { return std::fabs(a) < std::fabs(b); }) -
-          grad.begin());
-      while (elements.size() < kSamples)
-        elements.push_back(pick.below(grad.size()));
-    }
+    const std::vector<size_t> elements = sampleElements(grad, pick);
     auto fd = finiteDifferences(module->graph, leaves, param, elements);
     if (!fd)
       return reportError(fd.takeError());
