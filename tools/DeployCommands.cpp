@@ -76,6 +76,53 @@ FoldComparison compareLogits(InferenceFunction &before, InferenceFunction &after
 
 } // namespace
 
+// fold-check's two graphs of the model at `rows` rows, inference only:
+// without folding (Stage::Infer) and folded (Stage::Folded, its constant
+// subgraphs evaluated into foldedWeights), and the BatchNorm layers the
+// folding left. Nothing, with the diagnostics reported, where either
+// cannot be made or the model has no logits to compare.
+struct FoldGraphs {
+  Graph unfolded, folded;
+  TensorMap weights, foldedWeights;
+  int remaining = 0;
+};
+
+std::optional<FoldGraphs> foldGraphs(ModelFile &model, const std::string &batchDim, int64_t rows,
+                                     int64_t vocab, const TensorMap &weights, bool verbose) {
+  LoweringOptions options;
+  options.vocab = vocab;
+  options.dimOverrides[batchDim] = rows;
+  options.inferenceOnly = true;
+  std::optional<Module> lowered = model.lower(options);
+  PipelineOptions pipeline;
+  pipeline.verbose = verbose;
+  std::optional<Graph> unfolded, folded;
+  if (lowered) {
+    unfolded = runPipeline(lowered->graph, Stage::Infer, pipeline, model.diags());
+    folded = runPipeline(lowered->graph, Stage::Folded, pipeline, model.diags());
+    if (folded && !folded->output(OutputRole::Logits)) {
+      model.diags().error(lowered->graph[*lowered->graph.output(OutputRole::Loss)].loc,
+                          std::string("fold-check compares logits, and this model has no "
+                                      "recognisable logits: ") +
+                              kLogitsHelp);
+      folded.reset();
+    }
+  }
+  TensorMap foldedWeights = weights;
+  if (folded) {
+    PassContext ctx{&model.diags(), pipeline.verbose};
+    materializeConstantSubgraphs(*folded, foldedWeights, ctx);
+  }
+  model.flushDiagnostics();
+  if (!unfolded || !folded || model.diags().hasErrors())
+    return std::nullopt;
+  int remaining = 0;
+  for (const Node &n : folded->nodes)
+    remaining += n.op == Op::BatchNormInfer;
+  return FoldGraphs{std::move(*unfolded), std::move(*folded), weights, std::move(foldedWeights),
+                    remaining};
+}
+
 int runFoldCheck(const ParsedArgs &args) {
   auto weightsPath = args.get("--weights");
   if (!weightsPath)
@@ -102,45 +149,20 @@ int runFoldCheck(const ParsedArgs &args) {
     return reportError(data.takeError());
 
   const int64_t rows = ModelRuntime::kEvalRows, context = (*runtime)->context();
-  LoweringOptions options;
-  options.vocab = static_cast<int64_t>(vocab.size());
-  options.dimOverrides[(*runtime)->module().batchDim] = rows;
-  options.inferenceOnly = true;
-  std::optional<Module> lowered = model.lower(options);
-  PipelineOptions pipeline;
-  pipeline.verbose = args.has("--verbose");
-  std::optional<Graph> unfolded, folded;
-  if (lowered) {
-    unfolded = runPipeline(lowered->graph, Stage::Infer, pipeline, model.diags());
-    folded = runPipeline(lowered->graph, Stage::Folded, pipeline, model.diags());
-    if (folded && !folded->output(OutputRole::Logits)) {
-      model.diags().error(lowered->graph[*lowered->graph.output(OutputRole::Loss)].loc,
-                          std::string("fold-check compares logits, and this model has no "
-                                      "recognisable logits: ") +
-                              kLogitsHelp);
-      folded.reset();
-    }
-  }
-  TensorMap weights = (*runtime)->params();
-  TensorMap foldedWeights = weights;
-  if (folded) {
-    PassContext ctx{&model.diags(), pipeline.verbose};
-    materializeConstantSubgraphs(*folded, foldedWeights, ctx);
-  }
-  model.flushDiagnostics();
-  if (!unfolded || !folded || model.diags().hasErrors())
+  std::optional<FoldGraphs> graphs =
+      foldGraphs(model, (*runtime)->module().batchDim, rows, static_cast<int64_t>(vocab.size()),
+                 (*runtime)->params(), args.has("--verbose"));
+  if (!graphs)
     return kExitUserError;
-  int remaining = 0;
-  for (const Node &n : folded->nodes)
-    remaining += n.op == Op::BatchNormInfer;
+  auto &[unfolded, folded, weights, foldedWeights, remaining] = *graphs;
 
   auto jit = JitEngine::create(CompileOptions{});
   if (!jit)
     return reportError(jit.takeError());
-  auto before = compileInference(**jit, *unfolded, weights, "unfolded", rows, context);
+  auto before = compileInference(**jit, unfolded, weights, "unfolded", rows, context);
   if (!before)
     return reportError(before.takeError());
-  auto after = compileInference(**jit, *folded, foldedWeights, "folded", rows, context);
+  auto after = compileInference(**jit, folded, foldedWeights, "folded", rows, context);
   if (!after)
     return reportError(after.takeError());
 
