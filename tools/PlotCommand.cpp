@@ -56,6 +56,54 @@ std::string shapeText(const Object &o) {
   return fmt::format("[{}]", fmt::join(dims, "x"));
 }
 
+// One parameter statistic over the records: the parameters' names, which
+// are weights (2-D), which ever have a finite value, and the gnuplot data
+// table (step, then one column per parameter; a record whose parameters do
+// not match the first's is skipped). `field` "grad_norm" is the norm of the
+// gradient; on a log axis values <= 0 are left out.
+struct ParamSeries {
+  std::vector<std::string> names;
+  std::vector<bool> weight, any;
+  std::string table;
+};
+
+ParamSeries paramSeries(const Array &records, const Array &params, const char *field,
+                        bool logAxis) {
+  auto value = [&](const Object *param) -> std::optional<double> {
+    if (!param)
+      return std::nullopt;
+    std::optional<double> x;
+    if (std::string(field) == "grad_norm")
+      x = num(param->getObject("grad"), "norm");
+    else
+      x = num(param, field);
+    if (x && logAxis && *x <= 0)
+      return std::nullopt;
+    return x;
+  };
+  ParamSeries out;
+  for (const llvm::json::Value &p : params)
+    if (const Object *o = p.getAsObject()) {
+      out.names.push_back(o->getString("name").value_or("?").str());
+      out.weight.push_back(o->getArray("shape") && o->getArray("shape")->size() == 2);
+    }
+  out.any.assign(out.names.size(), false);
+  for (const llvm::json::Value &r : records) {
+    const Object *rec = r.getAsObject();
+    const Array *ps = rec ? rec->getArray("params") : nullptr;
+    if (!ps || ps->size() != out.names.size())
+      continue;
+    out.table += cell(num(rec, "step"));
+    for (size_t i = 0; i < out.names.size(); ++i) {
+      std::optional<double> x = value((*ps)[i].getAsObject());
+      out.any[i] = out.any[i] || (x && std::isfinite(*x));
+      out.table += " " + cell(x);
+    }
+    out.table += "\n";
+  }
+  return out;
+}
+
 class Plotter {
 public:
   Plotter(const Object &stats, std::string dir) : stats_(stats), dir_(std::move(dir)) {
@@ -264,40 +312,11 @@ llvm::Error Plotter::timePlot(const std::string &png, const char *field, bool lo
   const Array *params = first ? first->getArray("params") : nullptr;
   if (!params)
     return fail("the stats file's records have no 'params'");
-  auto value = [&](const Object *param) -> std::optional<double> {
-    if (!param)
-      return std::nullopt;
-    std::optional<double> x;
-    if (std::string(field) == "grad_norm")
-      x = num(param->getObject("grad"), "norm");
-    else
-      x = num(param, field);
-    if (x && logAxis && *x <= 0)
-      return std::nullopt;
-    return x;
-  };
-  std::vector<std::string> names, never;
-  std::vector<bool> weight;
-  for (const llvm::json::Value &p : *params)
-    if (const Object *o = p.getAsObject()) {
-      names.push_back(o->getString("name").value_or("?").str());
-      weight.push_back(o->getArray("shape") && o->getArray("shape")->size() == 2);
-    }
-  std::vector<bool> any(names.size(), false);
-  std::string text;
-  for (const llvm::json::Value &r : *records_) {
-    const Object *rec = r.getAsObject();
-    const Array *ps = rec ? rec->getArray("params") : nullptr;
-    if (!ps || ps->size() != names.size())
-      continue;
-    text += cell(num(rec, "step"));
-    for (size_t i = 0; i < names.size(); ++i) {
-      std::optional<double> x = value((*ps)[i].getAsObject());
-      any[i] = any[i] || (x && std::isfinite(*x));
-      text += " " + cell(x);
-    }
-    text += "\n";
-  }
+  const ParamSeries series = paramSeries(*records_, *params, field, logAxis);
+  const std::vector<std::string> &names = series.names;
+  const std::vector<bool> &weight = series.weight, &any = series.any;
+  const std::string &text = series.table;
+  std::vector<std::string> never;
   std::string path;
   if (auto e = writeData(png.substr(0, png.size() - 4) + ".dat", text, path))
     return e;
