@@ -194,10 +194,7 @@ int runBench(const ParsedArgs &args) {
   auto file = openModel(args);
   if (!file)
     return reportError(file.takeError());
-  auto dataFile = namesFilePath(args);
-  if (!dataFile)
-    return reportError(dataFile.takeError());
-  auto words = readWords(*dataFile);
+  auto words = readNamesFile(args);
   if (!words)
     return reportError(words.takeError());
   Vocabulary vocab = buildVocabulary(*words);

@@ -34,10 +34,7 @@ llvm::Expected<Vocabulary> trainingVocabulary(const ParsedArgs &args) {
       return v;
     }
   }
-  auto path = namesFilePath(args);
-  if (!path)
-    return path.takeError();
-  auto words = readWords(*path);
+  auto words = readNamesFile(args);
   if (!words)
     return words.takeError();
   return buildVocabulary(*words);

@@ -131,10 +131,7 @@ int runFoldCheck(const ParsedArgs &args) {
   if (!file)
     return reportError(file.takeError());
   ModelFile &model = **file;
-  auto dataFile = namesFilePath(args);
-  if (!dataFile)
-    return reportError(dataFile.takeError());
-  auto words = readWords(*dataFile);
+  auto words = readNamesFile(args);
   if (!words)
     return reportError(words.takeError());
   Vocabulary vocab = buildVocabulary(*words);

@@ -93,6 +93,13 @@ llvm::Expected<std::string> namesFilePath(const ParsedArgs &args) {
                                  "pass --data FILE (scripts/setup.sh downloads names.txt)");
 }
 
+llvm::Expected<std::vector<std::string>> readNamesFile(const ParsedArgs &args) {
+  auto path = namesFilePath(args);
+  if (!path)
+    return path.takeError();
+  return readWords(*path);
+}
+
 std::optional<LoweringOptions> loweringOptions(const ParsedArgs &args, int64_t vocab) {
   LoweringOptions options;
   std::string error;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlpc {
 
@@ -90,6 +91,8 @@ int runPlotEmbedding(const ParsedArgs &args);
 
 // The names file: --data, else data/names.txt, $MLPC_DATA, ../shared/data/names.txt.
 llvm::Expected<std::string> namesFilePath(const ParsedArgs &args);
+// The names in that file (runtime/Dataset.h: readWords).
+llvm::Expected<std::vector<std::string>> readNamesFile(const ParsedArgs &args);
 
 // Common flag handling: --vocab N (default 27 when no dataset binds it).
 std::optional<LoweringOptions> loweringOptions(const ParsedArgs &args, int64_t vocab);

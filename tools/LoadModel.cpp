@@ -101,12 +101,7 @@ std::optional<Loaded> loadModel(const ParsedArgs &args, bool needData,
   std::vector<std::string> words;
   Vocabulary v;
   if (needData) {
-    auto path = namesFilePath(args);
-    if (!path) {
-      reportError(path.takeError());
-      return std::nullopt;
-    }
-    auto read = readWords(*path);
+    auto read = readNamesFile(args);
     if (!read) {
       reportError(read.takeError());
       return std::nullopt;
