@@ -259,7 +259,6 @@ void GraphLowering::lowerRange(Function *f, size_t begin, size_t end, ArrayRef<F
     size_t startCount = cost ? startBlock->size() : 0;
     Instruction *started = nullptr;
     size_t startedSize = 0;
-    profiledNode_ = v;
     loweringNode_ = v;
     emitTraceNodeMark(v);
     if (profileOffset_) {

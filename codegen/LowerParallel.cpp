@@ -182,7 +182,7 @@ void GraphLowering::emitBarrier(bool endsSharedWork) {
   Value *left =
       arrived || sectionStart_ ? b_.CreateIntrinsic(Intrinsic::readcyclecounter, {}, {}) : nullptr;
   if (arrived)
-    addToProfileCounter(/*waits=*/true, profiledNode_, b_.CreateSub(left, arrived));
+    addToProfileCounter(/*waits=*/true, loweringNode_, b_.CreateSub(left, arrived));
   // Shared work, if any follows, starts when the barrier lets the thread go.
   if (sectionStart_)
     b_.CreateStore(left, sectionStart_);

@@ -320,8 +320,9 @@ private:
   std::vector<llvm::Value *> outputArg_; // per graph output
   llvm::Value *lr_ = nullptr, *workspace_ = nullptr;
   std::optional<size_t> profileOffset_;
-  ValueId profiledNode_ = 0; // the node being lowered, for its barrier-wait counter
-  ValueId loweringNode_ = 0; // the node whose code is being emitted (RowUses)
+  // The node whose code is being emitted: its barrier-wait counter, its
+  // touches of the workspace (RowUses).
+  ValueId loweringNode_ = 0;
   mutable RowUses rowUses_;
   bool parallel_ = false, traceLines_ = false;
   llvm::Value *traceFn_ = nullptr, *tracer_ = nullptr; // ThreadContext::traceAccess, tracer

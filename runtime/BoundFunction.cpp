@@ -12,10 +12,12 @@ void BoundFunction::setTeam(ThreadTeam *team, bool chooseThreads) {
   if (team && team->size() > 1 && chooseThreads)
     choice_.emplace();
   // Thread 1's own pages are right only while the team's two threads split
-  // every shared loop into equal halves (codegen/ThreadPages.h).
+  // every shared loop into equal halves (codegen/ThreadPages.h): the team
+  // stops balancing once the pages exist (not where the system cannot map
+  // them), and ownPagesNow() checks the parts at every call.
   if (team && team->size() == 2 && !fn_.secondThreadPages().empty() && !workspace_->privatized() &&
-      team->keepEqualParts())
-    workspace_->privatize(fn_.secondThreadPages());
+      workspace_->privatize(fn_.secondThreadPages()))
+    team->keepEqualParts();
 }
 
 void BoundFunction::run(float lr) {
@@ -55,7 +57,7 @@ BoundFunction::BoundFunction(CompiledFunction fn) : fn_(std::move(fn)) {
 
 int64_t BoundFunction::threadOwnBytes() const {
   int64_t bytes = 0;
-  if (workspace_->privatized())
+  if (ownPagesNow())
     for (const ByteRange &r : fn_.secondThreadPages())
       bytes += r.end - r.begin;
   return bytes;

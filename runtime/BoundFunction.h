@@ -48,7 +48,7 @@ public:
   const CompiledFunction &function() const { return fn_; }
   // Thread 0's workspace (the one all threads share but for thread 1's own pages).
   void *workspace() { return workspace_->shared(); }
-  // Workspace bytes thread 1 of the team keeps to itself (ThreadWorkspace); 0 when none.
+  // Workspace bytes thread 1 of the team keeps to itself now (ThreadWorkspace); 0 when none.
   int64_t threadOwnBytes() const;
   // The bindings array as run() passes it (CompiledFunction::bindings order).
   void *const *arguments() const { return args_.data(); }

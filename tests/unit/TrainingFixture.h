@@ -33,6 +33,20 @@ inline std::vector<float> trainRandomSteps(ModelRuntime &rt, int steps, std::mt1
   return losses;
 }
 
+// A runtime of `ast` on `threads` threads (0: auto) with the 26 letters'
+// vocabulary and parameters from seed 5. For comparing thread counts
+// without names.txt.
+inline std::unique_ptr<ModelRuntime> threadedRuntime(const ModelAST &ast, DiagnosticEngine &diags,
+                                                     unsigned threads) {
+  ExecutionOptions execution;
+  execution.threads = threads;
+  auto rt = ModelRuntime::create(ast, buildVocabulary({"abcdefghijklmnopqrstuvwxyz"}), diags, {},
+                                 execution);
+  REQUIRE(bool(rt));
+  (*rt)->initParams(5);
+  return std::move(*rt);
+}
+
 struct TrainingFixture {
   std::string source;
   DiagnosticEngine diags; // refers to `source`: the fixture is neither copied nor moved

@@ -58,17 +58,8 @@ TEST_CASE("a team of two uses thread 1's own pages and keeps the bits", "[thread
   ModelAST ast = parseModel(source, diags);
   REQUIRE_FALSE(diags.hasErrors());
   REQUIRE_FALSE(bool(test::applySettings(ast, {"batch=256", "H=64"})));
-  Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
-  auto runtime = [&](unsigned threads) {
-    ExecutionOptions execution;
-    execution.threads = threads;
-    auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
-    REQUIRE(bool(rt));
-    (*rt)->initParams(5);
-    return std::move(*rt);
-  };
   std::mt19937 rngOne(11), rngTwo(11);
-  auto one = runtime(1), two = runtime(2);
+  auto one = test::threadedRuntime(ast, diags, 1), two = test::threadedRuntime(ast, diags, 2);
   std::vector<float> lossesOne = test::trainRandomSteps(*one, 6, rngOne);
   std::vector<float> lossesTwo = test::trainRandomSteps(*two, 3, rngTwo);
   if (two->trainThreadOwnBytes() == 0) {

@@ -30,27 +30,22 @@ struct Run {
 // instead of the balanced ones; empty: the team's own.
 Run train(const ModelAST &ast, DiagnosticEngine &diags, unsigned threads,
           std::vector<double> shares = {}) {
-  Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
-  ExecutionOptions execution;
-  execution.threads = threads;
-  auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
-  REQUIRE(bool(rt));
-  CHECK((*rt)->threads() == threads);
+  std::unique_ptr<ModelRuntime> rt = test::threadedRuntime(ast, diags, threads);
+  CHECK(rt->threads() == threads);
   if (!shares.empty()) {
-    REQUIRE((*rt)->threadTeam());
-    (*rt)->threadTeam()->fixShares(shares);
+    REQUIRE(rt->threadTeam());
+    rt->threadTeam()->fixShares(shares);
   }
-  (*rt)->initParams(5);
-  const int64_t context = (*rt)->context();
+  const int64_t context = rt->context();
   std::mt19937 rng(11);
   Run run;
-  run.losses = test::trainRandomSteps(**rt, 4, rng);
-  run.params = (*rt)->params();
-  if ((*rt)->hasLogits()) {
+  run.losses = test::trainRandomSteps(*rt, 4, rng);
+  run.params = rt->params();
+  if (rt->hasLogits()) {
     std::vector<int32_t> rows(ModelRuntime::kEvalRows * context);
     for (auto &x : rows)
       x = static_cast<int32_t>(rng() % 27);
-    auto logits = (*rt)->logits(rows.data(), ModelRuntime::kEvalRows);
+    auto logits = rt->logits(rows.data(), ModelRuntime::kEvalRows);
     REQUIRE(bool(logits));
     run.logits.assign(*logits, *logits + ModelRuntime::kEvalRows * 27);
   }
@@ -190,23 +185,18 @@ TEST_CASE("auto threads: switching between the team and one thread keeps the bit
   auto o = parseOverride("batch=256");
   REQUIRE(bool(o));
   REQUIRE_FALSE(bool(applyOverrides(ast, {*o})));
-  Vocabulary vocab = buildVocabulary({"abcdefghijklmnopqrstuvwxyz"});
   auto run = [&](unsigned threads) {
-    ExecutionOptions execution;
-    execution.threads = threads;
-    auto rt = ModelRuntime::create(ast, vocab, diags, {}, execution);
-    REQUIRE(bool(rt));
-    (*rt)->initParams(5);
+    std::unique_ptr<ModelRuntime> rt = test::threadedRuntime(ast, diags, threads);
     std::mt19937 rng(11);
-    std::vector<float> losses = test::trainRandomSteps(**rt, 40, rng);
+    std::vector<float> losses = test::trainRandomSteps(*rt, 40, rng);
     if (threads == 0) {
-      CHECK((*rt)->threads() == 2);
-      const ThreadChoice *choice = (*rt)->trainThreadChoice();
+      CHECK(rt->threads() == 2);
+      const ThreadChoice *choice = rt->trainThreadChoice();
       REQUIRE(choice);
       CHECK(choice->callsOnTeam() == 24);
       CHECK(choice->callsAlone() == 16);
     }
-    return std::make_pair(losses, (*rt)->params());
+    return std::make_pair(losses, rt->params());
   };
   auto [oneLosses, oneParams] = run(1);
   auto [autoLosses, autoParams] = run(0);
