@@ -4,7 +4,7 @@
 // rows with ThreadContext::shareBegin / shareEnd, the team's barrier between
 // passes, ThreadTeam::run once a step, the caller's thread being thread 0.
 // If this scales like row_passes.c while mlpc's compiled step does not, the
-// difference is in the compiled step, not in the team (README, "Vector
+// difference is in the compiled step, not in the team (PERFORMANCE.md, "Vector
 // width and threads", session of 2026-12-03 from 17:07 UTC).
 //
 //   cmake --build build --target mlpc_team_passes

@@ -6,7 +6,7 @@ the two CPUs it was measured at. Pairs are grouped by that distance: "near" when
 a cache line moved in under --near-ns at both ends (the CPUs share a cache),
 "far" when it took longer at both ends, "changed" otherwise (dropped: the state
 moved during the pair). On a VM whose vCPUs move between those states, as the
-2-core Zen 5 guest of 2026-12-02 did within minutes, this is how the README's
+2-core Zen 5 guest of 2026-12-02 did within minutes, this is how PERFORMANCE.md's
 thread figures were taken.
 
     bench/thread_pairs.py [--mlpc build-bench/tools/mlpc] [--pairs 6] [--seconds 0]

@@ -7,7 +7,7 @@
 // parallel step barely faster than one thread, even in nodes where they
 // never touch the same cache line; with thread 1 on pages of its own the
 // same code ran 1.45x faster than one thread at makemore H = 1024 / B =
-// 256 (README, "Vector width and threads", the session of 2026-12-03 from
+// 256 (bench/PERFORMANCE.md, "Vector width and threads", the session of 2026-12-03 from
 // 20:11 UTC). The cause below the guest is unknown; keeping each thread's
 // rows on pages only it maps is what the measurements say works.
 //

@@ -9,8 +9,8 @@
 // sapphirerapids, rocketlake) with `prefer-vector-width=256`, because mixing a
 // little 512-bit code into scalar code lowers the clock of the whole core.
 // mlpc's kernels are the opposite case: long runs of dense FMAs, where the
-// 512-bit form retires twice the FLOPs per instruction. Measured (README,
-// "Performance"): on an Intel Xeon (Sapphire Rapids class, LLVM
+// 512-bit form retires twice the FLOPs per instruction. Measured (bench/
+// PERFORMANCE.md): on an Intel Xeon (Sapphire Rapids class, LLVM
 // `sapphirerapids`) the makemore step went from 48 to 35 us with 512-bit
 // vectors (FMA peak: 176 GFLOP/s at 512 bits, 94 at 256); the issue's
 // Rocket Lake measurement: 30.6 -> 23.0 us. AMD Zen 4/5 are tuned for 512 bits

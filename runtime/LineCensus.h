@@ -6,7 +6,7 @@
 // or reads while another holds it modified, moves between the cores, and on
 // a host whose cores are far apart that costs far more than the access
 // (bench/peak/cross_core_writes.c: ~9 us per 64 KB written after the other
-// core read it, against ~1 us; README, "Threads"). The census says which
+// core read it, against ~1 us; bench/PERFORMANCE.md, "Threads"). The census says which
 // node and which buffer each crossing comes from, so that a split can be
 // checked to keep each thread on its own rows.
 //

@@ -5,7 +5,7 @@
 // Why measured and not a rule: what two threads gain on a step depends less
 // on its size than on how fast the cores hand each other cache lines, and on
 // a VM that changes while the process runs. On the 2-core AMD EPYC (Zen 4)
-// guest of the README a cache line moved between the two vCPUs in ~30 ns for
+// guest of bench/PERFORMANCE.md a cache line moved between the two vCPUs in ~30 ns for
 // minutes, then in ~170 ns (the host had put them on different CCDs), and
 // back: wavenet on two threads ran 1.3-1.4x one thread in the first state
 // and 0.55x in the second, with the same code, in the same process. A FLOP

@@ -24,7 +24,7 @@ namespace {
 // core) a step's ~40 barriers and the cache lines its nodes hand between
 // cores cost more than a second core gains, whatever the host. Above it,
 // whether the team is faster is measured call by call
-// (runtime/ThreadChoice.h): on the 2-core hosts of the README the answer
+// (runtime/ThreadChoice.h): on the 2-core hosts of bench/PERFORMANCE.md the answer
 // for wavenet (24 MFLOP) and H=512 / B=128 (22 MFLOP) changed with where
 // the hypervisor put the two vCPUs (1.3x or 0.55x), and makemore at B = 256
 // (18 MFLOP) ran 1.3x faster on two threads.
@@ -228,9 +228,10 @@ void ThreadTeam::barrier(void *slot) {
 // the 2-core Zen 5 guest with the vCPUs ~220 ns apart, two threads passing
 // barriers back to back (bench/peak/barrier_cost.c): 336-625 ns a barrier
 // before, 287-318 after; with one thread always last, 496-529 -> 343-416.
-// Whole steps did not measurably change on those 2 cores (README, session
-// of 2026-12-03 09:16); with more threads the arrivals no longer queue on
-// one line (8 threads: 3 rounds instead of 8 additions in turn).
+// Whole steps did not measurably change on those 2 cores (bench/
+// PERFORMANCE.md, the session of 2026-12-03 09:16); with more threads the
+// arrivals no longer queue on one line (8 threads: 3 rounds instead of 8
+// additions in turn).
 // The numbers only grow, and a thread can be at most one barrier ahead of
 // any other (it cannot pass the next before all have reached it), so a flag
 // at or past this barrier's number means its thread has arrived.

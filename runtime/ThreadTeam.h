@@ -9,8 +9,8 @@
 // sleeping on a condition variable after ~50 us idle, so an idle team costs
 // nothing; the barrier is a dissemination barrier (ThreadTeam.cpp:
 // waitBarrier) that spins, then yields when the team has more threads than
-// the process has cores. Measured on the 2-core hosts (README,
-// "Performance"): a barrier costs ~0.1-0.2 us when both threads arrive
+// the process has cores. Measured on the 2-core hosts
+// (bench/PERFORMANCE.md): a barrier costs ~0.1-0.2 us when both threads arrive
 // together and the vCPUs are near each other, ~0.3 us when they are ~215
 // ns apart.
 //

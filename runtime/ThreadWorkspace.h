@@ -8,7 +8,7 @@
 // own. The code reads and writes the same offsets from either base, so
 // nothing but the memory behind those pages changes: on a host whose two
 // cores are far apart, two threads sharing the physical pages of their own
-// rows ran the step barely faster than one (README, "Vector width and
+// rows ran the step barely faster than one (bench/PERFORMANCE.md, "Vector width and
 // threads", the session of 2026-12-03 from 20:11 UTC).
 #pragma once
 

@@ -6,7 +6,7 @@
  * Why the harness records it: what a second thread gains on a training step
  * is bound by this, not by the FLOPs (each change of split moves the
  * activations between the cores; each barrier moves a line twice). On a VM
- * it is not a constant: on the 2-core AMD EPYC (Zen 4) guest of the README
+ * it is not a constant: on the 2-core AMD EPYC (Zen 4) guest of bench/PERFORMANCE.md
  * it was ~30 ns for minutes (the two vCPUs on one CCD), then ~170 ns (on two
  * CCDs, through the I/O die), and back, and two-thread speedups followed.
  *

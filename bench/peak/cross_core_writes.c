@@ -12,7 +12,7 @@
  * this pattern wherever a thread reads what another wrote and the writer
  * writes it again in the next step (the weights every thread reads and the
  * SGD update writes by parts; activation rows where two nodes cut the batch
- * differently). On the 2-core Zen 5 guest of the README, with the two vCPUs
+ * differently). On the 2-core Zen 5 guest of bench/PERFORMANCE.md, with the two vCPUs
  * ~225 ns apart, "shared" took 9.0-9.5 us per 64 KB against 2.0-2.3 for
  * "modified" and 1.1 for "own"; with them ~50 ns apart 2.2 / 1.1 / 1.1, and
  * the two-thread step's loss closes with it (bench/peak/cross_core.c

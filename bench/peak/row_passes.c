@@ -12,7 +12,7 @@
  *                     (a read after write, then a write after read).
  * Prints the best step of 300 in microseconds (one JSON line) for 1 thread
  * and for 2. On the 2-core Zen 5 guest with its vCPUs ~200 ns apart
- * (2026-12-03, README "Threads"): 1 thread 128-167 us, 2 threads 71-85 us
+ * (2026-12-03, bench/PERFORMANCE.md "Threads"): 1 thread 128-167 us, 2 threads 71-85 us
  * (1.97-2.0x); 4 / 16 / 64 KB written across per pass +12 / +17 / +45 us,
  * read across +4 / +15 / +56 us.
  * It also prints the mean time of each thread's own-rows loop per pass
