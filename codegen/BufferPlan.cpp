@@ -339,6 +339,16 @@ struct Planner {
     return dout;
   }
 
+  // Step 5's arenas: values and statistics in `values` (parallel code: values
+  // in `byRows`, the arena of their (rows, row floats), keyed in rowKey),
+  // the nodes' scratch in `scratch`; laid out in that order (layOut).
+  struct Arenas {
+    Arena values, scratch;
+    std::map<std::pair<int64_t, int64_t>, Arena> byRows;
+    std::vector<std::optional<std::pair<int64_t, int64_t>>> rowKey;
+    std::vector<std::vector<int>> dieAt, scratchDiesAt; // ids freed after node v
+  };
+
   void offsets() {
     // 5. Workspace offsets, first fit, freeing each buffer after its last read.
     // The nodes' scratch has a part of its own, after the values': parallel
@@ -354,23 +364,11 @@ struct Planner {
     // partial sums off another node's (makemore H = 1024: 788 -> 50 lines a
     // step written after the other thread wrote them) but made wavenet's
     // workspace at H = 1024 125 MB instead of 67, for no step time measured.
-    // Values and statistics go to `arena` (parallel code: values to the
-    // arena of their (rows, row floats)), scratch to `scratchArena`; laid out
-    // in that order.
-    Arena arena, scratchArena;
-    std::map<std::pair<int64_t, int64_t>, Arena> rowArenas;
-    std::vector<std::optional<std::pair<int64_t, int64_t>>> rowKey(n);
-    auto arenaOf = [&](ValueId w) -> Arena & {
-      if (!parallel)
-        return arena;
-      const Shape &shape = g[w].type.shape;
-      const int64_t rows = shape.empty() ? 1 : shape[0];
-      rowKey[w] = std::make_pair(rows, std::max<int64_t>(g[w].type.numel(), 1) /
-                                           std::max<int64_t>(rows, 1));
-      return rowArenas[*rowKey[w]];
-    };
-    std::vector<std::vector<int>> dieAt(n), scratchDiesAt(n);
-    std::vector<std::vector<ValueId>> runsAt(n);
+    Arenas a;
+    a.rowKey.resize(n);
+    a.dieAt.resize(n);
+    a.scratchDiesAt.resize(n);
+    std::vector<std::vector<ValueId>> runsAt(n), allocAt(n);
     for (ValueId v = 0; v < n; ++v)
       if (p.storage[v] == Storage::Epilogue)
         runsAt[exprRoot[v]].push_back(v);
@@ -379,70 +377,92 @@ struct Planner {
         runsAt[v].push_back(v);
     // A buffer is allocated where it is first written: at its node, or at the
     // BatchNormGrad that fills it.
-    std::vector<std::vector<ValueId>> allocAt(n);
     for (ValueId v = 0; v < n; ++v)
       if (p.storage[v] == Storage::Workspace)
         allocAt[p.filledBy[v] >= 0 ? static_cast<ValueId>(p.filledBy[v]) : v].push_back(v);
     for (ValueId v = 0; v < n; ++v) {
-      for (ValueId w : allocAt[v]) {
-        int64_t bytes =
-            roundUpTo(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
-        int id = static_cast<int>(w);
-        Arena &values = arenaOf(w);
-        std::optional<ValueId> over = writtenOver(w);
-        if (over && rowKey[*over] == rowKey[w]) { // the same arena
-          p.offset[w] = p.offset[*over];
-          values.hand(static_cast<int>(*over), id);
-        } else {
-          p.offset[w] = values.allocate(bytes, id);
-        }
-        p.region[w] = newRegion(p.offset[w], bytes);
-        dieAt[std::max<int64_t>(lastRead[w], w)].push_back(id);
-      }
+      for (ValueId w : allocAt[v])
+        allocateValue(a, w);
       // Scratch belongs to the node whose kernel runs at v: v itself, and the
       // epilogue matmuls that v's expression runs.
       for (ValueId w : runsAt[v])
-        if (int64_t s =
-                p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w], parallel)) { // filled: no kernel
-          int id = static_cast<int>(n + w);
-          s = roundUpTo(s, kBufferAlign);
-          p.scratchOffset[w] = scratchArena.allocate(s, id);
-          p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
-          scratchDiesAt[v].push_back(id);
-        }
+        allocateScratch(a, v, w);
       if (int group = p.statsGroup[v]; group >= 0 && p.stats[group].leader == v) {
         int64_t bytes = roundUpTo(statsRegionFloats(g[v]) * kElemBytes, kBufferAlign);
         int id = static_cast<int>(2 * n + group);
-        p.stats[group].offset = arena.allocate(bytes, id);
+        p.stats[group].offset = a.values.allocate(bytes, id);
         p.stats[group].region = newRegion(p.stats[group].offset, bytes);
-        dieAt[statsLastUse[group]].push_back(id);
+        a.dieAt[statsLastUse[group]].push_back(id);
       }
-      for (int id : dieAt[v]) {
-        arena.release(id);
-        if (id < static_cast<int>(n) && rowKey[id])
-          rowArenas[*rowKey[id]].release(id);
+      for (int id : a.dieAt[v]) {
+        a.values.release(id);
+        if (id < static_cast<int>(n) && a.rowKey[id])
+          a.byRows[*a.rowKey[id]].release(id);
       }
-      for (int id : scratchDiesAt[v])
-        scratchArena.release(id);
+      for (int id : a.scratchDiesAt[v])
+        a.scratch.release(id);
     }
-    int64_t end = roundUpTo(arena.highWater(), kBufferAlign);
+    layOut(a);
+  }
+
+  Arena &valueArena(Arenas &a, ValueId w) {
+    if (!parallel)
+      return a.values;
+    const Shape &shape = g[w].type.shape;
+    const int64_t rows = shape.empty() ? 1 : shape[0];
+    a.rowKey[w] =
+        std::make_pair(rows, std::max<int64_t>(g[w].type.numel(), 1) / std::max<int64_t>(rows, 1));
+    return a.byRows[*a.rowKey[w]];
+  }
+
+  void allocateValue(Arenas &a, ValueId w) {
+    int64_t bytes = roundUpTo(std::max<int64_t>(g[w].type.numel(), 1) * kElemBytes, kBufferAlign);
+    int id = static_cast<int>(w);
+    Arena &values = valueArena(a, w);
+    std::optional<ValueId> over = writtenOver(w);
+    if (over && a.rowKey[*over] == a.rowKey[w]) { // the same arena
+      p.offset[w] = p.offset[*over];
+      values.hand(static_cast<int>(*over), id);
+    } else {
+      p.offset[w] = values.allocate(bytes, id);
+    }
+    p.region[w] = newRegion(p.offset[w], bytes);
+    a.dieAt[std::max<int64_t>(lastRead[w], w)].push_back(id);
+  }
+
+  // The scratch of the kernel that computes w, which runs at node v.
+  void allocateScratch(Arenas &a, ValueId v, ValueId w) {
+    int64_t s = p.filledBy[w] >= 0 ? 0 : scratchBytes(g, g[w], parallel); // filled: no kernel
+    if (s == 0)
+      return;
+    int id = static_cast<int>(n + w);
+    s = roundUpTo(s, kBufferAlign);
+    p.scratchOffset[w] = a.scratch.allocate(s, id);
+    p.scratchRegion[w] = newRegion(p.scratchOffset[w], s);
+    a.scratchDiesAt[v].push_back(id);
+  }
+
+  // The arenas end to end: values and statistics, each (rows, row floats)
+  // arena of parallel code, then the scratch.
+  void layOut(const Arenas &a) {
+    int64_t end = roundUpTo(a.values.highWater(), kBufferAlign);
     auto place = [&](int64_t &offset, int region, int64_t base) {
       offset += base;
       p.regions[region].begin += base;
       p.regions[region].end += base;
     };
     std::map<std::pair<int64_t, int64_t>, int64_t> rowBase;
-    for (auto &[key, a] : rowArenas) {
+    for (const auto &[key, arena] : a.byRows) {
       rowBase[key] = end;
-      end = roundUpTo(end + a.highWater(), kBufferAlign);
+      end = roundUpTo(end + arena.highWater(), kBufferAlign);
     }
     for (ValueId v = 0; v < n; ++v) {
-      if (rowKey[v] && p.offset[v] >= 0)
-        place(p.offset[v], p.region[v], rowBase[*rowKey[v]]);
+      if (a.rowKey[v] && p.offset[v] >= 0)
+        place(p.offset[v], p.region[v], rowBase[*a.rowKey[v]]);
       if (p.scratchOffset[v] >= 0)
         place(p.scratchOffset[v], p.scratchRegion[v], end);
     }
-    p.workspaceBytes = end + scratchArena.highWater();
+    p.workspaceBytes = end + a.scratch.highWater();
   }
 
   int newRegion(int64_t begin, int64_t bytes) {

@@ -12,15 +12,6 @@ namespace {
 
 using ctext::commentSafe;
 
-std::string guardName(const std::string &name) {
-  std::string out = "MLPC_TRAIN_";
-  for (char c : name)
-    out += std::isalnum(static_cast<unsigned char>(c))
-               ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-               : '_';
-  return out + "_H";
-}
-
 std::string scheduleText(const TrainingModel &model) {
   if (model.schedule.empty())
     return "0.1";
@@ -127,16 +118,8 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line(fmt::format(" * {}_forward and {}_calibrate use about {} KiB of stack.", M, M,
                    (layout.stackBytes + 1023) / 1024));
   line(" */");
-  line("#ifndef " + guardName(M));
-  line("#define " + guardName(M));
-  line("");
-  line("#include <stddef.h>");
-  line("#include <stdint.h>");
-  line("");
-  line("#ifdef __cplusplus");
-  line("extern \"C\" {");
-  line("#endif");
-  line("");
+  const std::string guard = ctext::guardMacro("MLPC_TRAIN_", M);
+  h += ctext::headerOpening(guard, {"stddef.h", "stdint.h"});
   line("/* Rows per training step: X is int32_t[BATCH][CONTEXT], Y int32_t[BATCH]. */");
   line(fmt::format("#define {}_BATCH {}", M, layout.batch));
   line("/* Context length T: indices per row of X. */");
@@ -164,11 +147,7 @@ std::string trainingHeader(const TrainingModel &model, const TrainingLayout &lay
   line("");
   h += aliases(M);
   line("");
-  line("#ifdef __cplusplus");
-  line("} /* extern \"C\" */");
-  line("#endif");
-  line("");
-  line("#endif /* " + guardName(M) + " */");
+  h += ctext::headerClosing(guard);
   return h;
 }
 
