@@ -60,10 +60,12 @@ struct Run {
   int64_t rows = 256, cols = 128;
   double ownSeconds[2] = {0, 0};
 
-  // Thread `index`'s rows of every pass: its share of the rows, in whole rows.
+  // Thread `index`'s rows of every pass: its share of the rows, each cut
+  // rounded to the nearest row as the generated code's loopShared does.
   void step(const mlpc::ThreadContext &c) {
     const int64_t unit = mlpc::ThreadContext::kShareUnit;
-    const int64_t lo = rows * c.shareBegin / unit * cols, hi = rows * c.shareEnd / unit * cols;
+    auto cut = [&](int64_t at) { return (rows * at + unit / 2) / unit * cols; };
+    const int64_t lo = cut(c.shareBegin), hi = cut(c.shareEnd);
     for (int k = 0; k + 1 < kBuffers; ++k) {
       auto start = Clock::now();
       pass(buffers[k], buffers[k + 1], lo, hi);

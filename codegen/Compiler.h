@@ -53,7 +53,8 @@ class TargetPool;
 //
 // [shareBegin, shareEnd) is this thread's part of every shared loop, in
 // units of 1/kShareUnit of its trips: trips [T * shareBegin / kShareUnit,
-// T * shareEnd / kShareUnit). The parts of a team's threads must tile
+// T * shareEnd / kShareUnit), each cut rounded to the nearest trip
+// (codegen/KernelShare.cpp, loopShared). The parts of a team's threads must tile
 // [0, kShareUnit) in thread order. Which thread runs a trip never changes
 // what it computes, so the team may move the cuts between steps (to give a
 // faster core more trips) without changing a bit of the results.

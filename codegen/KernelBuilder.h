@@ -70,7 +70,9 @@ public:
     llvm::Value *begin = nullptr, *end = nullptr;
   } share;
   // loop() over only this thread's part of the trips when `share` is set:
-  // trips [T*begin/U, T*end/U) (U = ThreadContext::kShareUnit). Every trip
+  // trips [round(T*begin/U), round(T*end/U)), each cut rounded to the
+  // nearest trip (U = ThreadContext::kShareUnit; KernelShare.cpp says why
+  // nearest). Every trip
   // runs the same code on whichever thread it lands, so results depend
   // neither on the thread count nor on where the cuts fall.
   void loopShared(int64_t begin, int64_t end, int64_t step,

@@ -51,24 +51,28 @@ void GraphLowering::emitBatchStats(ValueId leader) {
     return emitBatchStatsByRows(leader);
   // One block: column groups (split between threads), each group's rows
   // staying in L1 between the two passes.
-  k_->chunkGroups(h, kColumnGroup, [&](Value *base, ArrayRef<unsigned> lanes) {
-    const size_t nc = lanes.size();
-    auto xAt = [&](Value *i, size_t c) {
-      return k_->loadVec(x, k_->add(k_->mul(i, h), k_->add(base, int64_t(c) * k_->VW)), lanes[c]);
-    };
-    Values sums = k_->fold(nc, k_->idx(0), rows, [&](Value *acc, Value *i, size_t c) {
-      return b_.CreateFAdd(acc, xAt(i, c));
-    });
-    Values mean(nc);
-    for (size_t c = 0; c < nc; ++c)
-      mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
-    storeMean(leader, base, lanes, mean);
-    Values squares = k_->fold(nc, k_->idx(0), rows, [&](Value *acc, Value *i, size_t c) {
-      Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
-      return k_->fmuladd(d, d, acc);
-    });
-    storeInvStd(leader, base, lanes, squares);
-  });
+  k_->chunkGroups(
+      h, kColumnGroup,
+      [&](Value *base, ArrayRef<unsigned> lanes) {
+        const size_t nc = lanes.size();
+        auto xAt = [&](Value *i, size_t c) {
+          return k_->loadVec(x, k_->add(k_->mul(i, h), k_->add(base, int64_t(c) * k_->VW)),
+                             lanes[c]);
+        };
+        Values sums = k_->fold(nc, k_->idx(0), rows, [&](Value *acc, Value *i, size_t c) {
+          return b_.CreateFAdd(acc, xAt(i, c));
+        });
+        Values mean(nc);
+        for (size_t c = 0; c < nc; ++c)
+          mean[c] = b_.CreateFDiv(sums[c], k_->splat(double(rows)));
+        storeMean(leader, base, lanes, mean);
+        Values squares = k_->fold(nc, k_->idx(0), rows, [&](Value *acc, Value *i, size_t c) {
+          Value *d = b_.CreateFSub(xAt(i, c), mean[c]);
+          return k_->fmuladd(d, d, acc);
+        });
+        storeInvStd(leader, base, lanes, squares);
+      },
+      /*shared=*/true);
 }
 
 void GraphLowering::storeMean(ValueId leader, Value *base, ArrayRef<unsigned> lanes,

@@ -197,9 +197,9 @@ struct TiledMatMul {
     // Parallel code splits the dimension with more tiles: the row tiles, or
     // the full column tiles when M is small (a weight gradient emb^T @ dhpre,
     // [30, 1024], whose batch is not cut in row blocks; those that are run
-    // this kernel per block on one thread, LowerMatMulBatchBlocks.cpp), so
-    // that each thread reads only its part of the wide operand. Fixed by the
-    // shapes, not by the thread count.
+    // this kernel per pair of blocks, LowerMatMulBatchBlocks.cpp, the threads
+    // splitting the pairs), so that each thread reads only its part of the
+    // wide operand. Fixed by the shapes, not by the thread count.
     fullTileRows = rowsPerTile(m, depth, k.VectorRegs, width, k.share.index != nullptr);
     splitColumns = fullTiles > (m + fullTileRows - 1) / fullTileRows;
     fullLanes.assign(width, vw);

@@ -177,11 +177,15 @@ void ThreadTeam::run(llvm::function_ref<void(const ThreadContext &)> job) {
   if (sleepers_.load(std::memory_order_acquire) > 0)
     wake_.notify_all();
   job(context(0));
+  // The count stops at kBarrierSpins: a wait of billions of yields (behind a
+  // long serial node) must not overflow it back into the spinning range.
   for (int spins = 0; busy_.load(std::memory_order_acquire) != 0;)
-    if (++spins < kBarrierSpins)
+    if (spins < kBarrierSpins) {
+      ++spins;
       MLPC_PAUSE();
-    else
+    } else {
       std::this_thread::yield();
+    }
   // Every worker is done with this step's contexts: the cuts may move.
   if (balancing_ && ++stepsSinceBalance_ >= kBalanceSteps) {
     stepsSinceBalance_ = 0;
@@ -243,12 +247,15 @@ void ThreadTeam::waitBarrier(BarrierSlot &slot) {
     const std::atomic<uint64_t> &theirs = flags_[from * rounds_ + round].reached;
     // Spin while the others are likely running; yield once they seem not to
     // be (more threads than cores, or other processes on ours).
+    // (The count stops at kBarrierSpins, as in run().)
     for (int spins = oversubscribed_ ? kBarrierSpins : 0;
          theirs.load(std::memory_order_acquire) < number;)
-      if (++spins < kBarrierSpins)
+      if (spins < kBarrierSpins) {
+        ++spins;
         MLPC_PAUSE();
-      else
+      } else {
         std::this_thread::yield();
+      }
   }
 }
 

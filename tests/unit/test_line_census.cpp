@@ -124,3 +124,22 @@ TEST_CASE("parallel code writes each value's bytes from one thread", "[threads][
   INFO("value lines written after the other thread wrote them, per step: " << perStepWW);
   CHECK(perStepWW <= 16);
 }
+
+TEST_CASE("threads split the one-block batch statistics by columns", "[threads][census]") {
+  // At batch 32 the batch statistics are one block of rows (statsRowBlocks):
+  // threads split the column groups (LowerFused.cpp, emitBatchStats), so each
+  // line of the mean, the 1/std and the running statistics is written by one
+  // thread. Computed on every thread, every one of those lines was written
+  // by both in turn each step (same values: the bits could not show it).
+  LineCensus census;
+  std::unique_ptr<ModelRuntime> rt = countSteps({"batch=32", "H=256"}, 2, 3, census);
+  uint64_t lines = 0;
+  for (const LineCensus::Row &r : census.rows())
+    if (r.crossing == LineCensus::Crossing::WriteAfterWrite &&
+        (r.buffer.rfind("batch statistics", 0) == 0 || r.buffer.rfind("binding bnmean", 0) == 0 ||
+         r.buffer.rfind("binding bnvar", 0) == 0))
+      lines += r.lines;
+  const double perStepWW = static_cast<double>(lines) / static_cast<double>(census.steps());
+  INFO("statistics lines written after the other thread wrote them, per step: " << perStepWW);
+  CHECK(perStepWW <= 4);
+}
