@@ -3,6 +3,7 @@
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/ADT/StringRef.h>
 
+#include <cmath>
 #include <cstring>
 #include <fmt/format.h>
 #include <set>
@@ -59,7 +60,14 @@ llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::strin
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
       return e;
     const float *data = it->second.f32();
-    result[n.name].assign(data, data + it->second.numel());
+    const int64_t count = it->second.numel();
+    // A NaN or an infinity is a corrupt or diverged checkpoint: every use of
+    // it (eval, sample, compile, resume) would silently compute garbage.
+    for (int64_t i = 0; i < count; ++i)
+      if (!std::isfinite(data[i]))
+        return fail(fmt::format("{}: tensor '{}' holds {} at element {}: not a usable checkpoint",
+                                path, n.name, data[i], i));
+    result[n.name].assign(data, data + count);
   }
   if (!missing.empty())
     return fail(fmt::format("{}: missing tensor{} {}", path, missing.size() > 1 ? "s" : "",
@@ -158,7 +166,14 @@ llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
       return e;
     const float *data = it->second.f32();
-    result[n.name].assign(data, data + it->second.numel());
+    const int64_t count = it->second.numel();
+    // A NaN or an infinity is a corrupt or diverged checkpoint: every use of
+    // it (eval, sample, compile, resume) would silently compute garbage.
+    for (int64_t i = 0; i < count; ++i)
+      if (!std::isfinite(data[i]))
+        return fail(fmt::format("{}: tensor '{}' holds {} at element {}: not a usable checkpoint",
+                                path, n.name, data[i], i));
+    result[n.name].assign(data, data + count);
   }
   if (!missing.empty())
     return fail(fmt::format(

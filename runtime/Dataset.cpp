@@ -1,6 +1,7 @@
 //===- Dataset.cpp - names.txt loading and context-window datasets --------===//
 
 #include "runtime/Dataset.h"
+#include "runtime/InputFile.h"
 #include "runtime/Rng.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -59,14 +60,9 @@ int Vocabulary::index(char c) const {
 }
 
 llvm::Expected<std::vector<std::string>> mlpc::readWords(const std::string &path) {
-  // Reject directories up front: reading one fails late with a vaguer error.
-  if (llvm::sys::fs::is_directory(path))
-    return makeError(fmt::format("cannot read names file '{}': Is a directory", path));
-  auto bufOr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                           /*RequiresNullTerminator=*/false);
+  auto bufOr = readInputFile(path, "names file ");
   if (!bufOr)
-    return makeError(
-        fmt::format("cannot read names file '{}': {}", path, bufOr.getError().message()));
+    return bufOr.takeError();
   return parseWords((*bufOr)->getBuffer(), path);
 }
 

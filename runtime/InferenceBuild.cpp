@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace mlpc {
 namespace {
 
@@ -51,7 +53,8 @@ std::optional<Graph> foldedGraph(ModelFile &file, const std::string &batchDim, i
 class PendingFile {
 public:
   PendingFile(std::string path) : path_(std::move(path)) {}
-  PendingFile(PendingFile &&o) noexcept : path_(std::move(o.path_)), temp_(std::move(o.temp_)) {
+  PendingFile(PendingFile &&o) noexcept
+      : path_(std::move(o.path_)), temp_(std::move(o.temp_)), inPlace_(std::move(o.inPlace_)) {
     o.temp_.clear();
   }
   ~PendingFile() {
@@ -60,6 +63,14 @@ public:
   }
 
   llvm::Error write(llvm::StringRef bytes) {
+    // A device or a pipe (-o /dev/null) is written in place at commit():
+    // renaming over it would replace it with a regular file.
+    llvm::sys::fs::file_status status;
+    if (!llvm::sys::fs::status(path_, status) && llvm::sys::fs::exists(status) &&
+        !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status)) {
+      inPlace_ = bytes.str();
+      return llvm::Error::success();
+    }
     llvm::SmallString<256> model(path_);
     model += ".tmp-%%%%%%";
     int fd = -1;
@@ -79,6 +90,20 @@ public:
   }
 
   llvm::Error commit() {
+    if (inPlace_) {
+      std::error_code ec;
+      llvm::raw_fd_ostream os(path_, ec);
+      if (ec)
+        return cannotWrite(ec.message());
+      os << *inPlace_;
+      os.close();
+      if (os.has_error()) {
+        std::string message = os.error().message();
+        os.clear_error();
+        return cannotWrite(message);
+      }
+      return llvm::Error::success();
+    }
     if (std::error_code ec = llvm::sys::fs::rename(temp_, path_))
       return cannotWrite(ec.message());
     temp_.clear();
@@ -91,6 +116,7 @@ private:
                                    path_.c_str(), why.c_str());
   }
   std::string path_, temp_;
+  std::optional<std::string> inPlace_; // the bytes, for a path that is not a regular file
 };
 
 std::string withExtension(const std::string &path, const char *ext) {

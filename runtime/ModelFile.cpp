@@ -1,6 +1,7 @@
 #include "runtime/ModelFile.h"
 
 #include "frontend/Parser.h"
+#include "runtime/InputFile.h"
 
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -15,11 +16,9 @@ constexpr uint64_t kMaxModelFileBytes = 16u << 20;
 
 llvm::Expected<std::unique_ptr<ModelFile>> ModelFile::open(const std::string &path,
                                                            llvm::ArrayRef<Override> overrides) {
-  auto buffer =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  auto buffer = readInputFile(path);
   if (!buffer)
-    return llvm::createStringError(buffer.getError(), "cannot read '%s': %s", path.c_str(),
-                                   buffer.getError().message().c_str());
+    return buffer.takeError();
   if ((*buffer)->getBufferSize() > kMaxModelFileBytes)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "'%s' is too large for a model file (%llu bytes)", path.c_str(),

@@ -2,6 +2,8 @@
 
 #include "runtime/Safetensors.h"
 
+#include "runtime/InputFile.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -270,12 +272,9 @@ int64_t TensorData::numel() const {
 }
 
 llvm::Expected<TensorFile> mlpc::readSafetensors(const std::string &path) {
-  if (llvm::sys::fs::is_directory(path))
-    return makeError(fmt::format("cannot read '{}': Is a directory", path));
-  auto bufOr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                           /*RequiresNullTerminator=*/false);
+  auto bufOr = readInputFile(path);
   if (!bufOr)
-    return makeError(fmt::format("cannot read '{}': {}", path, bufOr.getError().message()));
+    return bufOr.takeError();
   return parseSafetensors((*bufOr)->getBuffer(), path);
 }
 
@@ -361,6 +360,33 @@ llvm::Error mlpc::writeSafetensors(const std::string &path, const TensorFile &fi
     return err;
   std::string header = buildHeader(file);
   uint64_t headerLen = header.size();
+  unsigned char lenBytes[8];
+  std::memcpy(lenBytes, &headerLen, 8);
+  auto writeBody = [&](int fd) -> std::optional<std::string> { // what failed, if anything
+    if (!writeAll(fd, lenBytes, 8) || !writeAll(fd, header.data(), header.size()))
+      return std::string("writing header");
+    for (const auto &[name, t] : file.tensors)
+      if (!writeAll(fd, t.bytes.data(), t.bytes.size()))
+        return fmt::format("writing tensor '{}'", name);
+    return std::nullopt;
+  };
+
+  // A path that exists and is neither a regular file nor a directory
+  // (/dev/null, a FIFO) is written in place: renaming a temporary file over
+  // it would replace the device or pipe with a regular file.
+  llvm::sys::fs::file_status status;
+  if (!llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
+      !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status)) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0)
+      return makeError(fmt::format("cannot write '{}': {}", path, errnoText()));
+    std::optional<std::string> failed = writeBody(fd);
+    std::string why = failed ? errnoText() : std::string();
+    ::close(fd);
+    if (failed)
+      return makeError(fmt::format("cannot write '{}': {}: {}", path, *failed, why));
+    return llvm::Error::success();
+  }
 
   // The pid keeps concurrent writers (two trainers, one directory) apart.
   std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
@@ -376,13 +402,8 @@ llvm::Error mlpc::writeSafetensors(const std::string &path, const TensorFile &fi
     return makeError(msg);
   };
 
-  unsigned char lenBytes[8];
-  std::memcpy(lenBytes, &headerLen, 8);
-  if (!writeAll(fd, lenBytes, 8) || !writeAll(fd, header.data(), header.size()))
-    return abandon("writing header");
-  for (const auto &[name, t] : file.tensors)
-    if (!writeAll(fd, t.bytes.data(), t.bytes.size()))
-      return abandon(fmt::format("writing tensor '{}'", name));
+  if (std::optional<std::string> failed = writeBody(fd))
+    return abandon(*failed);
   // fsync before rename: otherwise a crash can leave a renamed but empty file.
   if (::fsync(fd) != 0)
     return abandon("fsync");

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 namespace mlpc {
 namespace {
 llvm::Error fail(const std::string &message) {
@@ -21,7 +23,8 @@ std::string gnuplotQuote(llvm::StringRef s) {
   return out + "'";
 }
 
-llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath) {
+llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath,
+                       const std::string &outputPath) {
   auto gnuplot = llvm::sys::findProgramByName("gnuplot");
   if (!gnuplot)
     return fail("gnuplot not found on PATH: mlpc renders its plots with it "
@@ -32,8 +35,17 @@ llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath)
   std::optional<llvm::StringRef> redirects[] = {llvm::StringRef("/dev/null"),
                                                 llvm::StringRef(logPath), llvm::StringRef(logPath)};
   std::string message;
+  const std::string kept = fmt::format("{}.kept.{}", outputPath, static_cast<long>(::getpid()));
+  const bool keeping =
+      llvm::sys::fs::is_regular_file(outputPath) && !llvm::sys::fs::rename(outputPath, kept);
   int rc = llvm::sys::ExecuteAndWait(*gnuplot, {*gnuplot, scriptPath}, std::nullopt, redirects, 120,
                                      0, &message);
+  if (keeping) {
+    if (rc != 0)
+      (void)llvm::sys::fs::rename(kept, outputPath); // the earlier image, as it was
+    else
+      llvm::sys::fs::remove(kept);
+  }
   if (rc != 0) {
     auto log = llvm::MemoryBuffer::getFile(logPath);
     return fail(fmt::format("gnuplot failed ({}) on {}:\n{}",

@@ -17,7 +17,11 @@ std::string gnuplotQuote(llvm::StringRef s);
 
 // Writes `script` to `scriptPath` and runs gnuplot on it (its output goes to
 // scriptPath + ".log", quoted in the error if gnuplot fails). An error that
-// says how to install gnuplot when it is not on PATH.
-llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath);
+// says how to install gnuplot when it is not on PATH. `outputPath` is the
+// image the script writes: gnuplot truncates it before it fails (a NaN
+// range, a bad script), so an existing image is moved aside first and put
+// back if gnuplot fails.
+llvm::Error runGnuplot(const std::string &script, const std::string &scriptPath,
+                       const std::string &outputPath);
 
 } // namespace mlpc

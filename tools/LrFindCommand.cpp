@@ -98,7 +98,8 @@ int runLrFind(const ParsedArgs &args) {
     return reportError(result.takeError());
   if (llvm::Error e = writeFileAtomically(csv, curveCsv(*result)))
     return reportError(std::move(e));
-  if (llvm::Error e = runGnuplot(curveScript(model.module().name, csv, png, *result), png + ".gp"))
+  if (llvm::Error e =
+          runGnuplot(curveScript(model.module().name, csv, png, *result), png + ".gp", png))
     return reportError(std::move(e));
   printSummary(*result);
   llvm::errs() << fmt::format("mlpc: wrote {} and {}\n", csv, png);

@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace mlpc {
 namespace {
 
@@ -91,6 +93,10 @@ int runPlotEmbedding(const ParsedArgs &args) {
     return reportError(fmt::format("{}: '{}' is not a [{}, E] f32 tensor of the checkpoint", path,
                                    name, itos.size()));
   const TensorData &table = it->second;
+  for (int64_t i = 0; i < table.numel(); ++i)
+    if (!std::isfinite(table.f32()[i]))
+      return reportError(fmt::format("{}: '{}' holds {} at element {}: nothing to plot", path, name,
+                                     table.f32()[i], i));
   Projection2D p = project2D(table.f32(), table.shape[0], table.shape[1]);
 
   llvm::SmallString<256> defaultPng(path);
@@ -109,7 +115,7 @@ int runPlotEmbedding(const ParsedArgs &args) {
   std::string title = fmt::format(
       "{} embedding {} [{} x {}]{}", model != file->metadata.end() ? model->second : "model", name,
       table.shape[0], table.shape[1], p.principal ? ": first two principal components" : "");
-  if (llvm::Error e = runGnuplot(script(png, dataPath, title, p), png + ".gp"))
+  if (llvm::Error e = runGnuplot(script(png, dataPath, title, p), png + ".gp", png))
     return reportError(std::move(e));
   llvm::outs() << png << "\n";
   return kExitOk;

@@ -10,6 +10,7 @@
 #include "tools/OutputFlags.h"
 #include "tools/SweepRun.h"
 
+#include <llvm/ADT/STLExtras.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Process.h>
@@ -48,9 +49,19 @@ llvm::Expected<std::pair<std::string, std::vector<std::string>>> parseGrid(llvm:
   llvm::SmallVector<llvm::StringRef> parts;
   llvm::StringRef(o->value).split(parts, separator, -1, false);
   std::vector<std::string> values;
-  for (llvm::StringRef p : parts)
-    if (!p.trim().empty())
-      values.push_back(p.trim().str());
+  for (llvm::StringRef p : parts) {
+    if (p.trim().empty())
+      continue;
+    // Two equal values would be two runs of one directory at once.
+    if (llvm::is_contained(values, p.trim().str()))
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), "--grid %s lists '%s' twice",
+                                     o->name.c_str(), p.trim().str().c_str());
+    values.push_back(p.trim().str());
+  }
+  if (values.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--grid %s has no values (expected %s=V1,V2,...)",
+                                   o->name.c_str(), o->name.c_str());
   return std::make_pair(o->name, values);
 }
 
@@ -82,6 +93,12 @@ llvm::Expected<SweepPlan> plan(const ParsedArgs &args) {
     auto g = parseGrid(text);
     if (!g)
       return g.takeError();
+    for (const auto &[name, values] : grid)
+      if (name == g->first)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "--grid %s is given twice; list all its values in one "
+                                       "--grid",
+                                       name.c_str());
     grid.push_back(std::move(*g));
   }
   auto base = commandOverrides(args);

@@ -137,7 +137,7 @@ llvm::Error plotResults(const std::string &dir, const std::vector<RunResult> &ru
       "plot {} using 0:2:xtic(1) with boxes lc rgb '#1f77b4', '' using 0:2:(sprintf('%.4f', $2)) "
       "with labels offset 0,0.7\n",
       gnuplotQuote(dir + "/results.png"), lo - pad, hi + pad, gnuplotQuote(dataPath));
-  return runGnuplot(script, dir + "/results.png.gp");
+  return runGnuplot(script, dir + "/results.png.gp", dir + "/results.png");
 }
 
 // `mlpc eval MODEL --weights BEST --split test`, in a child process (the same
