@@ -128,9 +128,21 @@ void ModelRuntime::initParams(uint64_t seed) {
 llvm::Error ModelRuntime::loadParams(const std::string &path,
                                      std::map<std::string, std::string> *metadata,
                                      CheckpointUse use) {
+  std::map<std::string, std::string> ownMetadata;
+  if (!metadata)
+    metadata = &ownMetadata;
   auto loaded = loadCheckpoint(path, training_, metadata, use);
   if (!loaded)
     return explainDimMismatch(path, loaded.takeError());
+  // Row v of the embedding belongs to the checkpoint's character v: another
+  // vocabulary (a different --data) would run without error and mean nothing.
+  if (auto stored = metadata->find("vocab");
+      stored != metadata->end() && !stored->second.empty() && stored->second != vocab_.itos)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        fmt::format("{} was trained on the vocabulary \"{}\", but this dataset's is \"{}\": "
+                    "use the names file it was trained on",
+                    path, stored->second, vocab_.itos));
   // Leaves the file does not provide (fresh optimizer state, the step
   // scalars) start as initParameters leaves them: zero.
   Rng rng(0);

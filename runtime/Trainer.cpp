@@ -256,19 +256,23 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
   // (a 50 KB copy for makemore: nothing next to 1000 steps).
   constexpr int64_t kSnapshotEvery = 1000;
   Snapshot good{options.startStep, rng.snapshot(), model.params()};
+  bool checkpointWritten = false; // by this run: only then is one worth mentioning
   auto diverged = [&](int64_t step) -> llvm::Error {
     std::string where = diagnoseDivergence(model, sampler, options, good, step);
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         fmt::format("training diverged: {}; the learning rate may be too large{}", where,
-                    options.checkpoint ? " (the last checkpoint written is intact)" : ""));
+                    checkpointWritten ? " (the last checkpoint written is intact)" : ""));
   };
   auto saveCheckpoint = [&](int64_t nextStep) -> llvm::Error {
     if (!options.checkpoint)
       return llvm::Error::success();
     if (firstNonFiniteParam(model))
       return diverged(nextStep - 1);
-    return options.checkpoint(nextStep, rng.snapshot());
+    if (llvm::Error e = options.checkpoint(nextStep, rng.snapshot()))
+      return e;
+    checkpointWritten = true;
+    return llvm::Error::success();
   };
 
   const int64_t first = options.startStep;

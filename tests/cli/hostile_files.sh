@@ -44,6 +44,11 @@ PY
 expect_error "tensor 'C' holds nan at element 0" eval "$model" --set H=16 --weights nan.safetensors
 expect_error "tensor 'C' holds nan at element 0" sample "$model" --set H=16 --weights nan.safetensors
 
+# Another names file means another vocabulary: the checkpoint's rows would
+# belong to other characters.
+tr z - <"$MLPC_DATA" >dash.txt
+expect_error 'trained on the vocabulary ".abcdefghijklmnopqrstuvwxyz"' eval "$model" --set H=16 --weights good.safetensors --data dash.txt
+
 # A plot that fails leaves the earlier image as it was.
 if command -v gnuplot >/dev/null; then
   "$MLPC" plot-embedding good.safetensors -o keep.png >/dev/null
