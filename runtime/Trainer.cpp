@@ -29,16 +29,19 @@ std::string formatDuration(double seconds) {
 // TrainSummary::logError, so the run's other results are still saved.
 class CsvLog {
 public:
-  llvm::Error open(const std::string &path) {
+  // A resumed run (`resuming`) appends to the log of the run it continues
+  // rather than starting it over; a new file gets the header either way.
+  llvm::Error open(const std::string &path, bool resuming) {
     if (path.empty())
       return llvm::Error::success();
     path_ = path;
-    file_ = std::fopen(path.c_str(), "w");
+    file_ = std::fopen(path.c_str(), resuming ? "a" : "w");
     if (!file_)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
           fmt::format("cannot write log '{}': {}", path, std::strerror(errno)));
-    if (std::fputs("step,loss,lr\n", file_) < 0)
+    const bool empty = std::ftell(file_) <= 0; // "a" positions at the end
+    if (empty && std::fputs("step,loss,lr\n", file_) < 0)
       fail();
     return llvm::Error::success();
   }
@@ -243,7 +246,7 @@ llvm::Expected<TrainSummary> trainModel(ModelRuntime &model, const Split &train,
     return e;
   const int64_t batch = model.batch(), context = model.context();
   CsvLog log;
-  if (llvm::Error e = log.open(options.logCsvPath))
+  if (llvm::Error e = log.open(options.logCsvPath, options.startStep > 0))
     return e;
 
   std::vector<int32_t> X(batch * context), Y(batch);

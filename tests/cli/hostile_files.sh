@@ -30,6 +30,14 @@ wait "$reader"
 [ -p pipe ] || fail "the pipe was replaced by a regular file"
 cmp -s good.safetensors through.safetensors || fail "the pipe did not carry the checkpoint"
 
+# A resumed run appends to its --log instead of starting it over.
+"$MLPC" train "$model" --set H=16 --set steps=20 --samples 0 --out r.safetensors --log l.csv >/dev/null 2>&1
+"$MLPC" train "$model" --set H=16 --set steps=40 --samples 0 --resume r.safetensors --out r.safetensors \
+  --log l.csv >/dev/null 2>&1
+[ "$(wc -l <l.csv)" -eq 41 ] || fail "the resumed log has $(wc -l <l.csv) lines, expected 41"
+[ "$(grep -c '^step,' l.csv)" -eq 1 ] || fail "the resumed log repeats its header"
+[ "$(sed -n 22p l.csv | cut -d, -f1)" = 20 ] || fail "the resumed log does not continue at step 20"
+
 # A NaN in a checkpoint: refused by every command that loads one.
 /usr/bin/python3 - <<'PY'
 import json, struct
