@@ -6,7 +6,8 @@
 // written by one thread after the others read it (L writes after reads), and
 // each thread reads the (n - 1) / n of the lines the others wrote ((n - 1) L
 // reads after writes). A line may straddle a cut when the binding is not
-// 64-byte aligned, which moves a count by at most one per cut.
+// 64-byte aligned, which moves a count by at most one per cut (the reads:
+// by up to one per thread per cut, see below).
 #include "TestUtil.h"
 #include "frontend/Overrides.h"
 #include "runtime/BoundFunction.h"
@@ -98,8 +99,12 @@ TEST_CASE("the line census counts the weights' crossings in closed form", "[thre
     const double read = perStep(census, "binding W1", C::ReadAfterWrite);
     CHECK(written >= lines - cuts);
     CHECK(written <= lines + cuts);
+    // A line straddling a cut has two writers, and a reader whose reads of it
+    // fall between their two writes counts it once after each: up to
+    // `threads` more counts per cut, by timing (seen: 246 against 242 + 2
+    // with 3 threads on 2 vCPUs).
     CHECK(read >= (threads - 1) * lines - cuts);
-    CHECK(read <= (threads - 1) * lines + cuts);
+    CHECK(read <= (threads - 1) * lines + cuts * threads);
     // Nothing is written by two threads in turn there: the update's rows
     // are each thread's own.
     CHECK(perStep(census, "binding W1", C::WriteAfterWrite) <= cuts);
