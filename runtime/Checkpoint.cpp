@@ -30,6 +30,17 @@ llvm::Error checkTensor(const TensorData &t, const std::string &path, const Node
   return llvm::Error::success();
 }
 
+// A NaN or an infinity is a corrupt or diverged checkpoint: every use of it
+// (eval, sample, compile, resume) would silently compute garbage.
+llvm::Error checkFinite(const TensorData &t, const std::string &path, const Node &leaf) {
+  const float *data = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(data[i]))
+      return fail(fmt::format("{}: tensor '{}' holds {} at element {}: not a usable checkpoint",
+                              path, leaf.name, data[i], i));
+  return llvm::Error::success();
+}
+
 } // namespace
 
 TensorData makeF32Tensor(const Shape &shape, const std::vector<float> &values) {
@@ -59,15 +70,10 @@ llvm::Expected<TensorMap> extractLeaves(const TensorFile &file, const std::strin
     }
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
       return e;
+    if (llvm::Error e = checkFinite(it->second, path, n))
+      return e;
     const float *data = it->second.f32();
-    const int64_t count = it->second.numel();
-    // A NaN or an infinity is a corrupt or diverged checkpoint: every use of
-    // it (eval, sample, compile, resume) would silently compute garbage.
-    for (int64_t i = 0; i < count; ++i)
-      if (!std::isfinite(data[i]))
-        return fail(fmt::format("{}: tensor '{}' holds {} at element {}: not a usable checkpoint",
-                                path, n.name, data[i], i));
-    result[n.name].assign(data, data + count);
+    result[n.name].assign(data, data + it->second.numel());
   }
   if (!missing.empty())
     return fail(fmt::format("{}: missing tensor{} {}", path, missing.size() > 1 ? "s" : "",
@@ -165,15 +171,10 @@ llvm::Expected<TensorMap> loadCheckpoint(const std::string &path, const Graph &g
     }
     if (llvm::Error e = checkTensor(it->second, path, n, TensorDType::F32))
       return e;
+    if (llvm::Error e = checkFinite(it->second, path, n))
+      return e;
     const float *data = it->second.f32();
-    const int64_t count = it->second.numel();
-    // A NaN or an infinity is a corrupt or diverged checkpoint: every use of
-    // it (eval, sample, compile, resume) would silently compute garbage.
-    for (int64_t i = 0; i < count; ++i)
-      if (!std::isfinite(data[i]))
-        return fail(fmt::format("{}: tensor '{}' holds {} at element {}: not a usable checkpoint",
-                                path, n.name, data[i], i));
-    result[n.name].assign(data, data + count);
+    result[n.name].assign(data, data + it->second.numel());
   }
   if (!missing.empty())
     return fail(fmt::format(

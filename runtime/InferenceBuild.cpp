@@ -3,6 +3,7 @@
 #include "passes/BatchNormState.h"
 #include "passes/FoldBatchNorm.h"
 #include "passes/Pipeline.h"
+#include "runtime/OutputFiles.h"
 
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Path.h>
@@ -65,9 +66,7 @@ public:
   llvm::Error write(llvm::StringRef bytes) {
     // A device or a pipe (-o /dev/null) is written in place at commit():
     // renaming over it would replace it with a regular file.
-    llvm::sys::fs::file_status status;
-    if (!llvm::sys::fs::status(path_, status) && llvm::sys::fs::exists(status) &&
-        !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status)) {
+    if (isSpecialFile(path_)) {
       inPlace_ = bytes.str();
       return llvm::Error::success();
     }
@@ -79,14 +78,7 @@ public:
       return cannotWrite(ec.message());
     temp_ = std::string(temp.str());
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << bytes;
-    os.close();
-    if (os.has_error()) {
-      std::string message = os.error().message();
-      os.clear_error();
-      return cannotWrite(message);
-    }
-    return llvm::Error::success();
+    return finish(os, bytes);
   }
 
   llvm::Error commit() {
@@ -95,14 +87,7 @@ public:
       llvm::raw_fd_ostream os(path_, ec);
       if (ec)
         return cannotWrite(ec.message());
-      os << *inPlace_;
-      os.close();
-      if (os.has_error()) {
-        std::string message = os.error().message();
-        os.clear_error();
-        return cannotWrite(message);
-      }
-      return llvm::Error::success();
+      return finish(os, *inPlace_);
     }
     if (std::error_code ec = llvm::sys::fs::rename(temp_, path_))
       return cannotWrite(ec.message());
@@ -111,6 +96,17 @@ public:
   }
 
 private:
+  // Writes `bytes` to `os` and closes it.
+  llvm::Error finish(llvm::raw_fd_ostream &os, llvm::StringRef bytes) const {
+    os << bytes;
+    os.close();
+    if (!os.has_error())
+      return llvm::Error::success();
+    std::string message = os.error().message();
+    os.clear_error();
+    return cannotWrite(message);
+  }
+
   llvm::Error cannotWrite(const std::string &why) const {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "cannot write '%s': %s",
                                    path_.c_str(), why.c_str());

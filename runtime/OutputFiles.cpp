@@ -107,9 +107,7 @@ llvm::Error mlpc::checkOutputDir(llvm::StringRef dir, llvm::StringRef flag) {
 }
 
 llvm::Error mlpc::writeFileAtomically(llvm::StringRef path, llvm::StringRef bytes) {
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
-      !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status))
+  if (isSpecialFile(path))
     return writeInPlace(path, bytes);
   // The pid keeps concurrent writers (two runs, one directory) apart.
   std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));

@@ -18,6 +18,7 @@
 #include <llvm/ADT/STLFunctionalExtras.h>
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Support/Error.h>
+#include <llvm/Support/FileSystem.h>
 
 #include <string>
 #include <vector>
@@ -36,6 +37,16 @@ llvm::Error checkOutputPath(llvm::StringRef path, llvm::StringRef flag);
 /// directory, or it does not exist and its nearest existing ancestor is a
 /// writable directory (the command creates it).
 llvm::Error checkOutputDir(llvm::StringRef dir, llvm::StringRef flag);
+
+/// Whether `path` exists as something other than a regular file or a
+/// directory (/dev/null, /dev/stdout, a FIFO): such a path is written in
+/// place, since renaming a temporary file over it would replace it.
+/// Inline: the fuzz targets link the checkpoint writer without this file's .cpp.
+inline bool isSpecialFile(llvm::StringRef path) {
+  llvm::sys::fs::file_status status;
+  return !llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
+         !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status);
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file next to it
 /// (`path.tmp.<pid>`), fsync, rename. On failure the temporary is removed and

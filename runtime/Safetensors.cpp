@@ -3,6 +3,7 @@
 #include "runtime/Safetensors.h"
 
 #include "runtime/InputFile.h"
+#include "runtime/OutputFiles.h" // isSpecialFile
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
@@ -374,9 +375,7 @@ llvm::Error mlpc::writeSafetensors(const std::string &path, const TensorFile &fi
   // A path that exists and is neither a regular file nor a directory
   // (/dev/null, a FIFO) is written in place: renaming a temporary file over
   // it would replace the device or pipe with a regular file.
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
-      !llvm::sys::fs::is_regular_file(status) && !llvm::sys::fs::is_directory(status)) {
+  if (isSpecialFile(path)) {
     int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0)
       return makeError(fmt::format("cannot write '{}': {}", path, errnoText()));
